@@ -1,0 +1,1 @@
+"""govbase: the national basic information base pipeline."""

@@ -1,0 +1,327 @@
+"""Load and validate the YAML contracts.
+
+Two kinds of contract, both data (STYLE principle 5):
+- schemas/shared/<table>.yml: one shared table (grain, keys, columns with type,
+  security level, sharing and open category);
+- schemas/sources/<source>.yml: one department source (kind, location or
+  connection id, encoding, field map into a shared table, transforms,
+  incremental key, schedule, trust rank per attribute).
+
+A malformed contract raises ContractError naming the file, the key and the problem.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from etl.config import Settings, get_settings
+from etl.errors import ContractError
+
+ColumnType = Literal["string", "integer", "decimal", "date", "boolean", "timestamp"]
+SecurityLevel = Literal["L1", "L2", "L3", "L4"]
+SharingCategory = Literal["unconditional", "conditional", "not_shared"]
+OpenCategory = Literal["unconditional", "conditional", "not_open"]
+DataGrade = Literal["general", "important", "core"]
+MaskKind = Literal["none", "resident_id", "name", "phone", "address", "credit_code", "redact"]
+SourceKind = Literal["csv", "excel", "json", "xml", "sql", "fixed_width"]
+Encoding = Literal["auto", "utf-8", "utf-8-sig", "gbk", "gb18030"]
+
+#: Transforms a field map may name; etl.normalize implements each one.
+KNOWN_TRANSFORMS = frozenset(
+    {
+        "resident_id",  # full/half width, spaces, zero-width, x->X, 15->18, checksum
+        "credit_code",  # unified social credit code cleanup + checksum
+        "date",  # every date format of DOMAIN.md, Excel serials (1900 system)
+        "date_1904",  # Excel serials in the 1904 date system
+        "gender",  # 1/2, 男/女, M/F, male/female -> GB/T 2261.1
+        "marital_status",  # names or codes -> GB/T 2261.2
+        "ethnicity",  # names or codes -> GB/T 3304 two-digit code
+        "name",  # person or organisation name cleanup
+        "address",  # address cleanup
+        "phone",  # mobile / landline normalization
+        "amount_cny",  # 100万元, 1.5亿 -> CNY
+        "region",  # administrative division code (GB/T 2260)
+        "integer",
+        "decimal",
+        "text",  # trim, full-width to half-width, zero-width removed
+        "boolean",  # 是/否, Y/N, 1/0, true/false
+        "entity_status",  # registration status names -> code list
+        "entity_type",  # enterprise type names -> code list
+    }
+)
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- shared tables
+class Column(_Strict):
+    name: str
+    type: ColumnType
+    description: str = Field(min_length=1)
+    nullable: bool = True
+    security_level: SecurityLevel
+    sharing: SharingCategory
+    open: OpenCategory
+    mask: MaskKind = "none"
+
+    @field_validator("name")
+    @classmethod
+    def _snake(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"column name {v!r} must be snake_case ascii")
+        return v
+
+
+class SharedTable(_Strict):
+    name: str
+    description: str = Field(min_length=1)
+    grain: str = Field(min_length=1, description="one row per ...")
+    keys: list[str] = Field(min_length=1)
+    data_grade: DataGrade = "general"
+    columns: list[Column] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> SharedTable:
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate columns: {', '.join(dupes)}")
+        missing = [k for k in self.keys if k not in names]
+        if missing:
+            raise ValueError(f"keys not among the columns: {', '.join(missing)}")
+        return self
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+# ---------------------------------------------------------------- sources
+class FieldMap(_Strict):
+    """One delivered field: its name as delivered, where it goes, how it is cleaned."""
+
+    name: str = Field(min_length=1, description="field name as delivered (dotted path in JSON)")
+    to: str | None = Field(None, description="shared column; None keeps it raw only")
+    transforms: list[str] = Field(default_factory=list)
+    trust: int = Field(5, ge=0, le=10, description="survivorship rank of this attribute")
+    required: bool = Field(True, description="must be present in every delivery")
+    # fixed-width only: 0-based start offset and width in characters
+    start: int | None = Field(None, ge=0)
+    width: int | None = Field(None, gt=0)
+
+    @field_validator("transforms")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        unknown = [t for t in v if t not in KNOWN_TRANSFORMS]
+        if unknown:
+            raise ValueError(
+                f"unknown transform(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_TRANSFORMS))}"
+            )
+        return v
+
+
+class Unpivot(_Strict):
+    """Wide statistical tables: columns matching `pattern` become rows."""
+
+    pattern: str = Field(description="regex over delivered field names; group 1 is the variable value")
+    variable_to: str
+    value_to: str
+    value_transforms: list[str] = Field(default_factory=lambda: ["decimal"])
+
+
+class VolumeBand(_Strict):
+    """Batch rows relative to the previous batch of the same source."""
+
+    min_ratio: float = Field(0.5, ge=0)
+    max_ratio: float = Field(2.0, gt=0)
+
+
+class Source(_Strict):
+    name: str
+    department: str = Field(min_length=1, description="department code, e.g. public_security")
+    department_name: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    table: str
+    kind: SourceKind
+    location: str | None = Field(None, description="glob under landing/<name>/ (file kinds)")
+    connection_id: str | None = Field(None, description="Airflow connection id (sql kind)")
+    default_url: str | None = Field(
+        None, description="credential-free fallback URL for the embedded demo (sql kind)"
+    )
+    sql_table: str | None = None
+    encoding: Encoding = "auto"
+    delimiter: str = ","
+    header_rows: int = Field(1, ge=0, le=5)
+    skip_rows: int = Field(0, ge=0)
+    sheet: str | int = 0
+    record_tag: str | None = Field(None, description="xml: element holding one record")
+    incremental_key: str | None = None
+    schedule: str | None = "@daily"
+    schema_drift: Literal["fail", "warn"] = "fail"
+    chunk_rows: int = Field(100_000, gt=0)
+    volume_band: VolumeBand = Field(default_factory=VolumeBand)
+    max_null_rate: dict[str, float] = Field(default_factory=dict)
+    unpivot: Unpivot | None = None
+    owner: str = "govbase"
+    tags: list[str] = Field(default_factory=list)
+    fields: list[FieldMap] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _snake(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"source name {v!r} must be snake_case ascii")
+        return v
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> Source:
+        if self.kind == "sql":
+            if not self.connection_id:
+                raise ValueError("a sql source needs connection_id")
+            if not self.sql_table:
+                raise ValueError("a sql source needs sql_table")
+        elif not self.location:
+            raise ValueError(f"a {self.kind} source needs location (a glob under its landing folder)")
+        if self.location and (self.location.startswith("/") or ".." in Path(self.location).parts):
+            raise ValueError("location must stay inside the landing folder (no absolute path, no '..')")
+        if self.kind == "xml" and not self.record_tag:
+            raise ValueError("an xml source needs record_tag")
+        if self.kind == "fixed_width":
+            bad = [f.name for f in self.fields if f.start is None or f.width is None]
+            if bad:
+                raise ValueError(f"fixed_width fields need start and width: {', '.join(bad)}")
+        names = [f.name for f in self.fields]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate fields: {', '.join(dupes)}")
+        if self.incremental_key and self.incremental_key not in names:
+            raise ValueError(f"incremental_key {self.incremental_key!r} is not a declared field")
+        return self
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def trust_by_column(self) -> dict[str, int]:
+        return {f.to: f.trust for f in self.fields if f.to}
+
+
+# ---------------------------------------------------------------- loading
+def _loc(err: dict[str, Any]) -> str:
+    parts: list[str] = []
+    for p in err["loc"]:
+        if isinstance(p, int):
+            parts[-1:] = [f"{parts[-1]}[{p}]"] if parts else [f"[{p}]"]
+        else:
+            parts.append(str(p))
+    return ".".join(parts) or "(top level)"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "(parse)"
+        raise ContractError(str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    except UnicodeDecodeError as exc:
+        raise ContractError(str(path), "(file)", f"not UTF-8: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ContractError(str(path), "(top level)", "expected a mapping")
+    return data
+
+
+def _parse(model: type[BaseModel], path: Path) -> Any:
+    data = _read_yaml(path)
+    try:
+        obj = model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ContractError(str(path), _loc(dict(first)), first["msg"] + more) from exc
+    if obj.name != path.stem:  # type: ignore[attr-defined]
+        raise ContractError(str(path), "name", f"must equal the file stem {path.stem!r}")
+    return obj
+
+
+def load_shared_table(path: Path) -> SharedTable:
+    return _parse(SharedTable, path)  # type: ignore[no-any-return]
+
+
+def load_source(path: Path) -> Source:
+    return _parse(Source, path)  # type: ignore[no-any-return]
+
+
+class Contracts(BaseModel):
+    """All contracts of a project, cross-checked."""
+
+    model_config = ConfigDict(frozen=True)
+    tables: dict[str, SharedTable]
+    sources: dict[str, Source]
+
+    def source(self, name: str) -> Source:
+        try:
+            return self.sources[name]
+        except KeyError:
+            raise ContractError(
+                "schemas/sources", name, f"no such source; known: {', '.join(sorted(self.sources))}"
+            ) from None
+
+    def table_of(self, source: str) -> SharedTable:
+        return self.tables[self.source(source).table]
+
+
+def load_contracts(schemas_dir: Path) -> Contracts:
+    """Load every contract under schemas_dir and check sources against tables."""
+    tables = {p.stem: load_shared_table(p) for p in sorted((schemas_dir / "shared").glob("*.yml"))}
+    sources: dict[str, Source] = {}
+    for p in sorted((schemas_dir / "sources").glob("*.yml")):
+        src = load_source(p)
+        table = tables.get(src.table)
+        if table is None:
+            raise ContractError(str(p), "table", f"unknown shared table {src.table!r}; known: {', '.join(sorted(tables))}")
+        cols = set(table.column_names)
+        for i, f in enumerate(src.fields):
+            if f.to is not None and f.to not in cols:
+                raise ContractError(str(p), f"fields[{i}].to", f"{f.to!r} is not a column of {table.name}")
+        if src.unpivot:
+            for key in ("variable_to", "value_to"):
+                if getattr(src.unpivot, key) not in cols:
+                    raise ContractError(str(p), f"unpivot.{key}", f"not a column of {table.name}")
+        for col in src.max_null_rate:
+            if col not in cols:
+                raise ContractError(str(p), f"max_null_rate.{col}", f"not a column of {table.name}")
+        sources[src.name] = src
+    return Contracts(tables=tables, sources=sources)
+
+
+@lru_cache(maxsize=8)
+def _cached(schemas_dir: str) -> Contracts:
+    return load_contracts(Path(schemas_dir))
+
+
+def get_contracts(settings: Settings | None = None) -> Contracts:
+    settings = settings or get_settings()
+    return _cached(str(settings.schemas_dir))
+
+
+__all__ = [
+    "KNOWN_TRANSFORMS", "Column", "Contracts", "FieldMap", "SharedTable", "Source", "Unpivot",
+    "VolumeBand", "get_contracts", "load_contracts", "load_shared_table", "load_source",
+]

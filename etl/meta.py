@@ -1,0 +1,121 @@
+"""The warehouse catalog file and its `meta` schema.
+
+`meta` holds what the pipeline knows about itself: extracted batches and their
+file fingerprints, per-row source errors, SQL watermarks, the run ledger,
+validation results. Every writer opens the DuckDB file through `connect`, which
+creates the schemas and tables on first use.
+
+DuckDB allows one read-write process per file: Airflow runs every task that
+writes it in the one-slot pool `govbase_warehouse`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import duckdb
+
+from etl.config import Settings
+
+SCHEMAS = ("meta", "staging", "quarantine", "core", "open")
+
+DDL = """
+create table if not exists meta.extract_batch (
+    batch_id     varchar primary key,
+    run_id       varchar,
+    source       varchar not null,
+    file         varchar,            -- path relative to the landing folder, or the SQL table
+    file_sha256  varchar,
+    file_bytes   bigint,
+    encoding     varchar,
+    rows         bigint,             -- data rows written to raw
+    flagged_rows bigint,             -- rows kept but flagged (ragged ...)
+    raw_path     varchar,            -- Parquet file under warehouse/raw
+    logical_date date,
+    status       varchar not null,   -- extracted | skipped | failed
+    message      varchar,
+    started_at   timestamp,
+    finished_at  timestamp
+);
+create table if not exists meta.source_error (
+    run_id      varchar,
+    source      varchar not null,
+    file        varchar,
+    row_number  bigint,
+    kind        varchar not null,    -- unreadable | decode | ragged | missing_column | schema_drift | empty | unsafe_path | unreachable | ...
+    problem     varchar not null,
+    recorded_at timestamp not null
+);
+create table if not exists meta.watermark (
+    source     varchar primary key,
+    key        varchar not null,
+    value      varchar,
+    updated_at timestamp not null
+);
+create table if not exists meta.run_ledger (
+    run_id           varchar not null,
+    source           varchar not null,
+    stage            varchar not null,   -- extract | normalize | validate | load
+    logical_date     date,
+    rows_in          bigint,
+    rows_out         bigint,
+    rows_quarantined bigint,
+    started_at       timestamp,
+    finished_at      timestamp,
+    status           varchar not null,   -- ok | failed
+    message          varchar
+);
+"""
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_run_id(prefix: str = "run") -> str:
+    return f"{prefix}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def _open(path: str, retries: int = 50) -> duckdb.DuckDBPyConnection:
+    # Another process may hold the write lock for a moment (CLI next to a test,
+    # a reader closing): wait briefly instead of failing at once.
+    for attempt in range(retries):
+        try:
+            return duckdb.connect(path)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or attempt == retries - 1:
+                raise
+            time.sleep(0.2)
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse catalog; creates it and the meta tables when absent."""
+    settings.warehouse.mkdir(parents=True, exist_ok=True)
+    path = str(settings.duckdb_path)
+    if read_only and settings.duckdb_path.exists():
+        con = duckdb.connect(path, read_only=True)
+    else:
+        con = _open(path)
+        for schema in SCHEMAS:
+            con.execute(f"create schema if not exists {schema}")
+        con.execute(DDL)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def record_error(
+    con: duckdb.DuckDBPyConnection, *, run_id: str | None, source: str, kind: str, problem: str,
+    file: str | None = None, row_number: int | None = None,
+) -> None:
+    con.execute(
+        "insert into meta.source_error values (?, ?, ?, ?, ?, ?, ?)",
+        [run_id, source, file, row_number, kind, problem, now()],
+    )

@@ -1,0 +1,68 @@
+"""The catalogue of data-quality codes shared by the generator, normalization,
+validation and the rejection reports.
+
+- DEFECTS: what the demo generator injects (recorded in landing/_truth/), each
+  either repairable (normalization must restore the true value) or not
+  (the row must be quarantined with the given reason code).
+- REASONS: quarantine reason codes, with the plain words a department reads in
+  its rejection report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Defect:
+    code: str
+    repairable: bool
+    reason: str | None  # quarantine reason code when not repairable
+    description: str
+
+
+REASONS: dict[str, str] = {
+    "resident_id_format": "The resident ID number is not 15 or 18 characters of digits (and a final X).",
+    "resident_id_checksum": "The resident ID number's check character does not match its first 17 digits.",
+    "resident_id_destroyed": "The resident ID number was stored as a number (e.g. in Excel) and lost its last digits; it cannot be recovered, please re-enter it as text.",
+    "resident_id_birth_mismatch": "The birth date does not agree with the birth date encoded in the resident ID number.",
+    "resident_id_gender_mismatch": "The gender does not agree with the gender encoded in the resident ID number.",
+    "credit_code_format": "The unified social credit code is not 18 characters from the allowed alphabet.",
+    "credit_code_checksum": "The unified social credit code's check character does not match.",
+    "invalid_date": "A date cannot be read or does not exist (e.g. 30 February).",
+    "date_out_of_range": "A date is in the future or implausibly old.",
+    "invalid_code": "A coded value (gender, ethnicity, marital status, status, type) is not in the code list.",
+    "invalid_region": "The administrative division code is not a valid GB/T 2260 code.",
+    "invalid_amount": "An amount cannot be read as a number (with optional 万/亿 units).",
+    "invalid_number": "A numeric value cannot be read as a number.",
+    "invalid_phone": "The phone number is not a valid mobile or landline number.",
+    "malformed_row": "The row has more or fewer fields than the header (a ragged row); its fields may be shifted.",
+    "missing_required": "A required value is empty.",
+    "duplicate_key": "The same key appears more than once in the batch.",
+}
+
+_DEFECTS = [
+    # repairable: normalization restores the true value
+    Defect("id_fullwidth", True, None, "full-width digits or Ｘ in the resident ID"),
+    Defect("id_lowercase_x", True, None, "lowercase x as the resident ID check character"),
+    Defect("id_whitespace", True, None, "spaces or zero-width characters inside the resident ID"),
+    Defect("id_15digit", True, None, "old 15-digit resident ID (converted to 18)"),
+    Defect("code_fullwidth", True, None, "full-width characters in the credit code"),
+    Defect("code_lowercase", True, None, "lowercase letters in the credit code"),
+    Defect("name_whitespace", True, None, "spaces or zero-width characters inside a name"),
+    Defect("phone_format", True, None, "phone written with +86, dashes or spaces"),
+    # not repairable: quarantine with the reason
+    Defect("id_bad_checksum", False, "resident_id_checksum", "a resident ID digit mistyped (check fails)"),
+    Defect("id_excel_destroyed", False, "resident_id_destroyed", "resident ID stored as a number, 15 significant digits kept"),
+    Defect("id_birth_mismatch", False, "resident_id_birth_mismatch", "birth date field disagrees with the ID"),
+    Defect("id_gender_mismatch", False, "resident_id_gender_mismatch", "gender field disagrees with the ID"),
+    Defect("code_bad_checksum", False, "credit_code_checksum", "a credit code character mistyped (check fails)"),
+    Defect("date_impossible", False, "invalid_date", "an impossible date such as 30 February"),
+    Defect("ragged_row", False, "malformed_row", "a CSV row with an extra field"),
+    # neither: variation that normalization leaves alone (entity resolution's job)
+    Defect("id_missing", True, None, "no resident ID given (linked probabilistically later)"),
+    Defect("name_variant", True, None, "name spelled differently from the household register"),
+    Defect("moved", True, None, "an older or newer address than the household register"),
+    Defect("phone_changed", True, None, "an older or newer phone number"),
+]
+DEFECTS: dict[str, Defect] = {d.code: d for d in _DEFECTS}
