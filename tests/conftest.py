@@ -1,0 +1,29 @@
+"""Shared fixtures: every test gets its own GOVBASE_HOME under pytest's tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from etl.config import Settings, get_settings
+from etl.contracts import Contracts, get_contracts
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh GOVBASE_HOME, exported to the environment for code that reads it."""
+    h = tmp_path / "govbase_home"
+    h.mkdir()
+    monkeypatch.setenv("GOVBASE_HOME", str(h))
+    return h
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    return get_settings(home)
+
+
+@pytest.fixture(scope="session")
+def contracts() -> Contracts:
+    return get_contracts()
