@@ -69,6 +69,34 @@ create table if not exists meta.run_ledger (
     status           varchar not null,   -- ok | failed
     message          varchar
 );
+-- One row per (run, source): a run balances when every extracted source row was
+-- either loaded or quarantined. The latest ledger row of each stage counts (a
+-- retried task replaces its earlier attempt); replays move rows from quarantine
+-- to loaded and add up.
+create or replace view meta.reconciliation as
+with latest as (
+    select * from meta.run_ledger where stage <> 'replay'
+    qualify row_number() over (partition by run_id, source, stage order by finished_at desc) = 1
+), replays as (
+    select run_id, source, sum(rows_out) as moved from meta.run_ledger where stage = 'replay' and status = 'ok'
+    group by all
+), runs as (
+    select run_id, source, min(logical_date) as logical_date, min(started_at) as started_at,
+           max(finished_at) as finished_at,
+           max(rows_out) filter (where stage = 'extract') as extracted,
+           max(rows_out) filter (where stage = 'load') as loaded,
+           max(rows_quarantined) filter (where stage = 'load') as quarantined,
+           bool_and(status = 'ok') as ok,
+           string_agg(message, '; ') filter (where status = 'failed') as failure
+    from latest group by all
+)
+select r.run_id, r.source, r.logical_date, r.started_at, r.finished_at, r.extracted,
+       r.loaded + coalesce(p.moved, 0) as loaded,
+       r.quarantined - coalesce(p.moved, 0) as quarantined,
+       coalesce(r.extracted = r.loaded + r.quarantined, false) as balanced,
+       case when not r.ok then 'failed' when r.loaded is null then 'incomplete' else 'ok' end as status,
+       r.failure
+from runs r left join replays p using (run_id, source);
 """
 
 

@@ -1,20 +1,450 @@
-"""One source, one logical date: the stages of DESIGN.md's data flow.
+"""One source, one logical date: the stages of the data flow.
 
-`run_stage(stage, source, logical_date, run_id)` is the single entry point both
-`govbase run` and the Airflow tasks call. Stages hand data to each other
-through files under the warehouse, never through memory or XCom; each returns
-a small JSON-able summary.
+`run_stage(stage, source, logical_date, run_id)` is the single entry point that
+both `govbase run` and the Airflow tasks call. Stages hand data to each other
+through files under warehouse/_work/<source>/<date>/<run_id>/, never through
+memory or XCom; each returns a small JSON-able summary and records itself in
+meta.run_ledger.
+
+  extract    landing -> raw Parquet (etl.extract)
+  normalize  raw -> typed rows in the shared schema + per-value errors (etl.normalize)
+  validate   row-level expectations -> good rows / quarantine; batch-level ones stop the publish
+  load       write-audit-publish into staging.<table> and quarantine.<table>; reconcile
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from etl import meta
+from etl.config import Settings, get_settings
+from etl.contracts import Contracts, SharedTable, Source, get_contracts
+from etl.errors import GovbaseError
+
+log = logging.getLogger(__name__)
+
 STAGES = ("extract", "normalize", "validate", "load")
+Progress = Callable[[str, int], None]
 
 
-def run_stage(stage: str, source: str, logical_date: str, run_id: str, **kwargs: Any) -> dict[str, Any]:
-    """Run one stage for one source and logical date (YYYY-MM-DD); returns a small summary."""
+class ValidationFailed(GovbaseError):
+    """Batch-level expectations failed: the batch is not published."""
+
+
+class ReconciliationError(GovbaseError):
+    """extracted != loaded + quarantined: rows would be lost or invented."""
+
+
+class StageOrderError(GovbaseError):
+    """A stage ran before the stage it depends on produced its output."""
+
+
+# ------------------------------------------------------------------ helpers
+def work_dir(settings: Settings, source: str, logical_date: str, run_id: str) -> Path:
+    return settings.warehouse / "_work" / source / logical_date / run_id
+
+
+def _check_date(logical_date: str) -> str:
+    try:
+        return date.fromisoformat(logical_date).isoformat()
+    except ValueError:
+        raise GovbaseError(f"logical date {logical_date!r} is not YYYY-MM-DD") from None
+
+
+def _ledger(
+    settings: Settings, *, run_id: str, source: str, stage: str, logical_date: str, rows_in: int, rows_out: int,
+    rows_quarantined: int, started: Any, status: str, message: str | None = None,
+) -> None:
+    with meta.connect(settings) as con:
+        con.execute(
+            "insert into meta.run_ledger values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, source, stage, logical_date, rows_in, rows_out, rows_quarantined, started, meta.now(),
+             status, message],
+        )
+
+
+def _iter_parquet(paths: list[Path], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    for p in paths:
+        pf = pq.ParquetFile(p)
+        for rb in pf.iter_batches(batch_size=chunk_rows):
+            yield rb.to_pandas()
+
+
+class _Writer:
+    """Appends DataFrames to one Parquet file, schema fixed by the first chunk."""
+
+    def __init__(self, path: Path, schema: pa.Schema | None = None) -> None:
+        self.path, self.schema, self._w, self.rows = path, schema, None, 0
+
+    def write(self, df: pd.DataFrame) -> None:
+        if df.empty and self._w is not None:
+            return
+        table = pa.Table.from_pandas(df, preserve_index=False, schema=self.schema)
+        if self._w is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.schema = table.schema
+            self._w = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+        self._w.write_table(table)
+        self.rows += len(df)
+
+    def close(self) -> Path | None:
+        if self._w is None:
+            return None
+        self._w.close()
+        return self.path
+
+
+# ------------------------------------------------------------------ stages
+def stage_extract(
+    settings: Settings, contracts: Contracts, source: Source, logical_date: str, run_id: str,
+    full_refresh: bool = False, progress: Progress | None = None,
+) -> dict[str, Any]:
+    from etl.extract import extract_source
+
+    started = meta.now()
+    results = extract_source(
+        settings, source, run_id=run_id, logical_date=date.fromisoformat(logical_date), full_refresh=full_refresh,
+        progress=progress,
+    )
+    extracted = [r for r in results if r.status == "extracted"]
+    failed = [r for r in results if r.status == "failed"]
+    rows = sum(r.rows for r in extracted)
+    status = "failed" if failed else "ok"
+    message = "; ".join(r.message or "" for r in failed) or None
+    _ledger(settings, run_id=run_id, source=source.name, stage="extract", logical_date=logical_date,
+            rows_in=rows, rows_out=rows, rows_quarantined=0, started=started, status=status, message=message)
+    summary = {"source": source.name, "stage": "extract", "files": len(results), "extracted": len(extracted),
+               "skipped": sum(r.status == "skipped" for r in results), "failed": len(failed), "rows": rows}
+    if failed:
+        raise GovbaseError(f"extract failed for {len(failed)} file(s) of {source.name}: {message}")
+    return summary
+
+
+def _raw_paths(settings: Settings, source: str, run_id: str) -> list[tuple[str, Path, int]]:
+    with meta.connect(settings) as con:
+        rows = con.execute(
+            "select batch_id, raw_path, rows from meta.extract_batch where source = ? and run_id = ? "
+            "and status = 'extracted' order by started_at, batch_id", [source, run_id]).fetchall()
+    return [(b, Path(p), int(n or 0)) for b, p, n in rows if p]
+
+
+def stage_normalize(
+    settings: Settings, contracts: Contracts, source: Source, logical_date: str, run_id: str,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    from etl.normalize import normalize
+
+    started = meta.now()
+    table = contracts.tables[source.table]
+    wd = work_dir(settings, source.name, logical_date, run_id)
+    shutil.rmtree(wd / "normalized", ignore_errors=True)
+    raws = _raw_paths(settings, source.name, run_id)
+    staged_w = _Writer(wd / "normalized" / "staged.parquet")
+    errors_w = _Writer(wd / "normalized" / "errors.parquet")
+    rows_in = 0
+    for raw in _iter_parquet([p for _, p, _ in raws], source.chunk_rows):
+        result = normalize(raw, source, table)
+        staged = result.staged
+        staged["_run_id"] = run_id
+        staged["_logical_date"] = pd.Timestamp(logical_date).date()
+        staged_w.write(staged)
+        if len(result.errors):
+            errs = result.errors.copy()
+            if "_batch_id" not in errs.columns:
+                lookup = raw[["_row_number", "_batch_id"]].drop_duplicates("_row_number")
+                errs = errs.merge(lookup, on="_row_number", how="left")
+            errors_w.write(errs.astype({c: "string" for c in errs.columns if c not in ("_row_number",)}))
+        rows_in += len(raw)
+        if progress:
+            progress("normalize", len(raw))
+    staged_w.close()
+    errors_w.close()
+    _ledger(settings, run_id=run_id, source=source.name, stage="normalize", logical_date=logical_date,
+            rows_in=rows_in, rows_out=staged_w.rows, rows_quarantined=0, started=started, status="ok")
+    return {"source": source.name, "stage": "normalize", "rows_in": rows_in, "rows_out": staged_w.rows,
+            "value_errors": errors_w.rows}
+
+
+def _raw_lookup(raws: list[Path], keys: pd.DataFrame) -> pd.Series:
+    """The raw values (as delivered) of the given (_batch_id, _row_number) rows, as JSON text."""
+    if keys.empty:
+        return pd.Series([], dtype="string")
+    import duckdb
+
+    con = duckdb.connect()
+    con.register("keys", keys[["_batch_id", "_row_number"]].drop_duplicates())
+    listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in raws)
+    df = con.execute(
+        f"select r.* from read_parquet([{listing}], union_by_name = true) r "
+        "join keys k on r._batch_id = k._batch_id and r._row_number = k._row_number").df()
+    con.close()
+    data_cols = [c for c in df.columns if not c.startswith("_") or c in ("_row_error", "_extra")]
+    df["raw"] = [
+        json.dumps({c: v for c, v in zip(data_cols, vals, strict=True) if v is not None and v == v}, ensure_ascii=False)
+        for vals in df[data_cols].itertuples(index=False, name=None)
+    ]
+    return df.set_index(["_batch_id", "_row_number"])["raw"]
+
+
+def stage_validate(
+    settings: Settings, contracts: Contracts, source: Source, logical_date: str, run_id: str,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    from etl.load.warehouse import previous_rows
+    from etl.validate.runner import SuiteRunner
+
+    started = meta.now()
+    table = contracts.tables[source.table]
+    wd = work_dir(settings, source.name, logical_date, run_id)
+    staged_path = wd / "normalized" / "staged.parquet"
+    errors_path = wd / "normalized" / "errors.parquet"
+    raws = _raw_paths(settings, source.name, run_id)
+    extracted = sum(n for _, _, n in raws)
+    if raws and not staged_path.exists() and extracted:
+        raise StageOrderError(f"{source.name} {logical_date}: validate before normalize (no {staged_path})")
+    shutil.rmtree(wd / "validated", ignore_errors=True)
+    runner = SuiteRunner(settings.expectations_dir, table, source)
+
+    # Value errors from normalization, keyed by source row.
+    value_errors = pd.read_parquet(errors_path) if errors_path.exists() else pd.DataFrame(
+        columns=["_batch_id", "_row_number", "column", "raw_value", "reason", "detail"])
+    if len(value_errors):
+        value_errors["_row_number"] = value_errors["_row_number"].astype("int64")
+
+    # Pass 1: row-level expectations per chunk; collect failing source rows.
+    failures: list[pd.DataFrame] = []
+    ge_results: list[dict[str, Any]] = []
+    staged_rows = 0
+    if staged_path.exists():
+        for chunk in _iter_parquet([staged_path], source.chunk_rows):
+            fails, summary = runner.validate_rows(chunk)
+            if summary:
+                ge_results.append(summary)
+            if len(fails):
+                keys = chunk.iloc[fails["position"].to_numpy()][["_batch_id", "_row_number"]].reset_index(drop=True)
+                failures.append(pd.concat([keys, fails.drop(columns="position").reset_index(drop=True)], axis=1))
+            staged_rows += len(chunk)
+    ge_fail = pd.concat(failures, ignore_index=True) if failures else pd.DataFrame(
+        columns=["_batch_id", "_row_number", "reason", "expectation", "columns"])
+
+    # A row whose value could not be normalized fails expectations on that column as a
+    # consequence (it is null): report the cause, not the echo.
+    if len(ge_fail) and len(value_errors):
+        bad_cols = value_errors.groupby(["_batch_id", "_row_number"])["column"].agg(set)
+        def _echo(r: Any) -> bool:
+            cols = bad_cols.get((r._batch_id, r._row_number))
+            return bool(cols) and bool(set(str(r.columns).split(",")) & cols)
+        ge_fail = ge_fail[[not _echo(r) for r in ge_fail.itertuples(index=False)]]
+
+    reasons = pd.concat([
+        value_errors.assign(expectation="normalize:" + value_errors["column"].astype(str))[
+            ["_batch_id", "_row_number", "reason", "expectation", "detail"]] if len(value_errors) else None,
+        ge_fail.assign(detail=None)[["_batch_id", "_row_number", "reason", "expectation", "detail"]]
+        if len(ge_fail) else None,
+    ], ignore_index=True) if (len(value_errors) or len(ge_fail)) else pd.DataFrame(
+        columns=["_batch_id", "_row_number", "reason", "expectation", "detail"])
+
+    quarantine = pd.DataFrame(columns=["_batch_id", "_row_number"])
+    if len(reasons):
+        reasons["_row_number"] = reasons["_row_number"].astype("int64")
+        grouped = reasons.groupby(["_batch_id", "_row_number"], sort=True)
+        quarantine = pd.DataFrame({
+            "reasons": grouped["reason"].agg(lambda s: ",".join(dict.fromkeys(s))),
+            "failed_expectations": grouped["expectation"].agg(lambda s: ",".join(dict.fromkeys(s))),
+            "details": grouped["detail"].agg(lambda s: "; ".join(str(x) for x in s if x is not None and x == x)),
+        }).reset_index()
+        raw = _raw_lookup([p for _, p, _ in raws], quarantine)
+        quarantine["raw"] = raw.reindex(pd.MultiIndex.from_frame(quarantine[["_batch_id", "_row_number"]])).to_numpy()
+        quarantine.insert(0, "_source", source.name)
+        quarantine["_run_id"] = run_id
+        quarantine["_logical_date"] = pd.Timestamp(logical_date).date()
+        quarantine = quarantine[["_source", "_batch_id", "_row_number", "_run_id", "_logical_date", "reasons",
+                                 "failed_expectations", "details", "raw"]]
+    qkeys = pd.MultiIndex.from_frame(quarantine[["_batch_id", "_row_number"]].astype({"_row_number": "int64"}))
+
+    # Pass 2: split good rows off; collect null indicators for the batch-level expectations.
+    good_w = _Writer(wd / "validated" / "good.parquet")
+    flags: list[pd.DataFrame] = []
+    good_source_rows: set[tuple[str, int]] = set()
+    if staged_path.exists():
+        for chunk in _iter_parquet([staged_path], source.chunk_rows):
+            key = pd.MultiIndex.from_frame(chunk[["_batch_id", "_row_number"]].astype({"_row_number": "int64"}))
+            good = chunk[~key.isin(qkeys)]
+            good_w.write(good)
+            good_source_rows.update(zip(good["_batch_id"], good["_row_number"].astype("int64"), strict=True))
+            flags.append(pd.DataFrame({c: good[c].notna().map({True: 1, False: None}).astype("Int8")
+                                       for c in runner.batch_columns}))
+    good_path = good_w.close()
+    q_path = None
+    if len(quarantine):
+        q_path = wd / "validated" / "quarantine.parquet"
+        quarantine.to_parquet(q_path, index=False)
+
+    # Source rows that produced no staged row (a wide row with no values) and no error still count as loaded.
+    all_keys = set()
+    for _, p, _ in raws:
+        t = pq.read_table(p, columns=["_batch_id", "_row_number"])
+        all_keys.update(zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True))
+    q_set = set(zip(quarantine["_batch_id"], quarantine["_row_number"].astype("int64"), strict=True))
+    loaded_source_rows = len(all_keys - q_set)
+
+    with meta.connect(settings) as con:
+        prev = previous_rows(con, table.name, source.name, logical_date)
+    null_flags = pd.concat(flags, ignore_index=True) if flags else pd.DataFrame(
+        {c: pd.Series([], dtype="Int8") for c in runner.batch_columns})
+    verdict = runner.validate_batch(null_flags if len(runner.batch_columns) else
+                                    pd.DataFrame(index=range(len(good_source_rows))), prev)
+    summary = {
+        "source": source.name, "stage": "validate", "staged_rows": staged_rows, "good_rows": good_w.rows,
+        "extracted": extracted, "source_rows_loaded": loaded_source_rows, "source_rows_quarantined": len(q_set),
+        "batch_ok": verdict.success, "batch_failures": verdict.failures,
+        "good_path": str(good_path) if good_path else None, "quarantine_path": str(q_path) if q_path else None,
+    }
+    (wd / "validated").mkdir(parents=True, exist_ok=True)
+    (wd / "validated" / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1))
+    (wd / "validated" / "ge_results.json").write_text(
+        json.dumps({"rows": ge_results, "batch": verdict.results}, ensure_ascii=False, default=str))
+    with meta.connect(settings) as con:
+        _ensure_validation_table(con)
+        con.execute(
+            "insert into meta.validation_result values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, source.name, table.name, logical_date, staged_rows, len(q_set), verdict.success,
+             "; ".join(verdict.failures) or None, str(wd / "validated" / "ge_results.json"), meta.now()])
+    status = "ok" if verdict.success else "failed"
+    message = None if verdict.success else (
+        f"batch of {source.name} for {logical_date} not published: " + "; ".join(verdict.failures))
+    _ledger(settings, run_id=run_id, source=source.name, stage="validate", logical_date=logical_date,
+            rows_in=staged_rows, rows_out=good_w.rows, rows_quarantined=len(q_set), started=started,
+            status=status, message=message)
+    if not verdict.success:
+        raise ValidationFailed(message or "validation failed")
+    return summary
+
+
+def _ensure_validation_table(con: Any) -> None:
+    con.execute("""
+        create table if not exists meta.validation_result (
+            run_id varchar, source varchar, table_name varchar, logical_date date,
+            rows_validated bigint, source_rows_quarantined bigint, success boolean, failures varchar,
+            ge_result_path varchar, validated_at timestamp)""")
+
+
+def stage_load(
+    settings: Settings, contracts: Contracts, source: Source, logical_date: str, run_id: str,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    from etl.load.warehouse import LINEAGE, Partition, audit, partition_path, publish, sweep
+
+    started = meta.now()
+    table = contracts.tables[source.table]
+    wd = work_dir(settings, source.name, logical_date, run_id)
+    summary_path = wd / "validated" / "summary.json"
+    raws = _raw_paths(settings, source.name, run_id)
+    extracted = sum(n for _, _, n in raws)
+    if not summary_path.exists():
+        if not raws:
+            # Nothing new arrived for this run (files already extracted): the published
+            # partition stays as it is.
+            _ledger(settings, run_id=run_id, source=source.name, stage="load", logical_date=logical_date,
+                    rows_in=0, rows_out=0, rows_quarantined=0, started=started, status="ok",
+                    message="nothing new to load")
+            return {"source": source.name, "stage": "load", "published": False, "reason": "nothing new"}
+        raise StageOrderError(f"{source.name} {logical_date}: load before validate (no {summary_path})")
+    v = json.loads(summary_path.read_text())
+    if not v["batch_ok"]:
+        raise ValidationFailed(f"batch of {source.name} for {logical_date} failed validation: {v['batch_failures']}")
+    loaded, quarantined = v["source_rows_loaded"], v["source_rows_quarantined"]
+    balanced = extracted == loaded + quarantined
+    if not balanced:
+        msg = (f"{source.name} {logical_date} run {run_id} does not reconcile: extracted {extracted} != "
+               f"loaded {loaded} + quarantined {quarantined}; nothing published")
+        _ledger(settings, run_id=run_id, source=source.name, stage="load", logical_date=logical_date,
+                rows_in=extracted, rows_out=loaded, rows_quarantined=quarantined, started=started,
+                status="failed", message=msg)
+        raise ReconciliationError(msg)
+
+    p = Partition(table.name, source.name, logical_date, run_id)
+    # write
+    st_path = q_path = None
+    if v["good_path"]:
+        st_path = partition_path(settings, "staging", p)
+        st_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(v["good_path"], st_path)
+    if v["quarantine_path"]:
+        q_path = partition_path(settings, "quarantine", p)
+        q_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(v["quarantine_path"], q_path)
+    # audit
+    audit(st_path, v["good_rows"], table.column_names + LINEAGE)
+    audit(q_path, quarantined, ["_source", "_batch_id", "_row_number", "reasons", "raw"])
+    # publish
+    with meta.connect(settings) as con:
+        superseded = publish(con, table, p, staging_path=st_path, quarantine_path=q_path,
+                             rows_loaded=v["good_rows"], source_rows=loaded, rows_quarantined=quarantined)
+        for f in superseded:
+            f.unlink(missing_ok=True)
+        sweep(settings, con, table.name, source.name)
+    _ledger(settings, run_id=run_id, source=source.name, stage="load", logical_date=logical_date,
+            rows_in=extracted, rows_out=loaded, rows_quarantined=quarantined, started=started, status="ok")
+    shutil.rmtree(wd, ignore_errors=True)
+    return {"source": source.name, "stage": "load", "published": True, "rows_loaded": v["good_rows"],
+            "source_rows_loaded": loaded, "source_rows_quarantined": quarantined, "extracted": extracted}
+
+
+_STAGE_FUNCS = {"extract": stage_extract, "normalize": stage_normalize, "validate": stage_validate,
+                "load": stage_load}
+
+
+def run_stage(
+    stage: str, source: str, logical_date: str, run_id: str, *, settings: Settings | None = None,
+    full_refresh: bool = False, progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Run one stage for one source and logical date (YYYY-MM-DD); returns a small summary.
+
+    Failures raise GovbaseError subclasses whose message an operator can act on;
+    the failure is also recorded in meta.run_ledger.
+    """
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
-    raise NotImplementedError(f"stage {stage} is being built")  # replaced as the ingest issue lands
+    settings = settings or get_settings()
+    contracts = get_contracts(settings)
+    src = contracts.source(source)
+    logical_date = _check_date(logical_date)
+    kwargs: dict[str, Any] = {"progress": progress}
+    if stage == "extract":
+        kwargs["full_refresh"] = full_refresh
+    started = meta.now()
+    try:
+        return _STAGE_FUNCS[stage](settings, contracts, src, logical_date, run_id, **kwargs)
+    except (ValidationFailed, ReconciliationError):
+        raise  # already in the ledger with its counts
+    except Exception as exc:
+        _ledger(settings, run_id=run_id, source=source, stage=stage, logical_date=logical_date, rows_in=0,
+                rows_out=0, rows_quarantined=0, started=started, status="failed", message=str(exc)[:2000])
+        raise
+
+
+def run_source(
+    source: str, logical_date: str, run_id: str, *, settings: Settings | None = None, full_refresh: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """All four stages for one source, in order; returns the load summary."""
+    summary: dict[str, Any] = {}
+    for stage in STAGES:
+        summary = run_stage(stage, source, logical_date, run_id, settings=settings, full_refresh=full_refresh,
+                            progress=progress)
+    return summary
+
+
+def table_of(source: str, settings: Settings | None = None) -> SharedTable:
+    return get_contracts(settings or get_settings()).table_of(source)

@@ -1,0 +1,56 @@
+# govbase front door. `make demo` and `make test` each set themselves up.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# uv: the one on PATH, else the pip-installed module (installed by `setup` when absent).
+UV = $(or $(shell command -v uv 2>/dev/null),python3 -m uv)
+VENV := .venv
+BIN := $(VENV)/bin
+export GOVBASE_HOME ?= $(CURDIR)/var
+PERSONS ?= 5000
+SEED ?= 42
+
+.PHONY: help setup demo test test-all test-slow lint fmt airflow browser bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+	@touch $@
+
+setup: $(VENV)/.installed  ## create .venv with uv (installing uv first if absent)
+
+browser:  ## install Debian's chromium + chromium-driver for the UI test (when missing)
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing chromium from Debian packages"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	  || echo "could not install chromium: the browser test will skip"; fi
+
+demo: setup  ## generate demo department data and run the whole pipeline through Airflow
+	$(BIN)/python -m etl.orchestration.demo --persons $(PERSONS) --seed $(SEED)
+
+test: setup browser  ## unit + integration tests (slow suites excluded)
+	$(BIN)/pytest -q
+
+test-slow: setup browser  ## the on-demand suites: benchmarks, large scale, fault injection
+	$(BIN)/pytest -q -m slow
+
+lint: setup  ## ruff, and mypy on etl/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check etl dags tests bench
+	$(BIN)/mypy
+
+fmt: setup
+	$(BIN)/ruff format etl dags tests bench
+	$(BIN)/ruff check --fix .
+
+airflow: setup  ## start `airflow standalone` with the project's DAGs
+	$(BIN)/python -m etl.orchestration.standalone
+
+bench: setup  ## ingest benchmark against a bare DuckDB copy (on demand)
+	$(BIN)/python bench/ingest_bench.py
+
+clean:  ## remove the demo warehouse (GOVBASE_HOME)
+	rm -rf "$(GOVBASE_HOME)"

@@ -1,0 +1,171 @@
+"""Write-audit-publish of staged batches into the warehouse.
+
+Files are immutable and named by run: a batch is written under
+  warehouse/<layer>/<table>/source=<s>/load_date=<d>/run=<run_id>.parquet
+(write), checked against what validation said it holds (audit), then made
+visible by one DuckDB transaction that swaps the (table, source, date) entry
+in meta.partition and recreates the views `staging.<table>` and
+`quarantine.<table>` over the current files (publish). A process killed at any
+point leaves either the previous or the new state: the views only ever point
+at files whose publish committed. Superseded files are deleted after commit,
+and any left by a killed run are swept on the next publish.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from etl.config import Settings
+from etl.contracts import SharedTable
+from etl.errors import GovbaseError
+
+log = logging.getLogger(__name__)
+
+LINEAGE = ["_source", "_batch_id", "_row_number", "_run_id", "_logical_date"]
+
+PARTITION_DDL = """
+create table if not exists meta.partition (
+    table_name        varchar not null,
+    source            varchar not null,
+    logical_date      date not null,
+    run_id            varchar not null,
+    staging_path      varchar,
+    quarantine_path   varchar,
+    rows_loaded       bigint not null,   -- staged rows (after unpivot)
+    source_rows       bigint not null,   -- source rows loaded
+    rows_quarantined  bigint not null,   -- source rows quarantined
+    published_at      timestamp not null,
+    primary key (table_name, source, logical_date)
+);
+"""
+
+
+class AuditError(GovbaseError):
+    """A written batch does not hold what validation said it would."""
+
+
+@dataclass(frozen=True)
+class Partition:
+    table: str
+    source: str
+    logical_date: str
+    run_id: str
+
+
+def partition_path(settings: Settings, layer: str, p: Partition) -> Path:
+    return (
+        settings.layer(layer) / p.table / f"source={p.source}" / f"load_date={p.logical_date}" / f"run={p.run_id}.parquet"
+    )
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(PARTITION_DDL)
+
+
+def audit(path: Path | None, expected_rows: int, required_columns: list[str]) -> None:
+    """Check a written Parquet file: row count and columns."""
+    if path is None:
+        if expected_rows:
+            raise AuditError(f"expected {expected_rows} rows but no file was written")
+        return
+    meta = pq.read_metadata(path)
+    if meta.num_rows != expected_rows:
+        raise AuditError(f"{path}: holds {meta.num_rows} rows, validation passed {expected_rows}")
+    names = set(meta.schema.names)
+    missing = [c for c in required_columns if c not in names]
+    if missing:
+        raise AuditError(f"{path}: missing columns {', '.join(missing)}")
+
+
+def _empty_select(table: SharedTable, quarantine: bool) -> str:
+    types = {"string": "varchar", "integer": "bigint", "decimal": "double", "date": "date",
+             "boolean": "boolean", "timestamp": "timestamp"}
+    if quarantine:
+        cols = ["cast(null as varchar) as _source", "cast(null as varchar) as _batch_id",
+                "cast(null as bigint) as _row_number", "cast(null as varchar) as _run_id",
+                "cast(null as date) as _logical_date", "cast(null as varchar) as reasons",
+                "cast(null as varchar) as failed_expectations", "cast(null as varchar) as details",
+                "cast(null as varchar) as raw"]
+    else:
+        cols = [f"cast(null as {types[c.type]}) as {c.name}" for c in table.columns] + [
+            "cast(null as varchar) as _source", "cast(null as varchar) as _batch_id",
+            "cast(null as bigint) as _row_number", "cast(null as varchar) as _run_id",
+            "cast(null as date) as _logical_date"]
+    return "select " + ", ".join(cols) + " where false"
+
+
+def refresh_views(con: duckdb.DuckDBPyConnection, table: SharedTable) -> None:
+    """(Re)create staging.<table> and quarantine.<table> over the published files."""
+    for layer, col in (("staging", "staging_path"), ("quarantine", "quarantine_path")):
+        files = [r[0] for r in con.execute(
+            f"select {col} from meta.partition where table_name = ? and {col} is not null order by source, logical_date",
+            [table.name]).fetchall()]
+        if files:
+            listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            body = f"select * from read_parquet([{listing}], union_by_name = true)"
+        else:
+            body = _empty_select(table, quarantine=layer == "quarantine")
+        con.execute(f"create or replace view {layer}.{table.name} as {body}")
+
+
+def publish(
+    con: duckdb.DuckDBPyConnection, table: SharedTable, p: Partition, *, staging_path: Path | None,
+    quarantine_path: Path | None, rows_loaded: int, source_rows: int, rows_quarantined: int,
+) -> list[Path]:
+    """Atomically make a written batch the current content of its partition.
+
+    Returns the files it superseded (the caller deletes them after commit).
+    """
+    ensure_tables(con)
+    con.execute("begin transaction")
+    try:
+        old = con.execute(
+            "select staging_path, quarantine_path from meta.partition where table_name=? and source=? and logical_date=?",
+            [p.table, p.source, p.logical_date]).fetchall()
+        con.execute("delete from meta.partition where table_name=? and source=? and logical_date=?",
+                    [p.table, p.source, p.logical_date])
+        con.execute(
+            "insert into meta.partition values (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+            [p.table, p.source, p.logical_date, p.run_id,
+             str(staging_path) if staging_path else None, str(quarantine_path) if quarantine_path else None,
+             rows_loaded, source_rows, rows_quarantined])
+        refresh_views(con, table)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    current = {str(staging_path), str(quarantine_path)}
+    return [Path(f) for row in old for f in row if f and f not in current]
+
+
+def sweep(settings: Settings, con: duckdb.DuckDBPyConnection, table: str, source: str) -> int:
+    """Delete files of a (table, source) that no published partition references (left by killed runs)."""
+    referenced = {
+        f for row in con.execute(
+            "select staging_path, quarantine_path from meta.partition where table_name=? and source=?",
+            [table, source]).fetchall() for f in row if f
+    }
+    removed = 0
+    for layer in ("staging", "quarantine"):
+        base = settings.layer(layer) / table / f"source={source}"
+        if not base.exists():
+            continue
+        for f in base.rglob("run=*.parquet"):
+            if str(f) not in referenced:
+                f.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def previous_rows(con: duckdb.DuckDBPyConnection, table: str, source: str, logical_date: str) -> int | None:
+    """Source rows of the latest published batch of this source before `logical_date` (volume check)."""
+    ensure_tables(con)
+    row = con.execute(
+        "select source_rows + rows_quarantined from meta.partition where table_name=? and source=? "
+        "and logical_date < ? order by logical_date desc limit 1", [table, source, logical_date]).fetchone()
+    return int(row[0]) if row else None
