@@ -312,14 +312,15 @@ def stage_validate(
     }
     (wd / "validated").mkdir(parents=True, exist_ok=True)
     (wd / "validated" / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1))
-    (wd / "validated" / "ge_results.json").write_text(
-        json.dumps({"rows": ge_results, "batch": verdict.results}, ensure_ascii=False, default=str))
+    ge_path = settings.warehouse / "validation" / source.name / f"{logical_date}_{run_id}.json"
+    ge_path.parent.mkdir(parents=True, exist_ok=True)
+    ge_path.write_text(json.dumps({"rows": ge_results, "batch": verdict.results}, ensure_ascii=False, default=str))
     with meta.connect(settings) as con:
         _ensure_validation_table(con)
         con.execute(
             "insert into meta.validation_result values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, source.name, table.name, logical_date, staged_rows, len(q_set), verdict.success,
-             "; ".join(verdict.failures) or None, str(wd / "validated" / "ge_results.json"), meta.now()])
+             "; ".join(verdict.failures) or None, str(ge_path), meta.now()])
     status = "ok" if verdict.success else "failed"
     message = None if verdict.success else (
         f"batch of {source.name} for {logical_date} not published: " + "; ".join(verdict.failures))
@@ -448,3 +449,21 @@ def run_source(
 
 def table_of(source: str, settings: Settings | None = None) -> SharedTable:
     return get_contracts(settings or get_settings()).table_of(source)
+
+
+def run_publish(
+    logical_date: str, run_id: str, sources: list[str] | None = None, *, settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Refresh what depends on landed batches: rejection reports and Data Docs."""
+    from etl.publish.docs import build_data_docs
+    from etl.publish.reports import build_rejection_reports
+
+    settings = settings or get_settings()
+    contracts = get_contracts(settings)
+    reports = build_rejection_reports(settings, contracts)
+    index = build_data_docs(settings)
+    return {
+        "stage": "publish", "logical_date": _check_date(logical_date), "run_id": run_id,
+        "reports": {r.department: r.rows for r in reports}, "reports_dir": str(settings.reports_dir),
+        "data_docs": str(index) if index else None,
+    }

@@ -1,0 +1,1 @@
+"""Publishing: masking, rejection reports, Data Docs."""
