@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -99,6 +99,213 @@ def extract(
         raise typer.Exit(1)
 
 
+@app.command()
+def run(
+    source: SourcesOpt = None,
+    logical_date: Annotated[
+        str | None, typer.Option("--date", help="logical date YYYY-MM-DD (default: today)")
+    ] = None,
+    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="re-extract files already extracted")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Run extract, normalize, validate and load for each source, then refresh reports and Data Docs."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from etl import meta
+    from etl.contracts import get_contracts
+    from etl.pipeline import STAGES, run_publish, run_stage
+
+    settings = get_settings(home)
+    try:
+        contracts = get_contracts(settings)
+        names = source or sorted(contracts.sources)
+        for n in names:
+            contracts.source(n)
+    except GovbaseError as exc:
+        _fail(exc)
+    day = logical_date or date.today().isoformat()
+    run_id = meta.new_run_id()
+    failures: dict[str, str] = {}
+    with Progress(TextColumn("{task.description:<18}"), BarColumn(), TextColumn("{task.fields[stage]:<10}"),
+                  TextColumn("{task.fields[rows]:>10,} rows"), TimeElapsedColumn(), console=console) as bar:
+        for name in names:
+            task = bar.add_task(name, total=len(STAGES), stage="", completed=0, rows=0)
+            rows = {"n": 0}
+
+            def tick(stage: str, n: int, task: Any = task, rows: dict[str, int] = rows) -> None:
+                rows["n"] += n
+                bar.update(task, rows=rows["n"])
+
+            for i, stage in enumerate(STAGES):
+                bar.update(task, stage=stage, completed=i)
+                try:
+                    run_stage(stage, name, day, run_id, settings=settings, full_refresh=full_refresh, progress=tick)
+                except GovbaseError as exc:
+                    failures[name] = str(exc)
+                    bar.update(task, stage="FAILED")
+                    break
+            else:
+                bar.update(task, stage="done", completed=len(STAGES))
+    try:
+        run_publish(day, run_id, names, settings=settings)
+    except GovbaseError as exc:  # reports are secondary: say so, keep the run's verdict
+        console.print(f"[yellow]publish: {exc}[/]")
+    _print_reconciliation(settings, run_id)
+    for name, msg in failures.items():
+        console.print(f"[bold red]{name}:[/] {msg}")
+    out.print(f"run {run_id}: warehouse {settings.duckdb_path}; reports {settings.reports_dir}; "
+              f"Data Docs {settings.docs_dir / 'index.html'}")
+    if failures:
+        raise typer.Exit(1)
+
+
+def _print_reconciliation(settings: object, run_id: str | None = None, limit: int = 20) -> bool:
+    from etl import meta
+
+    with meta.connect(settings) as con:  # type: ignore[arg-type]
+        where = "where run_id = ?" if run_id else ""
+        rows = con.execute(
+            f"select run_id, source, logical_date, extracted, loaded, quarantined, balanced, status, failure "
+            f"from meta.reconciliation {where} order by started_at desc, source limit {int(limit)}",
+            [run_id] if run_id else []).fetchall()
+    t = Table(title="reconciliation" + (f" of {run_id}" if run_id else " (recent runs)"))
+    for col in ("run", "source", "date", "extracted", "loaded", "quarantined", "balanced", "status"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(str(r[0]), r[1], str(r[2]), *(str(x) if x is not None else "-" for x in r[3:6]),
+                  "[green]yes[/]" if r[6] else "[red]no[/]", r[7] if r[7] != "failed" else "[red]failed[/]")
+    out.print(t)
+    return all(r[6] for r in rows)
+
+
+@app.command()
+def status(
+    limit: Annotated[int, typer.Option(help="how many rows")] = 20,
+    home: HomeOpt = None,
+) -> None:
+    """Show recent runs and whether each reconciles (extracted = loaded + quarantined)."""
+    _print_reconciliation(get_settings(home), None, limit)
+
+
+@app.command()
+def publish(
+    logical_date: Annotated[str | None, typer.Option("--date", help="logical date YYYY-MM-DD")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Refresh the per-department rejection reports and the Data Docs."""
+    from etl import meta
+    from etl.pipeline import run_publish
+
+    summary = run_publish(logical_date or date.today().isoformat(), meta.new_run_id("publish"),
+                          settings=get_settings(home))
+    out.print(summary)
+
+
+def _quarantine_frame(source: str, home: Path | None) -> tuple[object, object]:
+    from etl.contracts import get_contracts
+    from etl.publish.reports import masked_values, quarantined_rows
+
+    settings = get_settings(home)
+    contracts = get_contracts(settings)
+    try:
+        q = quarantined_rows(settings, contracts, source)
+    except GovbaseError as exc:
+        _fail(exc)
+    return q, (masked_values(contracts, source, q["raw"]) if len(q) else None)
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    source: Annotated[str, typer.Option("--source", "-s", help="source name")],
+    limit: Annotated[int, typer.Option(help="how many rows")] = 50,
+    home: HomeOpt = None,
+) -> None:
+    """List quarantined rows of a source with their reasons (values masked)."""
+    import pandas as pd
+
+    q, _ = _quarantine_frame(source, home)
+    assert isinstance(q, pd.DataFrame)
+    if q.empty:
+        out.print(f"no quarantined rows for {source}")
+        return
+    counts = q["reasons"].str.split(",").explode().value_counts()
+    t = Table(title=f"quarantine of {source}: {len(q)} row(s)")
+    for col in ("date", "file", "row", "reasons"):
+        t.add_column(col)
+    for r in q.head(limit).itertuples():
+        t.add_row(str(r._logical_date), str(r.file), str(r._row_number), r.reasons)
+    out.print(t)
+    out.print("by reason: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    source: Annotated[str, typer.Option("--source", "-s", help="source name")],
+    row: Annotated[int, typer.Option(help="row number in its file")],
+    home: HomeOpt = None,
+) -> None:
+    """Show one quarantined row: reasons in plain words and its delivered values (masked)."""
+    import pandas as pd
+
+    from etl.quality import REASONS
+
+    q, masked = _quarantine_frame(source, home)
+    assert isinstance(q, pd.DataFrame)
+    hit = q.index[q["_row_number"] == row] if len(q) else []
+    if len(hit) == 0:
+        _fail(GovbaseError(f"no quarantined row {row} for source {source}"))
+    i = hit[0]
+    r = q.loc[i]
+    out.print(f"[bold]{source}[/] file {r['file']} row {row} (logical date {r['_logical_date']}, batch {r['_batch_id']})")
+    for code in str(r["reasons"]).split(","):
+        out.print(f"  [red]{code}[/]: {REASONS.get(code, code)}")
+    out.print(f"  checks: {r['failed_expectations']}")
+    assert isinstance(masked, pd.DataFrame)
+    for col, val in masked.loc[i].items():
+        out.print(f"  {col} = {val}")
+
+
+@quarantine_app.command("export")
+def quarantine_export(
+    source: Annotated[str, typer.Option("--source", "-s", help="source name")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write")] = Path("quarantine.csv"),
+    home: HomeOpt = None,
+) -> None:
+    """Export the quarantined rows of a source to CSV (values masked, reasons in plain words)."""
+    import pandas as pd
+
+    from etl.quality import REASONS
+
+    q, masked = _quarantine_frame(source, home)
+    assert isinstance(q, pd.DataFrame)
+    if q.empty:
+        out.print(f"no quarantined rows for {source}")
+        return
+    assert isinstance(masked, pd.DataFrame)
+    df = pd.DataFrame({"file": q["file"], "row": q["_row_number"], "logical_date": q["_logical_date"],
+                       "reason_codes": q["reasons"],
+                       "reasons": q["reasons"].map(lambda s: " ".join(REASONS.get(c, c) for c in s.split(",")))})
+    pd.concat([df, masked], axis=1).to_csv(output, index=False, encoding="utf-8-sig")
+    out.print(f"{len(df)} row(s) written to {output}")
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    source: Annotated[str, typer.Option("--source", "-s", help="source name")],
+    home: HomeOpt = None,
+) -> None:
+    """Re-validate quarantined rows with the current contracts; move those that now pass (counted once)."""
+    from etl.contracts import get_contracts
+    from etl.load.replay import replay
+
+    settings = get_settings(home)
+    try:
+        summary = replay(settings, get_contracts(settings), source)
+    except GovbaseError as exc:
+        _fail(exc)
+    out.print(summary)
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 
@@ -106,4 +313,3 @@ def main() -> None:  # pragma: no cover - console entry
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
 
-_ = date
