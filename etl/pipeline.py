@@ -30,6 +30,7 @@ from etl import meta
 from etl.config import Settings, get_settings
 from etl.contracts import Contracts, SharedTable, Source, get_contracts
 from etl.errors import GovbaseError
+from etl.faults import checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -119,15 +120,33 @@ def stage_extract(
     extracted = [r for r in results if r.status == "extracted"]
     failed = [r for r in results if r.status == "failed"]
     rows = sum(r.rows for r in extracted)
+    adopted = _adopt_unpublished(settings, source.name, run_id)
+    rows += sum(n for _, n in adopted)
     status = "failed" if failed else "ok"
     message = "; ".join(r.message or "" for r in failed) or None
     _ledger(settings, run_id=run_id, source=source.name, stage="extract", logical_date=logical_date,
             rows_in=rows, rows_out=rows, rows_quarantined=0, started=started, status=status, message=message)
     summary = {"source": source.name, "stage": "extract", "files": len(results), "extracted": len(extracted),
+               "carried_forward": len(adopted),
                "skipped": sum(r.status == "skipped" for r in results), "failed": len(failed), "rows": rows}
     if failed:
         raise GovbaseError(f"extract failed for {len(failed)} file(s) of {source.name}: {message}")
     return summary
+
+
+def _adopt_unpublished(settings: Settings, source: str, run_id: str) -> list[tuple[str, int]]:
+    """Carry forward batches an earlier run extracted but never published (killed, or
+    stopped by validation): the file is not extracted twice, so without this its
+    rows would sit in raw forever. Returns (batch_id, rows) of the adopted batches."""
+    with meta.connect(settings) as con:
+        rows = con.execute(
+            "update meta.extract_batch set run_id = ? where source = ? and status = 'extracted' "
+            "and coalesce(run_id, '') <> ? and coalesce(run_id, '') not in ("
+            "  select run_id from meta.run_ledger where source = ? and stage = 'load' and status = 'ok') "
+            "returning batch_id, rows", [run_id, source, run_id, source]).fetchall()
+    if rows:
+        log.warning("%s: carrying forward %d unpublished batch(es) into run %s", source, len(rows), run_id)
+    return [(b, int(n or 0)) for b, n in rows]
 
 
 def _raw_paths(settings: Settings, source: str, run_id: str) -> list[tuple[str, Path, int]]:
@@ -385,6 +404,7 @@ def stage_load(
         q_path = partition_path(settings, "quarantine", p)
         q_path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(v["quarantine_path"], q_path)
+    checkpoint("load:after_write")
     # audit
     audit(st_path, v["good_rows"], table.column_names + LINEAGE)
     audit(q_path, quarantined, ["_source", "_batch_id", "_row_number", "reasons", "raw"])
@@ -392,6 +412,7 @@ def stage_load(
     with meta.connect(settings) as con:
         superseded = publish(con, table, p, staging_path=st_path, quarantine_path=q_path,
                              rows_loaded=v["good_rows"], source_rows=loaded, rows_quarantined=quarantined)
+        checkpoint("load:after_commit")
         for f in superseded:
             f.unlink(missing_ok=True)
         sweep(settings, con, table.name, source.name)

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from etl.config import Settings
 from etl.contracts import SharedTable
 from etl.errors import GovbaseError
+from etl.faults import checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ def publish(
              str(staging_path) if staging_path else None, str(quarantine_path) if quarantine_path else None,
              rows_loaded, source_rows, rows_quarantined])
         refresh_views(con, table)
+        checkpoint("load:before_commit")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
