@@ -100,6 +100,13 @@ from runs r left join replays p using (run_id, source);
 """
 
 
+# Added by the extract stage: the watermark range an SQL pull covered (replay, audit).
+DDL_EXTRACT = """
+alter table meta.extract_batch add column if not exists watermark_from varchar;
+alter table meta.extract_batch add column if not exists watermark_to varchar;
+"""
+
+
 def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -133,6 +140,7 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.Duck
         for schema in SCHEMAS:
             con.execute(f"create schema if not exists {schema}")
         con.execute(DDL)
+        con.execute(DDL_EXTRACT)
     try:
         yield con
     finally:
@@ -146,4 +154,16 @@ def record_error(
     con.execute(
         "insert into meta.source_error values (?, ?, ?, ?, ?, ?, ?)",
         [run_id, source, file, row_number, kind, problem, now()],
+    )
+
+
+def get_watermark(con: duckdb.DuckDBPyConnection, source: str) -> tuple[str, str | None] | None:
+    """(key, value) of a source's watermark, or None when it has none yet."""
+    row = con.execute("select key, value from meta.watermark where source = ?", [source]).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def set_watermark(con: duckdb.DuckDBPyConnection, source: str, key: str, value: str | None) -> None:
+    con.execute(
+        "insert or replace into meta.watermark values (?, ?, ?, ?)", [source, key, value, now()]
     )

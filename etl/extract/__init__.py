@@ -1,0 +1,322 @@
+"""Extract: department deliveries -> raw Parquet, every value as text exactly as delivered.
+
+Public API:
+- `extract(settings, contracts, sources=None, *, full_refresh=False, run_id=None,
+  logical_date=None, progress=None, raise_on_failure=False) -> list[BatchResult]`
+- `extract_source(settings, source, ...)`: the same for one source;
+- `raw_batches(settings, source, run_id=None, logical_date=None)`: what the
+  next stage reads, from meta.extract_batch;
+- `BatchResult`, `ExtractFailed`.
+
+Output: one batch per landing file (or per SQL pull), written to
+`<warehouse>/raw/<source>/load_date=<YYYY-MM-DD>/<batch_id>.parquet` (columns:
+see etl.extract.common) and recorded in meta.extract_batch; problems are
+recorded in meta.source_error.
+
+Decisions:
+- a file already extracted (same source and sha256) is skipped, unless
+  `full_refresh`; an SQL source reads only rows past its watermark
+  (meta.watermark), unless `full_refresh`;
+- one bad file fails that file only: the other files and sources still
+  extract; the failed batch comes back with status failed, and the caller
+  fails the run (the pipeline's extract stage and `govbase extract` both do,
+  after recording their own summary); with raise_on_failure=True the call
+  itself raises `ExtractFailed` (carrying every result) after all sources ran;
+- a 0-byte file fails (kind empty): it carries no header, so it can't be told
+  from a broken transfer; a file with a header (or an XML root) but no records
+  is an empty batch (0 rows, status extracted) with an `empty` warning recorded:
+  whether zero rows is acceptable is the validate stage's volume check to decide;
+- an SQL pull that finds no new rows is `skipped`, no raw file, watermark kept;
+- ragged rows are kept and flagged (`_row_error`, overflow in `_extra`), and
+  recorded one by one in meta.source_error;
+- the files of a source are the matches of its `location` glob under
+  landing/<source>/, in name order; a match resolving outside that folder
+  (a symlink, '..', an absolute path) is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pyarrow as pa
+
+from etl.config import Settings
+from etl.contracts import Contracts, Source
+from etl.errors import SourceError
+from etl.extract import csv as csv_reader
+from etl.extract import excel as excel_reader
+from etl.extract import fixed_width as fixed_width_reader
+from etl.extract import json as json_reader
+from etl.extract import sql as sql_reader
+from etl.extract import xml as xml_reader
+from etl.extract.catalog import BatchResult, find_extracted, raw_batches, record_batch
+from etl.extract.common import RawWriter, ReadContext
+from etl.extract.encoding import DecodeFailure, UnsupportedEncoding, detect_encoding
+from etl.meta import connect, get_watermark, new_run_id, now, set_watermark
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int], None]
+_Reader = Callable[[ReadContext, int], Iterator[pa.Table]]
+_FILE_READERS: dict[str, _Reader] = {
+    "csv": csv_reader.read,
+    "excel": excel_reader.read,
+    "json": json_reader.read,
+    "xml": xml_reader.read,
+    "fixed_width": fixed_width_reader.read,
+}
+
+
+class ExtractFailed(SourceError):
+    """At least one batch failed; `results` holds every batch of the call."""
+
+    def __init__(self, results: list[BatchResult]) -> None:
+        self.results = results
+        failed = [r for r in results if r.status == "failed"]
+        names = sorted({r.source for r in failed})
+        detail = "; ".join(f"{r.file or r.source}: {r.message}" for r in failed[:5])
+        more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+        super().__init__(", ".join(names), f"{len(failed)} batch(es) failed: {detail}{more}", kind="extract_failed")
+
+
+def extract(
+    settings: Settings, contracts: Contracts, sources: Sequence[str] | None = None, *,
+    full_refresh: bool = False, run_id: str | None = None, logical_date: date | None = None,
+    progress: Progress | None = None, raise_on_failure: bool = False,
+) -> list[BatchResult]:
+    """Extract the named sources (all when None), in name order; see the module docstring.
+
+    Raises ContractError for an unknown source name (before reading anything);
+    with raise_on_failure, ExtractFailed after all sources ran when any batch failed.
+    """
+    names = sorted(contracts.sources) if sources is None else list(sources)
+    srcs = [contracts.source(n) for n in names]
+    run_id = run_id or new_run_id("extract")
+    results: list[BatchResult] = []
+    for src in srcs:
+        results += extract_source(
+            settings, src, full_refresh=full_refresh, run_id=run_id, logical_date=logical_date,
+            progress=progress, raise_on_failure=False,
+        )
+    if raise_on_failure and any(r.status == "failed" for r in results):
+        raise ExtractFailed(results)
+    return results
+
+
+def extract_source(
+    settings: Settings, source: Source, *, full_refresh: bool = False, run_id: str | None = None,
+    logical_date: date | None = None, progress: Progress | None = None, raise_on_failure: bool = False,
+) -> list[BatchResult]:
+    """Extract one source: every landing file not extracted yet, or one SQL pull."""
+    run_id = run_id or new_run_id("extract")
+    load_date = logical_date or datetime.now(UTC).date()
+    job = _Job(settings, source, run_id, load_date, full_refresh, progress)
+    results = job.run_sql() if source.kind == "sql" else job.run_files()
+    if raise_on_failure and any(r.status == "failed" for r in results):
+        raise ExtractFailed(results)
+    return results
+
+
+def new_batch_id(source: str) -> str:
+    return f"{source}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+class _Job:
+    """One source's extraction within a run."""
+
+    def __init__(
+        self, settings: Settings, src: Source, run_id: str, load_date: date, full_refresh: bool,
+        progress: Progress | None,
+    ) -> None:
+        self.settings, self.src, self.run_id, self.load_date = settings, src, run_id, load_date
+        self.full_refresh, self.progress = full_refresh, progress
+        self.raw_dir = settings.layer("raw") / src.name / f"load_date={load_date.isoformat()}"
+
+    # ------------------------------------------------------------------ files
+    def landing_files(self) -> list[tuple[str, Path]]:
+        """(name relative to landing/<source>, path) of every file matching the location glob."""
+        root = self.settings.source_landing(self.src.name)
+        loc = self.src.location or ""
+        if loc.startswith("/") or ".." in Path(loc).parts:
+            raise SourceError(self.src.name, f"location {loc!r} leaves the landing folder", kind="unsafe_path")
+        if not root.is_dir():
+            return []
+        out = []
+        for p in sorted(root.glob(loc)):
+            if p.is_dir():
+                continue
+            out.append((p.relative_to(root).as_posix(), p))
+        return out
+
+    def run_files(self) -> list[BatchResult]:
+        try:
+            files = self.landing_files()
+        except SourceError as exc:
+            res = self._result(None, "failed", message=exc.problem)
+            self._record(res, error=exc)
+            log.error("%s", exc)
+            return [res]
+        if not files:
+            log.warning("source %s: no file matches %s under %s", self.src.name, self.src.location,
+                        self.settings.source_landing(self.src.name))
+        return [self.extract_file(name, path) for name, path in files]
+
+    def _result(self, file: str | None, status: str, **kw: object) -> BatchResult:
+        return BatchResult(
+            batch_id=new_batch_id(self.src.name), source=self.src.name, file=file, status=status,
+            run_id=self.run_id, logical_date=self.load_date, **kw,  # type: ignore[arg-type]
+        )
+
+    def _record(self, res: BatchResult, ctx: ReadContext | None = None, error: SourceError | None = None,
+                watermark: str | None = None) -> None:
+        res.finished_at = now()
+        with connect(self.settings) as con:
+            con.execute("begin")
+            record_batch(con, res, warnings=ctx.warnings if ctx else (), flagged=ctx.flagged if ctx else (),
+                         error=error)
+            if watermark is not None and self.src.incremental_key:
+                set_watermark(con, self.src.name, self.src.incremental_key, watermark)
+            con.execute("commit")
+
+    def _safe_path(self, name: str, path: Path, ctx: ReadContext) -> None:
+        root = self.settings.source_landing(self.src.name).resolve()
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise ctx.error("file name leaves the landing folder; refused", kind="unsafe_path")
+        target = path.resolve()
+        if not target.is_relative_to(root):
+            raise ctx.error(f"resolves outside landing/{self.src.name} (to {target}); refused", kind="unsafe_path")
+
+    def extract_file(self, name: str, path: Path) -> BatchResult:
+        """Extract one landing file; never raises for a problem of the file itself."""
+        res = self._result(name, "extracted")
+        ctx = ReadContext(self.src, name, path)
+        writer: RawWriter | None = None
+        try:
+            self._safe_path(name, path, ctx)
+            try:
+                res.file_bytes = path.stat().st_size
+                res.sha256 = _sha256(path)
+            except OSError as exc:
+                raise ctx.error(f"unreadable: {exc.strerror or exc}", kind="unreadable") from None
+            if res.file_bytes == 0:
+                raise ctx.error("empty file (0 bytes)", kind="empty")
+            if not self.full_refresh:
+                with connect(self.settings) as con:
+                    earlier = find_extracted(con, self.src.name, res.sha256)
+                if earlier:
+                    res.status, res.message = "skipped", f"already extracted as batch {earlier}"
+                    self._record(res)
+                    log.info("source %s, file %s: %s", self.src.name, name, res.message)
+                    return res
+            if self.src.kind != "excel":
+                ctx.codec = self._codec(path, ctx)
+                res.encoding = ctx.codec
+            else:
+                res.encoding = "xlsx"
+            res.raw_path = self.raw_dir / f"{res.batch_id}.parquet"
+            writer = RawWriter(res.raw_path, source=self.src.name, batch_id=res.batch_id, sha256=res.sha256)
+            self._write(ctx, _FILE_READERS[self.src.kind](ctx, self.src.chunk_rows), writer)
+            res.rows, res.flagged_rows = writer.rows, len(ctx.flagged)
+            res.message = self._message(ctx)
+            self._record(res, ctx)
+            log.info("source %s, file %s: %d rows -> %s", self.src.name, name, res.rows, res.raw_path)
+        except SourceError as exc:
+            self._fail(res, ctx, exc, writer)
+        except Exception as exc:  # a reader bug must not stop the other files; it is recorded and raised later
+            log.exception("source %s, file %s: unexpected error", self.src.name, name)
+            self._fail(res, ctx, ctx.error(f"unexpected {type(exc).__name__}: {exc}", kind="internal"), writer)
+        return res
+
+    def _codec(self, path: Path, ctx: ReadContext) -> str:
+        try:
+            detected = detect_encoding(path, self.src.encoding)
+            if detected.codec == "utf-8":
+                with path.open("rb") as fh:
+                    if fh.read(3) == b"\xef\xbb\xbf":  # declared utf-8 but saved with a BOM: not data
+                        return "utf-8-sig"
+            return detected.codec
+        except DecodeFailure as exc:
+            raise ctx.error(str(exc), kind="decode", row=exc.line) from None
+        except UnsupportedEncoding as exc:
+            raise ctx.error(str(exc), kind="decode") from None
+
+    def _write(self, ctx: ReadContext, chunks: Iterator[pa.Table], writer: RawWriter) -> None:
+        try:
+            for table in chunks:
+                writer.write(table)
+                if self.progress:
+                    self.progress(self.src.name, writer.rows)
+        except DecodeFailure as exc:
+            raise ctx.error(str(exc), kind="decode", row=exc.line) from None
+        except PermissionError as exc:
+            raise ctx.error(f"unreadable: {exc.strerror or exc}", kind="unreadable") from None
+        writer.close(self.src.field_names)
+
+    def _message(self, ctx: ReadContext) -> str | None:
+        parts = list(ctx.notes)
+        if ctx.flagged:
+            parts.append(f"{len(ctx.flagged)} row(s) flagged")
+        parts += [w.problem for w in ctx.warnings]
+        return "; ".join(parts) or None
+
+    def _fail(self, res: BatchResult, ctx: ReadContext, exc: SourceError, writer: RawWriter | None) -> None:
+        if writer is not None:
+            writer.abort()
+        res.status, res.message, res.raw_path = "failed", exc.problem, None
+        res.rows, res.flagged_rows = 0, 0
+        self._record(res, error=exc)  # flagged rows of a failed file are not recorded: the file is redone
+        log.error("%s", exc)
+
+    # ------------------------------------------------------------------ sql
+    def run_sql(self) -> list[BatchResult]:
+        src = self.src
+        res = self._result(src.sql_table, "extracted")
+        ctx = ReadContext(src, src.sql_table or src.name)
+        writer: RawWriter | None = None
+        try:
+            url = sql_reader.connection_url(self.settings, src)
+            res.encoding = url.get_backend_name()
+            with connect(self.settings) as con:
+                mark = get_watermark(con, src.name)
+            wm = None if self.full_refresh or not mark or mark[0] != src.incremental_key else mark[1]
+            res.watermark_from = wm
+            engine = sql_reader.engine_for(url)
+            try:
+                res.raw_path = self.raw_dir / f"{res.batch_id}.parquet"
+                writer = RawWriter(res.raw_path, source=src.name, batch_id=res.batch_id, sha256=None)
+                pull = sql_reader.Pull()
+                log.info("source %s: reading %s from %s after %s=%s", src.name, src.sql_table,
+                         sql_reader.safe_url(url), src.incremental_key, wm)
+                self._write(ctx, sql_reader.read(ctx, engine, url, wm, src.chunk_rows, pull), writer)
+            finally:
+                engine.dispose()
+            res.rows = writer.rows
+            res.watermark_to = pull.high if pull.high is not None else wm
+            if res.rows == 0:
+                Path(res.raw_path).unlink(missing_ok=True)
+                res.status, res.raw_path = "skipped", None
+                res.message = f"no rows after {src.incremental_key} > {wm}" if wm else "table is empty"
+                self._record(res, ctx)
+            else:
+                res.message = self._message(ctx)
+                self._record(res, ctx, watermark=res.watermark_to)
+            log.info("source %s: %d rows (%s)", src.name, res.rows, res.status)
+        except SourceError as exc:
+            self._fail(res, ctx, exc, writer)
+        except Exception as exc:
+            log.exception("source %s: unexpected error", src.name)
+            self._fail(res, ctx, ctx.error(f"unexpected {type(exc).__name__}: {exc}", kind="internal"), writer)
+        return [res]
+
+
+__all__ = ["BatchResult", "ExtractFailed", "Progress", "extract", "extract_source", "new_batch_id", "raw_batches"]
