@@ -1,0 +1,100 @@
+"""The contract loader: the committed contracts load, malformed ones fail naming file, key and problem."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from etl.config import get_settings
+from etl.contracts import KNOWN_TRANSFORMS, load_contracts
+from etl.errors import ContractError
+
+pytestmark = pytest.mark.unit
+
+SCHEMAS = get_settings().schemas_dir
+
+
+def test_committed_contracts_load_and_cross_check() -> None:
+    c = load_contracts(SCHEMAS)
+    assert {"person", "legal_entity", "economic_indicator", "employment"} <= set(c.tables)
+    assert len(c.sources) >= 8
+    kinds = {s.kind for s in c.sources.values()}
+    assert kinds == {"csv", "excel", "json", "xml", "sql", "fixed_width"}
+    for s in c.sources.values():
+        table = c.tables[s.table]
+        for f in s.fields:
+            assert f.to is None or f.to in table.column_names
+            assert set(f.transforms) <= KNOWN_TRANSFORMS
+    # every column carries a security level, sharing and open category
+    for t in c.tables.values():
+        for col in t.columns:
+            assert col.security_level in {"L1", "L2", "L3", "L4"}
+            assert col.description
+
+
+def test_identifiers_are_highly_sensitive() -> None:
+    person = load_contracts(SCHEMAS).tables["person"]
+    assert person.column("resident_id").security_level == "L4"
+    assert person.column("phone").mask == "phone"
+    assert person.data_grade != "general"  # never opened row-level
+
+
+@pytest.fixture
+def schemas(tmp_path: Path) -> Path:
+    dst = tmp_path / "schemas"
+    shutil.copytree(SCHEMAS, dst)
+    return dst
+
+
+def _edit(path: Path, change) -> None:  # type: ignore[no-untyped-def]
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("file", "change", "key", "problem"),
+    [
+        ("sources/ps_hukou.yml", lambda d: d.pop("kind"), "kind", "Field required"),
+        ("sources/ps_hukou.yml", lambda d: d.update(kind="parquet"), "kind", "Input should be"),
+        ("sources/ps_hukou.yml", lambda d: d["fields"][0].update(transforms=["md5"]), "fields[0].transforms",
+         "unknown transform"),
+        ("sources/ps_hukou.yml", lambda d: d["fields"][1].update(to="nickname"), "fields[1].to",
+         "not a column of person"),
+        ("sources/ps_hukou.yml", lambda d: d.update(table="citizen"), "table", "unknown shared table"),
+        ("sources/ps_hukou.yml", lambda d: d.update(location="../../etc/*.csv"), "(top level)",
+         "inside the landing folder"),
+        ("sources/ps_hukou.yml", lambda d: d.update(surprise=1), "surprise", "Extra inputs"),
+        ("sources/ps_hukou.yml", lambda d: d.update(name="other"), "name", "file stem"),
+        ("sources/ps_hukou.yml", lambda d: d["fields"][0].update(trust=11), "fields[0].trust", "less than or equal"),
+        ("sources/samr_registry.yml", lambda d: d.pop("connection_id"), "(top level)", "needs connection_id"),
+        ("sources/ca_assistance.yml", lambda d: d["fields"][0].pop("width"), "(top level)", "need start and width"),
+        ("shared/person.yml", lambda d: d["columns"][0].update(security_level="L5"), "columns[0].security_level",
+         "Input should be"),
+        ("shared/person.yml", lambda d: d.update(keys=["citizen_no"]), "(top level)", "keys not among the columns"),
+        ("shared/person.yml", lambda d: d["columns"][0].pop("sharing"), "columns[0].sharing", "Field required"),
+    ],
+)
+def test_malformed_contract_names_file_key_problem(schemas: Path, file: str, change, key: str, problem: str) -> None:  # type: ignore[no-untyped-def]
+    path = schemas / file
+    _edit(path, change)
+    with pytest.raises(ContractError) as info:
+        load_contracts(schemas)
+    err = info.value
+    assert err.file == str(path)
+    assert err.key == key
+    assert problem in err.problem
+    assert str(path) in str(err) and key in str(err)
+
+
+def test_invalid_yaml_syntax_names_line(schemas: Path) -> None:
+    path = schemas / "sources" / "tax_registration.yml"
+    path.write_text("name: tax_registration\nkind: [csv\n", encoding="utf-8")
+    with pytest.raises(ContractError) as info:
+        load_contracts(schemas)
+    assert info.value.file == str(path)
+    assert info.value.key.startswith("line ")
+    assert "not valid YAML" in info.value.problem
