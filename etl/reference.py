@@ -31,7 +31,9 @@ from pathlib import Path
 import pandas as pd
 
 _ENTRY = re.compile(r"^\[(\d*)-(\d*)\](.*)$")
-_PLACEHOLDERS = ("市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划", "省直辖行政单位")
+_PLACEHOLDERS = (
+    "市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划", "省直辖行政单位", "省直辖县级行政单位",
+)
 
 #: GB/T 3304 ethnicity codes (two digits) and names.
 ETHNICITIES: list[tuple[str, str]] = [
@@ -103,11 +105,11 @@ def build_regions(loc_dat: Path | None = None) -> pd.DataFrame:
         suffix, rest = raw.strip().split(" ", 1)
         value = rest.split('"')[1]
         entries = [_ENTRY.match(part) for part in value.split(",")]
-        first, last = entries[0], entries[-1]
+        last = entries[-1]
         if last is not None and last.group(2):
             continue  # abolished
         name = last.group(3) if last is not None else value.split(",")[-1]
-        valid_from = int(first.group(1)) if first is not None and first.group(1) else 0
+        valid_from = _valid_from(entries)
         code = province_code + suffix
         level = "province" if suffix == "0000" else "prefecture" if suffix.endswith("00") else "county"
         rows.append({"code": code, "name": name, "level": level, "valid_from": valid_from})
@@ -121,6 +123,27 @@ def build_regions(loc_dat: Path | None = None) -> pd.DataFrame:
     df["placeholder"] = df["name"].isin(_PLACEHOLDERS)
     df["province"] = df["province"].str.replace(r"^\[\d*-\d*\]", "", regex=True)
     return df[["code", "name", "level", "province", "prefecture", "valid_from", "placeholder"]]
+
+
+def _valid_from(entries: list[re.Match[str] | None]) -> int:
+    """First year of the contiguous validity period that reaches today (0 = always).
+
+    "[1983-1987]城区,[2003-]吴兴区" -> 2003: stdnum rejects an ID born 1990 there.
+    """
+    last = entries[-1]
+    if last is None or not last.group(1):
+        return 0
+    start = int(last.group(1))
+    for entry in reversed(entries[:-1]):
+        if entry is None:
+            return 0
+        end = int(entry.group(2)) if entry.group(2) else 9999
+        if end < start - 1:
+            break
+        start = int(entry.group(1)) if entry.group(1) else 0
+        if start == 0:
+            break
+    return start
 
 
 def reference_dir(project_dir: Path) -> Path:

@@ -1,0 +1,118 @@
+"""Seeded generator of realistic, messy department sources plus their ground truth.
+
+    generate(settings, persons=2000, seed=42, sql_url=None, progress=None) -> DemoSummary
+
+Writes landing/<source>/ for the 8 sources of schemas/sources/ and
+landing/_truth/ (population + one truth table per source; format in
+etl/demo/README.md). Same seed -> same bytes in every file. Side effects:
+overwrites those files; with sql_url also (re)creates enterprise_registry in
+that database. Defect rates per source: etl.demo.sources.RATES.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from etl.config import Settings
+from etl.demo.population import DROP_DATE, Regions, make_organisations, make_persons
+from etl.demo.sources import BUILDERS, RATES, Ctx, build_samr_registry, set_schemas_dir, write_registry
+from etl.reference import load_regions
+
+__all__ = ["DROP_DATE", "RATES", "DemoSummary", "SourceSummary", "generate", "write_registry"]
+
+SOURCE_ORDER = ["ps_hukou", "tax_registration", "hrss_insurance", "nhc_health", "ca_marriage", "samr_registry",
+                "ca_assistance", "stats_indicators"]
+
+
+@dataclass
+class SourceSummary:
+    files: list[Path]
+    rows: int
+
+
+@dataclass
+class DemoSummary:
+    persons: int
+    organisations: int
+    seed: int
+    truth_dir: Path
+    sources: dict[str, SourceSummary] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        lines = [f"demo data: {self.persons} persons, {self.organisations} organisations, seed {self.seed}"]
+        for name, s in self.sources.items():
+            lines.append(f"  {name:<18} {s.rows:>9} rows  {', '.join(p.name for p in s.files)}")
+        lines.append(f"  truth: {self.truth_dir}  ({self.seconds:.1f}s)")
+        return "\n".join(lines)
+
+
+def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    pq.write_table(table.replace_schema_metadata(None), path, compression="zstd")
+
+
+def generate(
+    settings: Settings,
+    persons: int = 2000,
+    seed: int = 42,
+    *,
+    sql_url: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> DemoSummary:
+    """Generate every demo source under settings.landing and the truth under settings.truth_dir."""
+    if persons < 15:
+        raise ValueError("persons must be at least 15 (one organisation per 15 persons)")
+    say = progress or (lambda _msg: None)
+    t0 = time.perf_counter()
+    set_schemas_dir(settings.schemas_dir)
+    regions = Regions.from_reference(load_regions(settings.project_dir))
+    rng = np.random.default_rng([seed, 0])
+    say(f"population: {persons} persons")
+    people = make_persons(rng, persons, regions)
+    orgs = make_organisations(np.random.default_rng([seed, 1]), max(persons // 15, 1), people, regions)
+    settings.landing.mkdir(parents=True, exist_ok=True)
+    truth_dir = settings.truth_dir
+    truth_dir.mkdir(parents=True, exist_ok=True)
+    _write_parquet(_persons_truth(people), truth_dir / "persons.parquet")
+    _write_parquet(_orgs_truth(orgs), truth_dir / "organisations.parquet")
+    ctx = Ctx(landing=settings.landing, persons=people, orgs=orgs, regions=regions, seed=seed)
+    summary = DemoSummary(persons=persons, organisations=len(orgs), seed=seed, truth_dir=truth_dir)
+    for name in SOURCE_ORDER:
+        say(f"{name} ...")
+        if name == "samr_registry":
+            files, truth = build_samr_registry(ctx, sql_url)
+        else:
+            files, truth = BUILDERS[name](ctx)
+        _write_parquet(truth, truth_dir / f"{name}.parquet")
+        summary.sources[name] = SourceSummary(files=files, rows=len(truth))
+        say(f"{name}: {len(truth)} rows")
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _iso(col: pd.Series) -> pd.Series:
+    return col.dt.strftime("%Y-%m-%d").astype(object).where(col.notna(), None)
+
+
+def _persons_truth(p: pd.DataFrame) -> pd.DataFrame:
+    out = p.drop(columns=["name_variant", "old_address", "old_phone"]).copy()
+    for c in out.columns:
+        if c != "alive":
+            out[c] = out[c].astype(object) if c not in ("birth_date", "death_date") else _iso(out[c])
+    return out
+
+
+def _orgs_truth(o: pd.DataFrame) -> pd.DataFrame:
+    out = o.drop(columns=["entity_type_name", "status_name"]).copy()
+    for c in out.columns:
+        out[c] = _iso(out[c]) if c == "established_date" else out[c].astype(object)
+    return out

@@ -1,0 +1,401 @@
+"""The shared population: persons and organisations, generated vectorized.
+
+Every source is a (messy) view of these two tables; they are also written to
+landing/_truth/ as the ground truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from etl.demo import _text as T
+from etl.demo._text import S, cat, num
+from etl.reference import ETHNICITIES
+
+#: The reference date of the demo drop: ages, deaths and dates are "as of" it.
+REF_DATE = np.datetime64("2026-11-01")
+DROP_DATE = "20261101"
+EPOCH = np.datetime64("1970-01-01")
+
+RIC_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
+RIC_CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+USCC_WEIGHTS = np.array([1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28], dtype=np.int64)
+_USCC_ASCII = np.frombuffer(USCC_ALPHABET.encode(), dtype=np.uint8)
+ORG_WEIGHTS = np.array([3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)  # GB 11714
+
+MARITAL_NAMES = {"10": "未婚", "20": "已婚", "30": "丧偶", "40": "离婚"}
+ENTITY_TYPE_SHARES = {
+    "limited_company": 0.55, "joint_stock": 0.03, "sole_proprietorship": 0.04, "partnership": 0.03,
+    "individual_business": 0.30, "public_institution": 0.03, "social_organisation": 0.02,
+}
+STATUS_SHARES = {"存续": 0.62, "在业": 0.18, "吊销": 0.07, "注销": 0.11, "迁出": 0.02}
+STATUS_CODE = {"存续": "active", "在业": "active", "吊销": "revoked", "注销": "cancelled", "迁出": "moved_out"}
+ETHNICITY_SHARES = {  # GB/T 3304 code -> share; the remaining groups share what is left
+    "01": 0.913, "08": 0.014, "05": 0.008, "03": 0.008, "06": 0.0078, "11": 0.0075, "07": 0.0071,
+    "15": 0.0068, "04": 0.0050, "02": 0.0045, "12": 0.0025, "09": 0.0025, "13": 0.0024, "14": 0.0015,
+    "10": 0.0013, "16": 0.0012, "19": 0.0011, "17": 0.0011, "18": 0.0009,
+}
+
+
+# ---------------------------------------------------------------- identifiers
+def ric_check_chars(body17: np.ndarray) -> np.ndarray:
+    """(N,17) digit array -> (N,) ASCII check char codes (GB 11643)."""
+    return RIC_CHECK[(body17.astype(np.int64) @ RIC_WEIGHTS) % 11]
+
+
+def resident_ids(addr: np.ndarray, ymd: np.ndarray, seq: np.ndarray) -> np.ndarray:
+    """18-char resident IDs from int arrays address code, YYYYMMDD and sequence."""
+    n = len(addr)
+    body = np.empty((n, 17), dtype=np.int64)
+    for pos, (val, width) in enumerate(((addr, 6), (ymd, 8), (seq, 3))):
+        start = (0, 6, 14)[pos]
+        for k in range(width):
+            body[:, start + k] = (val // 10 ** (width - 1 - k)) % 10
+    codes = np.empty((n, 18), dtype=np.uint8)
+    codes[:, :17] = body + 48
+    codes[:, 17] = ric_check_chars(body)
+    return T.ascii_rows(codes)
+
+
+def uscc_check_index(idx17: np.ndarray) -> np.ndarray:
+    """(N,17) alphabet indices -> check indices (GB 32100)."""
+    return (31 - (idx17.astype(np.int64) @ USCC_WEIGHTS) % 31) % 31
+
+
+def credit_codes(prefix2: np.ndarray, region: np.ndarray, org8: np.ndarray) -> np.ndarray:
+    """USCC from 2-digit authority+type ints, 6-digit region ints and (N,8) alphabet indices of
+    the organisation code body; the GB 11714 organisation check char is computed too."""
+    n = len(region)
+    idx = np.empty((n, 18), dtype=np.int64)
+    idx[:, 0] = prefix2 // 10
+    idx[:, 1] = prefix2 % 10
+    for k in range(6):
+        idx[:, 2 + k] = (region // 10 ** (5 - k)) % 10
+    idx[:, 8:16] = org8
+    # GB 11714: value of a char is its digit or letter ordinal (A=10 ... Z=35)
+    ascii8 = _USCC_ASCII[org8]
+    values = np.where(ascii8 >= 65, ascii8.astype(np.int64) - 55, ascii8.astype(np.int64) - 48)
+    c9 = 11 - (values @ ORG_WEIGHTS) % 11
+    org_check = np.where(c9 == 11, 0, np.where(c9 == 10, USCC_ALPHABET.index("X"), c9))
+    idx[:, 16] = org_check
+    idx[:, 17] = uscc_check_index(idx[:, :17])
+    return T.ascii_rows(_USCC_ASCII[idx])
+
+
+# ---------------------------------------------------------------- helpers
+def weighted_sample(rng: np.random.Generator, weights: np.ndarray, k: int) -> np.ndarray:
+    """k distinct indices drawn with probability proportional to weights (O(n))."""
+    k = min(k, int((weights > 0).sum()))
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    keys = rng.exponential(size=len(weights)) / np.where(weights > 0, weights, np.nan)
+    keys = np.nan_to_num(keys, nan=np.inf)
+    return np.sort(np.argpartition(keys, k - 1)[:k])
+
+
+def ymd_parts(dates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    d = dates.astype("datetime64[D]")
+    y = d.astype("datetime64[Y]").astype(np.int64) + 1970
+    m = d.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    day = (d - d.astype("datetime64[M]")).astype(np.int64) + 1
+    return y, m, day
+
+
+def iso(dates: np.ndarray) -> np.ndarray:
+    return np.datetime_as_string(dates.astype("datetime64[D]"), unit="D").astype(S)
+
+
+@dataclass
+class Regions:
+    """Current, non-placeholder county codes with their address prefix."""
+
+    code: np.ndarray  # int
+    valid_from: np.ndarray
+    prefix: np.ndarray  # 省+市+县 names (StringDType)
+    city: np.ndarray  # short city name for organisation names
+    county: np.ndarray
+    prefectures: pd.DataFrame  # prefecture-level places for statistics
+
+    @classmethod
+    def from_reference(cls, ref: pd.DataFrame) -> Regions:
+        mainland = ~ref["code"].str[:2].isin(["71", "81", "82"]) & (ref["code"] != "350527")  # 金门县
+        c = ref[mainland & (ref["level"] == "county") & ~ref["placeholder"]].copy()
+        c = c.sort_values(["valid_from", "code"], kind="stable")
+        placeholder_pref = ~c["prefecture"].isin(set(ref.loc[~ref["placeholder"], "name"])) | (
+            c["prefecture"] == c["province"]
+        )
+        pref = np.where(placeholder_pref | c["prefecture"].isin(["市辖区", "县"]), "", c["prefecture"])
+        city_src = np.where(pref == "", c["province"], pref)
+        peoples = "|".join(n[:-1] for _, n in ETHNICITIES)
+        city = pd.Series(city_src).str.replace(r"(市|地区|盟|省)$", "", regex=True)
+        city = city.str.replace(rf"((?:{peoples})族?)*(自治州|自治区)$", "", regex=True)
+        prefs = ref[mainland & (ref["level"] == "prefecture") & ~ref["placeholder"]]
+        prefs = prefs[prefs["name"].str.contains(r"(?:市|州|盟|地区)$")]
+        return cls(
+            code=c["code"].astype(np.int64).to_numpy(),
+            valid_from=c["valid_from"].astype(np.int64).to_numpy(),
+            prefix=T.sarr((c["province"] + pd.Series(pref, index=c.index) + c["name"]).to_numpy()),
+            city=T.sarr(city.to_numpy()),
+            county=T.sarr(c["name"].to_numpy()),
+            prefectures=prefs[["code", "name", "province"]].reset_index(drop=True),
+        )
+
+    def pick_for_years(self, rng: np.random.Generator, years: np.ndarray) -> np.ndarray:
+        """A county index valid in each birth year (stdnum checks code validity at birth)."""
+        k = np.searchsorted(self.valid_from, years, side="right")
+        return np.minimum((rng.random(len(years)) * k).astype(np.int64), np.maximum(k - 1, 0))
+
+
+def street_addresses(rng: np.random.Generator, prefix: np.ndarray, *, with_room: bool = True) -> np.ndarray:
+    n = len(prefix)
+    street = T.sarr(T.STREETS)[rng.integers(0, len(T.STREETS), n)]
+    suffix = T.sarr(T.STREET_SUFFIX)[rng.integers(0, len(T.STREET_SUFFIX), n)]
+    no = num(rng.integers(1, 400, n))
+    out = cat(prefix, street, suffix, no, "号")
+    if with_room:
+        room = num(rng.integers(1, 28, n) * 100 + rng.integers(1, 5, n))
+        bld = rng.random(n) < 0.6
+        tail = np.where(bld, cat(num(rng.integers(1, 30, n)), "栋", num(rng.integers(1, 5, n)), "单元", room, "室"),
+                        cat(room, "室"))
+        out = cat(out, T.sarr(tail))
+    return out
+
+
+def mobiles(rng: np.random.Generator, n: int) -> np.ndarray:
+    pre = np.asarray(T.PHONE_PREFIXES, dtype=np.int64)[rng.integers(0, len(T.PHONE_PREFIXES), n)]
+    return num(pre * 100_000_000 + rng.integers(0, 100_000_000, n), 11)
+
+
+# ---------------------------------------------------------------- persons
+def _birth_year_weights() -> tuple[np.ndarray, np.ndarray]:
+    years = np.arange(1930, 2025)
+    knots_x = [1930, 1940, 1950, 1958, 1960, 1962, 1970, 1976, 1985, 1990, 1995, 2000, 2010, 2016, 2018, 2024]
+    knots_y = [0.2, 0.5, 0.9, 1.2, 0.8, 1.7, 1.8, 1.3, 1.6, 1.7, 1.2, 1.0, 1.0, 1.2, 1.0, 0.55]
+    w = np.interp(years, knots_x, knots_y)
+    return years, w / w.sum()
+
+
+def make_persons(rng: np.random.Generator, n: int, regions: Regions) -> pd.DataFrame:
+    """One row per person; columns hold canonical (truth) values plus the pieces the sources
+    need for variation (name_variant, old_address, old_phone)."""
+    years, yw = _birth_year_weights()
+    by = rng.choice(years, size=n, p=yw)
+    start = (by - 1970).astype("datetime64[Y]").astype("datetime64[D]")
+    ylen = ((by + 1 - 1970).astype("datetime64[Y]").astype("datetime64[D]") - start).astype(np.int64)
+    birth = start + (rng.random(n) * ylen).astype(np.int64)
+    birth = np.minimum(birth, REF_DATE - 30)
+    _, bm, bd = ymd_parts(birth)
+    male = rng.random(n) < 0.512
+    gender = np.where(male, "1", "2")
+
+    cidx = regions.pick_for_years(rng, by)
+    addr_code = regions.code[cidx]
+    ymd = by * 10000 + bm * 100 + bd
+    seq = rng.integers(0, 500, n) * 2 + male.astype(np.int64)
+    seq = np.where(seq == 0, 2, seq)
+    # uniqueness: bump the sequence within (address, birth, gender) groups, keeping parity
+    key = pd.DataFrame({"a": addr_code, "d": ymd, "s": seq})
+    dup = key.groupby(["a", "d", "s"], sort=False).cumcount().to_numpy()
+    while dup.any():  # odd sequences stay odd (1..999), even stay even (2..998)
+        seq = np.where(male, (seq - 1 + 2 * dup) % 1000 + 1, (seq - 2 + 2 * dup) % 998 + 2)
+        key["s"] = seq
+        dup = key.groupby(["a", "d", "s"], sort=False).cumcount().to_numpy()
+    rid = resident_ids(addr_code, ymd, seq)
+
+    # names
+    snames, sw = T.surnames()
+    g1, g1v = T.given_pairs()
+    s_idx = rng.choice(len(snames), size=n, p=sw)
+    a_idx = rng.integers(0, len(g1), n)
+    b_idx = rng.integers(0, len(g1), n)
+    single = rng.random(n) < np.where(by < 1975, 0.35, 0.2)
+    sur = T.sarr(snames)[s_idx]
+    ga, gav = T.sarr(g1)[a_idx], T.sarr(g1v)[a_idx]
+    gb, gbv = T.sarr(g1)[b_idx], T.sarr(g1v)[b_idx]
+    name = np.where(single, cat(sur, ga), cat(sur, ga, gb))
+    name_variant = np.where(single, cat(sur, gav), cat(sur, ga, gbv))
+
+    eth_codes = np.array([c for c, _ in _ethnicity_table()], dtype=object)
+    eth_w = np.array([w for _, w in _ethnicity_table()])
+    ethnicity = eth_codes[rng.choice(len(eth_codes), size=n, p=eth_w)].astype(S)
+
+    prefix = regions.prefix[cidx]
+    address = street_addresses(rng, prefix)
+    old_address = street_addresses(rng, prefix)
+    phone = mobiles(rng, n)
+    old_phone = mobiles(rng, n)
+
+    age = (REF_DATE - birth).astype(np.int64) / 365.25
+    # deaths: ~1.5 %, strongly age dependent
+    dw = np.exp(age / 9.0)
+    dead_idx = weighted_sample(rng, dw, round(n * 0.015))
+    alive = np.ones(n, dtype=bool)
+    alive[dead_idx] = False
+    lo = np.maximum(birth, np.datetime64("2005-01-01"))
+    span = (REF_DATE - 1 - lo).astype(np.int64)
+    death = lo + (rng.random(n) * span).astype(np.int64)
+
+    u = rng.random(n)
+    marital = np.full(n, "10", dtype=object)
+    legal = age >= np.where(male, 22, 20)
+    band = np.select([age < 30, age < 60, age >= 60], [0, 1, 2])
+    married_p = np.array([0.45, 0.86, 0.72])[band]
+    widowed_p = np.array([0.0, 0.02, 0.20])[band] * (age >= 25)
+    divorced_p = np.array([0.02, 0.05, 0.03])[band]
+    marital = np.where(u < married_p, "20", np.where(u < married_p + widowed_p, "30",
+                       np.where(u < married_p + widowed_p + divorced_p, "40", "10")))
+    marital = np.where(legal, marital, "10")
+
+    width = max(7, len(str(n)))
+    return pd.DataFrame(
+        {
+            "person_id": cat("P", num(np.arange(1, n + 1), width)),
+            "resident_id": rid,
+            "name": name,
+            "name_variant": name_variant,
+            "gender": gender,
+            "birth_date": birth.astype("datetime64[D]"),
+            "ethnicity": ethnicity,
+            "household_region": num(addr_code, 6),
+            "address": address,
+            "old_address": old_address,
+            "phone": phone,
+            "old_phone": old_phone,
+            "marital_status": marital,
+            "alive": alive,
+            "death_date": np.where(alive, np.datetime64("NaT"), death).astype("datetime64[D]"),
+        }
+    )
+
+
+def _ethnicity_table() -> list[tuple[str, float]]:
+    rest = [c for c, _ in ETHNICITIES if c not in ETHNICITY_SHARES]
+    left = 1.0 - sum(ETHNICITY_SHARES.values())
+    table = list(ETHNICITY_SHARES.items()) + [(c, left / len(rest)) for c in rest]
+    total = sum(w for _, w in table)
+    return [(c, w / total) for c, w in table]
+
+
+# ---------------------------------------------------------------- organisations
+_TYPE_PREFIX = {
+    "limited_company": 91, "joint_stock": 91, "sole_proprietorship": 91, "partnership": 91,
+    "individual_business": 92, "public_institution": 12, "social_organisation": 51,
+}
+_TYPE_NAME = {
+    "limited_company": "有限责任公司", "joint_stock": "股份有限公司", "sole_proprietorship": "个人独资企业",
+    "partnership": "合伙企业", "individual_business": "个体工商户", "public_institution": "事业单位",
+    "social_organisation": "社会团体",
+}
+
+
+def make_organisations(rng: np.random.Generator, m: int, persons: pd.DataFrame, regions: Regions) -> pd.DataFrame:
+    """One row per organisation, canonical values (entity_type/status as code-list slugs)."""
+    types = np.array(list(ENTITY_TYPE_SHARES))
+    etype = types[rng.choice(len(types), size=m, p=np.array(list(ENTITY_TYPE_SHARES.values())))]
+    sec = np.array(list(T.INDUSTRY_WEIGHTS))
+    sw = np.array(list(T.INDUSTRY_WEIGHTS.values()))
+    industry = sec[rng.choice(len(sec), size=m, p=sw / sw.sum())]
+    industry = np.where(etype == "public_institution", np.where(rng.random(m) < 0.5, "P", "Q"), industry)
+    industry = np.where(etype == "social_organisation", "S", industry)
+
+    # legal representatives: living adults (born before 2000)
+    birth = persons["birth_date"].to_numpy().astype("datetime64[D]")
+    eligible = (birth < np.datetime64("2000-01-01")) & persons["alive"].to_numpy()
+    pool = np.flatnonzero(eligible)
+    rep = pool[rng.integers(0, len(pool), m)]
+    rep_birth = birth[rep]
+
+    # establishment: skewed to recent years, never before the rep turned 20
+    yrs = np.arange(1992, 2027)
+    yw = np.linspace(0.3, 2.0, len(yrs))
+    est_y = rng.choice(yrs, size=m, p=yw / yw.sum())
+    est = (est_y - 1970).astype("datetime64[Y]").astype("datetime64[D]") + rng.integers(0, 365, m)
+    est = np.maximum(est, rep_birth + 20 * 365 + 5)
+    est = np.minimum(est, REF_DATE - 30).astype("datetime64[D]")
+
+    # region: mostly the rep's county, else another county
+    rep_region = persons["household_region"].to_numpy()[rep].astype(np.int64)
+    code_to_idx = {c: i for i, c in enumerate(regions.code)}
+    ridx = np.array([code_to_idx[c] for c in rep_region], dtype=np.int64)
+    other = rng.integers(0, len(regions.code), m)
+    ridx = np.where(rng.random(m) < 0.7, ridx, other)
+    region = regions.code[ridx]
+
+    new_style = est >= np.datetime64("2016-01-01")
+    org8 = rng.integers(0, 10, (m, 8))
+    org8[new_style, 0] = USCC_ALPHABET.index("M")
+    org8[new_style, 1] = USCC_ALPHABET.index("A")
+    org8[new_style, 2:] = rng.integers(0, 31, (int(new_style.sum()), 6))
+    prefix2 = np.array([_TYPE_PREFIX[t] for t in etype], dtype=np.int64)
+    prefix2 = np.where((etype == "social_organisation") & (rng.random(m) < 0.4), 52, prefix2)
+    code = credit_codes(prefix2, region, org8)
+    if pd.Series(code).duplicated().any():  # astronomically rare; re-draw deterministically
+        dup = pd.Series(code).duplicated().to_numpy()
+        org8[dup, 3:] = rng.integers(0, 10, (int(dup.sum()), 5))
+        code = credit_codes(prefix2, region, org8)
+
+    # names
+    city = regions.city[ridx]
+    county = regions.county[ridx]
+    trade = T.sarr(T.TRADE_CHARS)
+    zh = cat(trade[rng.integers(0, len(trade), m)], trade[rng.integers(0, len(trade), m)])
+    words = np.array([T.sarr(T.INDUSTRY_WORDS[s])[rng.integers(0, len(T.INDUSTRY_WORDS[s]))] for s in industry],
+                     dtype=S)
+    form = np.select(
+        [etype == "limited_company", etype == "joint_stock", etype == "sole_proprietorship", etype == "partnership"],
+        [np.where(rng.random(m) < 0.75, "有限公司", "有限责任公司"), "股份有限公司", "商行", "合伙企业（有限合伙）"],
+        "",
+    ).astype(S)
+    shop = T.sarr(T.SHOP_WORDS)[rng.integers(0, len(T.SHOP_WORDS), m)]
+    inst = T.sarr(T.INSTITUTION_WORDS)[rng.integers(0, len(T.INSTITUTION_WORDS), m)]
+    soc = T.sarr(T.SOCIETY_WORDS)[rng.integers(0, len(T.SOCIETY_WORDS), m)]
+    name = np.select(
+        [etype == "individual_business", etype == "public_institution", etype == "social_organisation"],
+        [cat(county, zh, shop), cat(county, inst), cat(city, words, soc)],
+        cat(city, zh, words, form),
+    ).astype(S)
+
+    # registered capital in CNY
+    lo_hi = {
+        "limited_company": (1e5, 5e7), "joint_stock": (1e7, 1e9), "sole_proprietorship": (1e4, 5e6),
+        "partnership": (1e5, 5e7), "individual_business": (1e4, 5e5), "public_institution": (1e5, 1e8),
+        "social_organisation": (3e4, 5e6),
+    }
+    lo = np.array([lo_hi[t][0] for t in etype])
+    hi = np.array([lo_hi[t][1] for t in etype])
+    cap = np.exp(np.log(lo) + rng.random(m) ** 1.6 * (np.log(hi) - np.log(lo)))
+    cap = np.where(cap >= 1e8, np.round(cap / 1e6) * 1e6, np.round(cap / 1e4) * 1e4).astype(np.int64)
+
+    st_names = np.array(list(STATUS_SHARES))
+    st = st_names[rng.choice(len(st_names), size=m, p=np.array(list(STATUS_SHARES.values())))]
+    status = np.array([STATUS_CODE[s] for s in st])
+
+    phone = np.where(rng.random(m) < 0.4, persons["phone"].to_numpy()[rep], mobiles(rng, m))
+    address = street_addresses(rng, regions.prefix[ridx], with_room=False)
+    address = np.where(rng.random(m) < 0.5, cat(address, num(rng.integers(1, 25, m)), "层"), address)
+
+    width = max(7, len(str(m)))
+    return pd.DataFrame(
+        {
+            "org_id": cat("E", num(np.arange(1, m + 1), width)),
+            "credit_code": code,
+            "name": name,
+            "entity_type": etype,
+            "entity_type_name": [_TYPE_NAME[t] for t in etype],
+            "legal_rep_person": persons["person_id"].to_numpy()[rep],
+            "legal_rep_name": persons["name"].to_numpy()[rep],
+            "legal_rep_id": persons["resident_id"].to_numpy()[rep],
+            "region": num(region, 6),
+            "address": T.sarr(address),
+            "registered_capital": num(cap),
+            "established_date": est,
+            "status": status,
+            "status_name": st,
+            "industry": industry,
+            "phone": T.sarr(phone),
+        }
+    )
