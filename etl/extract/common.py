@@ -72,13 +72,17 @@ def combine_header_rows(rows: Sequence[Sequence[str]]) -> list[str]:
     """Column names from several header rows: "<group>/<leaf>".
 
     Every row but the last is forward-filled to the right (a merged group cell
-    holds its text only in its first cell); empty levels are left out; a column
-    with no text at all is `_unnamed_<position>`.
+    holds its text only in its first cell); empty levels are left out. A column
+    with no text of its own in any row (only forward-filled group text, e.g.
+    the sheet's used range beyond the table) is `_unnamed_<position>`.
     """
     width = max((len(r) for r in rows), default=0)
     levels: list[list[str]] = []
+    own = [False] * width  # the column has a header cell of its own
     for i, row in enumerate(rows):
         cells = [row[j] if j < len(row) else "" for j in range(width)]
+        for j, c in enumerate(cells):
+            own[j] = own[j] or c != ""
         if i < len(rows) - 1:
             last = ""
             for j, c in enumerate(cells):
@@ -90,7 +94,7 @@ def combine_header_rows(rows: Sequence[Sequence[str]]) -> list[str]:
     names = []
     for j in range(width):
         parts = [lv[j] for lv in levels if lv[j] != ""]
-        names.append("/".join(parts) if parts else unnamed(j + 1))
+        names.append("/".join(parts) if parts and own[j] else unnamed(j + 1))
     return names
 
 

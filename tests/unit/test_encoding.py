@@ -1,0 +1,103 @@
+"""Encoding detection and strict decoding (etl.extract.encoding) with real GBK/GB18030/BOM bytes."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from etl.extract.encoding import (
+    DecodeFailure,
+    TranscodingReader,
+    UnsupportedEncoding,
+    detect_encoding,
+    iter_lines,
+)
+
+pytestmark = pytest.mark.unit
+
+TEXT = "公民身份号码,姓名\r\n11010519491231002X,张三\n\n末行无换行"
+RARE = "𠀀䶮,鿏"  # outside GBK: GB18030 four-byte sequences
+
+
+def _write(tmp_path: Path, data: bytes, name: str = "f.txt") -> Path:
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+@pytest.mark.parametrize(
+    ("data", "codec", "how"),
+    [
+        (TEXT.encode("utf-8"), "utf-8", "utf-8-valid"),
+        (TEXT.encode("utf-8-sig"), "utf-8-sig", "bom"),
+        (TEXT.encode("gbk"), "gb18030", "gb18030-valid"),
+        ((TEXT + RARE).encode("gb18030"), "gb18030", "gb18030-valid"),
+        (b"plain ascii\n", "utf-8", "utf-8-valid"),
+        (b"", "utf-8", "empty"),
+    ],
+)
+def test_auto_rule(tmp_path: Path, data: bytes, codec: str, how: str) -> None:
+    d = detect_encoding(_write(tmp_path, data))
+    assert (d.codec, d.how) == (codec, how)
+
+
+def test_declared_encoding_is_taken_as_is(tmp_path: Path) -> None:
+    assert detect_encoding(_write(tmp_path, TEXT.encode("gbk")), "gbk").codec == "gbk"
+
+
+def test_utf16_bom_refused(tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedEncoding, match="UTF-16"):
+        detect_encoding(_write(tmp_path, TEXT.encode("utf-16")))
+
+
+def test_auto_neither_names_offset_and_line(tmp_path: Path) -> None:
+    data = "张三\n李四\n".encode("gbk") + b"\x81\x20" + b"\n"
+    with pytest.raises(DecodeFailure) as exc:
+        detect_encoding(_write(tmp_path, data))
+    assert exc.value.offset == 10 and exc.value.line == 3
+    assert "byte offset 10" in str(exc.value) and "neither UTF-8 nor GB18030" in str(exc.value)
+
+
+@pytest.mark.parametrize("codec", ["gbk", "gb18030", "utf-8", "utf-8-sig"])
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 4096])
+def test_lines_round_trip_across_block_boundaries(codec: str, block: int) -> None:
+    text = (TEXT + (RARE if codec != "gbk" else "")) * 3
+    lines = list(iter_lines(io.BytesIO(text.encode(codec)), codec, block))
+    assert "".join(lines) == text
+    assert all(line.endswith("\n") for line in lines[:-1])
+    assert lines[1] == "11010519491231002X,张三\n"
+
+
+def test_only_newline_splits_lines() -> None:
+    text = "a\rb\x1cc\u2028d\ne"
+    assert list(iter_lines(io.BytesIO(text.encode()), "utf-8")) == ["a\rb\x1cc\u2028d\n", "e"]
+
+
+@pytest.mark.parametrize("block", [1, 7, 4096])
+def test_declared_gbk_undecodable_names_offset_and_line(block: int) -> None:
+    data = "姓名\n张三\n".encode("gbk") + b"ab\xff\xfe\n"
+    with pytest.raises(DecodeFailure) as exc:
+        list(iter_lines(io.BytesIO(data), "gbk", block))
+    assert (exc.value.offset, exc.value.line, exc.value.encoding) == (12, 3, "gbk")
+
+
+def test_gbk_is_strict_where_gb18030_is_wider() -> None:
+    data = RARE.encode("gb18030")
+    assert "".join(iter_lines(io.BytesIO(data), "gb18030")) == RARE
+    with pytest.raises(DecodeFailure):
+        list(iter_lines(io.BytesIO(data), "gbk"))
+
+
+def test_truncated_utf8_at_end_of_file() -> None:
+    with pytest.raises(DecodeFailure) as exc:
+        list(iter_lines(io.BytesIO(b"ok\n\xe4\xb8"), "utf-8", 1))
+    assert (exc.value.offset, exc.value.line) == (3, 2)
+
+
+def test_transcoding_reader_yields_utf8() -> None:
+    src = ('<?xml version="1.0" encoding="GBK"?><r>' + "张三" * 1000 + "</r>").encode("gbk")
+    reader = TranscodingReader(io.BytesIO(src), "gbk", block_bytes=5)
+    out = b"".join(iter(lambda: reader.read(7), b""))
+    assert out.decode("utf-8") == src.decode("gbk")

@@ -1,0 +1,71 @@
+"""SQL source plumbing without a server: Airflow connection parsing, value text, unreachable database."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+
+from etl.config import Settings
+from etl.contracts import Contracts
+from etl.extract import extract_source
+from etl.extract.sql import connection_url, parse_airflow_connection, value_text
+from etl.meta import connect
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("postgres://u:p%40ss@db.example:5432/reg", "postgresql+psycopg://u:p%40ss@db.example:5432/reg"),
+        ("postgresql://u@h/reg?sslmode=require", "postgresql+psycopg://u@h/reg?sslmode=require"),
+        ("mysql://root@127.0.0.1:3306/reg", "mysql+pymysql://root@127.0.0.1:3306/reg"),
+        ("sqlite:////tmp/x.sqlite", "sqlite:////tmp/x.sqlite"),
+        (json.dumps({"conn_type": "postgres", "host": "h", "login": "u", "password": "pw", "schema": "reg",
+                     "port": 5433}), "postgresql+psycopg://u:pw@h:5433/reg"),
+        (json.dumps({"conn_type": "mysql", "host": "h", "login": "root", "schema": "reg"}),
+         "mysql+pymysql://root@h/reg"),
+    ],
+)
+def test_airflow_connection_forms(raw: str, expected: str) -> None:
+    assert parse_airflow_connection(raw).render_as_string(hide_password=False) == expected
+
+
+def test_default_url_fills_landing(settings: Settings, contracts: Contracts, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_GOVBASE_SAMR", raising=False)
+    url = connection_url(settings, contracts.source("samr_registry"))
+    assert url.database == f"{settings.landing}/samr_registry/registry.sqlite"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, None), ("", ""), (" a ", " a "), (True, "true"), (10, "10"), (0.1, "0.1"), (1e17, "100000000000000000"),
+        (Decimal("100.00"), "100.00"), (Decimal("1E+2"), "100"), (date(2024, 1, 2), "2024-01-02"),
+        (datetime(2024, 1, 2, 3, 4, 5), "2024-01-02 03:04:05"), (b"\x01\xff", "01ff"),
+    ],
+)
+def test_value_text(value: object, text: str | None) -> None:
+    assert value_text(value) == text
+
+
+@pytest.mark.parametrize("raw", [
+    "postgres://govbase:s3cret-Pw@127.0.0.1:1/registry",
+    "mysql://govbase:s3cret-Pw@127.0.0.1:1/registry",
+])
+def test_unreachable_database_names_it_without_the_password(
+    settings: Settings, contracts: Contracts, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    raw: str,
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_GOVBASE_SAMR", raw)
+    [res] = extract_source(settings, contracts.source("samr_registry"))
+    assert res.status == "failed"
+    assert "127.0.0.1" in (res.message or "") and "***" in (res.message or "")
+    with connect(settings) as con:
+        recorded = con.execute("select kind, problem from meta.source_error").fetchall()
+    assert recorded[0][0] == "unreachable"
+    everything = str(recorded) + caplog.text + (res.message or "")
+    assert "s3cret" not in everything
