@@ -1,0 +1,94 @@
+"""DagBag integrity: every govbase DAG imports, is documented, owned, retried and pooled."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
+HEAVY = ("pandas", "duckdb", "great_expectations", "pyarrow")
+
+
+@pytest.fixture(scope="module")
+def dagbag():  # type: ignore[no-untyped-def]
+    from airflow.dag_processing.dagbag import DagBag
+
+    started = time.perf_counter()
+    bag = DagBag(dag_folder=str(DAGS_DIR))
+    print(f"\nDagBag parse of {DAGS_DIR}: {time.perf_counter() - started:.3f} s for {len(bag.dags)} DAGs")
+    return bag
+
+
+def test_no_import_errors(dagbag) -> None:  # type: ignore[no-untyped-def]
+    assert dagbag.import_errors == {}
+
+
+def test_one_ingest_dag_per_source_and_publish(dagbag, contracts) -> None:  # type: ignore[no-untyped-def]
+    expected = {f"ingest__{s}" for s in contracts.sources} | {"publish"}
+    assert set(dagbag.dags) == expected
+
+
+@pytest.mark.parametrize("attr", ["tags", "doc_md"])
+def test_every_dag_documented_and_tagged(dagbag, attr: str) -> None:  # type: ignore[no-untyped-def]
+    missing = [d for d, dag in dagbag.dags.items() if not getattr(dag, attr)]
+    assert missing == []
+
+
+def test_tasks_owned_retried_pooled(dagbag) -> None:  # type: ignore[no-untyped-def]
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.max_active_runs == 1, dag_id
+        assert dag.catchup is False, dag_id
+        for t in dag.tasks:
+            assert t.owner and t.owner != "airflow", (dag_id, t.task_id)
+            assert t.retries >= 2, (dag_id, t.task_id)
+            assert t.retry_exponential_backoff, (dag_id, t.task_id)
+            assert t.pool == "govbase_warehouse", (dag_id, t.task_id)
+            assert t.on_failure_callback, (dag_id, t.task_id)
+
+
+def test_ingest_shape_schedule_and_assets(dagbag, contracts) -> None:  # type: ignore[no-untyped-def]
+    for name, src in contracts.sources.items():
+        dag = dagbag.dags[f"ingest__{name}"]
+        assert [t.task_id for t in dag.topological_sort()] == ["extract", "normalize", "validate", "load"]
+        assert {src.department, *src.tags} <= set(dag.tags)
+        assert dag.owner == src.owner
+        assert src.description.split()[0] in dag.doc_md
+        assert dag.schedule == src.schedule
+        outlets = [a.uri for a in dag.get_task("load").outlets]
+        assert outlets == [f"govbase://staging/{src.table}/{name}"]
+        assert all(not dag.get_task(t).outlets for t in ("extract", "normalize", "validate"))
+
+
+def test_publish_scheduled_on_every_staging_asset(dagbag, contracts) -> None:  # type: ignore[no-untyped-def]
+    publish = dagbag.dags["publish"]
+    condition = publish.timetable.asset_condition
+    assert type(condition).__name__ == "AssetAny"  # any source's update triggers publish
+    uris = {a.uri for a in condition.objects}
+    assert uris == {f"govbase://staging/{s.table}/{n}" for n, s in contracts.sources.items()}
+
+
+def test_dag_files_parse_fast_without_heavy_imports() -> None:
+    """Fresh interpreter: import airflow.sdk (the scheduler has it), then time the DAG file alone."""
+    code = (
+        "import sys, time, runpy\n"
+        "import airflow.sdk\n"
+        "t = time.perf_counter()\n"
+        f"for p in sorted(__import__('pathlib').Path({str(DAGS_DIR)!r}).glob('*.py')):\n"
+        "    runpy.run_path(str(p))\n"
+        "print('SECONDS', round(time.perf_counter() - t, 3))\n"
+        f"print('HEAVY', ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    found = dict(
+        line.partition(" ")[::2] for line in out.splitlines() if line.startswith(("SECONDS", "HEAVY"))
+    )
+    seconds_line, heavy_line = found["SECONDS"], found["HEAVY"].strip()
+    print(f"\nall DAG files parse in {seconds_line} s (after airflow.sdk import)")
+    assert heavy_line == "", f"heavy modules imported at parse time: {heavy_line}"
+    assert float(seconds_line) < 2.0
