@@ -1,0 +1,122 @@
+"""Helpers shared by the transforms: Arrow conversion and the basic text cleanup.
+
+Every transform has the same contract (see etl.normalize.transforms):
+
+    transform(values: pd.Series[str]) -> (normalized: pd.Series, reasons: pd.Series[string])
+
+`reasons` holds a code of etl.quality.REASONS where a non-empty value could not
+be normalized (the normalized value is then null), and <NA> elsewhere. Empty or
+whitespace-only input is null without a reason. The index of the input is kept.
+
+The hot paths work on Arrow arrays (pyarrow.compute runs RE2 and Unicode
+normalization in C++), so no transform loops over values in Python; code lists
+are mapped over the distinct values only (pd.factorize).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: pandas dtype of every string column in staging (Arrow storage, pd.NA as null).
+STRING = pd.StringDtype("pyarrow")
+
+#: Zero-width and invisible characters removed from identifiers and text
+#: (zero-width space/non-joiner/joiner, word joiner, BOM).
+ZERO_WIDTH_RE = "[\u200b\u200c\u200d\u2060\ufeff]"
+#: Whitespace including no-break space U+00A0 and the ideographic space U+3000.
+SPACE_RE = "[\\s\u00a0\u3000]"
+
+Result = tuple[pd.Series, pd.Series]
+
+
+def to_arrow(values: pd.Series) -> pa.Array:
+    """The values as a pa.string() array (nulls kept, non-strings rendered with str())."""
+    if isinstance(values.dtype, pd.StringDtype) or values.dtype == "str":
+        arr = pa.array(values.array)
+    else:
+        obj = values.astype(object)
+        arr = pa.array([None if _isna(v) else str(v) for v in obj], type=pa.string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.type != pa.string():
+        arr = arr.cast(pa.string())
+    return arr
+
+
+def _isna(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or v is pd.NaT
+
+
+def from_arrow(arr: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
+    """A pandas string Series (STRING dtype) over an Arrow string array."""
+    return pd.Series(pd.array(arr, dtype=STRING), index=index)
+
+
+def basic_clean(arr: pa.Array, *, remove_spaces: bool) -> pa.Array:
+    """NFKC (full width -> half width), zero-width characters removed, trimmed.
+
+    remove_spaces=True also deletes every whitespace character inside the value
+    (identifiers, codes); otherwise inner whitespace is left as is.
+    """
+    arr = pc.utf8_normalize(arr, form="NFKC")
+    arr = pc.replace_substring_regex(arr, pattern=ZERO_WIDTH_RE, replacement="")
+    if remove_spaces:
+        return pc.replace_substring_regex(arr, pattern=SPACE_RE + "+", replacement="")
+    return pc.utf8_trim_whitespace(arr)
+
+
+def empty_to_null(arr: pa.Array) -> pa.Array:
+    """Empty strings become null (empty input is 'no value', never an error)."""
+    return pc.if_else(pc.equal(pc.utf8_length(arr), 0), pa.scalar(None, pa.string()), arr)
+
+
+def flag(mask: Any, code: str) -> np.ndarray:
+    """Object array: `code` where mask is true, None elsewhere."""
+    m = np.asarray(mask, dtype=bool)
+    out = np.full(len(m), None, dtype=object)
+    out[m] = code
+    return out
+
+
+def reasons_series(codes: np.ndarray, index: pd.Index) -> pd.Series:
+    """A STRING Series from an object array of reason codes / None."""
+    return pd.Series(pd.array(codes, dtype=STRING), index=index)
+
+
+def no_reasons(index: pd.Index) -> pd.Series:
+    return pd.Series(pd.array([None] * len(index), dtype=STRING), index=index)
+
+
+def map_distinct(
+    values: pd.Series,
+    fn: Callable[[str], tuple[Hashable | None, str | None]],
+    dtype: Any = STRING,
+) -> Result:
+    """Apply a per-value function to the distinct non-null values only.
+
+    fn(value) -> (normalized or None, reason or None). Suited to code lists and
+    other low-cardinality columns: the Python work is proportional to the number
+    of distinct values, not rows.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    out_u: list[Any] = []
+    why_u: list[str | None] = []
+    for u in uniques:
+        v, r = fn(str(u))
+        out_u.append(v)
+        why_u.append(r)
+    out_u.append(None)  # slot for the NA sentinel (-1)
+    why_u.append(None)
+    take = np.where(codes < 0, len(uniques), codes)
+    out = np.asarray(out_u, dtype=object)[take]
+    why = np.asarray(why_u, dtype=object)[take]
+    return (
+        pd.Series(pd.array(out, dtype=dtype), index=values.index),
+        reasons_series(why, values.index),
+    )

@@ -1,0 +1,325 @@
+"""normalize(raw, source, table): raw text -> typed staging rows plus row errors.
+
+Pure: no I/O (the reference code lists are read once per process on first use).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from etl.contracts import FieldMap, SharedTable, Source
+from etl.normalize._common import STRING, basic_clean, flag, to_arrow
+from etl.normalize.identifiers import id_birth_date, id_gender
+from etl.normalize.transforms import DEFAULT_FOR_TYPE, TRANSFORMS
+
+LINEAGE = ("_source", "_batch_id", "_row_number")
+#: `column` of an error about the whole row (reason malformed_row).
+ROW = "_row"
+#: Unpivot cells holding one of these (after NFKC and trimming) are "no figure"
+#: placeholders of statistical yearbooks and produce no row, like empty cells.
+PLACEHOLDERS = frozenset({"", "-", "--", "—", "——", "...", "……", "…"})
+
+ERROR_COLUMNS = ("_row_number", "column", "raw_value", "reason", "detail")
+
+
+@dataclass(frozen=True)
+class NormalizeResult:
+    """staged: the table's columns (typed) + lineage; errors: one row per (row, column) problem."""
+
+    staged: pd.DataFrame
+    errors: pd.DataFrame
+
+
+def empty_errors() -> pd.DataFrame:
+    """An errors frame with no rows and the documented schema."""
+    return pd.DataFrame(
+        {
+            "_row_number": pd.Series([], dtype="Int64"),
+            "column": pd.Series([], dtype=STRING),
+            "raw_value": pd.Series([], dtype=STRING),
+            "reason": pd.Series([], dtype=STRING),
+            "detail": pd.Series([], dtype=STRING),
+        }
+    )
+
+
+def _errors(
+    row_numbers: pd.Series, column: str, raw: pd.Series, reasons: pd.Series, detail: str | pd.Series
+) -> pd.DataFrame:
+    mask = reasons.notna().to_numpy()
+    if not mask.any():
+        return empty_errors()
+    det = detail[mask].to_numpy(dtype=object) if isinstance(detail, pd.Series) else detail
+    return pd.DataFrame(
+        {
+            "_row_number": pd.array(row_numbers.to_numpy()[mask], dtype="Int64"),
+            "column": pd.array([column] * int(mask.sum()), dtype=STRING),
+            "raw_value": pd.array(raw.astype(object).to_numpy()[mask], dtype=STRING),
+            "reason": pd.array(reasons.to_numpy(dtype=object)[mask], dtype=STRING),
+            "detail": pd.array(
+                np.broadcast_to(np.asarray(det, dtype=object), (int(mask.sum()),)), dtype=STRING
+            ),
+        }
+    )
+
+
+def _dtype(kind: str) -> Any:
+    return {
+        "string": STRING,
+        "integer": "Int64",
+        "decimal": "float64",
+        "date": "datetime64[ms]",
+        "timestamp": "datetime64[ms]",
+        "boolean": "boolean",
+    }[kind]
+
+
+def _nulls(kind: str, n: int) -> pd.Series:
+    return pd.Series([None] * n, dtype=_dtype(kind))
+
+
+def _run(name: str, values: pd.Series, today: dt.date | None) -> tuple[pd.Series, pd.Series]:
+    fn = TRANSFORMS[name]
+    if today is not None and "today" in inspect.signature(fn).parameters:
+        return fn(values, today=today)  # type: ignore[call-arg]
+    return fn(values)
+
+
+def apply_transforms(
+    values: pd.Series, transforms: list[str], kind: str, today: dt.date | None = None
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Run a field's transforms in order; then coerce to the column type.
+
+    Returns (values of the column dtype, reasons, name of the transform that
+    failed). A field without transforms keeps its text (empty -> null); a
+    non-string column gets its type's default parser (DEFAULT_FOR_TYPE).
+    """
+    chain = list(transforms)
+    if kind != "string" and (not chain or chain[-1] not in _OUTPUT_KIND.get(kind, ())):
+        chain.append(DEFAULT_FOR_TYPE[kind])
+    reasons = pd.Series(pd.array([None] * len(values), dtype=STRING), index=values.index)
+    failed = pd.Series(pd.array([None] * len(values), dtype=STRING), index=values.index)
+    current = values
+    if not chain:
+        s = values.astype(STRING)
+        current = s.where(s.str.strip().str.len() > 0)
+    for name in chain:
+        current, why = _run(name, current.astype(STRING) if current.dtype != STRING else current, today)
+        new = why.notna() & reasons.isna()
+        reasons = reasons.mask(new, why)
+        failed = failed.mask(new, name)
+    return current.astype(_dtype(kind)), reasons, failed
+
+
+# transforms whose output already has the column type
+_OUTPUT_KIND: dict[str, tuple[str, ...]] = {
+    "integer": ("integer",),
+    "decimal": ("decimal", "amount_cny"),
+    "date": ("date", "date_1904"),
+    "timestamp": ("date", "date_1904"),
+    "boolean": ("boolean",),
+}
+
+
+def _lineage(raw: pd.DataFrame, source: Source) -> pd.DataFrame:
+    n = len(raw)
+    rn = raw["_row_number"] if "_row_number" in raw else pd.Series(np.arange(1, n + 1))
+    return pd.DataFrame(
+        {
+            "_source": (raw["_source"] if "_source" in raw else pd.Series([source.name] * n))
+            .astype(STRING)
+            .to_numpy(),
+            "_batch_id": (raw["_batch_id"] if "_batch_id" in raw else pd.Series([None] * n))
+            .astype(STRING)
+            .to_numpy(),
+            "_row_number": pd.to_numeric(rn).astype("Int64").to_numpy(),
+        }
+    )
+
+
+def _field_values(raw: pd.DataFrame, fm: FieldMap) -> pd.Series:
+    if fm.name in raw.columns:
+        return raw[fm.name].reset_index(drop=True)
+    return pd.Series(pd.array([None] * len(raw), dtype=STRING))
+
+
+def _map_fields(
+    raw: pd.DataFrame,
+    fields: list[FieldMap],
+    table: SharedTable,
+    row_numbers: pd.Series,
+    today: dt.date | None,
+) -> tuple[dict[str, pd.Series], list[pd.DataFrame]]:
+    cols: dict[str, pd.Series] = {}
+    errs: list[pd.DataFrame] = []
+    for fm in fields:
+        if fm.to is None:
+            continue
+        kind = table.column(fm.to).type
+        raw_values = _field_values(raw, fm)
+        values, reasons, failed = apply_transforms(raw_values, fm.transforms, kind, today)
+        detail = fm.name + " (" + failed.fillna("") + ")"
+        errs.append(_errors(row_numbers, fm.to, raw_values, reasons, detail))
+        # several fields into one column: the first field declared wins, later ones fill gaps
+        cols[fm.to] = cols[fm.to].combine_first(values) if fm.to in cols else values
+    return cols, errs
+
+
+def _assemble(table: SharedTable, cols: dict[str, pd.Series], lineage: pd.DataFrame) -> pd.DataFrame:
+    n = len(lineage)
+    data = {}
+    for c in table.columns:
+        s = cols.get(c.name)
+        data[c.name] = (s.reset_index(drop=True) if s is not None else _nulls(c.type, n)).astype(
+            _dtype(c.type)
+        )
+    staged = pd.DataFrame(data, index=pd.RangeIndex(n))
+    for k in LINEAGE:
+        staged[k] = lineage[k].to_numpy()
+    staged["_row_number"] = staged["_row_number"].astype("Int64")
+    staged["_source"] = staged["_source"].astype(STRING)
+    staged["_batch_id"] = staged["_batch_id"].astype(STRING)
+    if "alive" in staged.columns and "death_date" in staged.columns:
+        # a recorded death proves the person is not alive; no death date proves nothing
+        staged["alive"] = staged["alive"].mask(staged["alive"].isna() & staged["death_date"].notna(), False)
+    return staged
+
+
+def _malformed(raw: pd.DataFrame, row_numbers: pd.Series) -> pd.DataFrame:
+    if "_row_error" not in raw.columns:
+        return empty_errors()
+    row_error = raw["_row_error"].reset_index(drop=True).astype(STRING)
+    row_error = row_error.where(row_error.str.strip().str.len() > 0)
+    reasons = pd.Series(flag(row_error.notna(), "malformed_row"), dtype=STRING)
+    return _errors(row_numbers, ROW, row_error, reasons, row_error.fillna(""))
+
+
+def consistency(staged: pd.DataFrame) -> pd.DataFrame:
+    """Cross-field findings on staged rows (same schema as NormalizeResult.errors).
+
+    - resident_id_birth_mismatch (column birth_date): the birth date differs from
+      the one encoded in resident_id;
+    - resident_id_gender_mismatch (column gender): gender 1/2 differs from the
+      sex encoded in the sequence digit (odd male, even female); 0 and 9 never
+      disagree. Rows where either side is null are not findings.
+    Works on any frame with resident_id plus birth_date and/or gender, and a
+    _row_number column (else the position + 1 is used).
+    """
+    if "resident_id" not in staged.columns:
+        return empty_errors()
+    rn = staged["_row_number"] if "_row_number" in staged else pd.Series(np.arange(1, len(staged) + 1))
+    rn = rn.reset_index(drop=True)
+    ids = staged["resident_id"].reset_index(drop=True).astype(STRING)
+    out = [empty_errors()]
+    if "birth_date" in staged.columns:
+        given = pd.to_datetime(staged["birth_date"].reset_index(drop=True), errors="coerce").dt.normalize()
+        encoded = id_birth_date(ids)
+        bad = given.notna() & encoded.notna() & (given != encoded)
+        if bad.any():
+            reasons = pd.Series(flag(bad, "resident_id_birth_mismatch"), dtype=STRING)
+            raw = given.dt.strftime("%Y-%m-%d").where(bad)
+            detail = "resident_id encodes " + encoded.dt.strftime("%Y-%m-%d").where(bad).fillna("")
+            out.append(_errors(rn, "birth_date", raw, reasons, detail))
+    if "gender" in staged.columns:
+        g = staged["gender"].reset_index(drop=True).astype(STRING)
+        encoded_g = id_gender(ids)
+        bad = (g.isin(["1", "2"]) & encoded_g.notna() & (g != encoded_g)).fillna(False).astype(bool)
+        if bad.any():
+            reasons = pd.Series(flag(bad, "resident_id_gender_mismatch"), dtype=STRING)
+            detail = "resident_id encodes " + encoded_g.fillna("")
+            out.append(_errors(rn, "gender", g, reasons, detail))
+    return pd.concat(out, ignore_index=True)
+
+
+def _sort(errors: list[pd.DataFrame]) -> pd.DataFrame:
+    parts = [e for e in errors if len(e)]
+    if not parts:
+        return empty_errors()
+    df = pd.concat(parts, ignore_index=True)
+    return df.sort_values("_row_number", kind="stable").reset_index(drop=True)
+
+
+def _is_placeholder(values: pd.Series) -> np.ndarray:
+    arr = pc.fill_null(basic_clean(to_arrow(values), remove_spaces=True), "")
+    return pc.is_in(arr, value_set=pa.array(sorted(PLACEHOLDERS), pa.string())).to_numpy(zero_copy_only=False)
+
+
+def _unpivot(raw: pd.DataFrame, source: Source, table: SharedTable, today: dt.date | None) -> NormalizeResult:
+    up = source.unpivot
+    assert up is not None
+    pattern = re.compile(up.pattern)
+    raw = raw.reset_index(drop=True)
+    lineage = _lineage(raw, source)
+    rn = lineage["_row_number"]
+    id_fields = [f for f in source.fields if f.to is not None and not pattern.search(f.name)]
+    cols, errs = _map_fields(raw, id_fields, table, rn, today)
+    errs.append(_malformed(raw, rn))
+    value_cols = [c for c in raw.columns if not str(c).startswith("_") and pattern.search(str(c))]
+    n, k = len(raw), len(value_cols)
+    if k:
+        cells = pd.Series(raw[value_cols].to_numpy(dtype=object).reshape(-1))  # row-major: row, then column
+        rows = np.repeat(np.arange(n), k)
+        variables = np.tile([pattern.search(str(c)).group(1) for c in value_cols], n)  # type: ignore[union-attr]
+        names = np.tile(np.asarray(value_cols, dtype=object), n)
+        keep = ~_is_placeholder(cells)
+        cells, rows, variables, names = (
+            cells[keep].reset_index(drop=True),
+            rows[keep],
+            variables[keep],
+            names[keep],
+        )
+    else:
+        cells, rows = pd.Series([], dtype=object), np.array([], dtype=np.int64)
+        variables = names = np.array([], dtype=object)
+    kind = table.column(up.value_to).type
+    values, reasons, failed = apply_transforms(cells, up.value_transforms, kind, today)
+    long_rn = rn.iloc[rows].reset_index(drop=True)
+    detail = pd.Series(names, dtype=STRING) + " (" + failed.fillna("") + ")"
+    errs.append(_errors(long_rn, up.value_to, cells, reasons, detail))
+    long_cols = {c: s.iloc[rows].reset_index(drop=True) for c, s in cols.items()}
+    long_cols[up.variable_to] = pd.Series(variables, dtype=STRING)
+    long_cols[up.value_to] = values.reset_index(drop=True)
+    staged = _assemble(table, long_cols, lineage.iloc[rows].reset_index(drop=True))
+    return NormalizeResult(staged=staged, errors=_sort(errs))
+
+
+def normalize(
+    raw: pd.DataFrame, source: Source, table: SharedTable, *, today: dt.date | None = None
+) -> NormalizeResult:
+    """Normalize one batch of raw rows of `source` into `table`'s staging shape.
+
+    Input: raw text as extracted (delivered field names as columns, plus
+    _source, _batch_id, _row_number, _row_error; missing lineage is filled with
+    the source name, null and 1..n).
+    Output grain: one staged row per raw row, same order (unpivot sources: one
+    row per raw row x non-empty value column, row-major; empty cells and the
+    PLACEHOLDERS "—", "-", "…" give no row: they are not figures). Columns: the
+    table's columns in contract order, typed (string: pandas string dtype;
+    date: datetime64[ms]; decimal: float64; integer: Int64; boolean: boolean),
+    null where this source maps nothing, then _source, _batch_id, _row_number.
+    Errors: one row per (row, column) problem, reasons from etl.quality.REASONS:
+    each value that could not be normalized (its staged value is null), one
+    malformed_row per raw row whose _row_error is set (column "_row"; its values
+    are still normalized), and the cross-field findings of `consistency`.
+    `today` bounds dates (date_out_of_range); default: the current date.
+    Side effects: none.
+    """
+    if source.unpivot is not None:
+        return _unpivot(raw, source, table, today)
+    raw = raw.reset_index(drop=True)
+    lineage = _lineage(raw, source)
+    rn = lineage["_row_number"]
+    cols, errs = _map_fields(raw, source.fields, table, rn, today)
+    staged = _assemble(table, cols, lineage)
+    errs.append(_malformed(raw, rn))
+    errs.append(consistency(staged))
+    return NormalizeResult(staged=staged, errors=_sort(errs))
