@@ -140,8 +140,8 @@ def run(
                 bar.update(task, stage=stage, completed=i)
                 try:
                     run_stage(stage, name, day, run_id, settings=settings, full_refresh=full_refresh, progress=tick)
-                except GovbaseError as exc:
-                    failures[name] = str(exc)
+                except Exception as exc:  # one source failing must not hide the others
+                    failures[name] = str(exc) if isinstance(exc, GovbaseError) else f"{type(exc).__name__}: {exc}"
                     bar.update(task, stage="FAILED")
                     break
             else:
@@ -232,8 +232,9 @@ def quarantine_list(
     t = Table(title=f"quarantine of {source}: {len(q)} row(s)")
     for col in ("date", "file", "row", "reasons"):
         t.add_column(col)
-    for r in q.head(limit).itertuples():
-        t.add_row(str(r._logical_date), str(r.file), str(r._row_number), r.reasons)
+    head = q.head(limit)
+    for d, f, n, why in zip(head["_logical_date"], head["file"], head["_row_number"], head["reasons"], strict=True):
+        t.add_row(str(d), str(f), str(n), why)
     out.print(t)
     out.print("by reason: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 

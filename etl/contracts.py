@@ -28,7 +28,7 @@ SecurityLevel = Literal["L1", "L2", "L3", "L4"]
 SharingCategory = Literal["unconditional", "conditional", "not_shared"]
 OpenCategory = Literal["unconditional", "conditional", "not_open"]
 DataGrade = Literal["general", "important", "core"]
-MaskKind = Literal["none", "resident_id", "name", "phone", "address", "credit_code", "redact"]
+MaskKind = Literal["none", "resident_id", "name", "phone", "address", "date", "credit_code", "redact"]
 SourceKind = Literal["csv", "excel", "json", "xml", "sql", "fixed_width"]
 Encoding = Literal["auto", "utf-8", "utf-8-sig", "gbk", "gb18030"]
 

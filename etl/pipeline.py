@@ -204,7 +204,7 @@ def _raw_lookup(raws: list[Path], keys: pd.DataFrame) -> pd.Series:
     con.register("keys", keys[["_batch_id", "_row_number"]].drop_duplicates())
     listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in raws)
     df = con.execute(
-        f"select r.* from read_parquet([{listing}], union_by_name = true) r "
+        f"select r.* from read_parquet([{listing}], union_by_name = true, hive_partitioning = false) r "
         "join keys k on r._batch_id = k._batch_id and r._row_number = k._row_number").df()
     con.close()
     data_cols = [c for c in df.columns if not c.startswith("_") or c in ("_row_error", "_extra")]
@@ -260,10 +260,11 @@ def stage_validate(
     # consequence (it is null): report the cause, not the echo.
     if len(ge_fail) and len(value_errors):
         bad_cols = value_errors.groupby(["_batch_id", "_row_number"])["column"].agg(set)
-        def _echo(r: Any) -> bool:
-            cols = bad_cols.get((r._batch_id, r._row_number))
-            return bool(cols) and bool(set(str(r.columns).split(",")) & cols)
-        ge_fail = ge_fail[[not _echo(r) for r in ge_fail.itertuples(index=False)]]
+        echo = [
+            bool(set(str(cols).split(",")) & set(bad_cols.get((b, int(n)), ())))
+            for b, n, cols in zip(ge_fail["_batch_id"], ge_fail["_row_number"], ge_fail["columns"], strict=True)
+        ]
+        ge_fail = ge_fail[[not e for e in echo]]
 
     reasons = pd.concat([
         value_errors.assign(expectation="normalize:" + value_errors["column"].astype(str))[

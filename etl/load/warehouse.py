@@ -108,7 +108,7 @@ def refresh_views(con: duckdb.DuckDBPyConnection, table: SharedTable) -> None:
             [table.name]).fetchall()]
         if files:
             listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-            body = f"select * from read_parquet([{listing}], union_by_name = true)"
+            body = f"select * from read_parquet([{listing}], union_by_name = true, hive_partitioning = false)"
         else:
             body = _empty_select(table, quarantine=layer == "quarantine")
         con.execute(f"create or replace view {layer}.{table.name} as {body}")

@@ -20,6 +20,8 @@ def mask(values: pd.Series, kind: str) -> pd.Series:
     if kind == "phone":
         mobile = s.str.slice(0, 3) + "****" + s.str.slice(-4)
         return mobile.where(s.str.len() >= 8, "****").where(s.notna())
+    if kind == "date":  # keep the year only
+        return (s.str.slice(0, 4) + "-**-**").where(s.notna())
     if kind == "address":
         return (s.str.slice(0, 6) + "****").where(s.notna())
     return pd.Series("***", index=s.index, dtype="string").where(s.notna())

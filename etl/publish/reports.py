@@ -44,7 +44,7 @@ def quarantined_rows(settings: Settings, contracts: Contracts, source: str) -> p
         if not exists or not exists[0]:
             return pd.DataFrame()
         df = con.execute(
-            f"select q.*, b.file from quarantine.{table} q left join meta.extract_batch b using (_batch_id) "
+            f"select q.* replace (cast(q._logical_date as varchar) as _logical_date), b.file from quarantine.{table} q left join meta.extract_batch b on b.batch_id = q._batch_id "
             "where q._source = ? order by q._logical_date, b.file, q._row_number",
             [source]).df()
     return df

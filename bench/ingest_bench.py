@@ -1,0 +1,101 @@
+"""Ingest benchmark: `govbase run`'s stages against a bare DuckDB copy of the same file.
+
+For each size, in a fresh GOVBASE_HOME: generate demo landing data, then
+- the physical reference: DuckDB `read_csv(all_varchar=true)` + `COPY ... TO parquet`
+  of the same household-register file (transcoded to UTF-8 first, untimed: DuckDB
+  cannot decode GBK without a downloadable extension);
+- the ingest: extract, normalize, validate, load of source ps_hukou, each stage
+  timed, in a child process whose peak RSS is read from the kernel (ru_maxrss).
+Prints seconds and rows/s per stage, the ratio ingest / bare copy, and peak RSS.
+
+    .venv/bin/python bench/ingest_bench.py --sizes 100000 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHILD = r"""
+import json, sys, time
+from etl.config import get_settings
+from etl.pipeline import STAGES, run_stage
+settings = get_settings(sys.argv[1])
+out = {}
+for stage in STAGES:
+    t = time.perf_counter()
+    summary = run_stage(stage, "ps_hukou", "2026-11-01", "bench-run", settings=settings)
+    out[stage] = {"seconds": time.perf_counter() - t, "summary": summary}
+print(json.dumps(out, default=str))
+"""
+
+
+def bare_copy(csv_gbk: Path, work: Path) -> tuple[float, int]:
+    import duckdb
+
+    utf8 = work / "hukou_utf8.csv"
+    utf8.write_text(csv_gbk.read_bytes().decode("gbk"), encoding="utf-8")
+    con = duckdb.connect()
+    t = time.perf_counter()
+    con.execute(f"copy (select * from read_csv('{utf8}', all_varchar = true)) to '{work / 'bare.parquet'}' "
+                "(format parquet)")
+    seconds = time.perf_counter() - t
+    rows = con.execute(f"select count(*) from '{work / 'bare.parquet'}'").fetchone()[0]  # type: ignore[index]
+    return seconds, int(rows)
+
+
+def run_size(persons: int, seed: int) -> dict[str, object]:
+    from etl.config import get_settings
+    from etl.demo import generate
+
+    with tempfile.TemporaryDirectory(prefix=f"govbase-bench-{persons}-") as tmp:
+        home = Path(tmp) / "home"
+        settings = get_settings(home)
+        t = time.perf_counter()
+        generate(settings, persons=persons, seed=seed)
+        gen_seconds = time.perf_counter() - t
+        csv_file = sorted((settings.landing / "ps_hukou").glob("*.csv"))[0]
+        bare_s, bare_rows = bare_copy(csv_file, Path(tmp))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        proc = subprocess.run([sys.executable, "-c", CHILD, str(home)], capture_output=True, text=True,
+                              env={**os.environ, "GOVBASE_HOME": str(home)})
+        if proc.returncode:
+            raise SystemExit(f"ingest failed for {persons}:\n{proc.stderr[-3000:]}")
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        stages = json.loads(proc.stdout.strip().splitlines()[-1])
+        return {"persons": persons, "rows": bare_rows, "generate_s": gen_seconds, "bare_s": bare_s,
+                "stages": {k: v["seconds"] for k, v in stages.items()},
+                "peak_rss_mib": max(peak_kib, before) / 1024, "csv_mib": csv_file.stat().st_size / 2**20}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--seed", type=int, default=1)
+    ns = ap.parse_args()
+    # Each size in its own process, so ru_maxrss of children is that size's peak alone.
+    if len(ns.sizes) > 1:
+        for n in ns.sizes:
+            subprocess.run([sys.executable, __file__, "--sizes", str(n), "--seed", str(ns.seed)], check=True)
+        return
+    r = run_size(ns.sizes[0], ns.seed)
+    rows = r["rows"]
+    total = sum(r["stages"].values())  # type: ignore[union-attr]
+    print(f"\n== {r['persons']:,} persons: ps_hukou {rows:,} rows, {r['csv_mib']:.0f} MiB GBK CSV "
+          f"(generated in {r['generate_s']:.1f} s)")
+    print(f"{'bare DuckDB copy':<18} {r['bare_s']:8.2f} s {rows / r['bare_s']:>12,.0f} rows/s")  # type: ignore[operator]
+    for stage, s in r["stages"].items():  # type: ignore[union-attr]
+        print(f"{stage:<18} {s:8.2f} s {rows / s:>12,.0f} rows/s")  # type: ignore[operator]
+    print(f"{'ingest total':<18} {total:8.2f} s {rows / total:>12,.0f} rows/s")  # type: ignore[operator]
+    print(f"ratio ingest / bare copy: {total / r['bare_s']:.1f}x   peak RSS of the ingest: {r['peak_rss_mib']:.0f} MiB")  # type: ignore[operator]
+
+
+if __name__ == "__main__":
+    main()
