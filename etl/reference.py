@@ -94,13 +94,12 @@ def _loc_dat() -> Path:
 def build_regions(loc_dat: Path | None = None) -> pd.DataFrame:
     """Parse loc.dat into one row per current division code (see module doc)."""
     rows: list[dict[str, object]] = []
-    province_code = province = ""
+    province_code = ""
     for raw in (loc_dat or _loc_dat()).read_text(encoding="utf-8").splitlines():
         if not raw.strip() or raw.startswith("#"):
             continue
         if not raw.startswith(" "):
-            province_code, rest = raw.split(" ", 1)
-            province = rest.split('"')[1]
+            province_code = raw.split(" ", 1)[0]
             continue
         suffix, rest = raw.strip().split(" ", 1)
         value = rest.split('"')[1]

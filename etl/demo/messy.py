@@ -50,7 +50,7 @@ class Defects:
         return self.masks.get(code, np.zeros(self.n, dtype=bool))
 
     def codes(self) -> np.ndarray:
-        out = np.full(self.n, "", dtype=S)
+        out: np.ndarray = np.full(self.n, "", dtype=S)
         for code in sorted(self.masks):
             out = np.where(self.masks[code], cat(out, code, ","), out)
         return np.strings.rstrip(out.astype(S), ",")

@@ -131,7 +131,7 @@ class Regions:
         pref = np.where(placeholder_pref | c["prefecture"].isin(["市辖区", "县"]), "", c["prefecture"])
         city_src = np.where(pref == "", c["province"], pref)
         peoples = "|".join(n[:-1] for _, n in ETHNICITIES)
-        city = pd.Series(city_src).str.replace(r"(市|地区|盟|省)$", "", regex=True)
+        city = pd.Series(city_src, dtype=str).str.replace(r"(市|地区|盟|省)$", "", regex=True)
         city = city.str.replace(rf"((?:{peoples})族?)*(自治州|自治区)$", "", regex=True)
         prefs = ref[mainland & (ref["level"] == "prefecture") & ~ref["placeholder"]]
         prefs = prefs[prefs["name"].str.contains(r"(?:市|州|盟|地区)$")]

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from etl.contracts import FieldMap
 from etl.demo import messy as M
 from etl.demo._text import S, cat, num, sarr
 from etl.demo.population import DROP_DATE, REF_DATE, Regions, iso, weighted_sample, ymd_parts
-from etl.reference import ENTITY_STATUSES, ENTITY_TYPES
+from etl.reference import ENTITY_TYPES
 
 #: Defect rates per source: fraction of the delivered rows (exact counts, see messy.Defects).
 RATES: dict[str, dict[str, float]] = {
@@ -169,7 +170,7 @@ def build_ps_hukou(ctx: Ctx) -> Built:
 M_NAMES = {"10": "未婚", "20": "已婚", "30": "丧偶", "40": "离婚"}
 
 
-def _fields(source: str) -> list:  # type: ignore[type-arg]
+def _fields(source: str) -> list[FieldMap]:
     from etl.contracts import load_source
 
     return load_source(_SCHEMAS / "sources" / f"{source}.yml").fields
@@ -189,26 +190,26 @@ _STATUS_TAX = {"active": "正常", "revoked": "吊销", "cancelled": "注销", "
 
 
 def build_tax_registration(ctx: Ctx) -> Built:
-    src, rng, O = "tax_registration", ctx.rng("tax_registration"), ctx.orgs
-    rows = _pick(rng, len(O), COVERAGE[src])
+    src, rng, OR = "tax_registration", ctx.rng("tax_registration"), ctx.orgs
+    rows = _pick(rng, len(OR), COVERAGE[src])
     n = len(rows)
     dfx = M.Defects(rng, n, RATES[src])
-    codes = M.mess_credit_codes(rng, O["credit_code"].to_numpy()[rows], dfx)
-    ids = M.mess_resident_ids(rng, O["legal_rep_id"].to_numpy()[rows], dfx)
-    reps = M.mess_names(rng, O["legal_rep_name"].to_numpy()[rows], None, dfx)
-    etype = O["entity_type"].to_numpy()[rows]
+    codes = M.mess_credit_codes(rng, OR["credit_code"].to_numpy()[rows], dfx)
+    ids = M.mess_resident_ids(rng, OR["legal_rep_id"].to_numpy()[rows], dfx)
+    reps = M.mess_names(rng, OR["legal_rep_name"].to_numpy()[rows], None, dfx)
+    etype = OR["entity_type"].to_numpy()[rows]
     alias_pick = rng.integers(0, 100, n)
     type_txt = sarr([_TYPE_ALIASES[t][a % min(3, len(_TYPE_ALIASES[t]))] for t, a in zip(etype, alias_pick, strict=True)])
-    phones = M.mess_phones(rng, O["phone"].to_numpy()[rows], None, dfx)
-    est = O["established_date"].to_numpy().astype("datetime64[D]")[rows]
+    phones = M.mess_phones(rng, OR["phone"].to_numpy()[rows], None, dfx)
+    est = OR["established_date"].to_numpy().astype("datetime64[D]")[rows]
     reg_date = M.fmt_dates(rng, np.minimum(est + rng.integers(0, 60, n), REF_DATE - 1), {"slash": 0.5, "iso": 0.5})
-    status = sarr(pd.Series(O["status"].to_numpy()[rows]).map(_STATUS_TAX).to_numpy())
+    status = sarr(pd.Series(OR["status"].to_numpy()[rows]).map(_STATUS_TAX).to_numpy())
     ragged = dfx.pick("ragged_row")
-    cols = [codes, sarr(O["name"].to_numpy()[rows]), reps, ids, type_txt, sarr(O["address"].to_numpy()[rows]),
+    cols = [codes, sarr(OR["name"].to_numpy()[rows]), reps, ids, type_txt, sarr(OR["address"].to_numpy()[rows]),
             phones, reg_date, status]
     path = ctx.folder(src) / f"taxpayers_{DROP_DATE}.csv"
     path.write_bytes(_csv_lines(cols, [f.name for f in _fields(src)], ragged).encode("utf-8-sig"))
-    t = truth(src, f"{src}/{path.name}", O["org_id"].to_numpy()[rows], dfx.codes(), O, rows,
+    t = truth(src, f"{src}/{path.name}", OR["org_id"].to_numpy()[rows], dfx.codes(), OR, rows,
               {c: c for c in ["credit_code", "name", "legal_rep_name", "legal_rep_id", "entity_type", "address",
                               "phone", "status"]})
     return [path], t
@@ -219,14 +220,14 @@ INSURANCE_TYPES = ["养老保险", "医疗保险", "失业保险", "工伤保险
 
 
 def _employment(ctx: Ctx, rng: np.random.Generator) -> pd.DataFrame:
-    P, O = ctx.persons, ctx.orgs
+    P, OR = ctx.persons, ctx.orgs
     age = (REF_DATE - P["birth_date"].to_numpy().astype("datetime64[D]")).astype(np.int64) / 365.25
     ok = (age >= 18) & (age < 60) & P["alive"].to_numpy()
     people = weighted_sample(rng, ok.astype(float), round(len(P) * COVERAGE["hrss_insurance_persons"]))
-    emp_ok = (O["status"].to_numpy() == "active") & (O["entity_type"].to_numpy() != "individual_business")
+    emp_ok = (OR["status"].to_numpy() == "active") & (OR["entity_type"].to_numpy() != "individual_business")
     employers = np.flatnonzero(emp_ok)
     if len(employers) == 0:
-        employers = np.arange(len(O))
+        employers = np.arange(len(OR))
     emp = employers[rng.integers(0, len(employers), len(people))]
     k = 1 + (rng.random(len(people)) < 0.7) + (rng.random(len(people)) < 0.3)
     pr = np.repeat(people, k)
@@ -234,7 +235,7 @@ def _employment(ctx: Ctx, rng: np.random.Generator) -> pd.DataFrame:
     within = np.arange(len(pr)) - np.repeat(np.cumsum(k) - k, k)
     ins = np.asarray(INSURANCE_TYPES)[np.minimum(within, 4)]
     b18 = P["birth_date"].to_numpy().astype("datetime64[D]")[pr] + int(18 * 365.25) + 1
-    lo = np.maximum(b18, O["established_date"].to_numpy().astype("datetime64[D]")[er])
+    lo = np.maximum(b18, OR["established_date"].to_numpy().astype("datetime64[D]")[er])
     lo = np.maximum(lo, np.datetime64("1995-01-01"))
     span = np.maximum((REF_DATE - 1 - lo).astype(np.int64), 1)
     start = (lo + (rng.random(len(pr)) * span).astype(np.int64)).astype("datetime64[D]")
@@ -246,7 +247,7 @@ def _employment(ctx: Ctx, rng: np.random.Generator) -> pd.DataFrame:
 def build_hrss_insurance(ctx: Ctx) -> Built:
     import xlsxwriter
 
-    src, rng, P, O = "hrss_insurance", ctx.rng("hrss_insurance"), ctx.persons, ctx.orgs
+    src, rng, P, OR = "hrss_insurance", ctx.rng("hrss_insurance"), ctx.persons, ctx.orgs
     E = _employment(ctx, rng)
     n = len(E)
     pr, orr = E["p"].to_numpy(), E["o"].to_numpy()
@@ -259,7 +260,7 @@ def build_hrss_insurance(ctx: Ctx) -> Built:
     gtxt = M.fmt_gender(rng, gender, {"cn": 0.8, "code": 0.2})
     names = M.mess_names(rng, P["name"].to_numpy()[pr], P["name_variant"].to_numpy()[pr], dfx)
     phones = M.mess_phones(rng, P["phone"].to_numpy()[pr], P["old_phone"].to_numpy()[pr], dfx)
-    codes = M.mess_credit_codes(rng, O["credit_code"].to_numpy()[orr], dfx)
+    codes = M.mess_credit_codes(rng, OR["credit_code"].to_numpy()[orr], dfx)
     start = E["start_date"].to_numpy().astype("datetime64[D]")
     serial = (start - np.datetime64("1899-12-30")).astype(np.int64)  # 1900 system, after 1900-03-01
     as_text = rng.random(n) < 0.1
@@ -296,7 +297,7 @@ def build_hrss_insurance(ctx: Ctx) -> Built:
         ws.write_string(1, c, leaf, head)
     cols = {
         "ids": ids.tolist(), "names": names.tolist(), "g": gtxt.tolist(), "ph": phones.tolist(),
-        "code": codes.tolist(), "emp": O["name"].to_numpy()[orr].tolist(), "ins": E["insurance_type"].tolist(),
+        "code": codes.tolist(), "emp": OR["name"].to_numpy()[orr].tolist(), "ins": E["insurance_type"].tolist(),
         "date": date_txt.tolist(), "wage": wage.tolist(),
     }
     true_ids = P["resident_id"].to_numpy()[pr]
@@ -325,8 +326,8 @@ def build_hrss_insurance(ctx: Ctx) -> Built:
 
     base = truth(src, f"{src}/{path.name}", P["person_id"].to_numpy()[pr], dfx.codes(), P, pr,
                  {"resident_id": "resident_id", "name": "name", "gender": "gender", "phone": "phone"})
-    base["true_employer_credit_code"] = O["credit_code"].to_numpy()[orr].astype(object)
-    base["true_employer_name"] = O["name"].to_numpy()[orr].astype(object)
+    base["true_employer_credit_code"] = OR["credit_code"].to_numpy()[orr].astype(object)
+    base["true_employer_name"] = OR["name"].to_numpy()[orr].astype(object)
     base["true_insurance_type"] = E["insurance_type"].to_numpy().astype(object)
     base["true_start_date"] = _as_text(start)
     base["true_monthly_wage"] = wage.astype(object)
@@ -411,7 +412,7 @@ def build_ca_marriage(ctx: Ctx) -> Built:
     hm, wf, st, reg = hm[order], wf[order], st[order], reg[order]
     rows = np.empty(2 * k, dtype=np.int64)
     rows[0::2], rows[1::2] = hm, wf
-    status = np.repeat(st, 2)
+    party_status = np.repeat(st, 2)
     regd = np.repeat(reg, 2)
     n = len(rows)
     y, _, _ = ymd_parts(reg)
@@ -436,7 +437,7 @@ def build_ca_marriage(ctx: Ctx) -> Built:
     gender = np.where(gm, np.where(gender == "1", "2", "1"), gender)
     xb = M.fmt_gender(rng, gender, {"cn": 1.0})
     names = M.mess_names(rng, P["name"].to_numpy()[rows], P["name_variant"].to_numpy()[rows], dfx)
-    hyzk = np.where(rng.random(n) < 0.7, sarr(pd.Series(status).map(M_NAMES).to_numpy()), status).astype(S)
+    hyzk = np.where(rng.random(n) < 0.7, sarr(pd.Series(party_status).map(M_NAMES).to_numpy()), party_status).astype(S)
     rec = cat("  <record>\n    <djbh>", djbh, "</djbh>\n    <sfzh>", ids, "</sfzh>\n    <xm>", names,
               "</xm>\n    <xb>", xb, "</xb>\n    <csrq>", bd, "</csrq>\n    <hyzk>", hyzk, "</hyzk>\n    <djrq>",
               iso(regd), "</djrq>\n    <djjg>", office, "</djjg>\n  </record>")
@@ -471,36 +472,36 @@ def _capital_text(rng: np.random.Generator, cap: np.ndarray) -> np.ndarray:
 
 def registry_frame(ctx: Ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The enterprise_registry rows (text columns, ascending updated_at) and their truth."""
-    src, rng, O = "samr_registry", ctx.rng("samr_registry"), ctx.orgs
-    rows = np.flatnonzero(np.isin(O["entity_type"].to_numpy(), ["public_institution", "social_organisation"],
+    src, rng, OR = "samr_registry", ctx.rng("samr_registry"), ctx.orgs
+    rows = np.flatnonzero(np.isin(OR["entity_type"].to_numpy(), ["public_institution", "social_organisation"],
                                   invert=True))
-    est = O["established_date"].to_numpy().astype("datetime64[D]")[rows]
+    est = OR["established_date"].to_numpy().astype("datetime64[D]")[rows]
     span = np.maximum((REF_DATE - 1 - est).astype(np.int64), 1)
     upd = est.astype("datetime64[s]") + (rng.random(len(rows)) * span * 86400).astype(np.int64)
     order = np.argsort(upd, kind="stable")
     rows, upd, est = rows[order], upd[order], est[order]
     n = len(rows)
     dfx = M.Defects(rng, n, RATES[src])
-    codes = M.mess_credit_codes(rng, O["credit_code"].to_numpy()[rows], dfx)
-    ids = M.mess_resident_ids(rng, O["legal_rep_id"].to_numpy()[rows], dfx)
-    reps = M.mess_names(rng, O["legal_rep_name"].to_numpy()[rows], None, dfx)
+    codes = M.mess_credit_codes(rng, OR["credit_code"].to_numpy()[rows], dfx)
+    ids = M.mess_resident_ids(rng, OR["legal_rep_id"].to_numpy()[rows], dfx)
+    reps = M.mess_names(rng, OR["legal_rep_name"].to_numpy()[rows], None, dfx)
     probs = {"cn": 0.4, "iso": 0.4, "dot": 0.2}
     clrq = M.fmt_dates(rng, est, probs)
     imp = dfx.pick("date_impossible")
     clrq[imp] = M.impossible_dates(rng, est[imp], probs)
-    etype = O["entity_type"].to_numpy()[rows]
+    etype = OR["entity_type"].to_numpy()[rows]
     qylx = sarr([_TYPE_ALIASES[t][0] if (t != "limited_company" or u < 0.7) else _TYPE_ALIASES[t][4]
                  for t, u in zip(etype, rng.random(n).tolist(), strict=True)])
     frame = pd.DataFrame({
-        "tyshxydm": codes, "qymc": O["name"].to_numpy()[rows], "qylx": qylx, "fddbr": reps, "fddbr_sfzh": ids,
-        "zs_xzqh": O["region"].to_numpy()[rows], "zs": O["address"].to_numpy()[rows],
-        "zczb": _capital_text(rng, O["registered_capital"].to_numpy()[rows]), "clrq": clrq,
-        "djzt": O["status_name"].to_numpy()[rows], "hy": O["industry"].to_numpy()[rows],
+        "tyshxydm": codes, "qymc": OR["name"].to_numpy()[rows], "qylx": qylx, "fddbr": reps, "fddbr_sfzh": ids,
+        "zs_xzqh": OR["region"].to_numpy()[rows], "zs": OR["address"].to_numpy()[rows],
+        "zczb": _capital_text(rng, OR["registered_capital"].to_numpy()[rows]), "clrq": clrq,
+        "djzt": OR["status_name"].to_numpy()[rows], "hy": OR["industry"].to_numpy()[rows],
         "updated_at": np.datetime_as_string(upd, unit="s").astype(S),
     })
     frame["updated_at"] = frame["updated_at"].str.replace("T", " ")
     frame = frame.astype(object).where(frame.astype(str) != "", None)  # empty -> NULL in the database
-    t = truth(src, "enterprise_registry", O["org_id"].to_numpy()[rows], dfx.codes(), O, rows,
+    t = truth(src, "enterprise_registry", OR["org_id"].to_numpy()[rows], dfx.codes(), OR, rows,
               {c: c for c in ["credit_code", "name", "entity_type", "legal_rep_name", "legal_rep_id", "region",
                               "address", "registered_capital", "established_date", "status", "industry"]})
     return frame, t
@@ -525,7 +526,9 @@ def write_registry(url: str, rows: pd.DataFrame, table: str = "enterprise_regist
         with engine.begin() as conn:
             t.drop(conn, checkfirst=True)
             t.create(conn)
-            records = rows[SAMR_COLUMNS].to_dict("records")
+            records: list[dict[str, object]] = [
+                {str(k): v for k, v in r.items()} for r in rows[SAMR_COLUMNS].to_dict("records")
+            ]
             for i, r in enumerate(records, start=1):
                 r["id"] = i
             for lo in range(0, len(records), 5000):
@@ -590,8 +593,8 @@ def build_ca_assistance(ctx: Ctx) -> Built:
     values = {"SFZH": ids, "XM": names, "XB": sarr(P["gender"].to_numpy()[rows]), "CSRQ": bd,
               "XZQH": sarr(P["household_region"].to_numpy()[rows]), "DZ": address, "LXDH": phones, "BZJE": amount}
     line = None
-    for f in sorted(_fields(src), key=lambda f: f.start):
-        cell = _fixed(values[f.name], f.width, right=f.name == "BZJE")
+    for f in sorted(_fields(src), key=lambda f: f.start or 0):
+        cell = _fixed(values[f.name], f.width or 0, right=f.name == "BZJE")
         line = cell if line is None else cat(line, cell)
     path = ctx.folder(src) / f"assistance_{DROP_DATE}.txt"
     path.write_bytes(("\n".join(line.tolist()) + "\n").encode("gb18030"))  # type: ignore[union-attr]
@@ -641,7 +644,7 @@ def build_stats_indicators(ctx: Ctx) -> Built:
                 else:
                     cells.append(text)
                     tv.append(text)
-            code, name = pref.loc[i, "code"], pref.loc[i, "name"]
+            code, name = str(pref.loc[i, "code"]), str(pref.loc[i, "name"])
             recs.append([code, name, ind, unit, *cells])
             truths.append([f"{code}:{ind}", code, name, ind, unit, *tv])
     recs.sort(key=lambda x: (x[0], [i for i, *_ in INDICATORS].index(x[2])))
