@@ -41,7 +41,7 @@ def generate(path: Path, megabytes: int) -> int:
     for i in range(20_000):
         block_rows.append(
             f"1101051949123{i % 10000:04d}X,张{'三四五六七'[i % 5]}{'明华'[i % 2]},{'男女'[i % 2]},1949-12-31,汉,110105,"
-            f"北京市朝阳区建国路{i}号院{i % 30}号楼,138{i:08d},{'10 20 30 40'.split()[i % 4]}\n"
+            f"北京市朝阳区建国路{i}号院{i % 30}号楼,138{i:08d},{['10', '20', '30', '40'][i % 4]}\n"
         )
     block = "".join(block_rows).encode("gbk")
     target = megabytes * 1024 * 1024

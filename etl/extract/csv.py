@@ -47,30 +47,29 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
             null_columns = check_columns(ctx, columns)
             ncols = len(columns)
             buf = RowBuffer(columns, null_columns)
-            row = 0
+            append = buf.rows.append
             blank = 0
             for fields in reader:
                 n = len(fields)
-                if n == 0:
+                if n == ncols:
+                    append(fields)
+                elif n == 0:
                     blank += 1
                     continue
-                row += 1
-                if n == ncols:
-                    buf.add(fields, row)
                 elif n > ncols:
-                    buf.add(fields[:ncols], row, ctx.flag(row, f"ragged: expected {ncols} fields, got {n}"),
-                            json_list(fields[ncols:]))
+                    problem = ctx.flag(buf.next_row, f"ragged: expected {ncols} fields, got {n}")
+                    buf.add(fields[:ncols], problem, json_list(fields[ncols:]))
                 else:
-                    padded: list[str | None] = [*fields, *([None] * (ncols - n))]
-                    buf.add(padded, row, ctx.flag(row, f"ragged: expected {ncols} fields, got {n}"))
-                if len(buf) >= chunk_rows:
+                    problem = ctx.flag(buf.next_row, f"ragged: expected {ncols} fields, got {n}")
+                    buf.add([*fields, *([None] * (ncols - n))], problem)
+                if len(buf.rows) >= chunk_rows:
                     yield buf.take()
         except csv.Error as exc:
             raise ctx.error(f"malformed CSV at line {reader.line_num}: {exc}", kind="malformed",
                             row=None) from None
     if blank:
         ctx.notes.append(f"{blank} blank line(s) skipped")
-    if row == 0:
+    if buf.total == 0:
         ctx.warn("empty file: header only, no data rows", kind="empty")
-    if len(buf) or row == 0:
+    if len(buf) or buf.total == 0:
         yield buf.take()

@@ -105,26 +105,25 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
     null_columns = check_columns(ctx, columns)
     ncols = len(columns)
     buf = RowBuffer(columns, null_columns)
-    row = blank = 0
+    blank = 0
     for cells in rows:
         values = [cell_text(c) for c in cells]
         if not any(values):
             blank += 1
             continue
-        row += 1
         overflow = values[ncols:]
         if len(values) < ncols:
-            buf.add([*values, *([""] * (ncols - len(values)))], row)
+            buf.add([*values, *([""] * (ncols - len(values)))])
         elif any(overflow):
-            buf.add(values[:ncols], row, ctx.flag(row, f"ragged: cells right of the {ncols} header columns"),
-                    json_list(overflow))
+            problem = ctx.flag(buf.next_row, f"ragged: cells right of the {ncols} header columns")
+            buf.add(values[:ncols], problem, json_list(overflow))
         else:
-            buf.add(values[:ncols], row)
+            buf.add(values[:ncols])
         if len(buf) >= chunk_rows:
             yield buf.take()
     if blank:
         ctx.notes.append(f"{blank} blank row(s) skipped")
-    if row == 0:
+    if buf.total == 0:
         ctx.warn("empty sheet: header only, no data rows", kind="empty")
-    if len(buf) or row == 0:
+    if len(buf) or buf.total == 0:
         yield buf.take()

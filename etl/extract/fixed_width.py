@@ -24,7 +24,6 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
     spans = [(f.start or 0, (f.start or 0) + (f.width or 0)) for f in src.fields]
     record_len = max(end for _, end in spans)
     buf = RowBuffer(src.field_names)
-    row = 0
     blank = 0
     with ctx.path.open("rb") as fh:
         lines = iter_lines(fh, ctx.codec)
@@ -36,25 +35,24 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
             if not line:
                 blank += 1
                 continue
-            row += 1
             n = len(line)
             if n == record_len:
-                buf.add([line[a:b] for a, b in spans], row)
+                buf.rows.append([line[a:b] for a, b in spans])
             else:
                 values: list[str | None] = [line[a:b] if a < n else None for a, b in spans]
                 error = extra = None
                 if n < record_len:
-                    error = ctx.flag(row, f"short line: expected {record_len} characters, got {n}")
+                    error = ctx.flag(buf.next_row, f"short line: expected {record_len} characters, got {n}")
                 else:
                     extra = line[record_len:]
                     if extra.strip(" "):
-                        error = ctx.flag(row, f"long line: expected {record_len} characters, got {n}")
-                buf.add(values, row, error, extra)
-            if len(buf) >= chunk_rows:
+                        error = ctx.flag(buf.next_row, f"long line: expected {record_len} characters, got {n}")
+                buf.add(values, error, extra)
+            if len(buf.rows) >= chunk_rows:
                 yield buf.take()
     if blank:
         ctx.notes.append(f"{blank} blank line(s) skipped")
-    if row == 0:
+    if buf.total == 0:
         ctx.warn("empty file: no data lines", kind="empty")
-    if len(buf) or row == 0:
+    if len(buf) or buf.total == 0:
         yield buf.take()

@@ -8,7 +8,8 @@ filled in. The URL's password never appears in a message or a log line.
 
 Rows come ordered by (incremental_key, primary key) — every column when the
 table has no primary key — through a server-side cursor, `chunk_rows` at a
-time; `_row_number` is the ordinal in that order. With a watermark only rows
+time. Primary-key columns the contract does not declare (a surrogate id) are
+read and kept in raw without counting as schema drift; `_row_number` is the ordinal in that order. With a watermark only rows
 whose key is strictly greater are read. Values as the driver hands them over,
 as text: str unchanged, numbers in plain decimal, date/time in ISO form with a
 space separator ("2024-01-02 03:04:05"), booleans "true"/"false", bytes as
@@ -168,7 +169,9 @@ def read(
                 raise ctx.error(f"no table {src.sql_table} in {safe_url(url)}", kind="missing_table")
             columns = [c["name"] for c in insp.get_columns(table, schema=schema)]
             pk = list(insp.get_pk_constraint(table, schema=schema).get("constrained_columns") or [])
-            null_columns = check_columns(ctx, columns)
+            # an undeclared primary key (a surrogate id) is not drift: it orders the pull and stays in raw
+            declared = set(src.field_names)
+            null_columns = check_columns(ctx, [c for c in columns if c in declared or c not in pk])
             q = engine.dialect.identifier_preparer.quote
             order = [key] if key else []
             order += [c for c in (pk or columns) if c != key]
@@ -183,16 +186,14 @@ def read(
                 sa.text(sql), params
             )
             buf = RowBuffer(columns, null_columns)
-            row = 0
             for part in result.partitions(chunk_rows):
                 for rec in part:
-                    row += 1
                     values = [value_text(v) for v in rec]
                     if key_at >= 0 and values[key_at] is not None:
                         pull.high = values[key_at]
-                    buf.add(values, row)
+                    buf.rows.append(values)
                 yield buf.take()
-            if row == 0:
+            if buf.total == 0:
                 yield buf.take()
     except SourceError:
         raise

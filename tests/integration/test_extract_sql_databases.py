@@ -58,7 +58,8 @@ def database(request: pytest.FixtureRequest, settings: Settings, monkeypatch: py
 def _table(md: sa.MetaData) -> sa.Table:
     return sa.Table(
         "enterprise_registry", md,
-        sa.Column("tyshxydm", sa.String(18), primary_key=True),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),  # undeclared surrogate key: not drift
+        sa.Column("tyshxydm", sa.String(18)),
         *(sa.Column(c, sa.String(200)) for c in ("qymc", "qylx", "fddbr", "fddbr_sfzh", "zs_xzqh", "zs")),
         sa.Column("zczb", sa.Numeric(18, 2)),
         sa.Column("clrq", sa.Date),
@@ -97,15 +98,15 @@ def test_sql_incremental_pull(database: str, settings: Settings, contracts: Cont
     _insert(database, [
         _row("91110000600037341L", t.replace(hour=9)),
         _row("91110000600037342A", t),
-        _row("91110000600037340B", t.replace(hour=9), zczb=None, hy=None),  # ties on updated_at: pk order
+        _row("91110000600037340B", t.replace(hour=9), zczb=None, hy=None),  # ties on updated_at: id order
     ], create=True)
 
     [first] = extract_source(settings, src)
     assert (first.status, first.rows, first.watermark_from) == ("extracted", 3, None)
     out = _raw(settings, first.raw_path)
-    assert [r["tyshxydm"] for r in out] == ["91110000600037342A", "91110000600037340B", "91110000600037341L"]
-    assert [r["_row_number"] for r in out] == [1, 2, 3]
-    assert out[0]["zs"] == " 北京市朝阳区 " and out[0]["hy"] == "" and out[1]["hy"] is None and out[1]["zczb"] is None
+    assert [r["tyshxydm"] for r in out] == ["91110000600037342A", "91110000600037341L", "91110000600037340B"]
+    assert [r["id"] for r in out] == ["2", "1", "3"] and [r["_row_number"] for r in out] == [1, 2, 3]
+    assert out[0]["zs"] == " 北京市朝阳区 " and out[0]["hy"] == "" and out[2]["hy"] is None and out[2]["zczb"] is None
     assert out[0]["zczb"] in {"100.50", "100.5"} and out[0]["clrq"] == "2001-02-03"
     assert out[2]["updated_at"].startswith("2024-01-01 09:00:00") and first.watermark_to == out[2]["updated_at"]
     with connect(settings) as con:
