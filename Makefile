@@ -10,7 +10,7 @@ export GOVBASE_HOME ?= $(CURDIR)/var
 PERSONS ?= 5000
 SEED ?= 42
 
-.PHONY: help setup demo test test-all test-slow lint fmt airflow browser bench clean
+.PHONY: help setup demo test test-slow lint fmt airflow airflow-setup airflow-celery browser bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,12 @@ fmt: setup
 
 airflow: setup  ## start `airflow standalone` with the project's DAGs
 	$(BIN)/python -m etl.orchestration.standalone
+
+airflow-setup: setup  ## migrate Airflow's metadata DB and create pool govbase_warehouse (idempotent)
+	$(BIN)/python -m etl.orchestration.airflow_env setup
+
+airflow-celery: setup  ## scale-out profile: CeleryExecutor + Redis + PostgreSQL (docs/scale-out.md)
+	scripts/airflow_celery.sh
 
 bench: setup  ## ingest benchmark against a bare DuckDB copy (on demand)
 	$(BIN)/python bench/ingest_bench.py

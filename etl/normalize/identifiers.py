@@ -190,7 +190,7 @@ def id_birth_date(ids: pd.Series) -> pd.Series:
     arr = to_arrow(ids)
     ok = pc.fill_null(pc.equal(pc.utf8_length(arr), 18), False)
     part = pc.if_else(ok, pc.utf8_slice_codeunits(arr, 6, 14), pa.scalar(None, pa.string()))
-    s = pd.Series(part.to_pandas(types_mapper=None), index=ids.index, dtype=object)
+    s = pd.Series(part.to_numpy(zero_copy_only=False), index=ids.index, dtype=object)
     return pd.to_datetime(s, format="%Y%m%d", errors="coerce").astype("datetime64[ms]")
 
 
@@ -200,7 +200,7 @@ def id_gender(ids: pd.Series) -> pd.Series:
     arr = to_arrow(ids)
     ok = pc.fill_null(pc.equal(pc.utf8_length(arr), 18), False)
     digit = pc.if_else(ok, pc.utf8_slice_codeunits(arr, 16, 17), pa.scalar(None, pa.string()))
-    num = pd.to_numeric(pd.Series(digit.to_pandas(), index=ids.index), errors="coerce")
+    num = pd.to_numeric(pd.Series(digit.to_numpy(zero_copy_only=False), index=ids.index), errors="coerce")
     out = pd.Series(pd.array([None] * len(ids), dtype=STRING), index=ids.index)
     out[num.notna() & (num % 2 == 1)] = "1"
     out[num.notna() & (num % 2 == 0)] = "2"

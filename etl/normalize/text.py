@@ -39,6 +39,8 @@ def name(values: pd.Series) -> Result:
     arr = pc.replace_substring_regex(arr, pattern=f"({_HAN}){SPACE_RE}+", replacement=r"\1")
     arr = pc.replace_substring_regex(arr, pattern=f"{SPACE_RE}+({_HAN})", replacement=r"\1")
     arr = pc.replace_substring_regex(arr, pattern=f"{SPACE_RE}+", replacement=" ")
+    # NFKC made brackets ASCII; registered Chinese names use the full-width ones (（有限合伙）).
+    arr = pc.replace_substring(pc.replace_substring(arr, "(", "（"), ")", "）")
     return from_arrow(empty_to_null(arr), values.index), no_reasons(values.index)
 
 

@@ -28,7 +28,7 @@ from etl.normalize import identifiers
 
 def _valid(transform: Any, column: pd.Series) -> pd.Series:
     values, reasons = transform(column.astype("string"))
-    return (reasons.isna() & values.notna()).to_numpy(dtype=bool)
+    return (reasons.isna() & values.notna()).astype(bool)
 
 
 class ColumnValuesValidResidentId(ColumnMapMetricProvider):
@@ -70,9 +70,10 @@ class ResidentIdAgreesWithBirthDate(MulticolumnMapMetricProvider):
         ids, births = column_list.iloc[:, 0].astype("string"), column_list.iloc[:, 1]
         encoded = identifiers.id_birth_date(ids)
         given = pd.to_datetime(births, errors="coerce").dt.normalize()
-        agree = encoded.dt.normalize().eq(given)
-        # Rows where either side is unknown cannot disagree.
-        return agree.fillna(True).to_numpy(dtype=bool) | encoded.isna().to_numpy() | given.isna().to_numpy()
+        agree = encoded.dt.normalize().eq(given).fillna(True)
+        # Rows where either side is unknown cannot disagree. GE aligns the answer on the
+        # frame's index (it may have dropped rows), so return a Series, not an array.
+        return agree | encoded.isna() | given.isna()
 
 
 class ExpectResidentIdToAgreeWithBirthDate(MulticolumnMapExpectation):
@@ -94,7 +95,7 @@ class ResidentIdAgreesWithGender(MulticolumnMapMetricProvider):
         # Only male/female can disagree; unknown (0) and not stated (9) cannot.
         comparable = genders.isin(["1", "2"]) & encoded.notna()
         agree = ~comparable | encoded.eq(genders)
-        return agree.fillna(True).to_numpy(dtype=bool)
+        return agree.fillna(True).astype(bool)
 
 
 class ExpectResidentIdToAgreeWithGender(MulticolumnMapExpectation):

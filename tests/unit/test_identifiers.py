@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum.cn import ric, uscc
 
+from etl.normalize import identifiers
 from etl.normalize.identifiers import (
     USCC_ALPHABET,
     credit_code,
@@ -248,3 +249,11 @@ def test_credit_code_agrees_with_stdnum_on_100k() -> None:
     oracle = np.array([uscc.is_valid(unicodedata.normalize("NFKC", v)) for v in values])
     assert (mine == oracle).all()
     assert oracle.sum() > 20_000 and (~oracle).sum() > 40_000
+
+
+@pytest.mark.unit
+def test_id_helpers_keep_the_index_of_their_input() -> None:
+    """Validation hands these a filtered frame: the answer must align on the index."""
+    ids = pd.Series(["11010519491231002X", "11010519491231002X"], dtype="string", index=[7, 9])
+    assert identifiers.id_birth_date(ids).notna().all()
+    assert identifiers.id_gender(ids).tolist() == ["2", "2"]
