@@ -25,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -169,9 +170,7 @@ class RowBuffer:
 
     def take(self) -> pa.Table:
         n = len(self.rows)
-        # lists, not the tuples zip gives: pa.array converts a list of str ~30x faster than a tuple
-        cols = [list(c) for c in zip(*self.rows, strict=True)] if n else [[] for _ in self.columns]
-        arrays = [pa.array(c, type=pa.string()) for c in cols]
+        arrays = _columns(self.rows, len(self.columns))
         arrays += [pa.nulls(n, pa.string()) for _ in self.null_columns]
         errors: list[str | None] = [None] * n
         extras: list[str | None] = [None] * n
@@ -183,6 +182,22 @@ class RowBuffer:
         self._flags = {}
         self.taken += n
         return table
+
+
+def _columns(rows: Sequence[Sequence[str | None]], width: int) -> list[pa.Array]:
+    """Transpose equal-length rows into `width` string arrays.
+
+    Converting the rows once as a list array and slicing its flat values by
+    stride is ~5x faster than transposing in Python (the extract hot path).
+    """
+    n = len(rows)
+    nested = pa.array(rows, type=pa.list_(pa.string()))
+    if isinstance(nested, pa.Array) and len(nested.flatten()) == n * width:
+        flat = nested.flatten()
+        return [flat.take(pa.array(np.arange(j, n * width, width))) for j in range(width)]
+    # more than 2 GiB of text in one chunk (a chunked result) or a row of another length: the plain way
+    cols = [list(c) for c in zip(*rows, strict=True)] if n else [[] for _ in range(width)]
+    return [pa.array(c, type=pa.string()) for c in cols]
 
 
 class DictBuffer:
