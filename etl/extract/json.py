@@ -56,10 +56,10 @@ def flatten(obj: dict[str, Any], prefix: str = "", out: dict[str, str | None] | 
     out = {} if out is None else out
     for key, value in obj.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flatten(value, name + ".", out)
+        if isinstance(value, dict):
+            flatten(value, name + ".", out)  # an empty object adds nothing: its leaves are absent (null)
         else:
-            out[name] = _scalar(value) if not isinstance(value, dict) else "{}"
+            out[name] = _scalar(value)
     return out
 
 

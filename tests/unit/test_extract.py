@@ -338,6 +338,7 @@ def test_json_flattened_literal_text_and_nulls(settings: Settings) -> None:
     assert [r["vital.alive"] for r in out] == ["true", "false", None]
     assert [r["vital.death"] for r in out] == [None, "2020-01-01", None]
     assert out[2]["patient.tags"] == '[1,"a"]' and "patient.tags" in (res.message or "")
+    assert "vital" not in out[2], "an empty object adds no column"
 
 
 def test_json_invalid_line_fails_naming_the_line(settings: Settings) -> None:
