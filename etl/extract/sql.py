@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -161,6 +162,10 @@ def read(
     src = ctx.source
     assert src.sql_table
     key = src.incremental_key
+    db = url.database
+    if url.get_backend_name() == "sqlite" and db and db != ":memory:" and not Path(db).is_file():
+        # connecting would create an empty database file in the landing folder
+        raise ctx.error(f"database {safe_url(url)}: no such file", kind="unreachable")
     try:
         with engine.connect() as conn:
             schema, table, quoted = _quote_table(engine, src.sql_table)

@@ -69,3 +69,11 @@ def test_unreachable_database_names_it_without_the_password(
     assert recorded[0][0] == "unreachable"
     everything = str(recorded) + caplog.text + (res.message or "")
     assert "s3cret" not in everything
+
+
+def test_missing_sqlite_file_is_not_created(settings: Settings, contracts: Contracts,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_GOVBASE_SAMR", raising=False)
+    [res] = extract_source(settings, contracts.source("samr_registry"))
+    assert res.status == "failed" and "no such file" in (res.message or "")
+    assert not (settings.source_landing("samr_registry") / "registry.sqlite").exists()
