@@ -229,7 +229,13 @@ def stage_validate(
     errors_path = wd / "normalized" / "errors.parquet"
     raws = _raw_paths(settings, source.name, run_id)
     extracted = sum(n for _, _, n in raws)
-    if raws and not staged_path.exists() and extracted:
+    if not raws:
+        # Nothing new arrived in this run: nothing to validate, and the load keeps the
+        # published partition as it is.
+        _ledger(settings, run_id=run_id, source=source.name, stage="validate", logical_date=logical_date,
+                rows_in=0, rows_out=0, rows_quarantined=0, started=started, status="ok", message="nothing new")
+        return {"source": source.name, "stage": "validate", "nothing_new": True}
+    if not staged_path.exists() and extracted:
         raise StageOrderError(f"{source.name} {logical_date}: validate before normalize (no {staged_path})")
     shutil.rmtree(wd / "validated", ignore_errors=True)
     runner = SuiteRunner(settings.expectations_dir, table, source)
@@ -372,7 +378,7 @@ def stage_load(
     summary_path = wd / "validated" / "summary.json"
     raws = _raw_paths(settings, source.name, run_id)
     extracted = sum(n for _, _, n in raws)
-    if not summary_path.exists():
+    if not raws or not summary_path.exists():
         if not raws:
             # Nothing new arrived for this run (files already extracted): the published
             # partition stays as it is.
