@@ -248,9 +248,18 @@ def _with_row_meta(
     return pa.Table.from_arrays(arrays, names=[*names, "_row_number", "_row_error", "_extra"])
 
 
+#: Excel keeps 15 significant digits. A number at or beyond this size cannot carry
+#: all its digits (an 18-digit ID typed as a number), so it is written in exponent
+#: form, as Excel shows it, instead of with invented trailing zeros.
+_EXACT_LIMIT = 1e15
+
+
 def number_text(value: float) -> str:
-    """Shortest round-trip decimal text of a float; integral values without exponent or '.0'."""
+    """Shortest round-trip decimal text of a float: integral values below 1e15 without
+    exponent or '.0'; larger magnitudes in exponent form ("1.1010519491231e+17")."""
     if value != value or value in (float("inf"), float("-inf")):
+        return repr(value)
+    if abs(value) >= _EXACT_LIMIT:
         return repr(value)
     text = format(Decimal(repr(value)), "f")
     if "." in text:

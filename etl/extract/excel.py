@@ -3,9 +3,10 @@
 Cells become text the way the sheet holds them, never repaired:
 - text cells as they are;
 - numbers in their shortest round-trip decimal form, integral ones without
-  exponent or ".0": an ID typed as a number, stored as 1.1010519491231E+17,
-  becomes "110105194912310000" (the 15 digits Excel kept, zero-filled), and a
-  date serial 43831 stays "43831";
+  exponent or ".0" (a date serial 43831 stays "43831"); from 1e15 up, where
+  Excel's 15 significant digits cannot hold every digit, in exponent form: an
+  ID typed as a number stays "1.1010519491231e+17", never zero-filled into
+  something that looks like an ID;
 - cells formatted as dates, which calamine hands over as dates, are turned
   back into their 1900-system serial number text (45292, 45292.5);
 - booleans as TRUE/FALSE, empty cells as "".

@@ -43,7 +43,7 @@ def test_default_url_fills_landing(settings: Settings, contracts: Contracts, mon
 @pytest.mark.parametrize(
     ("value", "text"),
     [
-        (None, None), ("", ""), (" a ", " a "), (True, "true"), (10, "10"), (0.1, "0.1"), (1e17, "100000000000000000"),
+        (None, None), ("", ""), (" a ", " a "), (True, "true"), (10, "10"), (0.1, "0.1"), (1e17, "1e+17"), (1e14, "100000000000000"),
         (Decimal("100.00"), "100.00"), (Decimal("1E+2"), "100"), (date(2024, 1, 2), "2024-01-02"),
         (datetime(2024, 1, 2, 3, 4, 5), "2024-01-02 03:04:05"), (b"\x01\xff", "01ff"),
     ],

@@ -79,7 +79,7 @@ CASES = [
     ("region", "990000", None, "invalid_region"), ("region", "11010", None, "invalid_region"),
     ("name", " 张 三 ", "张三", None), ("name", "王\u200b五", "王五", None),
     ("name", "阿依古丽・买买提", "阿依古丽·买买提", None), ("name", "阿依古丽•买买提", "阿依古丽·买买提", None),
-    ("name", "John  Smith", "John Smith", None), ("name", "ＡＢＣ（北京）科技有限公司", "ABC(北京)科技有限公司", None),
+    ("name", "John  Smith", "John Smith", None), ("name", "ＡＢＣ（北京）科技有限公司", "ABC（北京）科技有限公司", None), ("name", "运城兴家合伙企业(有限合伙)", "运城兴家合伙企业（有限合伙）", None),
     ("address", "北京市 朝阳区  １号", "北京市 朝阳区 1号", None), ("text", " 地区生产总值\u200b ", "地区生产总值", None),
     ("phone", "13812345678", "13812345678", None), ("phone", "+86 138-1234-5678", "13812345678", None),
     ("phone", "0086 13812345678", "13812345678", None), ("phone", "010-12345678", "010-12345678", None),
