@@ -62,14 +62,21 @@ def demo_data(
     sql_url: Annotated[
         str | None, typer.Option(help="also write the SQL source into this SQLAlchemy URL (PostgreSQL, MariaDB)")
     ] = None,
+    drop_date: Annotated[
+        str, typer.Option(help="delivery date YYYYMMDD in the file names; another date adds another drop")
+    ] = "20261101",
     home: HomeOpt = None,
 ) -> None:
     """Write realistic, messy department sources and their ground truth under $GOVBASE_HOME/landing/."""
     from etl.demo import generate
 
     settings = get_settings(home)
-    with console.status("generating department data...") as status:
-        summary = generate(settings, persons=persons, seed=seed, sql_url=sql_url, progress=status.update)
+    try:
+        with console.status("generating department data...") as status:
+            summary = generate(settings, persons=persons, seed=seed, sql_url=sql_url, progress=status.update,
+                               drop_date=drop_date)
+    except ValueError as exc:
+        _fail(exc)
     out.print(summary)
     out.print(f"landing: {settings.landing}")
 

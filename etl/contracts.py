@@ -171,6 +171,9 @@ class Source(_Strict):
     skip_rows: int = Field(0, ge=0)
     sheet: str | int = 0
     record_tag: str | None = Field(None, description="xml: element holding one record")
+    file_date_pattern: str | None = Field(
+        None, description="regex whose group 1 is the delivery date YYYYMMDD in a file name: a run for "
+        "logical date D takes only files delivered on or before D (backfills process each drop once)")
     incremental_key: str | None = None
     schedule: str | None = "@daily"
     schema_drift: Literal["fail", "warn"] = "fail"
@@ -200,6 +203,13 @@ class Source(_Strict):
             raise ValueError(f"a {self.kind} source needs location (a glob under its landing folder)")
         if self.location and (self.location.startswith("/") or ".." in Path(self.location).parts):
             raise ValueError("location must stay inside the landing folder (no absolute path, no '..')")
+        if self.file_date_pattern is not None:
+            try:
+                groups = re.compile(self.file_date_pattern).groups
+            except re.error as exc:
+                raise ValueError(f"file_date_pattern is not a regular expression: {exc}") from None
+            if groups < 1:
+                raise ValueError("file_date_pattern needs a group capturing YYYYMMDD")
         if self.kind == "xml" and not self.record_tag:
             raise ValueError("an xml source needs record_tag")
         if self.kind == "fixed_width":

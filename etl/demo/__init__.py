@@ -67,8 +67,17 @@ def generate(
     *,
     sql_url: str | None = None,
     progress: Callable[[str], None] | None = None,
+    drop_date: str = DROP_DATE,
 ) -> DemoSummary:
-    """Generate every demo source under settings.landing and the truth under settings.truth_dir."""
+    """Generate every demo source under settings.landing and the truth under settings.truth_dir.
+
+    `drop_date` (YYYYMMDD) names the delivered files, as departments date their drops;
+    generating again with another drop date adds a second delivery beside the first.
+    """
+    if persons < 15:
+        raise ValueError("persons must be at least 15 (one organisation per 15 persons)")
+    if not (len(drop_date) == 8 and drop_date.isdigit()):
+        raise ValueError(f"drop_date must be YYYYMMDD, not {drop_date!r}")
     if persons < 15:
         raise ValueError("persons must be at least 15 (one organisation per 15 persons)")
     say = progress or (lambda _msg: None)
@@ -84,7 +93,7 @@ def generate(
     truth_dir.mkdir(parents=True, exist_ok=True)
     _write_parquet(_persons_truth(people), truth_dir / "persons.parquet")
     _write_parquet(_orgs_truth(orgs), truth_dir / "organisations.parquet")
-    ctx = Ctx(landing=settings.landing, persons=people, orgs=orgs, regions=regions, seed=seed)
+    ctx = Ctx(landing=settings.landing, persons=people, orgs=orgs, regions=regions, seed=seed, drop_date=drop_date)
     summary = DemoSummary(persons=persons, organisations=len(orgs), seed=seed, truth_dir=truth_dir)
     for name in SOURCE_ORDER:
         say(f"{name} ...")

@@ -78,6 +78,7 @@ class Ctx:
     orgs: pd.DataFrame
     regions: Regions
     seed: int
+    drop_date: str = DROP_DATE  # YYYYMMDD in the file names: the delivery date
 
     def rng(self, source: str) -> np.random.Generator:
         return np.random.default_rng([self.seed, *source.encode()])
@@ -159,7 +160,7 @@ def build_ps_hukou(ctx: Ctx) -> Built:
     cols = [ids, names, gtxt, bd, eth_txt, sarr(P["household_region"].to_numpy()[rows]),
             sarr(P["address"].to_numpy()[rows]), phones, mar_txt]
     header = [f.name for f in _fields(src)]
-    path = ctx.folder(src) / f"hukou_{DROP_DATE}.csv"
+    path = ctx.folder(src) / f"hukou_{ctx.drop_date}.csv"
     path.write_bytes(_csv_lines(cols, header, ragged).encode("gbk"))
     t = truth(src, f"{src}/{path.name}", P["person_id"].to_numpy()[rows], dfx.codes(), P, rows,
               {c: c for c in ["resident_id", "name", "gender", "birth_date", "ethnicity", "household_region",
@@ -207,7 +208,7 @@ def build_tax_registration(ctx: Ctx) -> Built:
     ragged = dfx.pick("ragged_row")
     cols = [codes, sarr(OR["name"].to_numpy()[rows]), reps, ids, type_txt, sarr(OR["address"].to_numpy()[rows]),
             phones, reg_date, status]
-    path = ctx.folder(src) / f"taxpayers_{DROP_DATE}.csv"
+    path = ctx.folder(src) / f"taxpayers_{ctx.drop_date}.csv"
     path.write_bytes(_csv_lines(cols, [f.name for f in _fields(src)], ragged).encode("utf-8-sig"))
     t = truth(src, f"{src}/{path.name}", OR["org_id"].to_numpy()[rows], dfx.codes(), OR, rows,
               {c: c for c in ["credit_code", "name", "legal_rep_name", "legal_rep_id", "entity_type", "address",
@@ -272,7 +273,7 @@ def build_hrss_insurance(ctx: Ctx) -> Built:
     wage_text = rng.random(n) < 0.3
     destroyed = dfx.get("id_excel_destroyed")
 
-    path = ctx.folder(src) / f"insurance_{DROP_DATE}.xlsx"
+    path = ctx.folder(src) / f"insurance_{ctx.drop_date}.xlsx"
     wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
                                          "strings_to_formulas": False, "strings_to_urls": False})
     import datetime as _dt
@@ -375,7 +376,7 @@ def build_nhc_health(ctx: Ctx) -> Built:
                ',"name":', _js(names), ',"sex":', _js(sex), ',"birth_date":', _js(bd), ',"phone":', _js(phones),
                '},"address":{"region_code":', _js(sarr(P["household_region"].to_numpy()[rows])),
                ',"detail":', _js(address), '},"vital_status":', vital, "}")
-    path = ctx.folder(src) / f"health_{DROP_DATE}.jsonl"
+    path = ctx.folder(src) / f"health_{ctx.drop_date}.jsonl"
     path.write_bytes(("\n".join(line.tolist()) + "\n").encode("utf-8"))
     t = truth(src, f"{src}/{path.name}", P["person_id"].to_numpy()[rows], dfx.codes(), P, rows,
               {c: c for c in ["resident_id", "name", "gender", "birth_date", "phone", "household_region", "address",
@@ -442,7 +443,7 @@ def build_ca_marriage(ctx: Ctx) -> Built:
               "</xm>\n    <xb>", xb, "</xb>\n    <csrq>", bd, "</csrq>\n    <hyzk>", hyzk, "</hyzk>\n    <djrq>",
               iso(regd), "</djrq>\n    <djjg>", office, "</djjg>\n  </record>")
     text = '<?xml version="1.0" encoding="UTF-8"?>\n<records>\n' + "\n".join(rec.tolist()) + "\n</records>\n"
-    path = ctx.folder(src) / f"marriage_{DROP_DATE}.xml"
+    path = ctx.folder(src) / f"marriage_{ctx.drop_date}.xml"
     path.write_bytes(text.encode("utf-8"))
     t = truth(src, f"{src}/{path.name}", P["person_id"].to_numpy()[rows], dfx.codes(), P, rows,
               {c: c for c in ["resident_id", "name", "gender", "birth_date", "marital_status"]})
@@ -596,7 +597,7 @@ def build_ca_assistance(ctx: Ctx) -> Built:
     for f in sorted(_fields(src), key=lambda f: f.start or 0):
         cell = _fixed(values[f.name], f.width or 0, right=f.name == "BZJE")
         line = cell if line is None else cat(line, cell)
-    path = ctx.folder(src) / f"assistance_{DROP_DATE}.txt"
+    path = ctx.folder(src) / f"assistance_{ctx.drop_date}.txt"
     path.write_bytes(("\n".join(line.tolist()) + "\n").encode("gb18030"))  # type: ignore[union-attr]
     t = truth(src, f"{src}/{path.name}", P["person_id"].to_numpy()[rows], dfx.codes(), P, rows,
               {c: c for c in ["resident_id", "name", "gender", "birth_date", "household_region", "address", "phone"]})
@@ -651,7 +652,7 @@ def build_stats_indicators(ctx: Ctx) -> Built:
     truths.sort(key=lambda x: (x[1], [i for i, *_ in INDICATORS].index(x[3])))
     header = [f.name for f in _fields(src)]
     text = ",".join(header) + "\n" + "\n".join(",".join(x) for x in recs) + "\n"
-    path = ctx.folder(src) / f"indicators_{DROP_DATE}.csv"
+    path = ctx.folder(src) / f"indicators_{ctx.drop_date}.csv"
     path.write_bytes(text.encode("utf-8"))
     tf = pd.DataFrame(truths, columns=["entity_id", "true_region_code", "true_region_name", "true_indicator_name",
                                        "true_unit", *[f"true_value_{y}" for y in YEARS]])

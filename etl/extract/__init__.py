@@ -31,12 +31,15 @@ Decisions:
   recorded one by one in meta.source_error;
 - the files of a source are the matches of its `location` glob under
   landing/<source>/, in name order; a match resolving outside that folder
-  (a symlink, '..', an absolute path) is refused.
+  (a symlink, '..', an absolute path) is refused. With `file_date_pattern`,
+  a run for logical date D takes only files delivered on or before D, so a
+  backfill processes each dated drop in its own run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -115,7 +118,7 @@ def extract_source(
     """Extract one source: every landing file not extracted yet, or one SQL pull."""
     run_id = run_id or new_run_id("extract")
     load_date = logical_date or datetime.now(UTC).date()
-    job = _Job(settings, source, run_id, load_date, full_refresh, progress)
+    job = _Job(settings, source, run_id, load_date, full_refresh, progress, logical_date)
     results = job.run_sql() if source.kind == "sql" else job.run_files()
     if raise_on_failure and any(r.status == "failed" for r in results):
         raise ExtractFailed(results)
@@ -136,9 +139,10 @@ class _Job:
 
     def __init__(
         self, settings: Settings, src: Source, run_id: str, load_date: date, full_refresh: bool,
-        progress: Progress | None,
+        progress: Progress | None, logical_date: date | None = None,
     ) -> None:
         self.settings, self.src, self.run_id, self.load_date = settings, src, run_id, load_date
+        self.logical_date = logical_date
         self.full_refresh, self.progress = full_refresh, progress
         self.raw_dir = settings.layer("raw") / src.name / f"load_date={load_date.isoformat()}"
 
@@ -153,10 +157,20 @@ class _Job:
             return []
         out = []
         for p in sorted(root.glob(loc)):
-            if p.is_dir():
+            if p.is_dir() or not self._delivered_by_logical_date(p.name):
                 continue
             out.append((p.relative_to(root).as_posix(), p))
         return out
+
+    def _delivered_by_logical_date(self, name: str) -> bool:
+        """A file dated (by `file_date_pattern`) after the run's logical date belongs to a
+        later run; undated files, and runs without a logical date, take everything."""
+        if not (self.src.file_date_pattern and self.logical_date):
+            return True
+        m = re.search(self.src.file_date_pattern, name)
+        if not m:
+            return True
+        return m.group(1) <= self.logical_date.strftime("%Y%m%d")
 
     def run_files(self) -> list[BatchResult]:
         try:

@@ -14,13 +14,13 @@ import argparse
 import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 from etl.config import Settings, get_settings
 from etl.orchestration.airflow_env import airflow_bin, airflow_env, airflow_home, setup
 
 INGEST_PREFIX = "ingest__"
+DEMO_DATE = "2026-11-01"  # `govbase demo-data` names its files with this delivery date (20261101)
 
 
 def source_names(settings: Settings) -> list[str]:
@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m etl.orchestration.demo", description=__doc__)
     parser.add_argument("--persons", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--date", default=date.today().isoformat(), help="logical date YYYY-MM-DD")
+    parser.add_argument("--date", default=DEMO_DATE,
+                        help="logical date YYYY-MM-DD (default: the demo's delivery date, so files are due)")
     parser.add_argument("--sources", nargs="*", help="default: every source contract")
     parser.add_argument("--skip-data", action="store_true", help="reuse the landing folder as it is")
     ns = parser.parse_args(argv)

@@ -6,13 +6,18 @@ so the backfill test uses the running standalone Airflow of the `running_airflow
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 pytestmark = pytest.mark.integration
 
 HEAVY_SOURCES = ["ps_hukou", "samr_registry"]  # a file source and the SQL source (connection govbase_samr)
+DEMO_DATE = "2026-11-01"  # the demo's default delivery date (files named *_20261101.*)
 
 
 def staged_rows(dep, table: str, source: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -27,15 +32,14 @@ def staged_rows(dep, table: str, source: str) -> dict[str, int]:  # type: ignore
 @pytest.mark.parametrize("source", HEAVY_SOURCES)
 def test_dags_test_loads_staging(deployment, contracts, source: str) -> None:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
-    proc = deployment.dags_test(f"ingest__{source}", "2024-06-01")
+    proc = deployment.dags_test(f"ingest__{source}", DEMO_DATE)
     print(f"\nairflow dags test ingest__{source}: {time.perf_counter() - started:.1f} s")
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     table = contracts.sources[source].table
-    assert staged_rows(deployment, table, source).get("2024-06-01", 0) > 0
+    assert staged_rows(deployment, table, source).get(DEMO_DATE, 0) > 0
     ledger = deployment.query(
-        "select stage, status from meta.run_ledger where source = ? and logical_date = '2024-06-01' "
-        "order by finished_at",
-        [source],
+        "select stage, status from meta.run_ledger where source = ? and logical_date = ? order by finished_at",
+        [source, DEMO_DATE],
     )
     assert [s for s, _ in ledger] == ["extract", "normalize", "validate", "load"]
     assert {st for _, st in ledger} == {"ok"}
@@ -68,6 +72,16 @@ def test_backfill_three_dates_then_rerun_is_idempotent(running_airflow, contract
     dep, api = running_airflow.deployment, running_airflow.api
     source, dag_id = "ps_hukou", "ingest__ps_hukou"
     table = contracts.sources[source].table
+    # three dated deliveries, one per day, each of other people (another seed)
+    truth_rows = {}
+    for i, day in enumerate(("20240501", "20240502", "20240503")):
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "govbase"), "demo-data", "--persons", "300", "--seed", str(20 + i),
+             "--drop-date", day], env=dep.env, capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        # the generator's ground truth has one row per delivered row of that day's file
+        truth_rows[f"{day[:4]}-{day[4:6]}-{day[6:]}"] = pq.read_metadata(
+            dep.settings.truth_dir / f"{source}.parquet").num_rows
     api.wait_dag(dag_id)
     api.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False})
     started = time.perf_counter()
@@ -102,7 +116,12 @@ def test_backfill_three_dates_then_rerun_is_idempotent(running_airflow, contract
         [source],
     )
     print(f"published partitions: {partitions}")
-    assert partitions, "the backfill published nothing"
+    assert partitions == [(d,) for d in dates], "one partition per logical date"
+    # each partition holds that day's delivery: loaded + quarantined = the rows of that day's file
+    per_date = dict(dep.query(
+        "select cast(logical_date as varchar), source_rows + rows_quarantined from meta.partition "
+        "where source = ? and logical_date between '2024-05-01' and '2024-05-03'", [source]))
+    assert per_date == truth_rows
     before = (staged_rows(dep, table, source), partitions)
 
     # rerun one date: clear its tasks; the same dag run (same run id) executes again

@@ -401,3 +401,19 @@ def test_xml_entities_are_not_resolved(settings: Settings, tmp_path: Path) -> No
     land(settings, src, "a.xml", xml.encode())
     res = one(settings, src)
     assert res.status == "extracted" and "SECRET" not in str(rows(res)) and rows(res)[0]["xm"] == "&x;"
+
+
+# ---------------------------------------------------------------- dated deliveries
+def test_a_run_takes_the_drops_delivered_by_its_logical_date(settings: Settings) -> None:
+    from datetime import date
+
+    src = source(location="d_*.csv", file_date_pattern=r"_(\d{8})\.")
+    for day in ("20240501", "20240502", "20240503"):
+        land(settings, src, f"d_{day}.csv", f"id,name,city\n{day},x,y\n".encode())
+    land(settings, src, "d_undated.csv", b"id,name,city\n0,x,y\n")
+    first = extract_source(settings, src, logical_date=date(2024, 5, 1))
+    assert sorted(r.file for r in first) == ["d_20240501.csv", "d_undated.csv"]
+    second = extract_source(settings, src, logical_date=date(2024, 5, 2))
+    assert [(r.file, r.status) for r in second if r.status == "extracted"] == [("d_20240502.csv", "extracted")]
+    everything = extract_source(settings, src)  # no logical date: every file not yet extracted
+    assert [r.file for r in everything if r.status == "extracted"] == ["d_20240503.csv"]
