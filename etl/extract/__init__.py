@@ -39,8 +39,8 @@ Decisions:
 from __future__ import annotations
 
 import hashlib
-import re
 import logging
+import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
