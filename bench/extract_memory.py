@@ -68,13 +68,21 @@ def main() -> int:
         csv_path = landing / "hukou_bench.csv"
         rows = generate(csv_path, args.mb)
         size_mb = csv_path.stat().st_size / 1024 / 1024
-        proc = subprocess.run([sys.executable, "-c", CHILD, str(home)], capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, str(home)], capture_output=True, text=True, check=False
+        )
         if proc.returncode != 0:
             print(proc.stderr, file=sys.stderr)
             return 2
         out = json.loads(proc.stdout.strip().splitlines()[-1])
-        out.update({"file_mb": round(size_mb, 1), "expected_rows": rows,
-                    "rows_per_s": round(out["rows"] / out["seconds"]), "mb_per_s": round(size_mb / out["seconds"], 1)})
+        out.update(
+            {
+                "file_mb": round(size_mb, 1),
+                "expected_rows": rows,
+                "rows_per_s": round(out["rows"] / out["seconds"]),
+                "mb_per_s": round(size_mb / out["seconds"], 1),
+            }
+        )
         print(json.dumps(out, ensure_ascii=False))
         ok = out["status"] == "extracted" and out["rows"] == rows and out["peak_rss_mb"] < 1024
         return 0 if ok else 1

@@ -44,8 +44,10 @@ def bare_copy(csv_gbk: Path, work: Path) -> tuple[float, int]:
     utf8.write_text(csv_gbk.read_bytes().decode("gbk"), encoding="utf-8")
     con = duckdb.connect()
     t = time.perf_counter()
-    con.execute(f"copy (select * from read_csv('{utf8}', all_varchar = true)) to '{work / 'bare.parquet'}' "
-                "(format parquet)")
+    con.execute(
+        f"copy (select * from read_csv('{utf8}', all_varchar = true)) to '{work / 'bare.parquet'}' "
+        "(format parquet)"
+    )
     seconds = time.perf_counter() - t
     rows = con.execute(f"select count(*) from '{work / 'bare.parquet'}'").fetchone()[0]  # type: ignore[index]
     return seconds, int(rows)
@@ -64,15 +66,25 @@ def run_size(persons: int, seed: int) -> dict[str, object]:
         csv_file = sorted((settings.landing / "ps_hukou").glob("*.csv"))[0]
         bare_s, bare_rows = bare_copy(csv_file, Path(tmp))
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        proc = subprocess.run([sys.executable, "-c", CHILD, str(home)], capture_output=True, text=True,
-                              env={**os.environ, "GOVBASE_HOME": str(home)})
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, str(home)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "GOVBASE_HOME": str(home)},
+        )
         if proc.returncode:
             raise SystemExit(f"ingest failed for {persons}:\n{proc.stderr[-3000:]}")
         peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         stages = json.loads(proc.stdout.strip().splitlines()[-1])
-        return {"persons": persons, "rows": bare_rows, "generate_s": gen_seconds, "bare_s": bare_s,
-                "stages": {k: v["seconds"] for k, v in stages.items()},
-                "peak_rss_mib": max(peak_kib, before) / 1024, "csv_mib": csv_file.stat().st_size / 2**20}
+        return {
+            "persons": persons,
+            "rows": bare_rows,
+            "generate_s": gen_seconds,
+            "bare_s": bare_s,
+            "stages": {k: v["seconds"] for k, v in stages.items()},
+            "peak_rss_mib": max(peak_kib, before) / 1024,
+            "csv_mib": csv_file.stat().st_size / 2**20,
+        }
 
 
 def main() -> None:
@@ -88,13 +100,17 @@ def main() -> None:
     r = run_size(ns.sizes[0], ns.seed)
     rows = r["rows"]
     total = sum(r["stages"].values())  # type: ignore[union-attr]
-    print(f"\n== {r['persons']:,} persons: ps_hukou {rows:,} rows, {r['csv_mib']:.0f} MiB GBK CSV "
-          f"(generated in {r['generate_s']:.1f} s)")
+    print(
+        f"\n== {r['persons']:,} persons: ps_hukou {rows:,} rows, {r['csv_mib']:.0f} MiB GBK CSV "
+        f"(generated in {r['generate_s']:.1f} s)"
+    )
     print(f"{'bare DuckDB copy':<18} {r['bare_s']:8.2f} s {rows / r['bare_s']:>12,.0f} rows/s")  # type: ignore[operator]
     for stage, s in r["stages"].items():  # type: ignore[union-attr]
         print(f"{stage:<18} {s:8.2f} s {rows / s:>12,.0f} rows/s")  # type: ignore[operator]
     print(f"{'ingest total':<18} {total:8.2f} s {rows / total:>12,.0f} rows/s")  # type: ignore[operator]
-    print(f"ratio ingest / bare copy: {total / r['bare_s']:.1f}x   peak RSS of the ingest: {r['peak_rss_mib']:.0f} MiB")  # type: ignore[operator]
+    print(
+        f"ratio ingest / bare copy: {total / r['bare_s']:.1f}x   peak RSS of the ingest: {r['peak_rss_mib']:.0f} MiB"
+    )  # type: ignore[operator]
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ console = Console(stderr=True)
 out = Console()
 
 HomeOpt = Annotated[
-    Path | None, typer.Option("--home", help="GOVBASE_HOME (default: $GOVBASE_HOME or ./var)", show_default=False)
+    Path | None,
+    typer.Option("--home", help="GOVBASE_HOME (default: $GOVBASE_HOME or ./var)", show_default=False),
 ]
 SourcesOpt = Annotated[
     list[str] | None, typer.Option("--source", "-s", help="source name (repeatable); default: all sources")
@@ -60,7 +61,8 @@ def demo_data(
     persons: Annotated[int, typer.Option(help="size of the shared population")] = 2000,
     seed: Annotated[int, typer.Option(help="random seed: same seed, same bytes")] = 42,
     sql_url: Annotated[
-        str | None, typer.Option(help="also write the SQL source into this SQLAlchemy URL (PostgreSQL, MariaDB)")
+        str | None,
+        typer.Option(help="also write the SQL source into this SQLAlchemy URL (PostgreSQL, MariaDB)"),
     ] = None,
     drop_date: Annotated[
         str, typer.Option(help="delivery date YYYYMMDD in the file names; another date adds another drop")
@@ -73,8 +75,14 @@ def demo_data(
     settings = get_settings(home)
     try:
         with console.status("generating department data...") as status:
-            summary = generate(settings, persons=persons, seed=seed, sql_url=sql_url, progress=status.update,
-                               drop_date=drop_date)
+            summary = generate(
+                settings,
+                persons=persons,
+                seed=seed,
+                sql_url=sql_url,
+                progress=status.update,
+                drop_date=drop_date,
+            )
     except ValueError as exc:
         _fail(exc)
     out.print(summary)
@@ -84,7 +92,9 @@ def demo_data(
 @app.command()
 def extract(
     source: SourcesOpt = None,
-    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="re-extract files already extracted")] = False,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="re-extract files already extracted")
+    ] = False,
     home: HomeOpt = None,
 ) -> None:
     """Read sources into raw Parquet (every value as text) and record each batch in meta."""
@@ -112,7 +122,9 @@ def run(
     logical_date: Annotated[
         str | None, typer.Option("--date", help="logical date YYYY-MM-DD (default: today)")
     ] = None,
-    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="re-extract files already extracted")] = False,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="re-extract files already extracted")
+    ] = False,
     home: HomeOpt = None,
 ) -> None:
     """Run extract, normalize, validate and load for each source, then refresh reports and Data Docs."""
@@ -133,8 +145,14 @@ def run(
     day = logical_date or date.today().isoformat()
     run_id = meta.new_run_id()
     failures: dict[str, str] = {}
-    with Progress(TextColumn("{task.description:<18}"), BarColumn(), TextColumn("{task.fields[stage]:<10}"),
-                  TextColumn("{task.fields[rows]:>10,} rows"), TimeElapsedColumn(), console=console) as bar:
+    with Progress(
+        TextColumn("{task.description:<18}"),
+        BarColumn(),
+        TextColumn("{task.fields[stage]:<10}"),
+        TextColumn("{task.fields[rows]:>10,} rows"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         for name in names:
             task = bar.add_task(name, total=len(STAGES), stage="", completed=0, rows=0)
             rows = {"n": 0}
@@ -146,9 +164,13 @@ def run(
             for i, stage in enumerate(STAGES):
                 bar.update(task, stage=stage, completed=i)
                 try:
-                    run_stage(stage, name, day, run_id, settings=settings, full_refresh=full_refresh, progress=tick)
+                    run_stage(
+                        stage, name, day, run_id, settings=settings, full_refresh=full_refresh, progress=tick
+                    )
                 except Exception as exc:  # one source failing must not hide the others
-                    failures[name] = str(exc) if isinstance(exc, GovbaseError) else f"{type(exc).__name__}: {exc}"
+                    failures[name] = (
+                        str(exc) if isinstance(exc, GovbaseError) else f"{type(exc).__name__}: {exc}"
+                    )
                     bar.update(task, stage="FAILED")
                     break
             else:
@@ -160,8 +182,10 @@ def run(
     _print_reconciliation(settings, run_id)
     for name, msg in failures.items():
         console.print(f"[bold red]{name}:[/] {msg}")
-    out.print(f"run {run_id}: warehouse {settings.duckdb_path}; reports {settings.reports_dir}; "
-              f"Data Docs {settings.docs_dir / 'index.html'}")
+    out.print(
+        f"run {run_id}: warehouse {settings.duckdb_path}; reports {settings.reports_dir}; "
+        f"Data Docs {settings.docs_dir / 'index.html'}"
+    )
     if failures:
         raise typer.Exit(1)
 
@@ -174,13 +198,20 @@ def _print_reconciliation(settings: object, run_id: str | None = None, limit: in
         rows = con.execute(
             f"select run_id, source, logical_date, extracted, loaded, quarantined, balanced, status, failure "
             f"from meta.reconciliation {where} order by started_at desc, source limit {int(limit)}",
-            [run_id] if run_id else []).fetchall()
+            [run_id] if run_id else [],
+        ).fetchall()
     t = Table(title="reconciliation" + (f" of {run_id}" if run_id else " (recent runs)"))
     for col in ("run", "source", "date", "extracted", "loaded", "quarantined", "balanced", "status"):
         t.add_column(col)
     for r in rows:
-        t.add_row(str(r[0]), r[1], str(r[2]), *(str(x) if x is not None else "-" for x in r[3:6]),
-                  "[green]yes[/]" if r[6] else "[red]no[/]", r[7] if r[7] != "failed" else "[red]failed[/]")
+        t.add_row(
+            str(r[0]),
+            r[1],
+            str(r[2]),
+            *(str(x) if x is not None else "-" for x in r[3:6]),
+            "[green]yes[/]" if r[6] else "[red]no[/]",
+            r[7] if r[7] != "failed" else "[red]failed[/]",
+        )
     out.print(t)
     return all(r[6] for r in rows)
 
@@ -203,8 +234,9 @@ def publish(
     from etl import meta
     from etl.pipeline import run_publish
 
-    summary = run_publish(logical_date or date.today().isoformat(), meta.new_run_id("publish"),
-                          settings=get_settings(home))
+    summary = run_publish(
+        logical_date or date.today().isoformat(), meta.new_run_id("publish"), settings=get_settings(home)
+    )
     out.print(summary)
 
 
@@ -240,7 +272,9 @@ def quarantine_list(
     for col in ("date", "file", "row", "reasons"):
         t.add_column(col)
     head = q.head(limit)
-    for d, f, n, why in zip(head["_logical_date"], head["file"], head["_row_number"], head["reasons"], strict=True):
+    for d, f, n, why in zip(
+        head["_logical_date"], head["file"], head["_row_number"], head["reasons"], strict=True
+    ):
         t.add_row(str(d), str(f), str(n), why)
     out.print(t)
     out.print("by reason: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -259,12 +293,14 @@ def quarantine_show(
 
     q, masked = _quarantine_frame(source, home)
     assert isinstance(q, pd.DataFrame)
-    hit = q.index[q["_row_number"] == row] if len(q) else []
+    hit = list(q.index[q["_row_number"] == row]) if len(q) else []
     if len(hit) == 0:
         _fail(GovbaseError(f"no quarantined row {row} for source {source}"))
     i = hit[0]
     r = q.loc[i]
-    out.print(f"[bold]{source}[/] file {r['file']} row {row} (logical date {r['_logical_date']}, batch {r['_batch_id']})")
+    out.print(
+        f"[bold]{source}[/] file {r['file']} row {row} (logical date {r['_logical_date']}, batch {r['_batch_id']})"
+    )
     for code in str(r["reasons"]).split(","):
         out.print(f"  [red]{code}[/]: {REASONS.get(code, code)}")
     out.print(f"  checks: {r['failed_expectations']}")
@@ -276,7 +312,9 @@ def quarantine_show(
 @quarantine_app.command("export")
 def quarantine_export(
     source: Annotated[str, typer.Option("--source", "-s", help="source name")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write")] = Path("quarantine.csv"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write")] = Path(
+        "quarantine.csv"
+    ),
     home: HomeOpt = None,
 ) -> None:
     """Export the quarantined rows of a source to CSV (values masked, reasons in plain words)."""
@@ -290,9 +328,15 @@ def quarantine_export(
         out.print(f"no quarantined rows for {source}")
         return
     assert isinstance(masked, pd.DataFrame)
-    df = pd.DataFrame({"file": q["file"], "row": q["_row_number"], "logical_date": q["_logical_date"],
-                       "reason_codes": q["reasons"],
-                       "reasons": q["reasons"].map(lambda s: " ".join(REASONS.get(c, c) for c in s.split(",")))})
+    df = pd.DataFrame(
+        {
+            "file": q["file"],
+            "row": q["_row_number"],
+            "logical_date": q["_logical_date"],
+            "reason_codes": q["reasons"],
+            "reasons": q["reasons"].map(lambda s: " ".join(REASONS.get(c, c) for c in s.split(","))),
+        }
+    )
     pd.concat([df, masked], axis=1).to_csv(output, index=False, encoding="utf-8-sig")
     out.print(f"{len(df)} row(s) written to {output}")
 
@@ -320,4 +364,3 @@ def main() -> None:  # pragma: no cover - console entry
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
-

@@ -172,8 +172,10 @@ class Source(_Strict):
     sheet: str | int = 0
     record_tag: str | None = Field(None, description="xml: element holding one record")
     file_date_pattern: str | None = Field(
-        None, description="regex whose group 1 is the delivery date YYYYMMDD in a file name: a run for "
-        "logical date D takes only files delivered on or before D (backfills process each drop once)")
+        None,
+        description="regex whose group 1 is the delivery date YYYYMMDD in a file name: a run for "
+        "logical date D takes only files delivered on or before D (backfills process each drop once)",
+    )
     incremental_key: str | None = None
     schedule: str | None = "@daily"
     schema_drift: Literal["fail", "warn"] = "fail"
@@ -271,11 +273,11 @@ def _parse(model: type[BaseModel], path: Path) -> Any:
 
 
 def load_shared_table(path: Path) -> SharedTable:
-    return _parse(SharedTable, path)  # type: ignore[no-any-return]
+    return _parse(SharedTable, path)  # type: ignore[no-any-return,unused-ignore]
 
 
 def load_source(path: Path) -> Source:
-    return _parse(Source, path)  # type: ignore[no-any-return]
+    return _parse(Source, path)  # type: ignore[no-any-return,unused-ignore]
 
 
 class Contracts(BaseModel):
@@ -305,7 +307,9 @@ def load_contracts(schemas_dir: Path) -> Contracts:
         src = load_source(p)
         table = tables.get(src.table)
         if table is None:
-            raise ContractError(str(p), "table", f"unknown shared table {src.table!r}; known: {', '.join(sorted(tables))}")
+            raise ContractError(
+                str(p), "table", f"unknown shared table {src.table!r}; known: {', '.join(sorted(tables))}"
+            )
         cols = set(table.column_names)
         for i, f in enumerate(src.fields):
             if f.to is not None and f.to not in cols:
@@ -332,6 +336,16 @@ def get_contracts(settings: Settings | None = None) -> Contracts:
 
 
 __all__ = [
-    "KNOWN_TRANSFORMS", "Column", "Contracts", "FieldMap", "SharedTable", "Source", "Unpivot",
-    "VolumeBand", "get_contracts", "load_contracts", "load_shared_table", "load_source",
+    "KNOWN_TRANSFORMS",
+    "Column",
+    "Contracts",
+    "FieldMap",
+    "SharedTable",
+    "Source",
+    "Unpivot",
+    "VolumeBand",
+    "get_contracts",
+    "load_contracts",
+    "load_shared_table",
+    "load_source",
 ]

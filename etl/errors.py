@@ -19,7 +19,11 @@ class SourceError(GovbaseError):
     """A source could not be read: names source, file, row (when known) and problem."""
 
     def __init__(
-        self, source: str, problem: str, file: str | None = None, row: int | None = None,
+        self,
+        source: str,
+        problem: str,
+        file: str | None = None,
+        row: int | None = None,
         kind: str = "error",
     ) -> None:
         self.source, self.file, self.row, self.problem, self.kind = source, file, row, problem, kind

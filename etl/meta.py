@@ -148,8 +148,14 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.Duck
 
 
 def record_error(
-    con: duckdb.DuckDBPyConnection, *, run_id: str | None, source: str, kind: str, problem: str,
-    file: str | None = None, row_number: int | None = None,
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_id: str | None,
+    source: str,
+    kind: str,
+    problem: str,
+    file: str | None = None,
+    row_number: int | None = None,
 ) -> None:
     con.execute(
         "insert into meta.source_error values (?, ?, ?, ?, ?, ?, ?)",
@@ -164,6 +170,4 @@ def get_watermark(con: duckdb.DuckDBPyConnection, source: str) -> tuple[str, str
 
 
 def set_watermark(con: duckdb.DuckDBPyConnection, source: str, key: str, value: str | None) -> None:
-    con.execute(
-        "insert or replace into meta.watermark values (?, ?, ?, ?)", [source, key, value, now()]
-    )
+    con.execute("insert or replace into meta.watermark values (?, ?, ?, ?)", [source, key, value, now()])

@@ -63,14 +63,35 @@ def _check_date(logical_date: str) -> str:
 
 
 def _ledger(
-    settings: Settings, *, run_id: str, source: str, stage: str, logical_date: str, rows_in: int, rows_out: int,
-    rows_quarantined: int, started: Any, status: str, message: str | None = None,
+    settings: Settings,
+    *,
+    run_id: str,
+    source: str,
+    stage: str,
+    logical_date: str,
+    rows_in: int,
+    rows_out: int,
+    rows_quarantined: int,
+    started: Any,
+    status: str,
+    message: str | None = None,
 ) -> None:
     with meta.connect(settings) as con:
         con.execute(
             "insert into meta.run_ledger values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, source, stage, logical_date, rows_in, rows_out, rows_quarantined, started, meta.now(),
-             status, message],
+            [
+                run_id,
+                source,
+                stage,
+                logical_date,
+                rows_in,
+                rows_out,
+                rows_quarantined,
+                started,
+                meta.now(),
+                status,
+                message,
+            ],
         )
 
 
@@ -85,7 +106,8 @@ class _Writer:
     """Appends DataFrames to one Parquet file, schema fixed by the first chunk."""
 
     def __init__(self, path: Path, schema: pa.Schema | None = None) -> None:
-        self.path, self.schema, self._w, self.rows = path, schema, None, 0
+        self.path, self.schema, self.rows = path, schema, 0
+        self._w: pq.ParquetWriter | None = None
 
     def write(self, df: pd.DataFrame) -> None:
         if df.empty and self._w is not None:
@@ -95,7 +117,7 @@ class _Writer:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.schema = table.schema
             self._w = pq.ParquetWriter(self.path, table.schema, compression="zstd")
-        self._w.write_table(table)
+        self._w.write_table(table)  # type: ignore[union-attr,unused-ignore]
         self.rows += len(df)
 
     def close(self) -> Path | None:
@@ -107,14 +129,23 @@ class _Writer:
 
 # ------------------------------------------------------------------ stages
 def stage_extract(
-    settings: Settings, contracts: Contracts, source: Source, logical_date: str, run_id: str,
-    full_refresh: bool = False, progress: Progress | None = None,
+    settings: Settings,
+    contracts: Contracts,
+    source: Source,
+    logical_date: str,
+    run_id: str,
+    full_refresh: bool = False,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     from etl.extract import extract_source
 
     started = meta.now()
     results = extract_source(
-        settings, source, run_id=run_id, logical_date=date.fromisoformat(logical_date), full_refresh=full_refresh,
+        settings,
+        source,
+        run_id=run_id,
+        logical_date=date.fromisoformat(logical_date),
+        full_refresh=full_refresh,
         progress=progress,
     )
     extracted = [r for r in results if r.status == "extracted"]
@@ -124,11 +155,29 @@ def stage_extract(
     rows += sum(n for _, n in adopted)
     status = "failed" if failed else "ok"
     message = "; ".join(r.message or "" for r in failed) or None
-    _ledger(settings, run_id=run_id, source=source.name, stage="extract", logical_date=logical_date,
-            rows_in=rows, rows_out=rows, rows_quarantined=0, started=started, status=status, message=message)
-    summary = {"source": source.name, "stage": "extract", "files": len(results), "extracted": len(extracted),
-               "carried_forward": len(adopted),
-               "skipped": sum(r.status == "skipped" for r in results), "failed": len(failed), "rows": rows}
+    _ledger(
+        settings,
+        run_id=run_id,
+        source=source.name,
+        stage="extract",
+        logical_date=logical_date,
+        rows_in=rows,
+        rows_out=rows,
+        rows_quarantined=0,
+        started=started,
+        status=status,
+        message=message,
+    )
+    summary = {
+        "source": source.name,
+        "stage": "extract",
+        "files": len(results),
+        "extracted": len(extracted),
+        "carried_forward": len(adopted),
+        "skipped": sum(r.status == "skipped" for r in results),
+        "failed": len(failed),
+        "rows": rows,
+    }
     if failed:
         raise GovbaseError(f"extract failed for {len(failed)} file(s) of {source.name}: {message}")
     return summary
@@ -143,7 +192,9 @@ def _adopt_unpublished(settings: Settings, source: str, run_id: str) -> list[tup
             "update meta.extract_batch set run_id = ? where source = ? and status = 'extracted' "
             "and coalesce(run_id, '') <> ? and coalesce(run_id, '') not in ("
             "  select run_id from meta.run_ledger where source = ? and stage = 'load' and status = 'ok') "
-            "returning batch_id, rows", [run_id, source, run_id, source]).fetchall()
+            "returning batch_id, rows",
+            [run_id, source, run_id, source],
+        ).fetchall()
     if rows:
         log.warning("%s: carrying forward %d unpublished batch(es) into run %s", source, len(rows), run_id)
     return [(b, int(n or 0)) for b, n in rows]
@@ -153,12 +204,18 @@ def _raw_paths(settings: Settings, source: str, run_id: str) -> list[tuple[str, 
     with meta.connect(settings) as con:
         rows = con.execute(
             "select batch_id, raw_path, rows from meta.extract_batch where source = ? and run_id = ? "
-            "and status = 'extracted' order by started_at, batch_id", [source, run_id]).fetchall()
+            "and status = 'extracted' order by started_at, batch_id",
+            [source, run_id],
+        ).fetchall()
     return [(b, Path(p), int(n or 0)) for b, p, n in rows if p]
 
 
 def stage_normalize(
-    settings: Settings, contracts: Contracts, source: Source, logical_date: str, run_id: str,
+    settings: Settings,
+    contracts: Contracts,
+    source: Source,
+    logical_date: str,
+    run_id: str,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     from etl.normalize import normalize
@@ -188,10 +245,25 @@ def stage_normalize(
             progress("normalize", len(raw))
     staged_w.close()
     errors_w.close()
-    _ledger(settings, run_id=run_id, source=source.name, stage="normalize", logical_date=logical_date,
-            rows_in=rows_in, rows_out=staged_w.rows, rows_quarantined=0, started=started, status="ok")
-    return {"source": source.name, "stage": "normalize", "rows_in": rows_in, "rows_out": staged_w.rows,
-            "value_errors": errors_w.rows}
+    _ledger(
+        settings,
+        run_id=run_id,
+        source=source.name,
+        stage="normalize",
+        logical_date=logical_date,
+        rows_in=rows_in,
+        rows_out=staged_w.rows,
+        rows_quarantined=0,
+        started=started,
+        status="ok",
+    )
+    return {
+        "source": source.name,
+        "stage": "normalize",
+        "rows_in": rows_in,
+        "rows_out": staged_w.rows,
+        "value_errors": errors_w.rows,
+    }
 
 
 def _raw_lookup(raws: list[Path], keys: pd.DataFrame) -> pd.Series:
@@ -205,18 +277,26 @@ def _raw_lookup(raws: list[Path], keys: pd.DataFrame) -> pd.Series:
     listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in raws)
     df = con.execute(
         f"select r.* from read_parquet([{listing}], union_by_name = true, hive_partitioning = false) r "
-        "join keys k on r._batch_id = k._batch_id and r._row_number = k._row_number").df()
+        "join keys k on r._batch_id = k._batch_id and r._row_number = k._row_number"
+    ).df()
     con.close()
     data_cols = [c for c in df.columns if not c.startswith("_") or c in ("_row_error", "_extra")]
     df["raw"] = [
-        json.dumps({c: v for c, v in zip(data_cols, vals, strict=True) if v is not None and v == v}, ensure_ascii=False)
+        json.dumps(
+            {c: v for c, v in zip(data_cols, vals, strict=True) if v is not None and v == v},
+            ensure_ascii=False,
+        )
         for vals in df[data_cols].itertuples(index=False, name=None)
     ]
     return df.set_index(["_batch_id", "_row_number"])["raw"]
 
 
 def stage_validate(
-    settings: Settings, contracts: Contracts, source: Source, logical_date: str, run_id: str,
+    settings: Settings,
+    contracts: Contracts,
+    source: Source,
+    logical_date: str,
+    run_id: str,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     from etl.load.warehouse import previous_rows
@@ -232,8 +312,19 @@ def stage_validate(
     if not raws:
         # Nothing new arrived in this run: nothing to validate, and the load keeps the
         # published partition as it is.
-        _ledger(settings, run_id=run_id, source=source.name, stage="validate", logical_date=logical_date,
-                rows_in=0, rows_out=0, rows_quarantined=0, started=started, status="ok", message="nothing new")
+        _ledger(
+            settings,
+            run_id=run_id,
+            source=source.name,
+            stage="validate",
+            logical_date=logical_date,
+            rows_in=0,
+            rows_out=0,
+            rows_quarantined=0,
+            started=started,
+            status="ok",
+            message="nothing new",
+        )
         return {"source": source.name, "stage": "validate", "nothing_new": True}
     if not staged_path.exists() and extracted:
         raise StageOrderError(f"{source.name} {logical_date}: validate before normalize (no {staged_path})")
@@ -241,8 +332,11 @@ def stage_validate(
     runner = SuiteRunner(settings.expectations_dir, table, source)
 
     # Value errors from normalization, keyed by source row.
-    value_errors = pd.read_parquet(errors_path) if errors_path.exists() else pd.DataFrame(
-        columns=["_batch_id", "_row_number", "column", "raw_value", "reason", "detail"])
+    value_errors = (
+        pd.read_parquet(errors_path)
+        if errors_path.exists()
+        else pd.DataFrame(columns=["_batch_id", "_row_number", "column", "raw_value", "reason", "detail"])
+    )
     if len(value_errors):
         value_errors["_row_number"] = value_errors["_row_number"].astype("int64")
 
@@ -256,11 +350,18 @@ def stage_validate(
             if summary:
                 ge_results.append(summary)
             if len(fails):
-                keys = chunk.iloc[fails["position"].to_numpy()][["_batch_id", "_row_number"]].reset_index(drop=True)
-                failures.append(pd.concat([keys, fails.drop(columns="position").reset_index(drop=True)], axis=1))
+                keys = chunk.iloc[fails["position"].to_numpy()][["_batch_id", "_row_number"]].reset_index(
+                    drop=True
+                )
+                failures.append(
+                    pd.concat([keys, fails.drop(columns="position").reset_index(drop=True)], axis=1)
+                )
             staged_rows += len(chunk)
-    ge_fail = pd.concat(failures, ignore_index=True) if failures else pd.DataFrame(
-        columns=["_batch_id", "_row_number", "reason", "expectation", "columns"])
+    ge_fail = (
+        pd.concat(failures, ignore_index=True)
+        if failures
+        else pd.DataFrame(columns=["_batch_id", "_row_number", "reason", "expectation", "columns"])
+    )
 
     # A row whose value could not be normalized fails expectations on that column as a
     # consequence (it is null): report the cause, not the echo.
@@ -268,35 +369,66 @@ def stage_validate(
         bad_cols = value_errors.groupby(["_batch_id", "_row_number"])["column"].agg(set)
         echo = [
             bool(set(str(cols).split(",")) & set(bad_cols.get((b, int(n)), ())))
-            for b, n, cols in zip(ge_fail["_batch_id"], ge_fail["_row_number"], ge_fail["columns"], strict=True)
+            for b, n, cols in zip(
+                ge_fail["_batch_id"], ge_fail["_row_number"], ge_fail["columns"], strict=True
+            )
         ]
         ge_fail = ge_fail[[not e for e in echo]]
 
-    reasons = pd.concat([
-        value_errors.assign(expectation="normalize:" + value_errors["column"].astype(str))[
-            ["_batch_id", "_row_number", "reason", "expectation", "detail"]] if len(value_errors) else None,
-        ge_fail.assign(detail=None)[["_batch_id", "_row_number", "reason", "expectation", "detail"]]
-        if len(ge_fail) else None,
-    ], ignore_index=True) if (len(value_errors) or len(ge_fail)) else pd.DataFrame(
-        columns=["_batch_id", "_row_number", "reason", "expectation", "detail"])
+    reasons = (
+        pd.concat(
+            [
+                value_errors.assign(expectation="normalize:" + value_errors["column"].astype(str))[
+                    ["_batch_id", "_row_number", "reason", "expectation", "detail"]
+                ]
+                if len(value_errors)
+                else None,
+                ge_fail.assign(detail=None)[["_batch_id", "_row_number", "reason", "expectation", "detail"]]
+                if len(ge_fail)
+                else None,
+            ],
+            ignore_index=True,
+        )
+        if (len(value_errors) or len(ge_fail))
+        else pd.DataFrame(columns=["_batch_id", "_row_number", "reason", "expectation", "detail"])
+    )
 
     quarantine = pd.DataFrame(columns=["_batch_id", "_row_number"])
     if len(reasons):
         reasons["_row_number"] = reasons["_row_number"].astype("int64")
         grouped = reasons.groupby(["_batch_id", "_row_number"], sort=True)
-        quarantine = pd.DataFrame({
-            "reasons": grouped["reason"].agg(lambda s: ",".join(dict.fromkeys(s))),
-            "failed_expectations": grouped["expectation"].agg(lambda s: ",".join(dict.fromkeys(s))),
-            "details": grouped["detail"].agg(lambda s: "; ".join(str(x) for x in s if x is not None and x == x)),
-        }).reset_index()
+        quarantine = pd.DataFrame(
+            {
+                "reasons": grouped["reason"].agg(lambda s: ",".join(dict.fromkeys(s))),
+                "failed_expectations": grouped["expectation"].agg(lambda s: ",".join(dict.fromkeys(s))),
+                "details": grouped["detail"].agg(
+                    lambda s: "; ".join(str(x) for x in s if x is not None and x == x)
+                ),
+            }
+        ).reset_index()
         raw = _raw_lookup([p for _, p, _ in raws], quarantine)
-        quarantine["raw"] = raw.reindex(pd.MultiIndex.from_frame(quarantine[["_batch_id", "_row_number"]])).to_numpy()
+        quarantine["raw"] = raw.reindex(
+            pd.MultiIndex.from_frame(quarantine[["_batch_id", "_row_number"]])
+        ).to_numpy()
         quarantine.insert(0, "_source", source.name)
         quarantine["_run_id"] = run_id
         quarantine["_logical_date"] = pd.Timestamp(logical_date).date()
-        quarantine = quarantine[["_source", "_batch_id", "_row_number", "_run_id", "_logical_date", "reasons",
-                                 "failed_expectations", "details", "raw"]]
-    qkeys = pd.MultiIndex.from_frame(quarantine[["_batch_id", "_row_number"]].astype({"_row_number": "int64"}))
+        quarantine = quarantine[
+            [
+                "_source",
+                "_batch_id",
+                "_row_number",
+                "_run_id",
+                "_logical_date",
+                "reasons",
+                "failed_expectations",
+                "details",
+                "raw",
+            ]
+        ]
+    qkeys = pd.MultiIndex.from_frame(
+        quarantine[["_batch_id", "_row_number"]].astype({"_row_number": "int64"})
+    )
 
     # Pass 2: split good rows off; collect null indicators for the batch-level expectations.
     good_w = _Writer(wd / "validated" / "good.parquet")
@@ -304,12 +436,20 @@ def stage_validate(
     good_source_rows: set[tuple[str, int]] = set()
     if staged_path.exists():
         for chunk in _iter_parquet([staged_path], source.chunk_rows):
-            key = pd.MultiIndex.from_frame(chunk[["_batch_id", "_row_number"]].astype({"_row_number": "int64"}))
+            key = pd.MultiIndex.from_frame(
+                chunk[["_batch_id", "_row_number"]].astype({"_row_number": "int64"})
+            )
             good = chunk[~key.isin(qkeys)]
             good_w.write(good)
             good_source_rows.update(zip(good["_batch_id"], good["_row_number"].astype("int64"), strict=True))
-            flags.append(pd.DataFrame({c: good[c].notna().map({True: 1, False: None}).astype("Int8")
-                                       for c in runner.batch_columns}))
+            flags.append(
+                pd.DataFrame(
+                    {
+                        c: good[c].notna().map({True: 1, False: None}).astype("Int8")
+                        for c in runner.batch_columns
+                    }
+                )
+            )
     good_path = good_w.close()
     q_path = None
     if len(quarantine):
@@ -317,7 +457,7 @@ def stage_validate(
         quarantine.to_parquet(q_path, index=False)
 
     # Source rows that produced no staged row (a wide row with no values) and no error still count as loaded.
-    all_keys = set()
+    all_keys: set[tuple[str, int]] = set()
     for _, p, _ in raws:
         t = pq.read_table(p, columns=["_batch_id", "_row_number"])
         all_keys.update(zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True))
@@ -326,33 +466,70 @@ def stage_validate(
 
     with meta.connect(settings) as con:
         prev = previous_rows(con, table.name, source.name, logical_date)
-    null_flags = pd.concat(flags, ignore_index=True) if flags else pd.DataFrame(
-        {c: pd.Series([], dtype="Int8") for c in runner.batch_columns})
-    verdict = runner.validate_batch(null_flags if len(runner.batch_columns) else
-                                    pd.DataFrame(index=range(len(good_source_rows))), prev)
+    null_flags = (
+        pd.concat(flags, ignore_index=True)
+        if flags
+        else pd.DataFrame({c: pd.Series([], dtype="Int8") for c in runner.batch_columns})
+    )
+    verdict = runner.validate_batch(
+        null_flags if len(runner.batch_columns) else pd.DataFrame(index=range(len(good_source_rows))), prev
+    )
     summary = {
-        "source": source.name, "stage": "validate", "staged_rows": staged_rows, "good_rows": good_w.rows,
-        "extracted": extracted, "source_rows_loaded": loaded_source_rows, "source_rows_quarantined": len(q_set),
-        "batch_ok": verdict.success, "batch_failures": verdict.failures,
-        "good_path": str(good_path) if good_path else None, "quarantine_path": str(q_path) if q_path else None,
+        "source": source.name,
+        "stage": "validate",
+        "staged_rows": staged_rows,
+        "good_rows": good_w.rows,
+        "extracted": extracted,
+        "source_rows_loaded": loaded_source_rows,
+        "source_rows_quarantined": len(q_set),
+        "batch_ok": verdict.success,
+        "batch_failures": verdict.failures,
+        "good_path": str(good_path) if good_path else None,
+        "quarantine_path": str(q_path) if q_path else None,
     }
     (wd / "validated").mkdir(parents=True, exist_ok=True)
     (wd / "validated" / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1))
     ge_path = settings.warehouse / "validation" / source.name / f"{logical_date}_{run_id}.json"
     ge_path.parent.mkdir(parents=True, exist_ok=True)
-    ge_path.write_text(json.dumps({"rows": ge_results, "batch": verdict.results}, ensure_ascii=False, default=str))
+    ge_path.write_text(
+        json.dumps({"rows": ge_results, "batch": verdict.results}, ensure_ascii=False, default=str)
+    )
     with meta.connect(settings) as con:
         _ensure_validation_table(con)
         con.execute(
             "insert into meta.validation_result values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, source.name, table.name, logical_date, staged_rows, len(q_set), verdict.success,
-             "; ".join(verdict.failures) or None, str(ge_path), meta.now()])
+            [
+                run_id,
+                source.name,
+                table.name,
+                logical_date,
+                staged_rows,
+                len(q_set),
+                verdict.success,
+                "; ".join(verdict.failures) or None,
+                str(ge_path),
+                meta.now(),
+            ],
+        )
     status = "ok" if verdict.success else "failed"
-    message = None if verdict.success else (
-        f"batch of {source.name} for {logical_date} not published: " + "; ".join(verdict.failures))
-    _ledger(settings, run_id=run_id, source=source.name, stage="validate", logical_date=logical_date,
-            rows_in=staged_rows, rows_out=good_w.rows, rows_quarantined=len(q_set), started=started,
-            status=status, message=message)
+    message = (
+        None
+        if verdict.success
+        else (f"batch of {source.name} for {logical_date} not published: " + "; ".join(verdict.failures))
+    )
+    _ledger(
+        settings,
+        run_id=run_id,
+        source=source.name,
+        stage="validate",
+        logical_date=logical_date,
+        rows_in=staged_rows,
+        rows_out=good_w.rows,
+        rows_quarantined=len(q_set),
+        started=started,
+        status=status,
+        message=message,
+    )
     if not verdict.success:
         raise ValidationFailed(message or "validation failed")
     return summary
@@ -367,7 +544,11 @@ def _ensure_validation_table(con: Any) -> None:
 
 
 def stage_load(
-    settings: Settings, contracts: Contracts, source: Source, logical_date: str, run_id: str,
+    settings: Settings,
+    contracts: Contracts,
+    source: Source,
+    logical_date: str,
+    run_id: str,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     from etl.load.warehouse import LINEAGE, Partition, audit, partition_path, publish, sweep
@@ -382,22 +563,46 @@ def stage_load(
         if not raws:
             # Nothing new arrived for this run (files already extracted): the published
             # partition stays as it is.
-            _ledger(settings, run_id=run_id, source=source.name, stage="load", logical_date=logical_date,
-                    rows_in=0, rows_out=0, rows_quarantined=0, started=started, status="ok",
-                    message="nothing new to load")
+            _ledger(
+                settings,
+                run_id=run_id,
+                source=source.name,
+                stage="load",
+                logical_date=logical_date,
+                rows_in=0,
+                rows_out=0,
+                rows_quarantined=0,
+                started=started,
+                status="ok",
+                message="nothing new to load",
+            )
             return {"source": source.name, "stage": "load", "published": False, "reason": "nothing new"}
         raise StageOrderError(f"{source.name} {logical_date}: load before validate (no {summary_path})")
     v = json.loads(summary_path.read_text())
     if not v["batch_ok"]:
-        raise ValidationFailed(f"batch of {source.name} for {logical_date} failed validation: {v['batch_failures']}")
+        raise ValidationFailed(
+            f"batch of {source.name} for {logical_date} failed validation: {v['batch_failures']}"
+        )
     loaded, quarantined = v["source_rows_loaded"], v["source_rows_quarantined"]
     balanced = extracted == loaded + quarantined
     if not balanced:
-        msg = (f"{source.name} {logical_date} run {run_id} does not reconcile: extracted {extracted} != "
-               f"loaded {loaded} + quarantined {quarantined}; nothing published")
-        _ledger(settings, run_id=run_id, source=source.name, stage="load", logical_date=logical_date,
-                rows_in=extracted, rows_out=loaded, rows_quarantined=quarantined, started=started,
-                status="failed", message=msg)
+        msg = (
+            f"{source.name} {logical_date} run {run_id} does not reconcile: extracted {extracted} != "
+            f"loaded {loaded} + quarantined {quarantined}; nothing published"
+        )
+        _ledger(
+            settings,
+            run_id=run_id,
+            source=source.name,
+            stage="load",
+            logical_date=logical_date,
+            rows_in=extracted,
+            rows_out=loaded,
+            rows_quarantined=quarantined,
+            started=started,
+            status="failed",
+            message=msg,
+        )
         raise ReconciliationError(msg)
 
     p = Partition(table.name, source.name, logical_date, run_id)
@@ -417,26 +622,61 @@ def stage_load(
     audit(q_path, quarantined, ["_source", "_batch_id", "_row_number", "reasons", "raw"])
     # publish
     with meta.connect(settings) as con:
-        superseded = publish(con, table, p, staging_path=st_path, quarantine_path=q_path,
-                             rows_loaded=v["good_rows"], source_rows=loaded, rows_quarantined=quarantined)
+        superseded = publish(
+            con,
+            table,
+            p,
+            staging_path=st_path,
+            quarantine_path=q_path,
+            rows_loaded=v["good_rows"],
+            source_rows=loaded,
+            rows_quarantined=quarantined,
+        )
         checkpoint("load:after_commit")
         for f in superseded:
             f.unlink(missing_ok=True)
         sweep(settings, con, table.name, source.name)
-    _ledger(settings, run_id=run_id, source=source.name, stage="load", logical_date=logical_date,
-            rows_in=extracted, rows_out=loaded, rows_quarantined=quarantined, started=started, status="ok")
+    _ledger(
+        settings,
+        run_id=run_id,
+        source=source.name,
+        stage="load",
+        logical_date=logical_date,
+        rows_in=extracted,
+        rows_out=loaded,
+        rows_quarantined=quarantined,
+        started=started,
+        status="ok",
+    )
     shutil.rmtree(wd, ignore_errors=True)
-    return {"source": source.name, "stage": "load", "published": True, "rows_loaded": v["good_rows"],
-            "source_rows_loaded": loaded, "source_rows_quarantined": quarantined, "extracted": extracted}
+    return {
+        "source": source.name,
+        "stage": "load",
+        "published": True,
+        "rows_loaded": v["good_rows"],
+        "source_rows_loaded": loaded,
+        "source_rows_quarantined": quarantined,
+        "extracted": extracted,
+    }
 
 
-_STAGE_FUNCS = {"extract": stage_extract, "normalize": stage_normalize, "validate": stage_validate,
-                "load": stage_load}
+_STAGE_FUNCS: dict[str, Callable[..., dict[str, Any]]] = {
+    "extract": stage_extract,
+    "normalize": stage_normalize,
+    "validate": stage_validate,
+    "load": stage_load,
+}
 
 
 def run_stage(
-    stage: str, source: str, logical_date: str, run_id: str, *, settings: Settings | None = None,
-    full_refresh: bool = False, progress: Progress | None = None,
+    stage: str,
+    source: str,
+    logical_date: str,
+    run_id: str,
+    *,
+    settings: Settings | None = None,
+    full_refresh: bool = False,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run one stage for one source and logical date (YYYY-MM-DD); returns a small summary.
 
@@ -458,20 +698,43 @@ def run_stage(
     except (ValidationFailed, ReconciliationError):
         raise  # already in the ledger with its counts
     except Exception as exc:
-        _ledger(settings, run_id=run_id, source=source, stage=stage, logical_date=logical_date, rows_in=0,
-                rows_out=0, rows_quarantined=0, started=started, status="failed", message=str(exc)[:2000])
+        _ledger(
+            settings,
+            run_id=run_id,
+            source=source,
+            stage=stage,
+            logical_date=logical_date,
+            rows_in=0,
+            rows_out=0,
+            rows_quarantined=0,
+            started=started,
+            status="failed",
+            message=str(exc)[:2000],
+        )
         raise
 
 
 def run_source(
-    source: str, logical_date: str, run_id: str, *, settings: Settings | None = None, full_refresh: bool = False,
+    source: str,
+    logical_date: str,
+    run_id: str,
+    *,
+    settings: Settings | None = None,
+    full_refresh: bool = False,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """All four stages for one source, in order; returns the load summary."""
     summary: dict[str, Any] = {}
     for stage in STAGES:
-        summary = run_stage(stage, source, logical_date, run_id, settings=settings, full_refresh=full_refresh,
-                            progress=progress)
+        summary = run_stage(
+            stage,
+            source,
+            logical_date,
+            run_id,
+            settings=settings,
+            full_refresh=full_refresh,
+            progress=progress,
+        )
     return summary
 
 
@@ -480,7 +743,11 @@ def table_of(source: str, settings: Settings | None = None) -> SharedTable:
 
 
 def run_publish(
-    logical_date: str, run_id: str, sources: list[str] | None = None, *, settings: Settings | None = None,
+    logical_date: str,
+    run_id: str,
+    sources: list[str] | None = None,
+    *,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Refresh what depends on landed batches: rejection reports and Data Docs."""
     from etl.publish.docs import build_data_docs
@@ -491,7 +758,10 @@ def run_publish(
     reports = build_rejection_reports(settings, contracts)
     index = build_data_docs(settings)
     return {
-        "stage": "publish", "logical_date": _check_date(logical_date), "run_id": run_id,
-        "reports": {r.department: r.rows for r in reports}, "reports_dir": str(settings.reports_dir),
+        "stage": "publish",
+        "logical_date": _check_date(logical_date),
+        "run_id": run_id,
+        "reports": {r.department: r.rows for r in reports},
+        "reports_dir": str(settings.reports_dir),
         "data_docs": str(index) if index else None,
     }

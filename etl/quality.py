@@ -53,10 +53,19 @@ _DEFECTS = [
     Defect("phone_format", True, None, "phone written with +86, dashes or spaces"),
     # not repairable: quarantine with the reason
     Defect("id_bad_checksum", False, "resident_id_checksum", "a resident ID digit mistyped (check fails)"),
-    Defect("id_excel_destroyed", False, "resident_id_destroyed", "resident ID stored as a number, 15 significant digits kept"),
-    Defect("id_birth_mismatch", False, "resident_id_birth_mismatch", "birth date field disagrees with the ID"),
+    Defect(
+        "id_excel_destroyed",
+        False,
+        "resident_id_destroyed",
+        "resident ID stored as a number, 15 significant digits kept",
+    ),
+    Defect(
+        "id_birth_mismatch", False, "resident_id_birth_mismatch", "birth date field disagrees with the ID"
+    ),
     Defect("id_gender_mismatch", False, "resident_id_gender_mismatch", "gender field disagrees with the ID"),
-    Defect("code_bad_checksum", False, "credit_code_checksum", "a credit code character mistyped (check fails)"),
+    Defect(
+        "code_bad_checksum", False, "credit_code_checksum", "a credit code character mistyped (check fails)"
+    ),
     Defect("date_impossible", False, "invalid_date", "an impossible date such as 30 February"),
     Defect("ragged_row", False, "malformed_row", "a CSV row with an extra field"),
     # neither: variation that normalization leaves alone (entity resolution's job)

@@ -28,8 +28,16 @@ from etl.reference import load_regions
 
 __all__ = ["DROP_DATE", "RATES", "DemoSummary", "SourceSummary", "generate", "write_registry"]
 
-SOURCE_ORDER = ["ps_hukou", "tax_registration", "hrss_insurance", "nhc_health", "ca_marriage", "samr_registry",
-                "ca_assistance", "stats_indicators"]
+SOURCE_ORDER = [
+    "ps_hukou",
+    "tax_registration",
+    "hrss_insurance",
+    "nhc_health",
+    "ca_marriage",
+    "samr_registry",
+    "ca_assistance",
+    "stats_indicators",
+]
 
 
 @dataclass
@@ -93,7 +101,9 @@ def generate(
     truth_dir.mkdir(parents=True, exist_ok=True)
     _write_parquet(_persons_truth(people), truth_dir / "persons.parquet")
     _write_parquet(_orgs_truth(orgs), truth_dir / "organisations.parquet")
-    ctx = Ctx(landing=settings.landing, persons=people, orgs=orgs, regions=regions, seed=seed, drop_date=drop_date)
+    ctx = Ctx(
+        landing=settings.landing, persons=people, orgs=orgs, regions=regions, seed=seed, drop_date=drop_date
+    )
     summary = DemoSummary(persons=persons, organisations=len(orgs), seed=seed, truth_dir=truth_dir)
     for name in SOURCE_ORDER:
         say(f"{name} ...")

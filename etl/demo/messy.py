@@ -15,12 +15,25 @@ from etl.quality import DEFECTS
 
 #: defect code -> exclusivity group (at most one defect per group per row)
 GROUP = {
-    "id_fullwidth": "id", "id_lowercase_x": "id", "id_whitespace": "id", "id_15digit": "id",
-    "id_bad_checksum": "id", "id_excel_destroyed": "id", "id_missing": "id",
-    "id_birth_mismatch": "birth", "date_impossible": "birth", "id_gender_mismatch": "gender",
-    "code_fullwidth": "code", "code_lowercase": "code", "code_bad_checksum": "code",
-    "name_whitespace": "name", "name_variant": "name", "phone_format": "phone", "phone_changed": "phone",
-    "moved": "address", "ragged_row": "row",
+    "id_fullwidth": "id",
+    "id_lowercase_x": "id",
+    "id_whitespace": "id",
+    "id_15digit": "id",
+    "id_bad_checksum": "id",
+    "id_excel_destroyed": "id",
+    "id_missing": "id",
+    "id_birth_mismatch": "birth",
+    "date_impossible": "birth",
+    "id_gender_mismatch": "gender",
+    "code_fullwidth": "code",
+    "code_lowercase": "code",
+    "code_bad_checksum": "code",
+    "name_whitespace": "name",
+    "name_variant": "name",
+    "phone_format": "phone",
+    "phone_changed": "phone",
+    "moved": "address",
+    "ragged_row": "row",
 }
 assert set(GROUP) <= set(DEFECTS), "every injected code must be in etl.quality.DEFECTS"
 
@@ -65,7 +78,12 @@ def fmt_ymd(y: np.ndarray, m: np.ndarray, d: np.ndarray, style: np.ndarray) -> n
     ys, m2, d2, m1, d1 = num(y, 4), num(m, 2), num(d, 2), num(m), num(d)
     return np.select(
         [style == 0, style == 1, style == 2, style == 3],
-        [cat(ys, "-", m2, "-", d2), cat(ys, "年", m1, "月", d1, "日"), cat(ys, "/", m1, "/", d1), cat(ys, m2, d2)],
+        [
+            cat(ys, "-", m2, "-", d2),
+            cat(ys, "年", m1, "月", d1, "日"),
+            cat(ys, "/", m1, "/", d1),
+            cat(ys, m2, d2),
+        ],
         cat(ys, ".", m2, ".", d2),
     ).astype(S)
 
@@ -117,7 +135,11 @@ def _apply(values: np.ndarray, mask: np.ndarray, fn) -> None:  # type: ignore[no
 
 
 def mess_resident_ids(
-    rng: np.random.Generator, ids: np.ndarray, dfx: Defects, *, zero_width: bool = True,
+    rng: np.random.Generator,
+    ids: np.ndarray,
+    dfx: Defects,
+    *,
+    zero_width: bool = True,
     eligible_15: np.ndarray | None = None,
 ) -> np.ndarray:
     """Inject the resident-ID defects configured in dfx.rates into a copy of ids.
@@ -137,7 +159,7 @@ def mess_resident_ids(
 
     def typo(s: str) -> str:  # a sequence digit (pos 15/16) changed: always breaks the check
         p = 14 + int(rng.integers(0, 2))
-        return s[:p] + str((int(s[p]) + int(rng.integers(1, 10))) % 10) + s[p + 1:]
+        return s[:p] + str((int(s[p]) + int(rng.integers(1, 10))) % 10) + s[p + 1 :]
 
     _apply(out, dfx.get("id_bad_checksum"), typo)
     _apply(out, dfx.get("id_fullwidth"), lambda s: s.translate(T.FULLWIDTH))
@@ -154,7 +176,9 @@ def mess_resident_ids(
 
 def mess_credit_codes(rng: np.random.Generator, codes: np.ndarray, dfx: Defects) -> np.ndarray:
     out = np.array(codes, dtype=S)
-    has_letter = np.asarray([any(c.isalpha() for c in s) for s in out.tolist()]) if len(out) else np.zeros(0, bool)
+    has_letter = (
+        np.asarray([any(c.isalpha() for c in s) for s in out.tolist()]) if len(out) else np.zeros(0, bool)
+    )
     dfx.pick("code_lowercase", has_letter)
     dfx.pick("code_bad_checksum")
     dfx.pick("code_fullwidth")
@@ -163,7 +187,7 @@ def mess_credit_codes(rng: np.random.Generator, codes: np.ndarray, dfx: Defects)
     def typo(s: str) -> str:  # an organisation-code character (pos 9-16) changed
         p = 8 + int(rng.integers(0, 8))
         alt = USCC_ALPHABET[(USCC_ALPHABET.index(s[p]) + int(rng.integers(1, 31))) % 31]
-        return s[:p] + alt + s[p + 1:]
+        return s[:p] + alt + s[p + 1 :]
 
     _apply(out, dfx.get("code_lowercase"), str.lower)
     _apply(out, dfx.get("code_bad_checksum"), typo)
@@ -171,27 +195,38 @@ def mess_credit_codes(rng: np.random.Generator, codes: np.ndarray, dfx: Defects)
     return out
 
 
-def mess_names(rng: np.random.Generator, names: np.ndarray, variants: np.ndarray | None, dfx: Defects,
-               *, zero_width: bool = True) -> np.ndarray:
+def mess_names(
+    rng: np.random.Generator,
+    names: np.ndarray,
+    variants: np.ndarray | None,
+    dfx: Defects,
+    *,
+    zero_width: bool = True,
+) -> np.ndarray:
     out = np.array(names, dtype=S)
     if variants is not None:
         m = dfx.pick("name_variant", np.asarray(variants, dtype=S) != out)
         out[m] = np.asarray(variants, dtype=S)[m]
     spaces = ["\u200b", " ", "\u3000"] if zero_width else [" ", "\u3000"]
     dfx.pick("name_whitespace", np.strings.str_len(out) >= 2)
-    _apply(out, dfx.get("name_whitespace"),
-           lambda s: s[:1] + spaces[int(rng.integers(0, len(spaces)))] + s[1:])
+    _apply(
+        out, dfx.get("name_whitespace"), lambda s: s[:1] + spaces[int(rng.integers(0, len(spaces)))] + s[1:]
+    )
     return out
 
 
-def mess_phones(rng: np.random.Generator, phones: np.ndarray, old: np.ndarray | None, dfx: Defects) -> np.ndarray:
+def mess_phones(
+    rng: np.random.Generator, phones: np.ndarray, old: np.ndarray | None, dfx: Defects
+) -> np.ndarray:
     out = np.array(phones, dtype=S)
     if old is not None:
         m = dfx.pick("phone_changed")
         out[m] = np.asarray(old, dtype=S)[m]
     dfx.pick("phone_format")
     forms = [
-        lambda s: "+86 " + s, lambda s: f"{s[:3]}-{s[3:7]}-{s[7:]}", lambda s: f"{s[:3]} {s[3:7]} {s[7:]}",
+        lambda s: "+86 " + s,
+        lambda s: f"{s[:3]}-{s[3:7]}-{s[7:]}",
+        lambda s: f"{s[:3]} {s[3:7]} {s[7:]}",
         lambda s: "+86-" + s,
     ]
     _apply(out, dfx.get("phone_format"), lambda s: forms[int(rng.integers(0, len(forms)))](s))

@@ -29,15 +29,42 @@ ORG_WEIGHTS = np.array([3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)  # GB 11714
 
 MARITAL_NAMES = {"10": "未婚", "20": "已婚", "30": "丧偶", "40": "离婚"}
 ENTITY_TYPE_SHARES = {
-    "limited_company": 0.55, "joint_stock": 0.03, "sole_proprietorship": 0.04, "partnership": 0.03,
-    "individual_business": 0.30, "public_institution": 0.03, "social_organisation": 0.02,
+    "limited_company": 0.55,
+    "joint_stock": 0.03,
+    "sole_proprietorship": 0.04,
+    "partnership": 0.03,
+    "individual_business": 0.30,
+    "public_institution": 0.03,
+    "social_organisation": 0.02,
 }
 STATUS_SHARES = {"存续": 0.62, "在业": 0.18, "吊销": 0.07, "注销": 0.11, "迁出": 0.02}
-STATUS_CODE = {"存续": "active", "在业": "active", "吊销": "revoked", "注销": "cancelled", "迁出": "moved_out"}
+STATUS_CODE = {
+    "存续": "active",
+    "在业": "active",
+    "吊销": "revoked",
+    "注销": "cancelled",
+    "迁出": "moved_out",
+}
 ETHNICITY_SHARES = {  # GB/T 3304 code -> share; the remaining groups share what is left
-    "01": 0.913, "08": 0.014, "05": 0.008, "03": 0.008, "06": 0.0078, "11": 0.0075, "07": 0.0071,
-    "15": 0.0068, "04": 0.0050, "02": 0.0045, "12": 0.0025, "09": 0.0025, "13": 0.0024, "14": 0.0015,
-    "10": 0.0013, "16": 0.0012, "19": 0.0011, "17": 0.0011, "18": 0.0009,
+    "01": 0.913,
+    "08": 0.014,
+    "05": 0.008,
+    "03": 0.008,
+    "06": 0.0078,
+    "11": 0.0075,
+    "07": 0.0071,
+    "15": 0.0068,
+    "04": 0.0050,
+    "02": 0.0045,
+    "12": 0.0025,
+    "09": 0.0025,
+    "13": 0.0024,
+    "14": 0.0015,
+    "10": 0.0013,
+    "16": 0.0012,
+    "19": 0.0011,
+    "17": 0.0011,
+    "18": 0.0009,
 }
 
 
@@ -159,8 +186,11 @@ def street_addresses(rng: np.random.Generator, prefix: np.ndarray, *, with_room:
     if with_room:
         room = num(rng.integers(1, 28, n) * 100 + rng.integers(1, 5, n))
         bld = rng.random(n) < 0.6
-        tail = np.where(bld, cat(num(rng.integers(1, 30, n)), "栋", num(rng.integers(1, 5, n)), "单元", room, "室"),
-                        cat(room, "室"))
+        tail = np.where(
+            bld,
+            cat(num(rng.integers(1, 30, n)), "栋", num(rng.integers(1, 5, n)), "单元", room, "室"),
+            cat(room, "室"),
+        )
         out = cat(out, T.sarr(tail))
     return out
 
@@ -246,8 +276,13 @@ def make_persons(rng: np.random.Generator, n: int, regions: Regions) -> pd.DataF
     married_p = np.array([0.45, 0.86, 0.72])[band]
     widowed_p = np.array([0.0, 0.02, 0.20])[band] * (age >= 25)
     divorced_p = np.array([0.02, 0.05, 0.03])[band]
-    marital = np.where(u < married_p, "20", np.where(u < married_p + widowed_p, "30",
-                       np.where(u < married_p + widowed_p + divorced_p, "40", "10")))
+    marital = np.where(
+        u < married_p,
+        "20",
+        np.where(
+            u < married_p + widowed_p, "30", np.where(u < married_p + widowed_p + divorced_p, "40", "10")
+        ),
+    )
     marital = np.where(legal, marital, "10")
 
     width = max(7, len(str(n)))
@@ -282,17 +317,28 @@ def _ethnicity_table() -> list[tuple[str, float]]:
 
 # ---------------------------------------------------------------- organisations
 _TYPE_PREFIX = {
-    "limited_company": 91, "joint_stock": 91, "sole_proprietorship": 91, "partnership": 91,
-    "individual_business": 92, "public_institution": 12, "social_organisation": 51,
+    "limited_company": 91,
+    "joint_stock": 91,
+    "sole_proprietorship": 91,
+    "partnership": 91,
+    "individual_business": 92,
+    "public_institution": 12,
+    "social_organisation": 51,
 }
 _TYPE_NAME = {
-    "limited_company": "有限责任公司", "joint_stock": "股份有限公司", "sole_proprietorship": "个人独资企业",
-    "partnership": "合伙企业", "individual_business": "个体工商户", "public_institution": "事业单位",
+    "limited_company": "有限责任公司",
+    "joint_stock": "股份有限公司",
+    "sole_proprietorship": "个人独资企业",
+    "partnership": "合伙企业",
+    "individual_business": "个体工商户",
+    "public_institution": "事业单位",
     "social_organisation": "社会团体",
 }
 
 
-def make_organisations(rng: np.random.Generator, m: int, persons: pd.DataFrame, regions: Regions) -> pd.DataFrame:
+def make_organisations(
+    rng: np.random.Generator, m: int, persons: pd.DataFrame, regions: Regions
+) -> pd.DataFrame:
     """One row per organisation, canonical values (entity_type/status as code-list slugs)."""
     types = np.array(list(ENTITY_TYPE_SHARES))
     etype = types[rng.choice(len(types), size=m, p=np.array(list(ENTITY_TYPE_SHARES.values())))]
@@ -343,11 +389,22 @@ def make_organisations(rng: np.random.Generator, m: int, persons: pd.DataFrame, 
     county = regions.county[ridx]
     trade = T.sarr(T.TRADE_CHARS)
     zh = cat(trade[rng.integers(0, len(trade), m)], trade[rng.integers(0, len(trade), m)])
-    words = np.array([T.sarr(T.INDUSTRY_WORDS[s])[rng.integers(0, len(T.INDUSTRY_WORDS[s]))] for s in industry],
-                     dtype=S)
+    words = np.array(
+        [T.sarr(T.INDUSTRY_WORDS[s])[rng.integers(0, len(T.INDUSTRY_WORDS[s]))] for s in industry], dtype=S
+    )
     form = np.select(
-        [etype == "limited_company", etype == "joint_stock", etype == "sole_proprietorship", etype == "partnership"],
-        [np.where(rng.random(m) < 0.75, "有限公司", "有限责任公司"), "股份有限公司", "商行", "合伙企业（有限合伙）"],
+        [
+            etype == "limited_company",
+            etype == "joint_stock",
+            etype == "sole_proprietorship",
+            etype == "partnership",
+        ],
+        [
+            np.where(rng.random(m) < 0.75, "有限公司", "有限责任公司"),
+            "股份有限公司",
+            "商行",
+            "合伙企业（有限合伙）",
+        ],
         "",
     ).astype(S)
     shop = T.sarr(T.SHOP_WORDS)[rng.integers(0, len(T.SHOP_WORDS), m)]
@@ -361,8 +418,12 @@ def make_organisations(rng: np.random.Generator, m: int, persons: pd.DataFrame, 
 
     # registered capital in CNY
     lo_hi = {
-        "limited_company": (1e5, 5e7), "joint_stock": (1e7, 1e9), "sole_proprietorship": (1e4, 5e6),
-        "partnership": (1e5, 5e7), "individual_business": (1e4, 5e5), "public_institution": (1e5, 1e8),
+        "limited_company": (1e5, 5e7),
+        "joint_stock": (1e7, 1e9),
+        "sole_proprietorship": (1e4, 5e6),
+        "partnership": (1e5, 5e7),
+        "individual_business": (1e4, 5e5),
+        "public_institution": (1e5, 1e8),
         "social_organisation": (3e4, 5e6),
     }
     lo = np.array([lo_hi[t][0] for t in etype])

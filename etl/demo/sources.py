@@ -24,51 +24,136 @@ from etl.reference import ENTITY_TYPES
 #: Defect rates per source: fraction of the delivered rows (exact counts, see messy.Defects).
 RATES: dict[str, dict[str, float]] = {
     "ps_hukou": {
-        "id_fullwidth": 0.004, "id_lowercase_x": 0.003, "id_whitespace": 0.004, "id_bad_checksum": 0.002,
-        "id_missing": 0.005, "id_birth_mismatch": 0.001, "id_gender_mismatch": 0.001, "date_impossible": 0.0005,
-        "name_whitespace": 0.003, "phone_format": 0.02, "phone_changed": 0.08, "ragged_row": 0.001,
+        "id_fullwidth": 0.004,
+        "id_lowercase_x": 0.003,
+        "id_whitespace": 0.004,
+        "id_bad_checksum": 0.002,
+        "id_missing": 0.005,
+        "id_birth_mismatch": 0.001,
+        "id_gender_mismatch": 0.001,
+        "date_impossible": 0.0005,
+        "name_whitespace": 0.003,
+        "phone_format": 0.02,
+        "phone_changed": 0.08,
+        "ragged_row": 0.001,
     },
     "tax_registration": {
-        "code_fullwidth": 0.005, "code_lowercase": 0.01, "code_bad_checksum": 0.003,
-        "id_fullwidth": 0.005, "id_lowercase_x": 0.003, "id_whitespace": 0.005, "id_bad_checksum": 0.002,
-        "id_missing": 0.02, "name_whitespace": 0.005, "phone_format": 0.05, "ragged_row": 0.001,
+        "code_fullwidth": 0.005,
+        "code_lowercase": 0.01,
+        "code_bad_checksum": 0.003,
+        "id_fullwidth": 0.005,
+        "id_lowercase_x": 0.003,
+        "id_whitespace": 0.005,
+        "id_bad_checksum": 0.002,
+        "id_missing": 0.02,
+        "name_whitespace": 0.005,
+        "phone_format": 0.05,
+        "ragged_row": 0.001,
     },
     "hrss_insurance": {
-        "id_excel_destroyed": 0.02, "id_fullwidth": 0.005, "id_lowercase_x": 0.003, "id_whitespace": 0.005,
-        "id_bad_checksum": 0.002, "id_missing": 0.01, "id_gender_mismatch": 0.002, "name_whitespace": 0.005,
-        "name_variant": 0.02, "phone_format": 0.03, "phone_changed": 0.05, "code_lowercase": 0.005,
-        "code_bad_checksum": 0.002, "date_impossible": 0.001,
+        "id_excel_destroyed": 0.02,
+        "id_fullwidth": 0.005,
+        "id_lowercase_x": 0.003,
+        "id_whitespace": 0.005,
+        "id_bad_checksum": 0.002,
+        "id_missing": 0.01,
+        "id_gender_mismatch": 0.002,
+        "name_whitespace": 0.005,
+        "name_variant": 0.02,
+        "phone_format": 0.03,
+        "phone_changed": 0.05,
+        "code_lowercase": 0.005,
+        "code_bad_checksum": 0.002,
+        "date_impossible": 0.001,
     },
     "nhc_health": {
-        "id_fullwidth": 0.005, "id_lowercase_x": 0.003, "id_whitespace": 0.01, "id_bad_checksum": 0.002,
-        "id_missing": 0.03, "id_birth_mismatch": 0.002, "id_gender_mismatch": 0.002, "date_impossible": 0.001,
-        "name_whitespace": 0.005, "name_variant": 0.02, "moved": 0.08, "phone_format": 0.03, "phone_changed": 0.03,
+        "id_fullwidth": 0.005,
+        "id_lowercase_x": 0.003,
+        "id_whitespace": 0.01,
+        "id_bad_checksum": 0.002,
+        "id_missing": 0.03,
+        "id_birth_mismatch": 0.002,
+        "id_gender_mismatch": 0.002,
+        "date_impossible": 0.001,
+        "name_whitespace": 0.005,
+        "name_variant": 0.02,
+        "moved": 0.08,
+        "phone_format": 0.03,
+        "phone_changed": 0.03,
     },
     "ca_marriage": {
-        "id_fullwidth": 0.005, "id_lowercase_x": 0.003, "id_whitespace": 0.005, "id_bad_checksum": 0.002,
-        "id_missing": 0.005, "id_birth_mismatch": 0.002, "id_gender_mismatch": 0.002, "date_impossible": 0.001,
-        "name_whitespace": 0.005, "name_variant": 0.01,
+        "id_fullwidth": 0.005,
+        "id_lowercase_x": 0.003,
+        "id_whitespace": 0.005,
+        "id_bad_checksum": 0.002,
+        "id_missing": 0.005,
+        "id_birth_mismatch": 0.002,
+        "id_gender_mismatch": 0.002,
+        "date_impossible": 0.001,
+        "name_whitespace": 0.005,
+        "name_variant": 0.01,
     },
     "samr_registry": {
-        "code_fullwidth": 0.002, "code_lowercase": 0.005, "code_bad_checksum": 0.001, "id_fullwidth": 0.002,
-        "id_whitespace": 0.002, "id_bad_checksum": 0.001, "id_missing": 0.005, "name_whitespace": 0.002,
+        "code_fullwidth": 0.002,
+        "code_lowercase": 0.005,
+        "code_bad_checksum": 0.001,
+        "id_fullwidth": 0.002,
+        "id_whitespace": 0.002,
+        "id_bad_checksum": 0.001,
+        "id_missing": 0.005,
+        "name_whitespace": 0.002,
         "date_impossible": 0.0005,
     },
     "ca_assistance": {
-        "id_15digit": 0.25, "id_bad_checksum": 0.003, "id_missing": 0.01, "id_birth_mismatch": 0.003,
-        "date_impossible": 0.002, "name_variant": 0.03, "moved": 0.10, "phone_changed": 0.10,
+        "id_15digit": 0.25,
+        "id_bad_checksum": 0.003,
+        "id_missing": 0.01,
+        "id_birth_mismatch": 0.003,
+        "date_impossible": 0.002,
+        "name_variant": 0.03,
+        "moved": 0.10,
+        "phone_changed": 0.10,
     },
     "stats_indicators": {},
 }
 
 #: Share of the population (or organisations) each source delivers.
-COVERAGE = {"ps_hukou": 0.99, "tax_registration": 0.85, "hrss_insurance_persons": 0.06, "nhc_health": 0.70,
-            "ca_marriage_pairs": 0.02, "ca_assistance": 0.015}
+COVERAGE = {
+    "ps_hukou": 0.99,
+    "tax_registration": 0.85,
+    "hrss_insurance_persons": 0.06,
+    "nhc_health": 0.70,
+    "ca_marriage_pairs": 0.02,
+    "ca_assistance": 0.015,
+}
 
-PERSON_TRUTH = ["resident_id", "name", "gender", "birth_date", "ethnicity", "household_region", "address",
-                "phone", "marital_status", "alive", "death_date"]
-ORG_TRUTH = ["credit_code", "name", "entity_type", "legal_rep_name", "legal_rep_id", "region", "address",
-             "registered_capital", "established_date", "status", "industry", "phone"]
+PERSON_TRUTH = [
+    "resident_id",
+    "name",
+    "gender",
+    "birth_date",
+    "ethnicity",
+    "household_region",
+    "address",
+    "phone",
+    "marital_status",
+    "alive",
+    "death_date",
+]
+ORG_TRUTH = [
+    "credit_code",
+    "name",
+    "entity_type",
+    "legal_rep_name",
+    "legal_rep_id",
+    "region",
+    "address",
+    "registered_capital",
+    "established_date",
+    "status",
+    "industry",
+    "phone",
+]
 
 
 @dataclass
@@ -101,13 +186,22 @@ def _as_text(values: np.ndarray) -> np.ndarray:
     return np.asarray(values, dtype=object) if values.dtype != bool else values
 
 
-def truth(source: str, file: str, entity_id: np.ndarray, defects: np.ndarray, frame: pd.DataFrame,
-          rows: np.ndarray, columns: dict[str, str]) -> pd.DataFrame:
+def truth(
+    source: str,
+    file: str,
+    entity_id: np.ndarray,
+    defects: np.ndarray,
+    frame: pd.DataFrame,
+    rows: np.ndarray,
+    columns: dict[str, str],
+) -> pd.DataFrame:
     """columns: shared column -> population column."""
     n = len(rows)
     data: dict[str, object] = {
-        "source": np.full(n, source, dtype=object), "file": np.full(n, file, dtype=object),
-        "row_number": np.arange(1, n + 1, dtype=np.int64), "entity_id": np.asarray(entity_id, dtype=object),
+        "source": np.full(n, source, dtype=object),
+        "file": np.full(n, file, dtype=object),
+        "row_number": np.arange(1, n + 1, dtype=np.int64),
+        "entity_id": np.asarray(entity_id, dtype=object),
         "defects": np.asarray(defects, dtype=object),
     }
     for shared, col in columns.items():
@@ -157,14 +251,42 @@ def build_ps_hukou(ctx: Ctx) -> Built:
     names = M.mess_names(rng, P["name"].to_numpy()[rows], None, dfx, zero_width=False)
     phones = M.mess_phones(rng, P["phone"].to_numpy()[rows], P["old_phone"].to_numpy()[rows], dfx)
     ragged = dfx.pick("ragged_row")
-    cols = [ids, names, gtxt, bd, eth_txt, sarr(P["household_region"].to_numpy()[rows]),
-            sarr(P["address"].to_numpy()[rows]), phones, mar_txt]
+    cols = [
+        ids,
+        names,
+        gtxt,
+        bd,
+        eth_txt,
+        sarr(P["household_region"].to_numpy()[rows]),
+        sarr(P["address"].to_numpy()[rows]),
+        phones,
+        mar_txt,
+    ]
     header = [f.name for f in _fields(src)]
     path = ctx.folder(src) / f"hukou_{ctx.drop_date}.csv"
     path.write_bytes(_csv_lines(cols, header, ragged).encode("gbk"))
-    t = truth(src, f"{src}/{path.name}", P["person_id"].to_numpy()[rows], dfx.codes(), P, rows,
-              {c: c for c in ["resident_id", "name", "gender", "birth_date", "ethnicity", "household_region",
-                              "address", "phone", "marital_status"]})
+    t = truth(
+        src,
+        f"{src}/{path.name}",
+        P["person_id"].to_numpy()[rows],
+        dfx.codes(),
+        P,
+        rows,
+        {
+            c: c
+            for c in [
+                "resident_id",
+                "name",
+                "gender",
+                "birth_date",
+                "ethnicity",
+                "household_region",
+                "address",
+                "phone",
+                "marital_status",
+            ]
+        },
+    )
     return [path], t
 
 
@@ -200,19 +322,50 @@ def build_tax_registration(ctx: Ctx) -> Built:
     reps = M.mess_names(rng, OR["legal_rep_name"].to_numpy()[rows], None, dfx)
     etype = OR["entity_type"].to_numpy()[rows]
     alias_pick = rng.integers(0, 100, n)
-    type_txt = sarr([_TYPE_ALIASES[t][a % min(3, len(_TYPE_ALIASES[t]))] for t, a in zip(etype, alias_pick, strict=True)])
+    type_txt = sarr(
+        [_TYPE_ALIASES[t][a % min(3, len(_TYPE_ALIASES[t]))] for t, a in zip(etype, alias_pick, strict=True)]
+    )
     phones = M.mess_phones(rng, OR["phone"].to_numpy()[rows], None, dfx)
     est = OR["established_date"].to_numpy().astype("datetime64[D]")[rows]
-    reg_date = M.fmt_dates(rng, np.minimum(est + rng.integers(0, 60, n), REF_DATE - 1), {"slash": 0.5, "iso": 0.5})
+    reg_date = M.fmt_dates(
+        rng, np.minimum(est + rng.integers(0, 60, n), REF_DATE - 1), {"slash": 0.5, "iso": 0.5}
+    )
     status = sarr(pd.Series(OR["status"].to_numpy()[rows]).map(_STATUS_TAX).to_numpy())
     ragged = dfx.pick("ragged_row")
-    cols = [codes, sarr(OR["name"].to_numpy()[rows]), reps, ids, type_txt, sarr(OR["address"].to_numpy()[rows]),
-            phones, reg_date, status]
+    cols = [
+        codes,
+        sarr(OR["name"].to_numpy()[rows]),
+        reps,
+        ids,
+        type_txt,
+        sarr(OR["address"].to_numpy()[rows]),
+        phones,
+        reg_date,
+        status,
+    ]
     path = ctx.folder(src) / f"taxpayers_{ctx.drop_date}.csv"
     path.write_bytes(_csv_lines(cols, [f.name for f in _fields(src)], ragged).encode("utf-8-sig"))
-    t = truth(src, f"{src}/{path.name}", OR["org_id"].to_numpy()[rows], dfx.codes(), OR, rows,
-              {c: c for c in ["credit_code", "name", "legal_rep_name", "legal_rep_id", "entity_type", "address",
-                              "phone", "status"]})
+    t = truth(
+        src,
+        f"{src}/{path.name}",
+        OR["org_id"].to_numpy()[rows],
+        dfx.codes(),
+        OR,
+        rows,
+        {
+            c: c
+            for c in [
+                "credit_code",
+                "name",
+                "legal_rep_name",
+                "legal_rep_id",
+                "entity_type",
+                "address",
+                "phone",
+                "status",
+            ]
+        },
+    )
     return [path], t
 
 
@@ -242,7 +395,9 @@ def _employment(ctx: Ctx, rng: np.random.Generator) -> pd.DataFrame:
     start = (lo + (rng.random(len(pr)) * span).astype(np.int64)).astype("datetime64[D]")
     wage = (rng.lognormal(np.log(6000), 0.5, len(pr)) // 100 * 100).clip(2000, 60000).astype(np.int64)
     wage = np.repeat(wage[np.cumsum(k) - k], k)  # one contribution base per person
-    return pd.DataFrame({"p": pr, "o": er, "insurance_type": ins, "start_date": start, "monthly_wage": num(wage)})
+    return pd.DataFrame(
+        {"p": pr, "o": er, "insurance_type": ins, "start_date": start, "monthly_wage": num(wage)}
+    )
 
 
 def build_hrss_insurance(ctx: Ctx) -> Built:
@@ -274,11 +429,20 @@ def build_hrss_insurance(ctx: Ctx) -> Built:
     destroyed = dfx.get("id_excel_destroyed")
 
     path = ctx.folder(src) / f"insurance_{ctx.drop_date}.xlsx"
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
-                                         "strings_to_formulas": False, "strings_to_urls": False})
+    wb = xlsxwriter.Workbook(
+        str(path),
+        {
+            "constant_memory": True,
+            "strings_to_numbers": False,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+        },
+    )
     import datetime as _dt
 
-    wb.set_properties({"title": "社会保险参保人员花名册", "author": "社保经办", "created": _dt.datetime(2026, 11, 1)})
+    wb.set_properties(
+        {"title": "社会保险参保人员花名册", "author": "社保经办", "created": _dt.datetime(2026, 11, 1)}
+    )
     ws = wb.add_worksheet("参保人员")
     head = wb.add_format({"bold": True, "align": "center"})
     fields = [f.name for f in _fields(src)]
@@ -297,12 +461,23 @@ def build_hrss_insurance(ctx: Ctx) -> Built:
     for c, (_, leaf) in enumerate(groups):
         ws.write_string(1, c, leaf, head)
     cols = {
-        "ids": ids.tolist(), "names": names.tolist(), "g": gtxt.tolist(), "ph": phones.tolist(),
-        "code": codes.tolist(), "emp": OR["name"].to_numpy()[orr].tolist(), "ins": E["insurance_type"].tolist(),
-        "date": date_txt.tolist(), "wage": wage.tolist(),
+        "ids": ids.tolist(),
+        "names": names.tolist(),
+        "g": gtxt.tolist(),
+        "ph": phones.tolist(),
+        "code": codes.tolist(),
+        "emp": OR["name"].to_numpy()[orr].tolist(),
+        "ins": E["insurance_type"].tolist(),
+        "date": date_txt.tolist(),
+        "wage": wage.tolist(),
     }
     true_ids = P["resident_id"].to_numpy()[pr]
-    serial_l, as_text_l, wage_text_l, destroyed_l = serial.tolist(), as_text.tolist(), wage_text.tolist(), destroyed.tolist()
+    serial_l, as_text_l, wage_text_l, destroyed_l = (
+        serial.tolist(),
+        as_text.tolist(),
+        wage_text.tolist(),
+        destroyed.tolist(),
+    )
     for i in range(n):  # xlsxwriter is row-at-a-time; rows stay ~10 % of persons
         r = i + 2
         if destroyed_l[i]:
@@ -325,8 +500,15 @@ def build_hrss_insurance(ctx: Ctx) -> Built:
             ws.write_number(r, 8, int(cols["wage"][i]))
     wb.close()
 
-    base = truth(src, f"{src}/{path.name}", P["person_id"].to_numpy()[pr], dfx.codes(), P, pr,
-                 {"resident_id": "resident_id", "name": "name", "gender": "gender", "phone": "phone"})
+    base = truth(
+        src,
+        f"{src}/{path.name}",
+        P["person_id"].to_numpy()[pr],
+        dfx.codes(),
+        P,
+        pr,
+        {"resident_id": "resident_id", "name": "name", "gender": "gender", "phone": "phone"},
+    )
     base["true_employer_credit_code"] = OR["credit_code"].to_numpy()[orr].astype(object)
     base["true_employer_name"] = OR["name"].to_numpy()[orr].astype(object)
     base["true_insurance_type"] = E["insurance_type"].to_numpy().astype(object)
@@ -369,18 +551,57 @@ def build_nhc_health(ctx: Ctx) -> Built:
     alive = alive_all[rows]
     death = P["death_date"].to_numpy().astype("datetime64[D]")[rows]
     dd = M.fmt_dates(rng, np.where(alive, np.datetime64("2000-01-01"), death), {"iso": 1.0})
-    vital = np.where(alive, np.where(rng.random(n) < 0.3, '{"alive":true,"death_date":null}', '{"alive":true}'),
-                     cat('{"alive":false,"death_date":"', dd, '"}')).astype(S)
+    vital = np.where(
+        alive,
+        np.where(rng.random(n) < 0.3, '{"alive":true,"death_date":null}', '{"alive":true}'),
+        cat('{"alive":false,"death_date":"', dd, '"}'),
+    ).astype(S)
     record_id = cat("HR", num(rows + 1, 9))
-    line = cat('{"record_id":"', record_id, '","patient":{"id_card":', _js(ids, np.strings.str_len(ids) > 0),
-               ',"name":', _js(names), ',"sex":', _js(sex), ',"birth_date":', _js(bd), ',"phone":', _js(phones),
-               '},"address":{"region_code":', _js(sarr(P["household_region"].to_numpy()[rows])),
-               ',"detail":', _js(address), '},"vital_status":', vital, "}")
+    line = cat(
+        '{"record_id":"',
+        record_id,
+        '","patient":{"id_card":',
+        _js(ids, np.strings.str_len(ids) > 0),
+        ',"name":',
+        _js(names),
+        ',"sex":',
+        _js(sex),
+        ',"birth_date":',
+        _js(bd),
+        ',"phone":',
+        _js(phones),
+        '},"address":{"region_code":',
+        _js(sarr(P["household_region"].to_numpy()[rows])),
+        ',"detail":',
+        _js(address),
+        '},"vital_status":',
+        vital,
+        "}",
+    )
     path = ctx.folder(src) / f"health_{ctx.drop_date}.jsonl"
     path.write_bytes(("\n".join(line.tolist()) + "\n").encode("utf-8"))
-    t = truth(src, f"{src}/{path.name}", P["person_id"].to_numpy()[rows], dfx.codes(), P, rows,
-              {c: c for c in ["resident_id", "name", "gender", "birth_date", "phone", "household_region", "address",
-                              "alive", "death_date"]})
+    t = truth(
+        src,
+        f"{src}/{path.name}",
+        P["person_id"].to_numpy()[rows],
+        dfx.codes(),
+        P,
+        rows,
+        {
+            c: c
+            for c in [
+                "resident_id",
+                "name",
+                "gender",
+                "birth_date",
+                "phone",
+                "household_region",
+                "address",
+                "alive",
+                "death_date",
+            ]
+        },
+    )
     return [path], t
 
 
@@ -418,8 +639,17 @@ def build_ca_marriage(ctx: Ctx) -> Built:
     n = len(rows)
     y, _, _ = ymd_parts(reg)
     office_county = pd.Series(P["household_region"].to_numpy()[hm])
-    djbh = np.repeat(cat(np.where(st == "20", "J", "L"), sarr(office_county.to_numpy()), "-", num(y),
-                         "-", num(np.arange(1, k + 1), 6)), 2)
+    djbh = np.repeat(
+        cat(
+            np.where(st == "20", "J", "L"),
+            sarr(office_county.to_numpy()),
+            "-",
+            num(y),
+            "-",
+            num(np.arange(1, k + 1), 6),
+        ),
+        2,
+    )
     cnames = dict(zip(ctx.regions.code.astype(str), ctx.regions.county.tolist(), strict=True))
     office = np.repeat(sarr([cnames.get(c, "") + "民政局婚姻登记处" for c in office_county.tolist()]), 2)
 
@@ -438,21 +668,58 @@ def build_ca_marriage(ctx: Ctx) -> Built:
     gender = np.where(gm, np.where(gender == "1", "2", "1"), gender)
     xb = M.fmt_gender(rng, gender, {"cn": 1.0})
     names = M.mess_names(rng, P["name"].to_numpy()[rows], P["name_variant"].to_numpy()[rows], dfx)
-    hyzk = np.where(rng.random(n) < 0.7, sarr(pd.Series(party_status).map(M_NAMES).to_numpy()), party_status).astype(S)
-    rec = cat("  <record>\n    <djbh>", djbh, "</djbh>\n    <sfzh>", ids, "</sfzh>\n    <xm>", names,
-              "</xm>\n    <xb>", xb, "</xb>\n    <csrq>", bd, "</csrq>\n    <hyzk>", hyzk, "</hyzk>\n    <djrq>",
-              iso(regd), "</djrq>\n    <djjg>", office, "</djjg>\n  </record>")
+    hyzk = np.where(
+        rng.random(n) < 0.7, sarr(pd.Series(party_status).map(M_NAMES).to_numpy()), party_status
+    ).astype(S)
+    rec = cat(
+        "  <record>\n    <djbh>",
+        djbh,
+        "</djbh>\n    <sfzh>",
+        ids,
+        "</sfzh>\n    <xm>",
+        names,
+        "</xm>\n    <xb>",
+        xb,
+        "</xb>\n    <csrq>",
+        bd,
+        "</csrq>\n    <hyzk>",
+        hyzk,
+        "</hyzk>\n    <djrq>",
+        iso(regd),
+        "</djrq>\n    <djjg>",
+        office,
+        "</djjg>\n  </record>",
+    )
     text = '<?xml version="1.0" encoding="UTF-8"?>\n<records>\n' + "\n".join(rec.tolist()) + "\n</records>\n"
     path = ctx.folder(src) / f"marriage_{ctx.drop_date}.xml"
     path.write_bytes(text.encode("utf-8"))
-    t = truth(src, f"{src}/{path.name}", P["person_id"].to_numpy()[rows], dfx.codes(), P, rows,
-              {c: c for c in ["resident_id", "name", "gender", "birth_date", "marital_status"]})
+    t = truth(
+        src,
+        f"{src}/{path.name}",
+        P["person_id"].to_numpy()[rows],
+        dfx.codes(),
+        P,
+        rows,
+        {c: c for c in ["resident_id", "name", "gender", "birth_date", "marital_status"]},
+    )
     return [path], t
 
 
 # ---------------------------------------------------------------- samr_registry (SQLite)
-SAMR_COLUMNS = ["tyshxydm", "qymc", "qylx", "fddbr", "fddbr_sfzh", "zs_xzqh", "zs", "zczb", "clrq", "djzt", "hy",
-                "updated_at"]
+SAMR_COLUMNS = [
+    "tyshxydm",
+    "qymc",
+    "qylx",
+    "fddbr",
+    "fddbr_sfzh",
+    "zs_xzqh",
+    "zs",
+    "zczb",
+    "clrq",
+    "djzt",
+    "hy",
+    "updated_at",
+]
 
 
 def _capital_text(rng: np.random.Generator, cap: np.ndarray) -> np.ndarray:
@@ -474,8 +741,9 @@ def _capital_text(rng: np.random.Generator, cap: np.ndarray) -> np.ndarray:
 def registry_frame(ctx: Ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The enterprise_registry rows (text columns, ascending updated_at) and their truth."""
     src, rng, OR = "samr_registry", ctx.rng("samr_registry"), ctx.orgs
-    rows = np.flatnonzero(np.isin(OR["entity_type"].to_numpy(), ["public_institution", "social_organisation"],
-                                  invert=True))
+    rows = np.flatnonzero(
+        np.isin(OR["entity_type"].to_numpy(), ["public_institution", "social_organisation"], invert=True)
+    )
     est = OR["established_date"].to_numpy().astype("datetime64[D]")[rows]
     span = np.maximum((REF_DATE - 1 - est).astype(np.int64), 1)
     upd = est.astype("datetime64[s]") + (rng.random(len(rows)) * span * 86400).astype(np.int64)
@@ -491,28 +759,66 @@ def registry_frame(ctx: Ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
     imp = dfx.pick("date_impossible")
     clrq[imp] = M.impossible_dates(rng, est[imp], probs)
     etype = OR["entity_type"].to_numpy()[rows]
-    qylx = sarr([_TYPE_ALIASES[t][0] if (t != "limited_company" or u < 0.7) else _TYPE_ALIASES[t][4]
-                 for t, u in zip(etype, rng.random(n).tolist(), strict=True)])
-    frame = pd.DataFrame({
-        "tyshxydm": codes, "qymc": OR["name"].to_numpy()[rows], "qylx": qylx, "fddbr": reps, "fddbr_sfzh": ids,
-        "zs_xzqh": OR["region"].to_numpy()[rows], "zs": OR["address"].to_numpy()[rows],
-        "zczb": _capital_text(rng, OR["registered_capital"].to_numpy()[rows]), "clrq": clrq,
-        "djzt": OR["status_name"].to_numpy()[rows], "hy": OR["industry"].to_numpy()[rows],
-        "updated_at": np.datetime_as_string(upd, unit="s").astype(S),
-    })
+    qylx = sarr(
+        [
+            _TYPE_ALIASES[t][0] if (t != "limited_company" or u < 0.7) else _TYPE_ALIASES[t][4]
+            for t, u in zip(etype, rng.random(n).tolist(), strict=True)
+        ]
+    )
+    frame = pd.DataFrame(
+        {
+            "tyshxydm": codes,
+            "qymc": OR["name"].to_numpy()[rows],
+            "qylx": qylx,
+            "fddbr": reps,
+            "fddbr_sfzh": ids,
+            "zs_xzqh": OR["region"].to_numpy()[rows],
+            "zs": OR["address"].to_numpy()[rows],
+            "zczb": _capital_text(rng, OR["registered_capital"].to_numpy()[rows]),
+            "clrq": clrq,
+            "djzt": OR["status_name"].to_numpy()[rows],
+            "hy": OR["industry"].to_numpy()[rows],
+            "updated_at": np.datetime_as_string(upd, unit="s").astype(S),
+        }
+    )
     frame["updated_at"] = frame["updated_at"].str.replace("T", " ")
     frame = frame.astype(object).where(frame.astype(str) != "", None)  # empty -> NULL in the database
-    t = truth(src, "enterprise_registry", OR["org_id"].to_numpy()[rows], dfx.codes(), OR, rows,
-              {c: c for c in ["credit_code", "name", "entity_type", "legal_rep_name", "legal_rep_id", "region",
-                              "address", "registered_capital", "established_date", "status", "industry"]})
+    t = truth(
+        src,
+        "enterprise_registry",
+        OR["org_id"].to_numpy()[rows],
+        dfx.codes(),
+        OR,
+        rows,
+        {
+            c: c
+            for c in [
+                "credit_code",
+                "name",
+                "entity_type",
+                "legal_rep_name",
+                "legal_rep_id",
+                "region",
+                "address",
+                "registered_capital",
+                "established_date",
+                "status",
+                "industry",
+            ]
+        },
+    )
     return frame, t
 
 
 def _table(meta, name: str = "enterprise_registry"):  # type: ignore[no-untyped-def]
     from sqlalchemy import Column, Integer, Table, Text
 
-    return Table(name, meta, Column("id", Integer, primary_key=True, autoincrement=False),
-                 *[Column(c, Text) for c in SAMR_COLUMNS])
+    return Table(
+        name,
+        meta,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        *[Column(c, Text) for c in SAMR_COLUMNS],
+    )
 
 
 def write_registry(url: str, rows: pd.DataFrame, table: str = "enterprise_registry") -> int:
@@ -533,7 +839,7 @@ def write_registry(url: str, rows: pd.DataFrame, table: str = "enterprise_regist
             for i, r in enumerate(records, start=1):
                 r["id"] = i
             for lo in range(0, len(records), 5000):
-                conn.execute(t.insert(), records[lo:lo + 5000])
+                conn.execute(t.insert(), records[lo : lo + 5000])
     finally:
         engine.dispose()
     return len(rows)
@@ -578,7 +884,9 @@ def build_ca_assistance(ctx: Ctx) -> Built:
     dfx = M.Defects(rng, n, RATES[src])
     birth = P["birth_date"].to_numpy().astype("datetime64[D]")[rows]
     by, _, _ = ymd_parts(birth)
-    ids = M.mess_resident_ids(rng, P["resident_id"].to_numpy()[rows], dfx, eligible_15=(by >= 1900) & (by <= 1999))
+    ids = M.mess_resident_ids(
+        rng, P["resident_id"].to_numpy()[rows], dfx, eligible_15=(by >= 1900) & (by <= 1999)
+    )
     has_id = ~dfx.get("id_missing") & ~dfx.get("id_bad_checksum")
     bd = M.fmt_dates(rng, birth, {"compact": 1.0})
     mm = dfx.pick("id_birth_mismatch", has_id)
@@ -591,16 +899,34 @@ def build_ca_assistance(ctx: Ctx) -> Built:
     address[moved] = sarr(P["old_address"].to_numpy()[rows][moved])
     phones = M.mess_phones(rng, P["phone"].to_numpy()[rows], P["old_phone"].to_numpy()[rows], dfx)
     amount = cat(num(rng.integers(30, 120, n) * 10), ".00")
-    values = {"SFZH": ids, "XM": names, "XB": sarr(P["gender"].to_numpy()[rows]), "CSRQ": bd,
-              "XZQH": sarr(P["household_region"].to_numpy()[rows]), "DZ": address, "LXDH": phones, "BZJE": amount}
+    values = {
+        "SFZH": ids,
+        "XM": names,
+        "XB": sarr(P["gender"].to_numpy()[rows]),
+        "CSRQ": bd,
+        "XZQH": sarr(P["household_region"].to_numpy()[rows]),
+        "DZ": address,
+        "LXDH": phones,
+        "BZJE": amount,
+    }
     line = None
     for f in sorted(_fields(src), key=lambda f: f.start or 0):
         cell = _fixed(values[f.name], f.width or 0, right=f.name == "BZJE")
         line = cell if line is None else cat(line, cell)
     path = ctx.folder(src) / f"assistance_{ctx.drop_date}.txt"
     path.write_bytes(("\n".join(line.tolist()) + "\n").encode("gb18030"))  # type: ignore[union-attr]
-    t = truth(src, f"{src}/{path.name}", P["person_id"].to_numpy()[rows], dfx.codes(), P, rows,
-              {c: c for c in ["resident_id", "name", "gender", "birth_date", "household_region", "address", "phone"]})
+    t = truth(
+        src,
+        f"{src}/{path.name}",
+        P["person_id"].to_numpy()[rows],
+        dfx.codes(),
+        P,
+        rows,
+        {
+            c: c
+            for c in ["resident_id", "name", "gender", "birth_date", "household_region", "address", "phone"]
+        },
+    )
     return [path], t
 
 
@@ -613,9 +939,13 @@ INDICATORS = [  # name, unit, 2019 range, decimals
     ("社会消费品零售总额", "亿元", (100.0, 15000.0), 2),
 ]
 YEARS = list(range(2019, 2025))
-_GROWTH = {"地区生产总值": [1.0, 1.025, 1.085, 1.03, 1.052, 1.05], "常住人口": [1.0, 1.002, 1.0, 0.998, 0.997, 0.996],
-           "一般公共预算收入": [1.0, 0.98, 1.10, 0.97, 1.065, 1.01], "城镇居民人均可支配收入": [1.0, 1.035, 1.082, 1.039, 1.051, 1.046],
-           "社会消费品零售总额": [1.0, 0.96, 1.125, 0.998, 1.072, 1.035]}
+_GROWTH = {
+    "地区生产总值": [1.0, 1.025, 1.085, 1.03, 1.052, 1.05],
+    "常住人口": [1.0, 1.002, 1.0, 0.998, 0.997, 0.996],
+    "一般公共预算收入": [1.0, 0.98, 1.10, 0.97, 1.065, 1.01],
+    "城镇居民人均可支配收入": [1.0, 1.035, 1.082, 1.039, 1.051, 1.046],
+    "社会消费品零售总额": [1.0, 0.96, 1.125, 0.998, 1.072, 1.035],
+}
 
 
 def build_stats_indicators(ctx: Ctx) -> Built:
@@ -654,8 +984,17 @@ def build_stats_indicators(ctx: Ctx) -> Built:
     text = ",".join(header) + "\n" + "\n".join(",".join(x) for x in recs) + "\n"
     path = ctx.folder(src) / f"indicators_{ctx.drop_date}.csv"
     path.write_bytes(text.encode("utf-8"))
-    tf = pd.DataFrame(truths, columns=["entity_id", "true_region_code", "true_region_name", "true_indicator_name",
-                                       "true_unit", *[f"true_value_{y}" for y in YEARS]])
+    tf = pd.DataFrame(
+        truths,
+        columns=[
+            "entity_id",
+            "true_region_code",
+            "true_region_name",
+            "true_indicator_name",
+            "true_unit",
+            *[f"true_value_{y}" for y in YEARS],
+        ],
+    )
     n = len(tf)
     tf.insert(0, "source", src)
     tf.insert(1, "file", f"{src}/{path.name}")
@@ -665,7 +1004,11 @@ def build_stats_indicators(ctx: Ctx) -> Built:
 
 
 BUILDERS = {
-    "ps_hukou": build_ps_hukou, "tax_registration": build_tax_registration, "hrss_insurance": build_hrss_insurance,
-    "nhc_health": build_nhc_health, "ca_marriage": build_ca_marriage, "ca_assistance": build_ca_assistance,
+    "ps_hukou": build_ps_hukou,
+    "tax_registration": build_tax_registration,
+    "hrss_insurance": build_hrss_insurance,
+    "nhc_health": build_nhc_health,
+    "ca_marriage": build_ca_marriage,
+    "ca_assistance": build_ca_assistance,
     "stats_indicators": build_stats_indicators,
 }

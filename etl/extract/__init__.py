@@ -84,13 +84,21 @@ class ExtractFailed(SourceError):
         names = sorted({r.source for r in failed})
         detail = "; ".join(f"{r.file or r.source}: {r.message}" for r in failed[:5])
         more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
-        super().__init__(", ".join(names), f"{len(failed)} batch(es) failed: {detail}{more}", kind="extract_failed")
+        super().__init__(
+            ", ".join(names), f"{len(failed)} batch(es) failed: {detail}{more}", kind="extract_failed"
+        )
 
 
 def extract(
-    settings: Settings, contracts: Contracts, sources: Sequence[str] | None = None, *,
-    full_refresh: bool = False, run_id: str | None = None, logical_date: date | None = None,
-    progress: Progress | None = None, raise_on_failure: bool = False,
+    settings: Settings,
+    contracts: Contracts,
+    sources: Sequence[str] | None = None,
+    *,
+    full_refresh: bool = False,
+    run_id: str | None = None,
+    logical_date: date | None = None,
+    progress: Progress | None = None,
+    raise_on_failure: bool = False,
 ) -> list[BatchResult]:
     """Extract the named sources (all when None), in name order; see the module docstring.
 
@@ -103,8 +111,13 @@ def extract(
     results: list[BatchResult] = []
     for src in srcs:
         results += extract_source(
-            settings, src, full_refresh=full_refresh, run_id=run_id, logical_date=logical_date,
-            progress=progress, raise_on_failure=False,
+            settings,
+            src,
+            full_refresh=full_refresh,
+            run_id=run_id,
+            logical_date=logical_date,
+            progress=progress,
+            raise_on_failure=False,
         )
     if raise_on_failure and any(r.status == "failed" for r in results):
         raise ExtractFailed(results)
@@ -112,8 +125,14 @@ def extract(
 
 
 def extract_source(
-    settings: Settings, source: Source, *, full_refresh: bool = False, run_id: str | None = None,
-    logical_date: date | None = None, progress: Progress | None = None, raise_on_failure: bool = False,
+    settings: Settings,
+    source: Source,
+    *,
+    full_refresh: bool = False,
+    run_id: str | None = None,
+    logical_date: date | None = None,
+    progress: Progress | None = None,
+    raise_on_failure: bool = False,
 ) -> list[BatchResult]:
     """Extract one source: every landing file not extracted yet, or one SQL pull."""
     run_id = run_id or new_run_id("extract")
@@ -138,8 +157,14 @@ class _Job:
     """One source's extraction within a run."""
 
     def __init__(
-        self, settings: Settings, src: Source, run_id: str, load_date: date, full_refresh: bool,
-        progress: Progress | None, logical_date: date | None = None,
+        self,
+        settings: Settings,
+        src: Source,
+        run_id: str,
+        load_date: date,
+        full_refresh: bool,
+        progress: Progress | None,
+        logical_date: date | None = None,
     ) -> None:
         self.settings, self.src, self.run_id, self.load_date = settings, src, run_id, load_date
         self.logical_date = logical_date
@@ -152,7 +177,9 @@ class _Job:
         root = self.settings.source_landing(self.src.name)
         loc = self.src.location or ""
         if loc.startswith("/") or ".." in Path(loc).parts:
-            raise SourceError(self.src.name, f"location {loc!r} leaves the landing folder", kind="unsafe_path")
+            raise SourceError(
+                self.src.name, f"location {loc!r} leaves the landing folder", kind="unsafe_path"
+            )
         if not root.is_dir():
             return []
         out = []
@@ -181,23 +208,42 @@ class _Job:
             log.error("%s", exc)
             return [res]
         if not files:
-            log.warning("source %s: no file matches %s under %s", self.src.name, self.src.location,
-                        self.settings.source_landing(self.src.name))
+            log.warning(
+                "source %s: no file matches %s under %s",
+                self.src.name,
+                self.src.location,
+                self.settings.source_landing(self.src.name),
+            )
         return [self.extract_file(name, path) for name, path in files]
 
     def _result(self, file: str | None, status: str, **kw: object) -> BatchResult:
         return BatchResult(
-            batch_id=new_batch_id(self.src.name), source=self.src.name, file=file, status=status,
-            run_id=self.run_id, logical_date=self.load_date, **kw,  # type: ignore[arg-type]
+            batch_id=new_batch_id(self.src.name),
+            source=self.src.name,
+            file=file,
+            status=status,
+            run_id=self.run_id,
+            logical_date=self.load_date,
+            **kw,  # type: ignore[arg-type]
         )
 
-    def _record(self, res: BatchResult, ctx: ReadContext | None = None, error: SourceError | None = None,
-                watermark: str | None = None) -> None:
+    def _record(
+        self,
+        res: BatchResult,
+        ctx: ReadContext | None = None,
+        error: SourceError | None = None,
+        watermark: str | None = None,
+    ) -> None:
         res.finished_at = now()
         with connect(self.settings) as con:
             con.execute("begin")
-            record_batch(con, res, warnings=ctx.warnings if ctx else (), flagged=ctx.flagged if ctx else (),
-                         error=error)
+            record_batch(
+                con,
+                res,
+                warnings=ctx.warnings if ctx else (),
+                flagged=ctx.flagged if ctx else (),
+                error=error,
+            )
             if watermark is not None and self.src.incremental_key:
                 set_watermark(con, self.src.name, self.src.incremental_key, watermark)
             con.execute("commit")
@@ -208,7 +254,9 @@ class _Job:
             raise ctx.error("file name leaves the landing folder; refused", kind="unsafe_path")
         target = path.resolve()
         if not target.is_relative_to(root):
-            raise ctx.error(f"resolves outside landing/{self.src.name} (to {target}); refused", kind="unsafe_path")
+            raise ctx.error(
+                f"resolves outside landing/{self.src.name} (to {target}); refused", kind="unsafe_path"
+            )
 
     def extract_file(self, name: str, path: Path) -> BatchResult:
         """Extract one landing file; never raises for a problem of the file itself."""
@@ -246,9 +294,13 @@ class _Job:
             log.info("source %s, file %s: %d rows -> %s", self.src.name, name, res.rows, res.raw_path)
         except SourceError as exc:
             self._fail(res, ctx, exc, writer)
-        except Exception as exc:  # a reader bug must not stop the other files; it is recorded and raised later
+        except (
+            Exception
+        ) as exc:  # a reader bug must not stop the other files; it is recorded and raised later
             log.exception("source %s, file %s: unexpected error", self.src.name, name)
-            self._fail(res, ctx, ctx.error(f"unexpected {type(exc).__name__}: {exc}", kind="internal"), writer)
+            self._fail(
+                res, ctx, ctx.error(f"unexpected {type(exc).__name__}: {exc}", kind="internal"), writer
+            )
         return res
 
     def _codec(self, path: Path, ctx: ReadContext) -> str:
@@ -309,8 +361,14 @@ class _Job:
                 res.raw_path = self.raw_dir / f"{res.batch_id}.parquet"
                 writer = RawWriter(res.raw_path, source=src.name, batch_id=res.batch_id, sha256=None)
                 pull = sql_reader.Pull()
-                log.info("source %s: reading %s from %s after %s=%s", src.name, src.sql_table,
-                         sql_reader.safe_url(url), src.incremental_key, wm)
+                log.info(
+                    "source %s: reading %s from %s after %s=%s",
+                    src.name,
+                    src.sql_table,
+                    sql_reader.safe_url(url),
+                    src.incremental_key,
+                    wm,
+                )
                 self._write(ctx, sql_reader.read(ctx, engine, url, wm, src.chunk_rows, pull), writer)
             finally:
                 engine.dispose()
@@ -329,8 +387,18 @@ class _Job:
             self._fail(res, ctx, exc, writer)
         except Exception as exc:
             log.exception("source %s: unexpected error", src.name)
-            self._fail(res, ctx, ctx.error(f"unexpected {type(exc).__name__}: {exc}", kind="internal"), writer)
+            self._fail(
+                res, ctx, ctx.error(f"unexpected {type(exc).__name__}: {exc}", kind="internal"), writer
+            )
         return [res]
 
 
-__all__ = ["BatchResult", "ExtractFailed", "Progress", "extract", "extract_source", "new_batch_id", "raw_batches"]
+__all__ = [
+    "BatchResult",
+    "ExtractFailed",
+    "Progress",
+    "extract",
+    "extract_source",
+    "new_batch_id",
+    "raw_batches",
+]

@@ -54,23 +54,41 @@ def find_extracted(con: duckdb.DuckDBPyConnection, source: str, sha256: str) -> 
     """batch_id of an extracted batch of `source` with this file fingerprint, if any."""
     row = con.execute(
         "select batch_id from meta.extract_batch where source = ? and file_sha256 = ? and status = 'extracted' "
-        "order by started_at desc limit 1", [source, sha256],
+        "order by started_at desc limit 1",
+        [source, sha256],
     ).fetchone()
     return row[0] if row else None
 
 
 def record_batch(
-    con: duckdb.DuckDBPyConnection, result: BatchResult, *, warnings: Sequence[SourceError] = (),
-    flagged: Sequence[tuple[int, str, str]] = (), error: SourceError | None = None,
+    con: duckdb.DuckDBPyConnection,
+    result: BatchResult,
+    *,
+    warnings: Sequence[SourceError] = (),
+    flagged: Sequence[tuple[int, str, str]] = (),
+    error: SourceError | None = None,
 ) -> None:
     """Insert the batch row and its source_error rows (failure, warnings, flagged rows)."""
     con.execute(
         f"insert into meta.extract_batch ({_COLUMNS}) values ({', '.join('?' * 17)})",
         [
-            result.batch_id, result.run_id, result.source, result.file, result.sha256, result.file_bytes,
-            result.encoding, result.rows, result.flagged_rows, str(result.raw_path) if result.raw_path else None,
-            result.logical_date, result.status, result.message, result.started_at, result.finished_at,
-            result.watermark_from, result.watermark_to,
+            result.batch_id,
+            result.run_id,
+            result.source,
+            result.file,
+            result.sha256,
+            result.file_bytes,
+            result.encoding,
+            result.rows,
+            result.flagged_rows,
+            str(result.raw_path) if result.raw_path else None,
+            result.logical_date,
+            result.status,
+            result.message,
+            result.started_at,
+            result.finished_at,
+            result.watermark_from,
+            result.watermark_to,
         ],
     )
     at = now()
@@ -85,10 +103,20 @@ def record_batch(
         "recorded_at": [at] * (len(errs) + len(flagged)),
     }
     if rows["kind"]:
-        errors_tbl = pa.table(rows, schema=pa.schema([
-            ("run_id", pa.string()), ("source", pa.string()), ("file", pa.string()), ("row_number", pa.int64()),
-            ("kind", pa.string()), ("problem", pa.string()), ("recorded_at", pa.timestamp("us")),
-        ]))
+        errors_tbl = pa.table(
+            rows,
+            schema=pa.schema(
+                [
+                    ("run_id", pa.string()),
+                    ("source", pa.string()),
+                    ("file", pa.string()),
+                    ("row_number", pa.int64()),
+                    ("kind", pa.string()),
+                    ("problem", pa.string()),
+                    ("recorded_at", pa.timestamp("us")),
+                ]
+            ),
+        )
         con.register("_extract_errors", errors_tbl)
         try:
             con.execute(
@@ -100,20 +128,53 @@ def record_batch(
 
 
 def _from_row(row: tuple[Any, ...]) -> BatchResult:
-    (batch_id, run_id, source, file, sha, nbytes, enc, rows, flagged, raw, ld, status, msg, started, finished,
-     wm_from, wm_to) = row
+    (
+        batch_id,
+        run_id,
+        source,
+        file,
+        sha,
+        nbytes,
+        enc,
+        rows,
+        flagged,
+        raw,
+        ld,
+        status,
+        msg,
+        started,
+        finished,
+        wm_from,
+        wm_to,
+    ) = row
     return BatchResult(
-        batch_id=str(batch_id), run_id=run_id, source=str(source), file=file, sha256=sha,
-        file_bytes=nbytes, encoding=enc, rows=int(rows or 0), flagged_rows=int(flagged or 0),
-        raw_path=Path(str(raw)) if raw else None, logical_date=ld, status=str(status),
-        message=msg, started_at=started, finished_at=finished,
-        watermark_from=wm_from, watermark_to=wm_to,
+        batch_id=str(batch_id),
+        run_id=run_id,
+        source=str(source),
+        file=file,
+        sha256=sha,
+        file_bytes=nbytes,
+        encoding=enc,
+        rows=int(rows or 0),
+        flagged_rows=int(flagged or 0),
+        raw_path=Path(str(raw)) if raw else None,
+        logical_date=ld,
+        status=str(status),
+        message=msg,
+        started_at=started,
+        finished_at=finished,
+        watermark_from=wm_from,
+        watermark_to=wm_to,
     )
 
 
 def raw_batches(
-    settings: Settings, source: str, run_id: str | None = None, logical_date: date | None = None,
-    *, status: str = "extracted",
+    settings: Settings,
+    source: str,
+    run_id: str | None = None,
+    logical_date: date | None = None,
+    *,
+    status: str = "extracted",
 ) -> list[BatchResult]:
     """The raw batches of `source` the next stage reads, oldest first.
 

@@ -130,9 +130,12 @@ def check_new_columns(ctx: ReadContext, new: Sequence[str], row: int | None = No
     if ctx.source.schema_drift == "fail":
         raise ctx.error(
             f"schema drift: undeclared column(s) {names} (policy fail; declare them in the contract)",
-            kind="schema_drift", row=row,
+            kind="schema_drift",
+            row=row,
         )
-    ctx.warn(f"schema drift: undeclared column(s) {names} kept in raw (policy warn)", kind="schema_drift", row=row)
+    ctx.warn(
+        f"schema drift: undeclared column(s) {names} kept in raw (policy warn)", kind="schema_drift", row=row
+    )
 
 
 class RowBuffer:
@@ -222,7 +225,9 @@ class DictBuffer:
             self.columns.append(k)
         return new
 
-    def add(self, record: dict[str, str | None], row: int, error: str | None = None, extra: str | None = None) -> None:
+    def add(
+        self, record: dict[str, str | None], row: int, error: str | None = None, extra: str | None = None
+    ) -> None:
         self.rows.append(record)
         self.row_numbers.append(row)
         self.row_errors.append(error)
@@ -236,7 +241,10 @@ class DictBuffer:
 
 
 def _with_row_meta(
-    names: list[str], arrays: list[pa.Array], row_numbers: list[int], errors: list[str | None],
+    names: list[str],
+    arrays: list[pa.Array],
+    row_numbers: list[int],
+    errors: list[str | None],
     extras: list[str | None],
 ) -> pa.Table:
     arrays = [
@@ -333,7 +341,9 @@ class RawWriter:
     def close(self, empty_columns: Sequence[str] = ()) -> None:
         """Finish the file. With no chunk written, writes an empty file with `empty_columns`."""
         if not self._parts:
-            empty = _with_row_meta(list(empty_columns), [pa.array([], pa.string()) for _ in empty_columns], [], [], [])
+            empty = _with_row_meta(
+                list(empty_columns), [pa.array([], pa.string()) for _ in empty_columns], [], [], []
+            )
             self.write(empty)
         self._close_part()
         if len(self._parts) == 1:
@@ -344,8 +354,10 @@ class RawWriter:
             for n in pq.read_schema(part).names:
                 if n not in names and n not in META_COLUMNS:
                     names.append(n)
-        schema = pa.schema([pa.field(n, pa.string()) for n in names] + [f for f in self._order(
-            _with_row_meta([], [], [], [], [])).schema])
+        schema = pa.schema(
+            [pa.field(n, pa.string()) for n in names]
+            + [f for f in self._order(_with_row_meta([], [], [], [], [])).schema]
+        )
         with pq.ParquetWriter(self.tmp, schema, compression="zstd") as out:
             for part in self._parts:
                 pf = pq.ParquetFile(part)

@@ -65,8 +65,9 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
                 if len(buf.rows) >= chunk_rows:
                     yield buf.take()
         except csv.Error as exc:
-            raise ctx.error(f"malformed CSV at line {reader.line_num}: {exc}", kind="malformed",
-                            row=None) from None
+            raise ctx.error(
+                f"malformed CSV at line {reader.line_num}: {exc}", kind="malformed", row=None
+            ) from None
     if blank:
         ctx.notes.append(f"{blank} blank line(s) skipped")
     if buf.total == 0:

@@ -102,7 +102,10 @@ def detect_encoding(path: Path, declared: str = "auto") -> Detected:
             validate(path, "gb18030")
         except DecodeFailure as gb_failure:
             raise DecodeFailure(
-                "auto (neither UTF-8 nor GB18030)", gb_failure.offset, gb_failure.line, gb_failure.bad,
+                "auto (neither UTF-8 nor GB18030)",
+                gb_failure.offset,
+                gb_failure.line,
+                gb_failure.bad,
                 f"{gb_failure.reason}; as UTF-8 the first bad byte is at offset {utf8_failure.offset} "
                 f"(line {utf8_failure.line})",
             ) from None
@@ -125,7 +128,7 @@ def iter_decoded_blocks(fh: BinaryIO, codec: str, block_bytes: int = BLOCK_BYTES
         if first:
             first = False
             if codec == "utf-8-sig" and data.startswith(_UTF8_BOM):
-                data = data[len(_UTF8_BOM):]
+                data = data[len(_UTF8_BOM) :]
                 offset = len(_UTF8_BOM)
         final = not data
         block = pending + data if pending else data
@@ -137,13 +140,13 @@ def iter_decoded_blocks(fh: BinaryIO, codec: str, block_bytes: int = BLOCK_BYTES
         except UnicodeDecodeError as exc:
             # A character cut by the block boundary: decode up to it, keep its bytes for the next block.
             if not final and exc.end == len(block) and exc.start >= len(block) - 3:
-                pending = block[exc.start:]
-                block = block[:exc.start]
+                pending = block[exc.start :]
+                block = block[: exc.start]
                 text = block.decode(decode_codec)  # cannot fail: the only error was at the cut
             else:
                 bad_line = line + block.count(b"\n", 0, exc.start)
                 raise DecodeFailure(
-                    codec, offset + exc.start, bad_line, block[exc.start:exc.end], exc.reason
+                    codec, offset + exc.start, bad_line, block[exc.start : exc.end], exc.reason
                 ) from None
         offset += len(block)
         line += text.count("\n")
@@ -190,7 +193,7 @@ class TranscodingReader:
 
     def read(self, size: int = -1) -> bytes:
         if size < 0:
-            out = self._buf[self._pos:] + b"".join(b.encode("utf-8") for b in self._blocks)
+            out = self._buf[self._pos :] + b"".join(b.encode("utf-8") for b in self._blocks)
             self._buf, self._pos = b"", 0
             return out
         if self._pos >= len(self._buf):
@@ -198,6 +201,6 @@ class TranscodingReader:
             if block is None:
                 return b""
             self._buf, self._pos = block.encode("utf-8"), 0
-        out = self._buf[self._pos:self._pos + size]
+        out = self._buf[self._pos : self._pos + size]
         self._pos += len(out)
         return out

@@ -79,7 +79,11 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
     except Exception as exc:  # calamine raises ZipError, XmlError, CalamineError, OSError ...
         raise ctx.error(f"unreadable workbook: {type(exc).__name__}: {exc}", kind="unreadable") from None
     try:
-        sheet = wb.get_sheet_by_name(src.sheet) if isinstance(src.sheet, str) else wb.get_sheet_by_index(src.sheet)
+        sheet = (
+            wb.get_sheet_by_name(src.sheet)
+            if isinstance(src.sheet, str)
+            else wb.get_sheet_by_index(src.sheet)
+        )
     except Exception as exc:
         raise ctx.error(
             f"no sheet {src.sheet!r} (sheets: {', '.join(wb.sheet_names)}): {exc}", kind="missing_sheet"

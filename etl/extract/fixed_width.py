@@ -46,7 +46,9 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
                 else:
                     extra = line[record_len:]
                     if extra.strip(" "):
-                        error = ctx.flag(buf.next_row, f"long line: expected {record_len} characters, got {n}")
+                        error = ctx.flag(
+                            buf.next_row, f"long line: expected {record_len} characters, got {n}"
+                        )
                 buf.add(values, error, extra)
             if len(buf.rows) >= chunk_rows:
                 yield buf.take()

@@ -47,11 +47,17 @@ def _compact(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ",".join(_compact(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{_compact(v)}" for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{_compact(v)}" for k, v in value.items())
+            + "}"
+        )
     return "null" if value is None else ("true" if value else "false")
 
 
-def flatten(obj: dict[str, Any], prefix: str = "", out: dict[str, str | None] | None = None) -> dict[str, str | None]:
+def flatten(
+    obj: dict[str, Any], prefix: str = "", out: dict[str, str | None] | None = None
+) -> dict[str, str | None]:
     """{"patient": {"id_card": "1"}} -> {"patient.id_card": "1"}; leaves as text (see module docstring)."""
     out = {} if out is None else out
     for key, value in obj.items():
@@ -79,11 +85,17 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
             try:
                 obj = _loads(line)
             except json.JSONDecodeError as exc:
-                raise ctx.error(f"line {line_no} is not valid JSON: {exc.msg} at column {exc.colno}",
-                                kind="invalid_json", row=row) from None
+                raise ctx.error(
+                    f"line {line_no} is not valid JSON: {exc.msg} at column {exc.colno}",
+                    kind="invalid_json",
+                    row=row,
+                ) from None
             if not isinstance(obj, dict):
-                raise ctx.error(f"line {line_no} is a JSON {type(obj).__name__}, not an object",
-                                kind="invalid_json", row=row)
+                raise ctx.error(
+                    f"line {line_no} is a JSON {type(obj).__name__}, not an object",
+                    kind="invalid_json",
+                    row=row,
+                )
             record = flatten(obj)
             new = buf.new_keys(record)
             if new:
@@ -95,8 +107,9 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
     if row:
         missing = [f.name for f in src.fields if f.required and f.name not in seen]
         if missing:
-            raise ctx.error(f"missing declared field(s) in every record: {', '.join(missing)}",
-                            kind="missing_column")
+            raise ctx.error(
+                f"missing declared field(s) in every record: {', '.join(missing)}", kind="missing_column"
+            )
     if blank:
         ctx.notes.append(f"{blank} blank line(s) skipped")
     if row == 0:

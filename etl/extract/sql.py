@@ -64,20 +64,27 @@ def parse_airflow_connection(raw: str) -> URL:
         if isinstance(extra, str):
             extra = json.loads(extra) if extra.strip() else {}
         return URL.create(
-            _driver(conn.get("conn_type", "")), username=conn.get("login") or None,
-            password=conn.get("password") or None, host=conn.get("host") or None,
+            _driver(conn.get("conn_type", "")),
+            username=conn.get("login") or None,
+            password=conn.get("password") or None,
+            host=conn.get("host") or None,
             port=int(conn["port"]) if conn.get("port") else None,
-            database=conn.get("schema") or None, query={k: str(v) for k, v in extra.items()},
+            database=conn.get("schema") or None,
+            query={k: str(v) for k, v in extra.items()},
         )
     parts = urlsplit(raw)
     driver = _driver(parts.scheme)
     if driver == "sqlite":
-        return make_url("sqlite://" + raw[len(parts.scheme) + 3:])
+        return make_url("sqlite://" + raw[len(parts.scheme) + 3 :])
     query = {k: v for k, v in parse_qsl(parts.query) if k != "__extra__"}
     return URL.create(
-        driver, username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None, host=parts.hostname or None,
-        port=parts.port, database=unquote(parts.path.lstrip("/")) or None, query=query,
+        driver,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        host=parts.hostname or None,
+        port=parts.port,
+        database=unquote(parts.path.lstrip("/")) or None,
+        query=query,
     )
 
 
@@ -89,8 +96,11 @@ def connection_url(settings: Settings, src: Source) -> URL:
         try:
             return parse_airflow_connection(raw)
         except (ValueError, KeyError, sa.exc.ArgumentError) as exc:
-            raise SourceError(src.name, f"{env_var(src.connection_id)} is not a valid Airflow connection: "
-                              f"{type(exc).__name__}", kind="unreachable") from None
+            raise SourceError(
+                src.name,
+                f"{env_var(src.connection_id)} is not a valid Airflow connection: {type(exc).__name__}",
+                kind="unreachable",
+            ) from None
     if src.default_url:
         return make_url(src.default_url.format(landing=settings.landing))
     raise SourceError(src.name, f"no connection: set {env_var(src.connection_id)}", kind="unreachable")
@@ -152,7 +162,12 @@ def _quote_table(engine: Engine, name: str) -> tuple[str | None, str, str]:
 
 
 def read(
-    ctx: ReadContext, engine: Engine, url: URL, watermark: str | None, chunk_rows: int, pull: Pull,
+    ctx: ReadContext,
+    engine: Engine,
+    url: URL,
+    watermark: str | None,
+    chunk_rows: int,
+    pull: Pull,
 ) -> Iterator[pa.Table]:
     """Yield the rows after `watermark` (all when None) in chunks; sets `pull.high`.
 
@@ -206,5 +221,6 @@ def read(
         orig = getattr(exc, "orig", None) or exc
         detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
         kind = "unreachable" if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) else "sql"
-        raise ctx.error(f"database {safe_url(url)}: {type(orig).__name__}: {scrub(detail, url)}",
-                        kind=kind) from None
+        raise ctx.error(
+            f"database {safe_url(url)}: {type(orig).__name__}: {scrub(detail, url)}", kind=kind
+        ) from None

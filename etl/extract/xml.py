@@ -34,7 +34,9 @@ def _record(el: etree._Element) -> tuple[dict[str, str | None], dict[str, list[s
     return out, repeated
 
 
-def _children(el: etree._Element, prefix: str, out: dict[str, str | None], repeated: dict[str, list[str]]) -> None:
+def _children(
+    el: etree._Element, prefix: str, out: dict[str, str | None], repeated: dict[str, list[str]]
+) -> None:
     for child in el:
         if not isinstance(child.tag, str):  # comments, processing instructions
             continue
@@ -61,8 +63,14 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
     row = 0
     with ctx.path.open("rb") as fh:
         events = etree.iterparse(
-            TranscodingReader(fh, ctx.codec), events=("end",), tag=("{*}" + src.record_tag, src.record_tag),
-            encoding="utf-8", huge_tree=True, resolve_entities=False, no_network=True, load_dtd=False,
+            TranscodingReader(fh, ctx.codec),
+            events=("end",),
+            tag=("{*}" + src.record_tag, src.record_tag),
+            encoding="utf-8",
+            huge_tree=True,
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
         )
         try:
             for _, el in events:
@@ -70,7 +78,9 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
                 record, repeated = _record(el)
                 error = extra = None
                 if repeated:
-                    error = ctx.flag(row, "repeated element(s): " + ", ".join(sorted(repeated)), "repeated_element")
+                    error = ctx.flag(
+                        row, "repeated element(s): " + ", ".join(sorted(repeated)), "repeated_element"
+                    )
                     extra = json.dumps(repeated, ensure_ascii=False)
                 new = buf.new_keys(record)
                 if new:
@@ -85,13 +95,15 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
                 if len(buf) >= chunk_rows:
                     yield buf.take()
         except etree.XMLSyntaxError as exc:
-            raise ctx.error(f"malformed XML at line {exc.lineno}: {exc.msg}", kind="malformed",
-                            row=row + 1) from None
+            raise ctx.error(
+                f"malformed XML at line {exc.lineno}: {exc.msg}", kind="malformed", row=row + 1
+            ) from None
     if row:
         missing = [f.name for f in src.fields if f.required and f.name not in seen]
         if missing:
-            raise ctx.error(f"missing declared element(s) in every record: {', '.join(missing)}",
-                            kind="missing_column")
+            raise ctx.error(
+                f"missing declared element(s) in every record: {', '.join(missing)}", kind="missing_column"
+            )
     else:
         ctx.warn(f"empty file: no <{src.record_tag}> records", kind="empty")
     if len(buf) or row == 0:

@@ -33,7 +33,8 @@ def replay(settings: Settings, contracts: Contracts, source: str) -> dict[str, A
         parts = con.execute(
             "select logical_date, run_id, staging_path, quarantine_path, rows_loaded, source_rows, rows_quarantined "
             "from meta.partition where table_name=? and source=? and quarantine_path is not null order by logical_date",
-            [table.name, source]).fetchall()
+            [table.name, source],
+        ).fetchall()
     moved_total, remaining_total = 0, 0
     for logical_date, run_id, st_path, q_path, _rows_loaded, source_rows, rows_q in parts:
         q = pd.read_parquet(q_path)
@@ -66,21 +67,45 @@ def replay(settings: Settings, contracts: Contracts, source: str) -> dict[str, A
         audit(new_st, len(new_staging), table.column_names + LINEAGE)
         moved_rows = len(q) - len(keep)
         with meta.connect(settings) as con:
-            superseded = publish(con, table, p, staging_path=new_st, quarantine_path=new_q,
-                                 rows_loaded=len(new_staging), source_rows=source_rows + moved_rows,
-                                 rows_quarantined=rows_q - moved_rows)
+            superseded = publish(
+                con,
+                table,
+                p,
+                staging_path=new_st,
+                quarantine_path=new_q,
+                rows_loaded=len(new_staging),
+                source_rows=source_rows + moved_rows,
+                rows_quarantined=rows_q - moved_rows,
+            )
             con.execute(
                 "insert into meta.run_ledger values (?, ?, 'replay', ?, ?, ?, ?, ?, ?, 'ok', ?)",
-                [run_id, source, logical_date, len(q), moved_rows, -moved_rows, meta.now(), meta.now(),
-                 f"replayed quarantine of {logical_date}: {moved_rows} row(s) moved to staging"])
+                [
+                    run_id,
+                    source,
+                    logical_date,
+                    len(q),
+                    moved_rows,
+                    -moved_rows,
+                    meta.now(),
+                    meta.now(),
+                    f"replayed quarantine of {logical_date}: {moved_rows} row(s) moved to staging",
+                ],
+            )
         for f in superseded:
             f.unlink(missing_ok=True)
         moved_total += moved_rows
         remaining_total += len(keep)
-    return {"source": source, "partitions": len(parts), "moved": moved_total, "still_quarantined": remaining_total}
+    return {
+        "source": source,
+        "partitions": len(parts),
+        "moved": moved_total,
+        "still_quarantined": remaining_total,
+    }
 
 
-def _recheck(src: Any, table: Any, runner: Any, q: pd.DataFrame, normalize: Any) -> tuple[pd.DataFrame, set[int]]:
+def _recheck(
+    src: Any, table: Any, runner: Any, q: pd.DataFrame, normalize: Any
+) -> tuple[pd.DataFrame, set[int]]:
     """Normalize and validate quarantined rows of one batch again; returns staged rows and failing row numbers."""
     raw = pd.DataFrame([json.loads(r) if isinstance(r, str) else {} for r in q["raw"]])
     for col in src.field_names:

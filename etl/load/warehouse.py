@@ -60,7 +60,11 @@ class Partition:
 
 def partition_path(settings: Settings, layer: str, p: Partition) -> Path:
     return (
-        settings.layer(layer) / p.table / f"source={p.source}" / f"load_date={p.logical_date}" / f"run={p.run_id}.parquet"
+        settings.layer(layer)
+        / p.table
+        / f"source={p.source}"
+        / f"load_date={p.logical_date}"
+        / f"run={p.run_id}.parquet"
     )
 
 
@@ -84,28 +88,47 @@ def audit(path: Path | None, expected_rows: int, required_columns: list[str]) ->
 
 
 def _empty_select(table: SharedTable, quarantine: bool) -> str:
-    types = {"string": "varchar", "integer": "bigint", "decimal": "double", "date": "date",
-             "boolean": "boolean", "timestamp": "timestamp"}
+    types = {
+        "string": "varchar",
+        "integer": "bigint",
+        "decimal": "double",
+        "date": "date",
+        "boolean": "boolean",
+        "timestamp": "timestamp",
+    }
     if quarantine:
-        cols = ["cast(null as varchar) as _source", "cast(null as varchar) as _batch_id",
-                "cast(null as bigint) as _row_number", "cast(null as varchar) as _run_id",
-                "cast(null as date) as _logical_date", "cast(null as varchar) as reasons",
-                "cast(null as varchar) as failed_expectations", "cast(null as varchar) as details",
-                "cast(null as varchar) as raw"]
+        cols = [
+            "cast(null as varchar) as _source",
+            "cast(null as varchar) as _batch_id",
+            "cast(null as bigint) as _row_number",
+            "cast(null as varchar) as _run_id",
+            "cast(null as date) as _logical_date",
+            "cast(null as varchar) as reasons",
+            "cast(null as varchar) as failed_expectations",
+            "cast(null as varchar) as details",
+            "cast(null as varchar) as raw",
+        ]
     else:
         cols = [f"cast(null as {types[c.type]}) as {c.name}" for c in table.columns] + [
-            "cast(null as varchar) as _source", "cast(null as varchar) as _batch_id",
-            "cast(null as bigint) as _row_number", "cast(null as varchar) as _run_id",
-            "cast(null as date) as _logical_date"]
+            "cast(null as varchar) as _source",
+            "cast(null as varchar) as _batch_id",
+            "cast(null as bigint) as _row_number",
+            "cast(null as varchar) as _run_id",
+            "cast(null as date) as _logical_date",
+        ]
     return "select " + ", ".join(cols) + " where false"
 
 
 def refresh_views(con: duckdb.DuckDBPyConnection, table: SharedTable) -> None:
     """(Re)create staging.<table> and quarantine.<table> over the published files."""
     for layer, col in (("staging", "staging_path"), ("quarantine", "quarantine_path")):
-        files = [r[0] for r in con.execute(
-            f"select {col} from meta.partition where table_name = ? and {col} is not null order by source, logical_date",
-            [table.name]).fetchall()]
+        files = [
+            r[0]
+            for r in con.execute(
+                f"select {col} from meta.partition where table_name = ? and {col} is not null order by source, logical_date",
+                [table.name],
+            ).fetchall()
+        ]
         if files:
             listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
             body = f"select * from read_parquet([{listing}], union_by_name = true, hive_partitioning = false)"
@@ -115,8 +138,15 @@ def refresh_views(con: duckdb.DuckDBPyConnection, table: SharedTable) -> None:
 
 
 def publish(
-    con: duckdb.DuckDBPyConnection, table: SharedTable, p: Partition, *, staging_path: Path | None,
-    quarantine_path: Path | None, rows_loaded: int, source_rows: int, rows_quarantined: int,
+    con: duckdb.DuckDBPyConnection,
+    table: SharedTable,
+    p: Partition,
+    *,
+    staging_path: Path | None,
+    quarantine_path: Path | None,
+    rows_loaded: int,
+    source_rows: int,
+    rows_quarantined: int,
 ) -> list[Path]:
     """Atomically make a written batch the current content of its partition.
 
@@ -127,14 +157,26 @@ def publish(
     try:
         old = con.execute(
             "select staging_path, quarantine_path from meta.partition where table_name=? and source=? and logical_date=?",
-            [p.table, p.source, p.logical_date]).fetchall()
-        con.execute("delete from meta.partition where table_name=? and source=? and logical_date=?",
-                    [p.table, p.source, p.logical_date])
+            [p.table, p.source, p.logical_date],
+        ).fetchall()
+        con.execute(
+            "delete from meta.partition where table_name=? and source=? and logical_date=?",
+            [p.table, p.source, p.logical_date],
+        )
         con.execute(
             "insert into meta.partition values (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
-            [p.table, p.source, p.logical_date, p.run_id,
-             str(staging_path) if staging_path else None, str(quarantine_path) if quarantine_path else None,
-             rows_loaded, source_rows, rows_quarantined])
+            [
+                p.table,
+                p.source,
+                p.logical_date,
+                p.run_id,
+                str(staging_path) if staging_path else None,
+                str(quarantine_path) if quarantine_path else None,
+                rows_loaded,
+                source_rows,
+                rows_quarantined,
+            ],
+        )
         refresh_views(con, table)
         checkpoint("load:before_commit")
         con.execute("commit")
@@ -148,9 +190,13 @@ def publish(
 def sweep(settings: Settings, con: duckdb.DuckDBPyConnection, table: str, source: str) -> int:
     """Delete files of a (table, source) that no published partition references (left by killed runs)."""
     referenced = {
-        f for row in con.execute(
+        f
+        for row in con.execute(
             "select staging_path, quarantine_path from meta.partition where table_name=? and source=?",
-            [table, source]).fetchall() for f in row if f
+            [table, source],
+        ).fetchall()
+        for f in row
+        if f
     }
     removed = 0
     for layer in ("staging", "quarantine"):
@@ -169,5 +215,7 @@ def previous_rows(con: duckdb.DuckDBPyConnection, table: str, source: str, logic
     ensure_tables(con)
     row = con.execute(
         "select source_rows + rows_quarantined from meta.partition where table_name=? and source=? "
-        "and logical_date < ? order by logical_date desc limit 1", [table, source, logical_date]).fetchone()
+        "and logical_date < ? order by logical_date desc limit 1",
+        [table, source, logical_date],
+    ).fetchone()
     return int(row[0]) if row else None

@@ -69,8 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m etl.orchestration.demo", description=__doc__)
     parser.add_argument("--persons", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--date", default=DEMO_DATE,
-                        help="logical date YYYY-MM-DD (default: the demo's delivery date, so files are due)")
+    parser.add_argument(
+        "--date",
+        default=DEMO_DATE,
+        help="logical date YYYY-MM-DD (default: the demo's delivery date, so files are due)",
+    )
     parser.add_argument("--sources", nargs="*", help="default: every source contract")
     parser.add_argument("--skip-data", action="store_true", help="reuse the landing folder as it is")
     ns = parser.parse_args(argv)

@@ -24,7 +24,8 @@ def build_data_docs(settings: Settings) -> Path | None:
             return None
         rows = con.execute(
             "select run_id, source, table_name, logical_date, ge_result_path, validated_at "
-            "from meta.validation_result order by validated_at").fetchall()
+            "from meta.validation_result order by validated_at"
+        ).fetchall()
     if not rows:
         return None
     import great_expectations as gx
@@ -37,11 +38,17 @@ def build_data_docs(settings: Settings) -> Path | None:
 
     ctx = gx.get_context(mode="file", project_root_dir=str(settings.home))
     if "govbase" not in (ctx.config.data_docs_sites or {}):
-        ctx.add_data_docs_site("govbase", {
-            "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(settings.docs_dir)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        })
+        ctx.add_data_docs_site(
+            "govbase",
+            {
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(settings.docs_dir),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
     for run_id, source, table, logical_date, path, validated_at in rows:
         p = Path(path)
         if not p.exists():
@@ -51,8 +58,12 @@ def build_data_docs(settings: Settings) -> Path | None:
         for kind, items in (("rows", results.get("rows", [])), ("batch", results.get("batch", []))):
             for i, item in enumerate(items):
                 key = ValidationResultIdentifier(
-                    expectation_suite_identifier=ExpectationSuiteIdentifier(name=item.get("suite_name", table)),
-                    run_id=run, batch_identifier=f"{source}__{logical_date}__{kind}{i}")
+                    expectation_suite_identifier=ExpectationSuiteIdentifier(
+                        name=item.get("suite_name", table)
+                    ),
+                    run_id=run,
+                    batch_identifier=f"{source}__{logical_date}__{kind}{i}",
+                )
                 ctx.validation_results_store.set(key, ExpectationSuiteValidationResult(**item))
     ctx.build_data_docs(site_names=["govbase"])
     return settings.docs_dir / "index.html"

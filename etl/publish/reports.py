@@ -40,13 +40,15 @@ def quarantined_rows(settings: Settings, contracts: Contracts, source: str) -> p
     with meta.connect(settings) as con:
         exists = con.execute(
             "select count(*) from information_schema.tables where table_schema='quarantine' and table_name=?",
-            [table]).fetchone()
+            [table],
+        ).fetchone()
         if not exists or not exists[0]:
             return pd.DataFrame()
         df = con.execute(
             f"select q.* replace (cast(q._logical_date as varchar) as _logical_date), b.file from quarantine.{table} q left join meta.extract_batch b on b.batch_id = q._batch_id "
             "where q._source = ? order by q._logical_date, b.file, q._row_number",
-            [source]).df()
+            [source],
+        ).df()
     return df
 
 
@@ -54,7 +56,9 @@ def masked_values(contracts: Contracts, source: str, raw_json: pd.Series) -> pd.
     """Delivered values of quarantined rows, one column per delivered field, masked."""
     src = contracts.source(source)
     table = contracts.tables[src.table]
-    values = pd.DataFrame([json.loads(r) if isinstance(r, str) else {} for r in raw_json], index=raw_json.index)
+    values = pd.DataFrame(
+        [json.loads(r) if isinstance(r, str) else {} for r in raw_json], index=raw_json.index
+    )
     out = pd.DataFrame(index=raw_json.index)
     for f in src.fields:
         if f.name not in values.columns:
@@ -73,26 +77,38 @@ def build_rejection_reports(settings: Settings, contracts: Contracts) -> list[Re
         q = quarantined_rows(settings, contracts, src.name)
         if q.empty:
             continue
-        body = pd.DataFrame({
-            "source": q["_source"], "file": q["file"].fillna(""), "row": q["_row_number"].astype("int64"),
-            "logical_date": q["_logical_date"].astype("string"), "reason_codes": q["reasons"],
-            "reasons": q["reasons"].map(_plain),
-        })
+        body = pd.DataFrame(
+            {
+                "source": q["_source"],
+                "file": q["file"].fillna(""),
+                "row": q["_row_number"].astype("int64"),
+                "logical_date": q["_logical_date"].astype("string"),
+                "reason_codes": q["reasons"],
+                "reasons": q["reasons"].map(_plain),
+            }
+        )
         body = pd.concat([body, masked_values(contracts, src.name, q["raw"]).add_prefix("value:")], axis=1)
         by_dept.setdefault(src.department, []).append(body)
     reports = []
     for dept in sorted({s.department for s in contracts.sources.values()}):
         frames = by_dept.get(dept, [])
-        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            columns=["source", "file", "row", "logical_date", "reason_codes", "reasons"])
+        df = (
+            pd.concat(frames, ignore_index=True)
+            if frames
+            else pd.DataFrame(columns=["source", "file", "row", "logical_date", "reason_codes", "reasons"])
+        )
         folder = settings.reports_dir / dept
         folder.mkdir(parents=True, exist_ok=True)
         csv_path, html_path = folder / "rejections.csv", folder / "rejections.html"
         df.to_csv(csv_path, index=False, encoding="utf-8-sig")  # opens in Excel with Chinese intact
         names = sorted({s.department_name for s in contracts.sources.values() if s.department == dept})
-        counts = df["reason_codes"].str.split(",").explode().value_counts() if len(df) else pd.Series(dtype=int)
-        summary = "".join(f"<li><b>{html.escape(str(k))}</b> ({v}): {html.escape(REASONS.get(str(k), ''))}</li>"
-                          for k, v in counts.items())
+        counts = (
+            df["reason_codes"].str.split(",").explode().value_counts() if len(df) else pd.Series(dtype=int)
+        )
+        summary = "".join(
+            f"<li><b>{html.escape(str(k))}</b> ({v}): {html.escape(REASONS.get(str(k), ''))}</li>"
+            for k, v in counts.items()
+        )
         html_path.write_text(
             "<!doctype html><html><head><meta charset='utf-8'><title>govbase rejections: "
             f"{html.escape(dept)}</title><style>body{{font-family:sans-serif}}table{{border-collapse:collapse;"
@@ -101,6 +117,7 @@ def build_rejection_reports(settings: Settings, contracts: Contracts) -> list[Re
             f"<p>{len(df)} row(s) were quarantined. Sensitive values are masked. Please correct them at the source "
             "and deliver again; each row names its file and row number.</p>"
             f"<ul>{summary}</ul>" + df.to_html(index=False, na_rep="", escape=True) + "</body></html>",
-            encoding="utf-8")
+            encoding="utf-8",
+        )
         reports.append(Report(dept, len(df), csv_path, html_path))
     return reports

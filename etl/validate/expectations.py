@@ -12,15 +12,18 @@ and normalization cannot disagree about what a valid identifier is.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.expectation import ColumnMapExpectation, MulticolumnMapExpectation
-from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
+from great_expectations.expectations.metrics import ColumnMapMetricProvider
 from great_expectations.expectations.metrics.map_metric_provider import (
     MulticolumnMapMetricProvider,
     multicolumn_condition_partial,
+)
+from great_expectations.expectations.metrics.map_metric_provider.column_condition_partial import (
+    column_condition_partial,
 )
 
 from etl.normalize import identifiers
@@ -81,7 +84,7 @@ class ExpectResidentIdToAgreeWithBirthDate(MulticolumnMapExpectation):
 
     map_metric = "multicolumn_values.govbase_id_agrees_birth_date"
     success_keys = ("mostly",)
-    ignore_row_if: str = "any_value_is_missing"
+    ignore_row_if: Literal["all_values_are_missing", "any_value_is_missing", "never"] = "any_value_is_missing"
 
 
 class ResidentIdAgreesWithGender(MulticolumnMapMetricProvider):
@@ -103,4 +106,4 @@ class ExpectResidentIdToAgreeWithGender(MulticolumnMapExpectation):
 
     map_metric = "multicolumn_values.govbase_id_agrees_gender"
     success_keys = ("mostly",)
-    ignore_row_if: str = "any_value_is_missing"
+    ignore_row_if: Literal["all_values_are_missing", "any_value_is_missing", "never"] = "any_value_is_missing"

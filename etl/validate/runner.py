@@ -51,7 +51,9 @@ def load_suite(expectations_dir: Path, table: str) -> dict[str, Any]:
         if level not in ("row", "batch"):
             raise ContractError(str(path), f"expectations[{i}].meta.level", "must be 'row' or 'batch'")
         if level == "row" and not exp["meta"].get("reason"):
-            raise ContractError(str(path), f"expectations[{i}].meta.reason", "a row-level expectation needs a reason")
+            raise ContractError(
+                str(path), f"expectations[{i}].meta.reason", "a row-level expectation needs a reason"
+            )
     return suite
 
 
@@ -94,8 +96,12 @@ def _run(asset: str, df: pd.DataFrame, suite_name: str, expectations: list[dict[
     batch = _batch_definition(asset).get_batch(batch_parameters={"dataframe": df})
     return batch.validate(
         _suite(suite_name, expectations),
-        result_format={"result_format": "COMPLETE", "include_unexpected_rows": False,
-                       "return_unexpected_index_query": False, "partial_unexpected_count": 0},
+        result_format={
+            "result_format": "COMPLETE",
+            "include_unexpected_rows": False,
+            "return_unexpected_index_query": False,
+            "partial_unexpected_count": 0,
+        },
     )
 
 
@@ -120,8 +126,11 @@ class SuiteRunner:
         self.batch_expectations = [e for e in applies if e["meta"]["level"] == "batch"]
         for col, rate in source.max_null_rate.items():
             self.batch_expectations.append(
-                {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": col, "mostly": 1 - rate},
-                 "meta": {"level": "batch", "reason": "null_rate", "from": f"{source.name}.max_null_rate"}}
+                {
+                    "type": "expect_column_values_to_not_be_null",
+                    "kwargs": {"column": col, "mostly": 1 - rate},
+                    "meta": {"level": "batch", "reason": "null_rate", "from": f"{source.name}.max_null_rate"},
+                }
             )
 
     @property
@@ -134,7 +143,9 @@ class SuiteRunner:
         Returns failures (one row per failing row x expectation: position, reason,
         expectation, columns) and the GE result as a JSON-able dict.
         """
-        empty = pd.DataFrame({"position": pd.Series([], dtype="int64"), "reason": [], "expectation": [], "columns": []})
+        empty = pd.DataFrame(
+            {"position": pd.Series([], dtype="int64"), "reason": [], "expectation": [], "columns": []}
+        )
         if not self.row_expectations or staged.empty:
             return empty, {}
         frame = staged.reset_index(drop=True)
@@ -151,12 +162,16 @@ class SuiteRunner:
                 )
             positions = [i if isinstance(i, int) else int(next(iter(i.values()))) for i in idx]
             meta = r.expectation_config.meta
-            parts.append(pd.DataFrame({
-                "position": pd.Series(positions, dtype="int64"),
-                "reason": meta["reason"],
-                "expectation": r.expectation_config.type,
-                "columns": ",".join(_columns_of(r.expectation_config.kwargs)),
-            }))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "position": pd.Series(positions, dtype="int64"),
+                        "reason": meta["reason"],
+                        "expectation": r.expectation_config.type,
+                        "columns": ",".join(_columns_of(r.expectation_config.kwargs)),
+                    }
+                )
+            )
         failures = pd.concat(parts, ignore_index=True) if parts else empty
         return failures, _summary(result)
 
@@ -166,14 +181,23 @@ class SuiteRunner:
         rows = len(null_flags)
         if previous_rows:
             band = self.source.volume_band
-            expectations.append({
-                "type": "expect_table_row_count_to_be_between",
-                "kwargs": {"min_value": int(previous_rows * band.min_ratio), "max_value": int(previous_rows * band.max_ratio) + 1},
-                "meta": {"level": "batch", "reason": "volume", "previous_rows": previous_rows},
-            })
+            expectations.append(
+                {
+                    "type": "expect_table_row_count_to_be_between",
+                    "kwargs": {
+                        "min_value": int(previous_rows * band.min_ratio),
+                        "max_value": int(previous_rows * band.max_ratio) + 1,
+                    },
+                    "meta": {"level": "batch", "reason": "volume", "previous_rows": previous_rows},
+                }
+            )
         if not expectations:
             return BatchVerdict(True)
-        frame = null_flags if len(null_flags.columns) else pd.DataFrame({"_row": pd.Series(range(rows), dtype="int64")})
+        frame = (
+            null_flags
+            if len(null_flags.columns)
+            else pd.DataFrame({"_row": pd.Series(range(rows), dtype="int64")})
+        )
         result = _run(f"{self.source.name}_batch", frame, f"{self.table.name}_batch", expectations)
         failures = []
         for r in result.results:
@@ -200,7 +224,13 @@ def _summary(result: Any) -> dict[str, Any]:
     out = result.to_json_dict()
     for r in out.get("results", []):
         res = r.get("result", {})
-        for k in ("unexpected_index_list", "partial_unexpected_list", "partial_unexpected_index_list",
-                  "partial_unexpected_counts", "unexpected_list", "unexpected_index_query"):
+        for k in (
+            "unexpected_index_list",
+            "partial_unexpected_list",
+            "partial_unexpected_index_list",
+            "partial_unexpected_counts",
+            "unexpected_list",
+            "unexpected_index_query",
+        ):
             res.pop(k, None)
     return dict(out)

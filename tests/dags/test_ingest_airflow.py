@@ -76,12 +76,26 @@ def test_backfill_three_dates_then_rerun_is_idempotent(running_airflow, contract
     truth_rows = {}
     for i, day in enumerate(("20240501", "20240502", "20240503")):
         proc = subprocess.run(
-            [str(Path(sys.executable).parent / "govbase"), "demo-data", "--persons", "300", "--seed", str(20 + i),
-             "--drop-date", day], env=dep.env, capture_output=True, text=True, check=False)
+            [
+                str(Path(sys.executable).parent / "govbase"),
+                "demo-data",
+                "--persons",
+                "300",
+                "--seed",
+                str(20 + i),
+                "--drop-date",
+                day,
+            ],
+            env=dep.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         # the generator's ground truth has one row per delivered row of that day's file
         truth_rows[f"{day[:4]}-{day[4:6]}-{day[6:]}"] = pq.read_metadata(
-            dep.settings.truth_dir / f"{source}.parquet").num_rows
+            dep.settings.truth_dir / f"{source}.parquet"
+        ).num_rows
     api.wait_dag(dag_id)
     api.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False})
     started = time.perf_counter()
@@ -118,9 +132,13 @@ def test_backfill_three_dates_then_rerun_is_idempotent(running_airflow, contract
     print(f"published partitions: {partitions}")
     assert partitions == [(d,) for d in dates], "one partition per logical date"
     # each partition holds that day's delivery: loaded + quarantined = the rows of that day's file
-    per_date = dict(dep.query(
-        "select cast(logical_date as varchar), source_rows + rows_quarantined from meta.partition "
-        "where source = ? and logical_date between '2024-05-01' and '2024-05-03'", [source]))
+    per_date = dict(
+        dep.query(
+            "select cast(logical_date as varchar), source_rows + rows_quarantined from meta.partition "
+            "where source = ? and logical_date between '2024-05-01' and '2024-05-03'",
+            [source],
+        )
+    )
     assert per_date == truth_rows
     before = (staged_rows(dep, table, source), partitions)
 

@@ -39,8 +39,11 @@ def _xlsx_data_rows(path: Path, header_rows: int) -> int:
     ns = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
     with zipfile.ZipFile(path) as z:
         root = ET.fromstring(z.read("xl/worksheets/sheet1.xml"))
-    filled = [row for row in root.iter(f"{ns}row")
-              if any(c.find(f"{ns}v") is not None or c.find(f"{ns}is") is not None for c in row)]
+    filled = [
+        row
+        for row in root.iter(f"{ns}row")
+        if any(c.find(f"{ns}v") is not None or c.find(f"{ns}is") is not None for c in row)
+    ]
     return len(filled) - header_rows
 
 
@@ -88,8 +91,11 @@ def test_raw_counts_match_the_sources(landed: Settings, contracts: Contracts) ->
     assert {r.status for r in results} == {"extracted"}, [(r.source, r.message) for r in results]
     for name, count in COUNTERS.items():
         src = contracts.source(name)
-        files = ([landed.source_landing(name) / "registry.sqlite"] if src.kind == "sql"
-                 else sorted(landed.source_landing(name).glob(src.location or "")))
+        files = (
+            [landed.source_landing(name) / "registry.sqlite"]
+            if src.kind == "sql"
+            else sorted(landed.source_landing(name).glob(src.location or ""))
+        )
         assert files, name
         expected = sum(count(f) for f in files)
         assert len(_raw(landed, name)) == expected, name
@@ -110,7 +116,7 @@ def test_chinese_text_round_trips_exactly(landed: Settings, contracts: Contracts
         for got, want in zip(raw, rows, strict=True):
             assert [got[c] for c in header] == want[: len(header)], (name, got["_row_number"])
             if len(want) > len(header):
-                assert json.loads(str(got["_extra"])) == want[len(header):]
+                assert json.loads(str(got["_extra"])) == want[len(header) :]
                 assert str(got["_row_error"]).startswith("ragged")
         assert any(any("\u4e00" <= ch <= "\u9fff" for ch in str(r[header[1]])) for r in raw), name
 
@@ -120,4 +126,4 @@ def test_chinese_text_round_trips_exactly(landed: Settings, contracts: Contracts
     raw = _raw(landed, "ca_assistance")
     for f in src.fields:
         assert f.start is not None and f.width is not None
-        assert [r[f.name] for r in raw] == [ln[f.start: f.start + f.width] for ln in lines], f.name
+        assert [r[f.name] for r in raw] == [ln[f.start : f.start + f.width] for ln in lines], f.name

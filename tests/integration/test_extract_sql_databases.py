@@ -22,13 +22,18 @@ from etl.meta import connect
 pytestmark = pytest.mark.integration
 
 SERVERS = {
-    "postgresql": ("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", "postgres://postgres@127.0.0.1:5432/{db}"),
+    "postgresql": (
+        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+        "postgres://postgres@127.0.0.1:5432/{db}",
+    ),
     "mariadb": ("mysql+pymysql://root@127.0.0.1:3306/", "mysql://root@127.0.0.1:3306/{db}"),
 }
 
 
 @pytest.fixture(params=[pytest.param("sqlite", marks=pytest.mark.unit), "postgresql", "mariadb"])
-def database(request: pytest.FixtureRequest, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def database(
+    request: pytest.FixtureRequest, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     """SQLAlchemy URL of an empty database; AIRFLOW_CONN_GOVBASE_SAMR points at it (Airflow URI form)."""
     kind = request.param
     if kind == "sqlite":
@@ -57,8 +62,11 @@ def database(request: pytest.FixtureRequest, settings: Settings, monkeypatch: py
 
 def _table(md: sa.MetaData) -> sa.Table:
     return sa.Table(
-        "enterprise_registry", md,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),  # undeclared surrogate key: not drift
+        "enterprise_registry",
+        md,
+        sa.Column(
+            "id", sa.Integer, primary_key=True, autoincrement=True
+        ),  # undeclared surrogate key: not drift
         sa.Column("tyshxydm", sa.String(18)),
         *(sa.Column(c, sa.String(200)) for c in ("qymc", "qylx", "fddbr", "fddbr_sfzh", "zs_xzqh", "zs")),
         sa.Column("zczb", sa.Numeric(18, 2)),
@@ -70,9 +78,20 @@ def _table(md: sa.MetaData) -> sa.Table:
 
 
 def _row(code: str, updated: datetime, **kw: Any) -> dict[str, Any]:
-    row = {"tyshxydm": code, "qymc": f"某某科技有限公司{code[-2:]}", "qylx": "有限责任公司", "fddbr": "张三",
-           "fddbr_sfzh": "11010519491231002X", "zs_xzqh": "110105", "zs": " 北京市朝阳区 ", "zczb": Decimal("100.50"),
-           "clrq": date(2001, 2, 3), "djzt": "存续", "hy": "", "updated_at": updated}
+    row = {
+        "tyshxydm": code,
+        "qymc": f"某某科技有限公司{code[-2:]}",
+        "qylx": "有限责任公司",
+        "fddbr": "张三",
+        "fddbr_sfzh": "11010519491231002X",
+        "zs_xzqh": "110105",
+        "zs": " 北京市朝阳区 ",
+        "zczb": Decimal("100.50"),
+        "clrq": date(2001, 2, 3),
+        "djzt": "存续",
+        "hy": "",
+        "updated_at": updated,
+    }
     row.update(kw)
     return row
 
@@ -95,28 +114,45 @@ def _raw(settings: Settings, batch_path: Any) -> list[dict[str, Any]]:
 def test_sql_incremental_pull(database: str, settings: Settings, contracts: Contracts) -> None:
     src = contracts.source("samr_registry").model_copy(update={"chunk_rows": 2})
     t = datetime(2024, 1, 1, 8, 0, 0)
-    _insert(database, [
-        _row("91110000600037341L", t.replace(hour=9)),
-        _row("91110000600037342A", t),
-        _row("91110000600037340B", t.replace(hour=9), zczb=None, hy=None),  # ties on updated_at: id order
-    ], create=True)
+    _insert(
+        database,
+        [
+            _row("91110000600037341L", t.replace(hour=9)),
+            _row("91110000600037342A", t),
+            _row("91110000600037340B", t.replace(hour=9), zczb=None, hy=None),  # ties on updated_at: id order
+        ],
+        create=True,
+    )
 
     [first] = extract_source(settings, src)
     assert (first.status, first.rows, first.watermark_from) == ("extracted", 3, None)
     out = _raw(settings, first.raw_path)
     assert [r["tyshxydm"] for r in out] == ["91110000600037342A", "91110000600037341L", "91110000600037340B"]
     assert [r["id"] for r in out] == ["2", "1", "3"] and [r["_row_number"] for r in out] == [1, 2, 3]
-    assert out[0]["zs"] == " 北京市朝阳区 " and out[0]["hy"] == "" and out[2]["hy"] is None and out[2]["zczb"] is None
+    assert (
+        out[0]["zs"] == " 北京市朝阳区 "
+        and out[0]["hy"] == ""
+        and out[2]["hy"] is None
+        and out[2]["zczb"] is None
+    )
     assert out[0]["zczb"] in {"100.50", "100.5"} and out[0]["clrq"] == "2001-02-03"
-    assert out[2]["updated_at"].startswith("2024-01-01 09:00:00") and first.watermark_to == out[2]["updated_at"]
+    assert (
+        out[2]["updated_at"].startswith("2024-01-01 09:00:00") and first.watermark_to == out[2]["updated_at"]
+    )
     with connect(settings) as con:
-        assert con.execute("select key, value from meta.watermark where source = 'samr_registry'").fetchone() == (
-            "updated_at", first.watermark_to)
+        assert con.execute(
+            "select key, value from meta.watermark where source = 'samr_registry'"
+        ).fetchone() == ("updated_at", first.watermark_to)
 
-    _insert(database, [_row("91110000600037343C", t.replace(day=2)), _row("91110000600037344D", t.replace(day=3))])
+    _insert(
+        database, [_row("91110000600037343C", t.replace(day=2)), _row("91110000600037344D", t.replace(day=3))]
+    )
     [second] = extract_source(settings, src)
     assert (second.status, second.rows, second.watermark_from) == ("extracted", 2, first.watermark_to)
-    assert [r["tyshxydm"] for r in _raw(settings, second.raw_path)] == ["91110000600037343C", "91110000600037344D"]
+    assert [r["tyshxydm"] for r in _raw(settings, second.raw_path)] == [
+        "91110000600037343C",
+        "91110000600037344D",
+    ]
     assert second.watermark_to is not None and second.watermark_to.startswith("2024-01-03 08:00:00")
 
     [third] = extract_source(settings, src)

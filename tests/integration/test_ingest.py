@@ -31,9 +31,15 @@ pytestmark = pytest.mark.integration
 DATE = "2026-11-01"
 # Variation that is the entity-resolution stage's job, not normalization's: the
 # delivered value is deliberately not the entity's current true value.
-VARIATION = {"name": "name_variant", "legal_rep_name": "name_variant", "employer_name": "name_variant",
-             "phone": "phone_changed", "address": "moved", "resident_id": "id_missing",
-             "legal_rep_id": "id_missing"}
+VARIATION = {
+    "name": "name_variant",
+    "legal_rep_name": "name_variant",
+    "employer_name": "name_variant",
+    "phone": "phone_changed",
+    "address": "moved",
+    "resident_id": "id_missing",
+    "legal_rep_id": "id_missing",
+}
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +65,9 @@ def test_quarantine_precision_and_recall_are_one(ingested: Settings) -> None:
     with _con(ingested) as con:
         for name, src in sorted(contracts.sources.items()):
             truth = pd.read_parquet(ingested.truth_dir / f"{name}.parquet")
-            q = con.execute(f"select _row_number, reasons from quarantine.{src.table} where _source = ?",
-                            [name]).df()
+            q = con.execute(
+                f"select _row_number, reasons from quarantine.{src.table} where _source = ?", [name]
+            ).df()
             expected = {r: _expected_reasons(d) for r, d in zip(truth.row_number, truth.defects, strict=True)}
             expected = {r: e for r, e in expected.items() if e}
             got = dict(zip(q["_row_number"], q["reasons"].str.split(","), strict=True))
@@ -100,9 +107,21 @@ def test_repairable_defects_are_repaired_to_the_true_value(ingested: Settings) -
                 got = _as_text(m[f.to]).fillna("<null>")
                 want = m[f"true_{f.to}"].astype("string").replace("", pd.NA).fillna("<null>")
                 bad = keep & (got != want)
-                assert not bad.any(), (name, f.to, list(zip(got[bad].head(3), want[bad].head(3), strict=True)))
-            for code in ("id_fullwidth", "id_lowercase_x", "id_whitespace", "id_15digit", "code_fullwidth",
-                         "code_lowercase", "name_whitespace", "phone_format"):
+                assert not bad.any(), (
+                    name,
+                    f.to,
+                    list(zip(got[bad].head(3), want[bad].head(3), strict=True)),
+                )
+            for code in (
+                "id_fullwidth",
+                "id_lowercase_x",
+                "id_whitespace",
+                "id_15digit",
+                "code_fullwidth",
+                "code_lowercase",
+                "name_whitespace",
+                "phone_format",
+            ):
                 repaired[code] = repaired.get(code, 0) + int(m["defects"].str.contains(code).sum())
     # every kind of repairable defect was present and checked
     assert all(n > 0 for n in repaired.values()), repaired
@@ -111,9 +130,14 @@ def test_repairable_defects_are_repaired_to_the_true_value(ingested: Settings) -
 
 def test_every_source_reconciles(ingested: Settings) -> None:
     with _con(ingested) as con:
-        rec = con.execute("select source, extracted, loaded, quarantined, balanced from meta.reconciliation").df()
-        raw_rows = dict(con.execute("select source, sum(rows) from meta.extract_batch where status='extracted' "
-                                    "group by source").fetchall())
+        rec = con.execute(
+            "select source, extracted, loaded, quarantined, balanced from meta.reconciliation"
+        ).df()
+        raw_rows = dict(
+            con.execute(
+                "select source, sum(rows) from meta.extract_batch where status='extracted' group by source"
+            ).fetchall()
+        )
     assert len(rec) == len(get_contracts(ingested).sources)
     assert rec["balanced"].all(), rec
     for r in rec.itertuples(index=False):
@@ -143,7 +167,9 @@ def test_rerunning_the_same_date_replaces_never_duplicates(ingested: Settings) -
     assert after == before
     with _con(ingested) as con:
         parts = con.execute("select source, count(*) from meta.partition group by source").fetchall()
-        rec = con.execute("select run_id, source, balanced from meta.reconciliation where run_id <> 'run-1'").fetchall()
+        rec = con.execute(
+            "select run_id, source, balanced from meta.reconciliation where run_id <> 'run-1'"
+        ).fetchall()
     assert all(n == 1 for _, n in parts)
     assert all(b for _, _, b in rec)
 
@@ -163,27 +189,63 @@ def test_replay_moves_rows_that_pass_after_a_fix(tmp_path: Path, monkeypatch: py
     run_source("ps_hukou", DATE, "run-r", settings=settings)
     with _con(settings) as con:
         before = con.execute("select extracted, loaded, quarantined from meta.reconciliation").fetchone()
-        wrongly = con.execute("select count(*) from quarantine.person where reasons = 'invalid_region'").fetchone()
+        wrongly = con.execute(
+            "select count(*) from quarantine.person where reasons = 'invalid_region'"
+        ).fetchone()
     assert before and wrongly and wrongly[0] > 100
 
     suite_path.write_text(good_suite)  # the fix
-    out = subprocess.run([sys.executable, "-m", "etl.cli", "quarantine", "replay", "--source", "ps_hukou",
-                          "--home", str(settings.home)], capture_output=True, text=True,
-                         env={**os.environ, "GOVBASE_PROJECT_DIR": str(project)}, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "etl.cli",
+            "quarantine",
+            "replay",
+            "--source",
+            "ps_hukou",
+            "--home",
+            str(settings.home),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GOVBASE_PROJECT_DIR": str(project)},
+        check=True,
+    )
     assert "'moved'" in out.stdout
     with _con(settings) as con:
-        after = con.execute("select extracted, loaded, quarantined, balanced from meta.reconciliation").fetchone()
-        left = con.execute("select count(*) from quarantine.person where reasons = 'invalid_region'").fetchone()
+        after = con.execute(
+            "select extracted, loaded, quarantined, balanced from meta.reconciliation"
+        ).fetchone()
+        left = con.execute(
+            "select count(*) from quarantine.person where reasons = 'invalid_region'"
+        ).fetchone()
         staged = con.execute("select count(*) from staging.person").fetchone()
     assert left == (0,)
     assert after == (before[0], before[1] + wrongly[0], before[2] - wrongly[0], True)
     assert staged == (before[1] + wrongly[0],)
     # replaying again moves nothing and counts nothing twice
-    subprocess.run([sys.executable, "-m", "etl.cli", "quarantine", "replay", "--source", "ps_hukou",
-                    "--home", str(settings.home)], capture_output=True, text=True, check=True,
-                   env={**os.environ, "GOVBASE_PROJECT_DIR": str(project)})
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "etl.cli",
+            "quarantine",
+            "replay",
+            "--source",
+            "ps_hukou",
+            "--home",
+            str(settings.home),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "GOVBASE_PROJECT_DIR": str(project)},
+    )
     with _con(settings) as con:
-        again = con.execute("select extracted, loaded, quarantined, balanced from meta.reconciliation").fetchone()
+        again = con.execute(
+            "select extracted, loaded, quarantined, balanced from meta.reconciliation"
+        ).fetchone()
     assert again == after
 
 
@@ -202,7 +264,9 @@ def test_a_killed_load_leaves_the_previous_batch_and_a_rerun_completes(tmp_path:
     # semantics by a process that dies at `point`.
     generate(settings, persons=700, seed=6)
     env = {**os.environ, "GOVBASE_HOME": str(settings.home), "GOVBASE_FAULT": point}
-    proc = subprocess.run([sys.executable, "-c", CHILD, DATE, "run-b"], env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, DATE, "run-b"], env=env, capture_output=True, text=True
+    )
     assert proc.returncode == -9, proc.stderr[-2000:]
     with _con(settings) as con:
         during = con.execute("select count(*), sum(hash(resident_id)) from staging.person").fetchone()

@@ -60,25 +60,63 @@ def _edit(path: Path, change) -> None:  # type: ignore[no-untyped-def]
     [
         ("sources/ps_hukou.yml", lambda d: d.pop("kind"), "kind", "Field required"),
         ("sources/ps_hukou.yml", lambda d: d.update(kind="parquet"), "kind", "Input should be"),
-        ("sources/ps_hukou.yml", lambda d: d["fields"][0].update(transforms=["md5"]), "fields[0].transforms",
-         "unknown transform"),
-        ("sources/ps_hukou.yml", lambda d: d["fields"][1].update(to="nickname"), "fields[1].to",
-         "not a column of person"),
+        (
+            "sources/ps_hukou.yml",
+            lambda d: d["fields"][0].update(transforms=["md5"]),
+            "fields[0].transforms",
+            "unknown transform",
+        ),
+        (
+            "sources/ps_hukou.yml",
+            lambda d: d["fields"][1].update(to="nickname"),
+            "fields[1].to",
+            "not a column of person",
+        ),
         ("sources/ps_hukou.yml", lambda d: d.update(table="citizen"), "table", "unknown shared table"),
-        ("sources/ps_hukou.yml", lambda d: d.update(location="../../etc/*.csv"), "(top level)",
-         "inside the landing folder"),
+        (
+            "sources/ps_hukou.yml",
+            lambda d: d.update(location="../../etc/*.csv"),
+            "(top level)",
+            "inside the landing folder",
+        ),
         ("sources/ps_hukou.yml", lambda d: d.update(surprise=1), "surprise", "Extra inputs"),
         ("sources/ps_hukou.yml", lambda d: d.update(name="other"), "name", "file stem"),
-        ("sources/ps_hukou.yml", lambda d: d["fields"][0].update(trust=11), "fields[0].trust", "less than or equal"),
+        (
+            "sources/ps_hukou.yml",
+            lambda d: d["fields"][0].update(trust=11),
+            "fields[0].trust",
+            "less than or equal",
+        ),
         ("sources/samr_registry.yml", lambda d: d.pop("connection_id"), "(top level)", "needs connection_id"),
-        ("sources/ca_assistance.yml", lambda d: d["fields"][0].pop("width"), "(top level)", "need start and width"),
-        ("shared/person.yml", lambda d: d["columns"][0].update(security_level="L5"), "columns[0].security_level",
-         "Input should be"),
-        ("shared/person.yml", lambda d: d.update(keys=["citizen_no"]), "(top level)", "keys not among the columns"),
-        ("shared/person.yml", lambda d: d["columns"][0].pop("sharing"), "columns[0].sharing", "Field required"),
+        (
+            "sources/ca_assistance.yml",
+            lambda d: d["fields"][0].pop("width"),
+            "(top level)",
+            "need start and width",
+        ),
+        (
+            "shared/person.yml",
+            lambda d: d["columns"][0].update(security_level="L5"),
+            "columns[0].security_level",
+            "Input should be",
+        ),
+        (
+            "shared/person.yml",
+            lambda d: d.update(keys=["citizen_no"]),
+            "(top level)",
+            "keys not among the columns",
+        ),
+        (
+            "shared/person.yml",
+            lambda d: d["columns"][0].pop("sharing"),
+            "columns[0].sharing",
+            "Field required",
+        ),
     ],
 )
-def test_malformed_contract_names_file_key_problem(schemas: Path, file: str, change, key: str, problem: str) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_contract_names_file_key_problem(
+    schemas: Path, file: str, change, key: str, problem: str
+) -> None:  # type: ignore[no-untyped-def]
     path = schemas / file
     _edit(path, change)
     with pytest.raises(ContractError) as info:

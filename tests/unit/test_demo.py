@@ -23,8 +23,11 @@ PERSONS = 6000
 
 
 def _digests(landing: Path) -> dict[str, str]:
-    return {str(p.relative_to(landing)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(landing.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(landing)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(landing.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +70,9 @@ def test_files_match_contract_globs(demo: Settings, contracts: Contracts) -> Non
 
 def test_vectorized_ids_agree_with_stdnum() -> None:
     rng = np.random.default_rng(0)
-    ids = resident_ids(np.full(500, 110105), rng.integers(1950, 2000, 500) * 10000 + 101,
-                       rng.integers(1, 999, 500))
+    ids = resident_ids(
+        np.full(500, 110105), rng.integers(1950, 2000, 500) * 10000 + 101, rng.integers(1, 999, 500)
+    )
     assert all(ric.is_valid(x) for x in ids.tolist())
     codes = credit_codes(np.full(500, 91), np.full(500, 110105), rng.integers(0, 31, (500, 8)))
     assert all(uscc.calc_check_digit(c[:17]) == c[17] for c in codes.tolist())
@@ -85,9 +89,12 @@ def test_population_ids_valid(demo: Settings) -> None:
     assert 0.005 < (~p["alive"]).mean() < 0.03
 
 
-@pytest.mark.parametrize("encoding,source", [("gbk", "ps_hukou"), ("utf-8-sig", "tax_registration"),
-                                             ("utf-8", "stats_indicators")])
-def test_csv_decode_strictly_and_row_counts(demo: Settings, contracts: Contracts, encoding: str, source: str) -> None:
+@pytest.mark.parametrize(
+    "encoding,source", [("gbk", "ps_hukou"), ("utf-8-sig", "tax_registration"), ("utf-8", "stats_indicators")]
+)
+def test_csv_decode_strictly_and_row_counts(
+    demo: Settings, contracts: Contracts, encoding: str, source: str
+) -> None:
     path = next((demo.landing / source).glob(contracts.source(source).location or ""))
     raw = path.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf") == (encoding == "utf-8-sig")
@@ -102,7 +109,12 @@ def test_csv_decode_strictly_and_row_counts(demo: Settings, contracts: Contracts
 
 def test_fixed_width_layout(demo: Settings, contracts: Contracts) -> None:
     src = contracts.source("ca_assistance")
-    lines = next((demo.landing / "ca_assistance").glob(src.location or "")).read_bytes().decode("gb18030").splitlines()
+    lines = (
+        next((demo.landing / "ca_assistance").glob(src.location or ""))
+        .read_bytes()
+        .decode("gb18030")
+        .splitlines()
+    )
     t = truth(demo, "ca_assistance")
     assert len(lines) == len(t)
     total = max(f.start + f.width for f in src.fields)  # type: ignore[operator]
@@ -146,7 +158,9 @@ def test_excel_two_header_rows_and_destroyed_ids(demo: Settings, contracts: Cont
     for g in groups:
         last = g or last
         filled.append(last)
-    assert [f"{g}/{leaf}" for g, leaf in zip(filled, leaves, strict=True)] == contracts.source("hrss_insurance").field_names
+    assert [f"{g}/{leaf}" for g, leaf in zip(filled, leaves, strict=True)] == contracts.source(
+        "hrss_insurance"
+    ).field_names
     t = truth(demo, "hrss_insurance")
     data = rows[2:]
     assert len(data) == len(t)
@@ -154,8 +168,11 @@ def test_excel_two_header_rows_and_destroyed_ids(demo: Settings, contracts: Cont
     assert destroyed.any()
     numeric = np.array([isinstance(r[0], float) for r in data])
     assert (numeric == destroyed).all()
-    for r, true_id in zip([d for d, x in zip(data, destroyed, strict=True) if x],
-                          t.loc[destroyed, "true_resident_id"], strict=True):
+    for r, true_id in zip(
+        [d for d, x in zip(data, destroyed, strict=True) if x],
+        t.loc[destroyed, "true_resident_id"],
+        strict=True,
+    ):
         kept = f"{r[0]:.14e}".split("e")[0].replace(".", "")  # the 15 significant digits Excel keeps
         assert kept == true_id[:15] and str(int(r[0])) != true_id
 
@@ -176,8 +193,17 @@ def test_ids_valid_unless_defective(demo: Settings, source: str) -> None:
         rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()[2:]
         delivered = [str(r[0]) for r in rows]
     d = pd.Series(delivered)
-    clean = t["defects"].str.split(",").apply(lambda xs: not any(x.startswith("id_") and x not in
-                                                                    ("id_birth_mismatch", "id_gender_mismatch") for x in xs))
+    clean = (
+        t["defects"]
+        .str.split(",")
+        .apply(
+            lambda xs: (
+                not any(
+                    x.startswith("id_") and x not in ("id_birth_mismatch", "id_gender_mismatch") for x in xs
+                )
+            )
+        )
+    )
     assert (d[clean].to_numpy() == t.loc[clean, "true_resident_id"].to_numpy()).all()
     assert all(ric.is_valid(x) for x in d[clean].head(500))
     bad = has(t, "id_bad_checksum")
@@ -186,7 +212,13 @@ def test_ids_valid_unless_defective(demo: Settings, source: str) -> None:
 
 
 def test_credit_code_checksum_defects(demo: Settings) -> None:
-    raw = (demo.landing / "tax_registration").glob("taxpayers_*.csv").__next__().read_bytes().decode("utf-8-sig")
+    raw = (
+        (demo.landing / "tax_registration")
+        .glob("taxpayers_*.csv")
+        .__next__()
+        .read_bytes()
+        .decode("utf-8-sig")
+    )
     codes = pd.Series([x.split(",")[0] for x in raw.splitlines()[1:]])
     t = truth(demo, "tax_registration")
     bad = has(t, "code_bad_checksum")

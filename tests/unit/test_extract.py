@@ -35,12 +35,22 @@ def source(name: str = "t_src", kind: str = "csv", fields: list[str] | None = No
             fm.update(kw.pop(f"_span_{f}"))
         field_maps.append(fm)
     base: dict[str, Any] = {
-        "name": name, "department": "test", "department_name": "测试", "description": "test source",
-        "table": "person", "kind": kind, "fields": field_maps,
+        "name": name,
+        "department": "test",
+        "department_name": "测试",
+        "description": "test source",
+        "table": "person",
+        "kind": kind,
+        "fields": field_maps,
     }
     if kind != "sql":
-        base["location"] = {"csv": "*.csv", "excel": "*.xlsx", "json": "*.jsonl", "xml": "*.xml",
-                            "fixed_width": "*.txt"}[kind]
+        base["location"] = {
+            "csv": "*.csv",
+            "excel": "*.xlsx",
+            "json": "*.jsonl",
+            "xml": "*.xml",
+            "fixed_width": "*.txt",
+        }[kind]
     base.update(kw)
     return Source.model_validate(base)
 
@@ -68,7 +78,8 @@ def source_errors(settings: Settings, src: str) -> list[tuple[Any, ...]]:
     with connect(settings) as con:
         return con.execute(
             "select file, row_number, kind, problem from meta.source_error where source = ? order by row_number",
-            [src]).fetchall()
+            [src],
+        ).fetchall()
 
 
 # ---------------------------------------------------------------- csv
@@ -83,8 +94,10 @@ def test_csv_gbk_values_exactly_as_delivered(settings: Settings) -> None:
     assert [r["name"] for r in out] == ["张三", "", ""]
     assert [r["city"] for r in out] == ["北京,朝阳", "多\n行", "  "]
     assert [r["_row_number"] for r in out] == [1, 2, 3]
-    assert all(r["_source"] == "t_src" and r["_batch_id"] == res.batch_id and r["_file_sha256"] == res.sha256
-               for r in out)
+    assert all(
+        r["_source"] == "t_src" and r["_batch_id"] == res.batch_id and r["_file_sha256"] == res.sha256
+        for r in out
+    )
     assert list(out[0]) == ["id", "name", "city", *META]
     assert res.raw_path is not None and res.raw_path.parent.name.startswith("load_date=")
     assert pq.read_schema(res.raw_path).field("id").type == "string"
@@ -219,7 +232,9 @@ def test_schema_drift_fail_and_warn(settings: Settings) -> None:
     lax = source(name="t_lax", schema_drift="warn")
     land(settings, lax, "a.csv", b"id,name,city,new_col\n1,a,b,c\n")
     res = one(settings, lax)
-    assert res.status == "extracted" and rows(res)[0]["new_col"] == "c" and "schema drift" in (res.message or "")
+    assert (
+        res.status == "extracted" and rows(res)[0]["new_col"] == "c" and "schema drift" in (res.message or "")
+    )
     assert source_errors(settings, "t_lax")[0][2] == "schema_drift"
 
 
@@ -244,7 +259,9 @@ def test_location_escaping_landing_refused(settings: Settings) -> None:
     assert res.status == "failed" and "leaves the landing folder" in (res.message or "")
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads files whatever their mode")
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads files whatever their mode"
+)
 def test_unreadable_file(settings: Settings) -> None:
     src = source()
     path = land(settings, src, "a.csv", b"id,name,city\n1,a,b\n")
@@ -258,13 +275,18 @@ def test_extract_many_sources_and_unknown_name(settings: Settings, contracts: Co
 
     with pytest.raises(ContractError):
         extract(settings, contracts, ["no_such_source"])
-    assert extract(settings, contracts, ["ps_hukou", "tax_registration"]) == []  # nothing landed: nothing to do
+    assert (
+        extract(settings, contracts, ["ps_hukou", "tax_registration"]) == []
+    )  # nothing landed: nothing to do
 
 
 # ---------------------------------------------------------------- fixed width
 def test_fixed_width_slices_characters_after_decoding(settings: Settings) -> None:
-    spans = {"_span_id": {"start": 0, "width": 4}, "_span_name": {"start": 4, "width": 3},
-             "_span_amt": {"start": 7, "width": 5}}
+    spans = {
+        "_span_id": {"start": 0, "width": 4},
+        "_span_name": {"start": 4, "width": 3},
+        "_span_amt": {"start": 7, "width": 5},
+    }
     src = source(kind="fixed_width", fields=["id", "name", "amt"], encoding="gb18030", header_rows=0, **spans)
     lines = ["0001张三 00100", "0002𠀀䶮鿏  050", "0003李", "0004王五 00200XY", "0005赵六 00300  ", ""]
     land(settings, src, "a.txt", "\r\n".join(lines).encode("gb18030"))
@@ -290,7 +312,9 @@ def _xlsx(path: Path) -> None:
     ws.write_number(2, 2, 43831)  # a date serial
     ws.write_string(3, 0, "11010519491231002X")
     ws.write_string(3, 1, " 李四 ")
-    ws.write_datetime(3, 2, __import__("datetime").datetime(2024, 1, 1, 12), wb.add_format({"num_format": "yyyy-mm-dd"}))
+    ws.write_datetime(
+        3, 2, __import__("datetime").datetime(2024, 1, 1, 12), wb.add_format({"num_format": "yyyy-mm-dd"})
+    )
     ws.write_string(5, 0, "110105194912310010")  # row 5 left blank
     ws.write_number(5, 2, 0.1)
     ws.write_string(5, 4, "stray")  # right of the header
@@ -298,14 +322,20 @@ def _xlsx(path: Path) -> None:
 
 
 def test_excel_grouped_header_and_cells_as_the_sheet_holds_them(settings: Settings) -> None:
-    src = source(kind="excel", fields=["人员信息/公民身份号码", "人员信息/姓名", "参保信息/参保日期"], header_rows=2)
+    src = source(
+        kind="excel", fields=["人员信息/公民身份号码", "人员信息/姓名", "参保信息/参保日期"], header_rows=2
+    )
     folder = settings.source_landing(src.name)
     folder.mkdir(parents=True)
     _xlsx(folder / "a.xlsx")
     res = one(settings, src)
     assert res.status == "extracted", res.message
     out = rows(res)
-    assert [r["人员信息/公民身份号码"] for r in out] == ["1.1010519491231e+17", "11010519491231002X", "110105194912310010"]
+    assert [r["人员信息/公民身份号码"] for r in out] == [
+        "1.1010519491231e+17",
+        "11010519491231002X",
+        "110105194912310010",
+    ]
     assert [r["人员信息/姓名"] for r in out] == ["张三", " 李四 ", ""]
     assert [r["参保信息/参保日期"] for r in out] == ["43831", "45292.5", "0.1"]
     assert [r["_row_number"] for r in out] == [1, 2, 3]
@@ -322,13 +352,25 @@ def test_corrupt_xlsx_is_unreadable(settings: Settings) -> None:
 
 # ---------------------------------------------------------------- json
 def test_json_flattened_literal_text_and_nulls(settings: Settings) -> None:
-    src = source(kind="json", fields=["record_id", "patient.id_card", "patient.name", "vital.alive", "?vital.death"])
+    src = source(
+        kind="json", fields=["record_id", "patient.id_card", "patient.name", "vital.alive", "?vital.death"]
+    )
     lines = [
-        {"record_id": 1, "patient": {"id_card": "11010519491231002X", "name": "张三"}, "vital": {"alive": True}},
-        {"record_id": "2", "patient": {"id_card": None, "name": ""}, "vital": {"alive": False, "death": "2020-01-01"}},
+        {
+            "record_id": 1,
+            "patient": {"id_card": "11010519491231002X", "name": "张三"},
+            "vital": {"alive": True},
+        },
+        {
+            "record_id": "2",
+            "patient": {"id_card": None, "name": ""},
+            "vital": {"alive": False, "death": "2020-01-01"},
+        },
     ]
     text = "\n".join(json.dumps(x, ensure_ascii=False) for x in lines)
-    text += '\n\n{"record_id": 1.10, "patient": {"id_card": "x", "name": "y", "tags": [1, "a"]}, "vital": {}}\n'
+    text += (
+        '\n\n{"record_id": 1.10, "patient": {"id_card": "x", "name": "y", "tags": [1, "a"]}, "vital": {}}\n'
+    )
     land(settings, src, "a.jsonl", text.encode("utf-8"))
     res = one(settings, src.model_copy(update={"schema_drift": "warn"}))
     out = rows(res)
@@ -360,12 +402,19 @@ def test_json_missing_required_everywhere_and_drift_fail(settings: Settings) -> 
 
 # ---------------------------------------------------------------- xml
 def test_xml_gbk_records_attributes_and_empty_elements(settings: Settings) -> None:
-    src = source(kind="xml", record_tag="record", fields=["@id", "xm", "sfzh", "?hyzk"], encoding="gbk",
-                 schema_drift="warn")
-    xml = ('<?xml version="1.0" encoding="GBK"?>\n<records>\n'
-           '<record id="1"><xm> 张三 </xm><sfzh/><hyzk>20</hyzk></record>\n'
-           '<record id="2"><xm>李四</xm><sfzh>11010519491231002X</sfzh><dz><sheng>北京</sheng></dz></record>\n'
-           '<record id="3"><xm>王五</xm><xm>王5</xm><sfzh>1</sfzh></record>\n</records>\n')
+    src = source(
+        kind="xml",
+        record_tag="record",
+        fields=["@id", "xm", "sfzh", "?hyzk"],
+        encoding="gbk",
+        schema_drift="warn",
+    )
+    xml = (
+        '<?xml version="1.0" encoding="GBK"?>\n<records>\n'
+        '<record id="1"><xm> 张三 </xm><sfzh/><hyzk>20</hyzk></record>\n'
+        '<record id="2"><xm>李四</xm><sfzh>11010519491231002X</sfzh><dz><sheng>北京</sheng></dz></record>\n'
+        '<record id="3"><xm>王五</xm><xm>王5</xm><sfzh>1</sfzh></record>\n</records>\n'
+    )
     land(settings, src, "a.xml", xml.encode("gbk"))
     res = one(settings, src)
     out = rows(res)
@@ -374,12 +423,14 @@ def test_xml_gbk_records_attributes_and_empty_elements(settings: Settings) -> No
     assert [r["sfzh"] for r in out] == ["", "11010519491231002X", "1"]
     assert [r["hyzk"] for r in out] == ["20", None, None]
     assert out[1]["dz.sheng"] == "北京"
-    assert out[2]["_row_error"] == "repeated element(s): xm" and json.loads(out[2]["_extra"]) == {"xm": ["王5"]}
+    assert out[2]["_row_error"] == "repeated element(s): xm" and json.loads(out[2]["_extra"]) == {
+        "xm": ["王5"]
+    }
 
 
 def test_xml_malformed_and_undecodable(settings: Settings) -> None:
     src = source(kind="xml", record_tag="record", fields=["xm"], encoding="gbk")
-    land(settings, src, "a.xml", '<r><record><xm>张三</xm></record><record><xm>'.encode("gbk"))
+    land(settings, src, "a.xml", "<r><record><xm>张三</xm></record><record><xm>".encode("gbk"))
     land(settings, src, "b.xml", b"<r>\n<record><xm>\xff\xff</xm></record></r>")
     malformed, undecodable = extract_source(settings, src)
     assert malformed.status == "failed" and "malformed XML" in (malformed.message or "")
@@ -414,6 +465,8 @@ def test_a_run_takes_the_drops_delivered_by_its_logical_date(settings: Settings)
     first = extract_source(settings, src, logical_date=date(2024, 5, 1))
     assert sorted(r.file for r in first) == ["d_20240501.csv", "d_undated.csv"]
     second = extract_source(settings, src, logical_date=date(2024, 5, 2))
-    assert [(r.file, r.status) for r in second if r.status == "extracted"] == [("d_20240502.csv", "extracted")]
+    assert [(r.file, r.status) for r in second if r.status == "extracted"] == [
+        ("d_20240502.csv", "extracted")
+    ]
     everything = extract_source(settings, src)  # no logical date: every file not yet extracted
     assert [r.file for r in everything if r.status == "extracted"] == ["d_20240503.csv"]

@@ -24,17 +24,32 @@ pytestmark = pytest.mark.unit
         ("postgresql://u@h/reg?sslmode=require", "postgresql+psycopg://u@h/reg?sslmode=require"),
         ("mysql://root@127.0.0.1:3306/reg", "mysql+pymysql://root@127.0.0.1:3306/reg"),
         ("sqlite:////tmp/x.sqlite", "sqlite:////tmp/x.sqlite"),
-        (json.dumps({"conn_type": "postgres", "host": "h", "login": "u", "password": "pw", "schema": "reg",
-                     "port": 5433}), "postgresql+psycopg://u:pw@h:5433/reg"),
-        (json.dumps({"conn_type": "mysql", "host": "h", "login": "root", "schema": "reg"}),
-         "mysql+pymysql://root@h/reg"),
+        (
+            json.dumps(
+                {
+                    "conn_type": "postgres",
+                    "host": "h",
+                    "login": "u",
+                    "password": "pw",
+                    "schema": "reg",
+                    "port": 5433,
+                }
+            ),
+            "postgresql+psycopg://u:pw@h:5433/reg",
+        ),
+        (
+            json.dumps({"conn_type": "mysql", "host": "h", "login": "root", "schema": "reg"}),
+            "mysql+pymysql://root@h/reg",
+        ),
     ],
 )
 def test_airflow_connection_forms(raw: str, expected: str) -> None:
     assert parse_airflow_connection(raw).render_as_string(hide_password=False) == expected
 
 
-def test_default_url_fills_landing(settings: Settings, contracts: Contracts, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_url_fills_landing(
+    settings: Settings, contracts: Contracts, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("AIRFLOW_CONN_GOVBASE_SAMR", raising=False)
     url = connection_url(settings, contracts.source("samr_registry"))
     assert url.database == f"{settings.landing}/samr_registry/registry.sqlite"
@@ -43,21 +58,37 @@ def test_default_url_fills_landing(settings: Settings, contracts: Contracts, mon
 @pytest.mark.parametrize(
     ("value", "text"),
     [
-        (None, None), ("", ""), (" a ", " a "), (True, "true"), (10, "10"), (0.1, "0.1"), (1e17, "1e+17"), (1e14, "100000000000000"),
-        (Decimal("100.00"), "100.00"), (Decimal("1E+2"), "100"), (date(2024, 1, 2), "2024-01-02"),
-        (datetime(2024, 1, 2, 3, 4, 5), "2024-01-02 03:04:05"), (b"\x01\xff", "01ff"),
+        (None, None),
+        ("", ""),
+        (" a ", " a "),
+        (True, "true"),
+        (10, "10"),
+        (0.1, "0.1"),
+        (1e17, "1e+17"),
+        (1e14, "100000000000000"),
+        (Decimal("100.00"), "100.00"),
+        (Decimal("1E+2"), "100"),
+        (date(2024, 1, 2), "2024-01-02"),
+        (datetime(2024, 1, 2, 3, 4, 5), "2024-01-02 03:04:05"),
+        (b"\x01\xff", "01ff"),
     ],
 )
 def test_value_text(value: object, text: str | None) -> None:
     assert value_text(value) == text
 
 
-@pytest.mark.parametrize("raw", [
-    "postgres://govbase:s3cret-Pw@127.0.0.1:1/registry",
-    "mysql://govbase:s3cret-Pw@127.0.0.1:1/registry",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "postgres://govbase:s3cret-Pw@127.0.0.1:1/registry",
+        "mysql://govbase:s3cret-Pw@127.0.0.1:1/registry",
+    ],
+)
 def test_unreachable_database_names_it_without_the_password(
-    settings: Settings, contracts: Contracts, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    settings: Settings,
+    contracts: Contracts,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
     raw: str,
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_GOVBASE_SAMR", raw)
@@ -71,8 +102,9 @@ def test_unreachable_database_names_it_without_the_password(
     assert "s3cret" not in everything
 
 
-def test_missing_sqlite_file_is_not_created(settings: Settings, contracts: Contracts,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_sqlite_file_is_not_created(
+    settings: Settings, contracts: Contracts, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("AIRFLOW_CONN_GOVBASE_SAMR", raising=False)
     [res] = extract_source(settings, contracts.source("samr_registry"))
     assert res.status == "failed" and "no such file" in (res.message or "")

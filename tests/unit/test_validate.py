@@ -18,8 +18,19 @@ VALID_IDS = ["11010519491231002X", "110105194912310029"]  # female, valid check;
 
 
 def _person_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
-    cols = ["resident_id", "name", "gender", "birth_date", "ethnicity", "household_region", "address", "phone",
-            "marital_status", "alive", "death_date"]
+    cols = [
+        "resident_id",
+        "name",
+        "gender",
+        "birth_date",
+        "ethnicity",
+        "household_region",
+        "address",
+        "phone",
+        "marital_status",
+        "alive",
+        "death_date",
+    ]
     df = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows])
     for c in cols:
         df[c] = df[c].astype("string") if c not in ("birth_date", "death_date", "alive") else df[c]
@@ -38,14 +49,41 @@ def test_every_committed_suite_loads(contracts: Contracts, settings) -> None:  #
 
 def test_row_level_failures_carry_reason_codes(contracts: Contracts, settings) -> None:  # type: ignore[no-untyped-def]
     runner = SuiteRunner(settings.expectations_dir, contracts.tables["person"], contracts.sources["ps_hukou"])
-    df = _person_frame([
-        {"resident_id": "11010519491231002X", "name": "张三", "gender": "2", "birth_date": "1949-12-31"},  # ok
-        {"resident_id": "110105194912310029", "name": "李四", "gender": "2", "birth_date": "1949-12-31"},  # checksum
-        {"resident_id": "11010519491231002X", "name": "王五", "gender": "2", "birth_date": "1950-01-01"},  # birth
-        {"resident_id": "11010519491231002X", "name": "赵六", "gender": "1", "birth_date": "1949-12-31"},  # gender
-        {"resident_id": None, "name": "钱七", "gender": "9", "birth_date": "1949-12-31"},  # no ID: fine
-        {"resident_id": "11010519491231002X", "name": None, "gender": "2", "birth_date": "1949-12-31"},  # no name
-    ])
+    df = _person_frame(
+        [
+            {
+                "resident_id": "11010519491231002X",
+                "name": "张三",
+                "gender": "2",
+                "birth_date": "1949-12-31",
+            },  # ok
+            {
+                "resident_id": "110105194912310029",
+                "name": "李四",
+                "gender": "2",
+                "birth_date": "1949-12-31",
+            },  # checksum
+            {
+                "resident_id": "11010519491231002X",
+                "name": "王五",
+                "gender": "2",
+                "birth_date": "1950-01-01",
+            },  # birth
+            {
+                "resident_id": "11010519491231002X",
+                "name": "赵六",
+                "gender": "1",
+                "birth_date": "1949-12-31",
+            },  # gender
+            {"resident_id": None, "name": "钱七", "gender": "9", "birth_date": "1949-12-31"},  # no ID: fine
+            {
+                "resident_id": "11010519491231002X",
+                "name": None,
+                "gender": "2",
+                "birth_date": "1949-12-31",
+            },  # no name
+        ]
+    )
     failures, summary = runner.validate_rows(df)
     got = {(int(p), r) for p, r in zip(failures["position"], failures["reason"], strict=True)}
     assert got == {
@@ -74,8 +112,20 @@ def test_batch_level_volume_and_null_rate(contracts: Contracts, settings) -> Non
 
 
 def test_suite_must_say_level_and_reason(tmp_path: Path) -> None:
-    (tmp_path / "person.json").write_text(json.dumps({"name": "person", "expectations": [
-        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "name"}, "meta": {"level": "row"}}]}))
+    (tmp_path / "person.json").write_text(
+        json.dumps(
+            {
+                "name": "person",
+                "expectations": [
+                    {
+                        "type": "expect_column_values_to_not_be_null",
+                        "kwargs": {"column": "name"},
+                        "meta": {"level": "row"},
+                    }
+                ],
+            }
+        )
+    )
     with pytest.raises(ContractError, match=r"expectations\[0\]\.meta\.reason"):
         load_suite(tmp_path, "person")
     with pytest.raises(ContractError, match="no expectation suite"):
