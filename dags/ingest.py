@@ -1,6 +1,6 @@
 """All govbase DAGs, generated from schemas/sources/*.yml.
 
-Wiring only (STYLE principle 1): one `ingest__<source>` DAG per source contract
+Wiring only (logic lives in etl/, nothing heavy at parse time): one `ingest__<source>` DAG per source contract
 and the data-aware `publish` DAG. The factory lives in etl.orchestration.factory;
 adding a department is one YAML file, no code here.
 """

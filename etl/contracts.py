@@ -1,6 +1,6 @@
 """Load and validate the YAML contracts.
 
-Two kinds of contract, both data (STYLE principle 5):
+Two kinds of contract, both data, read by the code instead of repeated in it:
 - schemas/shared/<table>.yml: one shared table (grain, keys, columns with type,
   security level, sharing and open category);
 - schemas/sources/<source>.yml: one department source (kind, location or
@@ -37,7 +37,7 @@ KNOWN_TRANSFORMS = frozenset(
     {
         "resident_id",  # full/half width, spaces, zero-width, x->X, 15->18, checksum
         "credit_code",  # unified social credit code cleanup + checksum
-        "date",  # every date format of DOMAIN.md, Excel serials (1900 system)
+        "date",  # 1985年3月2日, 1985-03-02, 1985/3/2, 19850302, 1985.03.02, Excel serials (1900 system)
         "date_1904",  # Excel serials in the 1904 date system
         "gender",  # 1/2, 男/女, M/F, male/female -> GB/T 2261.1
         "marital_status",  # names or codes -> GB/T 2261.2

@@ -113,7 +113,7 @@ def _parse(values: pd.Series, system: int, today: dt.date | None) -> Result:
 
 
 def date(values: pd.Series, today: dt.date | None = None) -> Result:
-    """Dates in every format of DOMAIN.md; bare numbers are Excel 1900-system serials."""
+    """Dates in every delivered format (module docstring); bare numbers are Excel 1900-system serials."""
     return _parse(values, 1900, today)
 
 

@@ -1,7 +1,7 @@
 """National identifiers: resident ID number (GB 11643-1999) and unified social
 credit code (GB 32100-2015), vectorized.
 
-Both transforms share the cleanup of DOMAIN.md: NFKC (full-width ０-９, Ｘ, Ａ-Ｚ to
+Both transforms share one cleanup: NFKC (full-width ０-９, Ｘ, Ａ-Ｚ to
 half width), every whitespace and zero-width character removed (U+200B-U+200D,
 U+2060, U+FEFF, U+00A0, U+3000), upper case. The checks run on a uint8 matrix
 of characters (one row per value), so 1M values take well under a second.

@@ -1,4 +1,4 @@
-"""Masking by kind, vectorized (DOMAIN: 110105********002X, 张*明, 138****1234)."""
+"""Masking by kind, vectorized: 110105********002X, 张*明, 138****1234."""
 
 from __future__ import annotations
 
