@@ -286,3 +286,90 @@ def test_a_killed_load_leaves_the_previous_batch_and_a_rerun_completes(tmp_path:
     assert final[0] + q[0] == truth_rows
     on_disk = sorted((settings.layer("staging") / "person").rglob("*.parquet"))
     assert [str(p) for p in on_disk] == [f for (f,) in files]  # nothing orphaned after the rerun
+
+
+# ---------------------------------------------------------------- publish: reports, Data Docs, CLI
+def test_rejection_reports_are_masked_and_say_why(ingested: Settings) -> None:
+    from etl.pipeline import run_publish
+
+    summary = run_publish(DATE, "publish-1", settings=ingested)
+    contracts = get_contracts(ingested)
+    with _con(ingested) as con:
+        quarantined = dict(
+            con.execute(
+                "select s, count(*) from (select _source s from quarantine.person union all "
+                "select _source from quarantine.employment union all select _source from quarantine.legal_entity) "
+                "group by s"
+            ).fetchall()
+        )
+    persons = pd.read_parquet(ingested.truth_dir / "persons.parquet")
+    for dept in {s.department for s in contracts.sources.values()}:
+        csv_path = ingested.reports_dir / dept / "rejections.csv"
+        html_path = ingested.reports_dir / dept / "rejections.html"
+        report = pd.read_csv(csv_path, dtype=str, encoding="utf-8-sig")
+        expected = sum(n for s, n in quarantined.items() if contracts.sources[s].department == dept)
+        assert len(report) == expected == summary["reports"][dept]
+        text = csv_path.read_text(encoding="utf-8-sig") + html_path.read_text(encoding="utf-8")
+        # no resident ID, phone or full name of the population appears unmasked
+        for col in ("resident_id", "phone"):
+            leaked = [v for v in persons[col].dropna() if v and v in text]
+            assert not leaked, (dept, col, leaked[:3])
+        if len(report):
+            assert report["reasons"].str.len().gt(20).all()  # plain words, not only codes
+            assert {"file", "row", "reason_codes"} <= set(report.columns)
+    assert (ingested.docs_dir / "index.html").exists()
+    pages = list((ingested.docs_dir / "validations").rglob("*.html"))
+    assert len(pages) >= len(contracts.sources)  # one page per validated batch at least
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "etl.cli", *args, "--home", str(settings.home)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def test_cli_status_and_quarantine_views(ingested: Settings, tmp_path: Path) -> None:
+    status = _cli(ingested, "status", "--limit", "50")
+    assert status.returncode == 0, status.stderr
+    assert "ps_hukou" in status.stdout and "yes" in status.stdout
+    listing = _cli(ingested, "quarantine", "list", "--source", "ps_hukou")
+    assert listing.returncode == 0 and "by reason:" in listing.stdout
+    with _con(ingested) as con:
+        row, reasons = con.execute(
+            "select _row_number, reasons from quarantine.person where _source='ps_hukou' limit 1"
+        ).fetchone()  # type: ignore[misc]
+    shown = _cli(ingested, "quarantine", "show", "--source", "ps_hukou", "--row", str(row))
+    assert shown.returncode == 0 and reasons.split(",")[0] in shown.stdout
+    assert "********" in shown.stdout  # the resident ID is masked
+    out = tmp_path / "q.csv"
+    export = _cli(ingested, "quarantine", "export", "--source", "ps_hukou", "-o", str(out))
+    assert export.returncode == 0
+    with _con(ingested) as con:
+        n = con.execute("select count(*) from quarantine.person where _source='ps_hukou'").fetchone()
+    assert n and len(pd.read_csv(out, encoding="utf-8-sig")) == n[0]
+    missing = _cli(ingested, "quarantine", "show", "--source", "ps_hukou", "--row", "999999")
+    assert missing.returncode == 1 and "no quarantined row 999999" in missing.stderr
+
+
+def test_a_run_that_does_not_reconcile_fails_and_publishes_nothing(tmp_path: Path) -> None:
+    from etl.pipeline import ReconciliationError, run_stage, work_dir
+
+    settings = get_settings(tmp_path / "home")
+    generate(settings, persons=300, seed=9)
+    for stage in ("extract", "normalize", "validate"):
+        run_stage(stage, "tax_registration", DATE, "run-x", settings=settings)
+    # lose a row between validate and load, as a bug would
+    summary_path = work_dir(settings, "tax_registration", DATE, "run-x") / "validated" / "summary.json"
+    v = json.loads(summary_path.read_text())
+    v["source_rows_loaded"] -= 1
+    summary_path.write_text(json.dumps(v))
+    with pytest.raises(ReconciliationError, match="does not reconcile"):
+        run_stage("load", "tax_registration", DATE, "run-x", settings=settings)
+    with _con(settings) as con:
+        rec = con.execute("select balanced, status from meta.reconciliation").fetchall()
+        staged = con.execute("select count(*) from meta.partition").fetchone()
+    assert rec == [(False, "failed")]
+    assert staged == (0,)
