@@ -151,7 +151,7 @@ def stage_extract(
     extracted = [r for r in results if r.status == "extracted"]
     failed = [r for r in results if r.status == "failed"]
     rows = sum(r.rows for r in extracted)
-    adopted = _adopt_unpublished(settings, source.name, run_id)
+    adopted = _adopt_unpublished(settings, source.name, run_id, logical_date)
     rows += sum(n for _, n in adopted)
     status = "failed" if failed else "ok"
     message = "; ".join(r.message or "" for r in failed) or None
@@ -183,17 +183,19 @@ def stage_extract(
     return summary
 
 
-def _adopt_unpublished(settings: Settings, source: str, run_id: str) -> list[tuple[str, int]]:
-    """Carry forward batches an earlier run extracted but never published (killed, or
-    stopped by validation): the file is not extracted twice, so without this its
-    rows would sit in raw forever. Returns (batch_id, rows) of the adopted batches."""
+def _adopt_unpublished(settings: Settings, source: str, run_id: str, logical_date: str) -> list[tuple[str, int]]:
+    """Carry forward batches an earlier run of the same (source, logical date) extracted
+    but never published (killed, or stopped by validation): the file is not extracted
+    twice, so without this its rows would sit in raw forever. Only the same logical
+    date: Airflow never runs one (DAG, date) twice at once, while runs of other dates
+    (a backfill beside a scheduled run) may be in flight. Returns (batch_id, rows)."""
     with meta.connect(settings) as con:
         rows = con.execute(
             "update meta.extract_batch set run_id = ? where source = ? and status = 'extracted' "
-            "and coalesce(run_id, '') <> ? and coalesce(run_id, '') not in ("
+            "and logical_date = ? and coalesce(run_id, '') <> ? and coalesce(run_id, '') not in ("
             "  select run_id from meta.run_ledger where source = ? and stage = 'load' and status = 'ok') "
             "returning batch_id, rows",
-            [run_id, source, run_id, source],
+            [run_id, source, logical_date, run_id, source],
         ).fetchall()
     if rows:
         log.warning("%s: carrying forward %d unpublished batch(es) into run %s", source, len(rows), run_id)

@@ -92,3 +92,12 @@ def test_dag_files_parse_fast_without_heavy_imports() -> None:
     print(f"\nall DAG files parse in {seconds_line} s (after airflow.sdk import)")
     assert heavy_line == "", f"heavy modules imported at parse time: {heavy_line}"
     assert float(seconds_line) < 2.0
+
+
+def test_dag_stages_are_the_pipeline_stages() -> None:
+    """The factory keeps its own copy of the stage names (importing etl.pipeline would
+    pull pandas into DAG parsing): the two must not drift apart."""
+    from etl.orchestration.factory import STAGES as DAG_STAGES
+    from etl.pipeline import STAGES as PIPELINE_STAGES
+
+    assert DAG_STAGES == PIPELINE_STAGES
