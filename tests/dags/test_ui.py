@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
@@ -21,16 +21,21 @@ FLAGS = [
 ]
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (make browser installs it)")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="no /usr/bin/chromium (`make browser` installs Debian's chromium)"
+)
 def test_trigger_via_api_and_see_success_in_ui(running_airflow) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect, sync_playwright
 
     started = time.perf_counter()
     api, dep = running_airflow.api, running_airflow.deployment
     dag_id = "ingest__tax_registration"
-    run_id = api.trigger(dag_id, "2024-06-10")
+    run_id = api.trigger(dag_id, "2026-11-01")  # the demo's delivery date: its files are due
     state = api.wait_run(dag_id, run_id)
     assert state == "success", f"{dag_id} run {run_id} ended {state}"
+    # the data landed (this run or the scheduled one unpausing started took the delivery)
+    loaded = dep.query("select count(*) from staging.legal_entity where _source = 'tax_registration'")
+    assert loaded[0][0] > 0
 
     shot = dep.settings.home / "airflow_ui_run.png"
     with sync_playwright() as pw:
