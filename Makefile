@@ -17,7 +17,7 @@ help:  ## list the targets
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode  # bytecode at install: imports stay fast where PYTHONDONTWRITEBYTECODE is set
 	@touch $@
 
 setup: $(VENV)/.installed  ## create .venv with uv (installing uv first if absent)

@@ -85,7 +85,7 @@ def demo_data(
             )
     except ValueError as exc:
         _fail(exc)
-    out.print(summary)
+    out.print(str(summary), markup=False, highlight=False)
     out.print(f"landing: {settings.landing}")
 
 

@@ -65,6 +65,27 @@ def failure_lines(log_file: Path, limit: int = 8) -> list[str]:
     return (ours or lines)[-limit:]
 
 
+def print_reconciliation(settings: Settings) -> None:
+    """Per source: rows delivered, loaded, quarantined, and whether the run balances."""
+    import duckdb
+
+    if not settings.duckdb_path.exists():
+        return
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    try:
+        rows = con.execute(
+            "select source, sum(extracted), sum(loaded), sum(quarantined), bool_and(balanced) "
+            "from meta.reconciliation where extracted > 0 group by source order by source"
+        ).fetchall()
+    finally:
+        con.close()
+    print(f"\n  {'source':<18} {'delivered':>10} {'loaded':>10} {'quarantined':>12}  balanced")
+    for source, extracted, loaded, quarantined, balanced in rows:
+        print(
+            f"  {source:<18} {extracted:>10} {loaded or 0:>10} {quarantined or 0:>12}  {'yes' if balanced else 'NO'}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m etl.orchestration.demo", description=__doc__)
     parser.add_argument("--persons", type=int, default=2000)
@@ -95,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             for line in failure_lines(log_file):
                 print(f"         {line[:300]}")
 
-    print(f"\nwarehouse : {settings.duckdb_path}  (duckdb {settings.duckdb_path} -c 'from meta.run_ledger')")
+    print_reconciliation(settings)
+    print(f"\nwarehouse : {settings.duckdb_path}  (any DuckDB client; `govbase status` for the runs)")
     print(f"Parquet   : {settings.warehouse}")
     print(f"Data Docs : {settings.docs_dir}")
     print(f"reports   : {settings.reports_dir}")

@@ -101,12 +101,12 @@ def test_batch_level_volume_and_null_rate(contracts: Contracts, settings) -> Non
     cols = runner.batch_columns
     assert "resident_id" in cols and "name" in cols  # from the YAML's max_null_rate and the suite
     flags = pd.DataFrame({c: pd.array([1] * 100, dtype="Int8") for c in cols})
-    assert runner.validate_batch(flags, previous_rows=100).success
-    assert runner.validate_batch(flags, previous_rows=None).success
-    low = runner.validate_batch(flags, previous_rows=1000)
-    assert not low.success and low.failures[0].startswith("volume: 100 rows")
+    assert runner.validate_batch(flags, source_rows=100, previous_rows=100).success
+    assert runner.validate_batch(flags, source_rows=100, previous_rows=None).success
+    low = runner.validate_batch(flags, source_rows=100, previous_rows=1000)
+    assert not low.success and low.failures[0].startswith("volume: 100 rows delivered")
     flags.loc[:9, "resident_id"] = pd.NA  # 10% null, the YAML allows 2%
-    nulls = runner.validate_batch(flags, previous_rows=None)
+    nulls = runner.validate_batch(flags, source_rows=100, previous_rows=None)
     assert not nulls.success
     assert any("column resident_id is null in 10.0%" in f for f in nulls.failures)
 
