@@ -69,6 +69,31 @@ create table if not exists meta.run_ledger (
     status           varchar not null,   -- ok | failed
     message          varchar
 );
+create table if not exists meta.partition (
+    table_name        varchar not null,
+    source            varchar not null,
+    logical_date      date not null,
+    run_id            varchar not null,
+    staging_path      varchar,
+    quarantine_path   varchar,
+    rows_loaded       bigint not null,   -- staged rows (after unpivot)
+    source_rows       bigint not null,   -- source rows loaded
+    rows_quarantined  bigint not null,   -- source rows quarantined
+    published_at      timestamp not null,
+    primary key (table_name, source, logical_date)
+);
+create table if not exists meta.validation_result (   -- one row per validated (source, run)
+    run_id                  varchar,
+    source                  varchar,
+    table_name              varchar,
+    logical_date            date,
+    rows_validated          bigint,
+    source_rows_quarantined bigint,
+    success                 boolean,
+    failures                varchar,            -- why a batch was not published
+    ge_result_path          varchar,            -- the Great Expectations results (JSON) behind the Data Docs
+    validated_at            timestamp
+);
 -- One row per (run, source): a run balances when every extracted source row was
 -- either loaded or quarantined. The latest ledger row of each stage counts (a
 -- retried task replaces its earlier attempt); replays move rows from quarantine

@@ -492,7 +492,6 @@ def stage_validate(
         json.dumps({"rows": ge_results, "batch": verdict.results}, ensure_ascii=False, default=str)
     )
     with meta.connect(settings) as con:
-        _ensure_validation_table(con)
         con.execute(
             "insert into meta.validation_result values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -530,14 +529,6 @@ def stage_validate(
     if not verdict.success:
         raise ValidationFailed(message or "validation failed")
     return summary
-
-
-def _ensure_validation_table(con: Any) -> None:
-    con.execute("""
-        create table if not exists meta.validation_result (
-            run_id varchar, source varchar, table_name varchar, logical_date date,
-            rows_validated bigint, source_rows_quarantined bigint, success boolean, failures varchar,
-            ge_result_path varchar, validated_at timestamp)""")
 
 
 def stage_load(

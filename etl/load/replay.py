@@ -18,7 +18,7 @@ import pandas as pd
 from etl import meta
 from etl.config import Settings
 from etl.contracts import Contracts
-from etl.load.warehouse import LINEAGE, Partition, audit, ensure_tables, partition_path, publish
+from etl.load.warehouse import LINEAGE, Partition, audit, partition_path, publish
 
 
 def replay(settings: Settings, contracts: Contracts, source: str) -> dict[str, Any]:
@@ -29,7 +29,6 @@ def replay(settings: Settings, contracts: Contracts, source: str) -> dict[str, A
     table = contracts.tables[src.table]
     runner = SuiteRunner(settings.expectations_dir, table, src)
     with meta.connect(settings) as con:
-        ensure_tables(con)
         parts = con.execute(
             "select logical_date, run_id, staging_path, quarantine_path, rows_loaded, source_rows, rows_quarantined "
             "from meta.partition where table_name=? and source=? and quarantine_path is not null order by logical_date",

@@ -29,22 +29,6 @@ log = logging.getLogger(__name__)
 
 LINEAGE = ["_source", "_batch_id", "_row_number", "_run_id", "_logical_date"]
 
-PARTITION_DDL = """
-create table if not exists meta.partition (
-    table_name        varchar not null,
-    source            varchar not null,
-    logical_date      date not null,
-    run_id            varchar not null,
-    staging_path      varchar,
-    quarantine_path   varchar,
-    rows_loaded       bigint not null,   -- staged rows (after unpivot)
-    source_rows       bigint not null,   -- source rows loaded
-    rows_quarantined  bigint not null,   -- source rows quarantined
-    published_at      timestamp not null,
-    primary key (table_name, source, logical_date)
-);
-"""
-
 
 class AuditError(GovbaseError):
     """A written batch does not hold what validation said it would."""
@@ -66,10 +50,6 @@ def partition_path(settings: Settings, layer: str, p: Partition) -> Path:
         / f"load_date={p.logical_date}"
         / f"run={p.run_id}.parquet"
     )
-
-
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(PARTITION_DDL)
 
 
 def audit(path: Path | None, expected_rows: int, required_columns: list[str]) -> None:
@@ -152,7 +132,6 @@ def publish(
 
     Returns the files it superseded (the caller deletes them after commit).
     """
-    ensure_tables(con)
     con.execute("begin transaction")
     try:
         old = con.execute(
@@ -212,7 +191,6 @@ def sweep(settings: Settings, con: duckdb.DuckDBPyConnection, table: str, source
 
 def previous_rows(con: duckdb.DuckDBPyConnection, table: str, source: str, logical_date: str) -> int | None:
     """Source rows of the latest published batch of this source before `logical_date` (volume check)."""
-    ensure_tables(con)
     row = con.execute(
         "select source_rows + rows_quarantined from meta.partition where table_name=? and source=? "
         "and logical_date < ? order by logical_date desc limit 1",

@@ -17,11 +17,6 @@ log = logging.getLogger(__name__)
 def build_data_docs(settings: Settings) -> Path | None:
     """Render every recorded validation result; returns the index page (None when there is none)."""
     with meta.connect(settings) as con:
-        exists = con.execute(
-            "select count(*) from information_schema.tables where table_schema='meta' and table_name='validation_result'"
-        ).fetchone()
-        if not exists or not exists[0]:
-            return None
         rows = con.execute(
             "select run_id, source, table_name, logical_date, ge_result_path, validated_at "
             "from meta.validation_result order by validated_at"
