@@ -37,6 +37,8 @@ DEFAULT_PORT = 8080
 DEFAULT_DB_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/govbase_airflow"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 ADMIN_USER = "admin"
+#: sqlite3.connect arguments of the embedded profile's metadata database (seconds to wait for a lock).
+SQLITE_CONNECT_ARGS = {"timeout": 60}
 _SECRET_KEYS = ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY")
 
 
@@ -122,10 +124,16 @@ def airflow_env(
     if profile == "local":
         env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"
+        # SQLite has one writer: a CLI command (backfill create, dags test) beside the
+        # running scheduler waits for the lock instead of failing after sqlite's 5 s.
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = (
+            "etl.orchestration.airflow_env.SQLITE_CONNECT_ARGS"
+        )
         env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC", None)
     elif profile == "celery":
         db = env.get("GOVBASE_AIRFLOW_DB_URL", DEFAULT_DB_URL)
         env["AIRFLOW__CORE__EXECUTOR"] = "CeleryExecutor"
+        env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS", None)
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = db
         # psycopg 3 also speaks asyncio, so the API server needs no asyncpg
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = db
