@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     print_reconciliation(settings)
     print(f"\nwarehouse : {settings.duckdb_path}  (any DuckDB client; `govbase status` for the runs)")
     print(f"Parquet   : {settings.warehouse}")
-    print(f"Data Docs : {settings.docs_dir}")
+    print(f"Data Docs : {settings.docs_dir / 'index.html'}")
     print(f"reports   : {settings.reports_dir}")
     print("Airflow UI: make airflow  (the runs above are in its history)")
     if failed:
