@@ -116,7 +116,9 @@ def build_rejection_reports(settings: Settings, contracts: Contracts) -> list[Re
             f"<h1>Rejected rows: {html.escape(' / '.join(names))}</h1>"
             f"<p>{len(df)} row(s) were quarantined. Sensitive values are masked. Please correct them at the source "
             "and deliver again; each row names its file and row number.</p>"
-            f"<ul>{summary}</ul>" + df.to_html(index=False, na_rep="", escape=True) + "</body></html>",
+            f"<ul>{summary}</ul>"
+            + df.astype(object).where(df.notna(), "").to_html(index=False, escape=True)
+            + "</body></html>",
             encoding="utf-8",
         )
         reports.append(Report(dept, len(df), csv_path, html_path))
