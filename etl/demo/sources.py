@@ -186,6 +186,12 @@ def _as_text(values: np.ndarray) -> np.ndarray:
     return np.asarray(values, dtype=object) if values.dtype != bool else values
 
 
+def _mapped(src: str) -> dict[str, str]:
+    """The shared columns the source maps to (its contract's field map), each true value taken
+    from the population column of the same name."""
+    return {f.to: f.to for f in _fields(src) if f.to}
+
+
 def truth(
     source: str,
     file: str,
@@ -272,20 +278,7 @@ def build_ps_hukou(ctx: Ctx) -> Built:
         dfx.codes(),
         P,
         rows,
-        {
-            c: c
-            for c in [
-                "resident_id",
-                "name",
-                "gender",
-                "birth_date",
-                "ethnicity",
-                "household_region",
-                "address",
-                "phone",
-                "marital_status",
-            ]
-        },
+        _mapped(src),
     )
     return [path], t
 
@@ -352,19 +345,7 @@ def build_tax_registration(ctx: Ctx) -> Built:
         dfx.codes(),
         OR,
         rows,
-        {
-            c: c
-            for c in [
-                "credit_code",
-                "name",
-                "legal_rep_name",
-                "legal_rep_id",
-                "entity_type",
-                "address",
-                "phone",
-                "status",
-            ]
-        },
+        _mapped(src),
     )
     return [path], t
 
@@ -587,20 +568,7 @@ def build_nhc_health(ctx: Ctx) -> Built:
         dfx.codes(),
         P,
         rows,
-        {
-            c: c
-            for c in [
-                "resident_id",
-                "name",
-                "gender",
-                "birth_date",
-                "phone",
-                "household_region",
-                "address",
-                "alive",
-                "death_date",
-            ]
-        },
+        _mapped(src),
     )
     return [path], t
 
@@ -700,7 +668,7 @@ def build_ca_marriage(ctx: Ctx) -> Built:
         dfx.codes(),
         P,
         rows,
-        {c: c for c in ["resident_id", "name", "gender", "birth_date", "marital_status"]},
+        _mapped(src),
     )
     return [path], t
 
@@ -790,22 +758,7 @@ def registry_frame(ctx: Ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
         dfx.codes(),
         OR,
         rows,
-        {
-            c: c
-            for c in [
-                "credit_code",
-                "name",
-                "entity_type",
-                "legal_rep_name",
-                "legal_rep_id",
-                "region",
-                "address",
-                "registered_capital",
-                "established_date",
-                "status",
-                "industry",
-            ]
-        },
+        _mapped(src),
     )
     return frame, t
 
@@ -922,10 +875,7 @@ def build_ca_assistance(ctx: Ctx) -> Built:
         dfx.codes(),
         P,
         rows,
-        {
-            c: c
-            for c in ["resident_id", "name", "gender", "birth_date", "household_region", "address", "phone"]
-        },
+        _mapped(src),
     )
     return [path], t
 
