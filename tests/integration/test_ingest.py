@@ -174,6 +174,18 @@ def test_rerunning_the_same_date_replaces_never_duplicates(ingested: Settings) -
     assert all(b for _, _, b in rec)
 
 
+def _cli(
+    settings: Settings, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`govbase <args> --home <home>` in a subprocess, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "etl.cli", *args, "--home", str(settings.home)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )
+
+
 # ---------------------------------------------------------------- replay
 def test_replay_moves_rows_that_pass_after_a_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     project = tmp_path / "project"
@@ -195,23 +207,9 @@ def test_replay_moves_rows_that_pass_after_a_fix(tmp_path: Path, monkeypatch: py
     assert before and wrongly and wrongly[0] > 100
 
     suite_path.write_text(good_suite)  # the fix
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "etl.cli",
-            "quarantine",
-            "replay",
-            "--source",
-            "ps_hukou",
-            "--home",
-            str(settings.home),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "GOVBASE_PROJECT_DIR": str(project)},
-        check=True,
-    )
+    project_env = {"GOVBASE_PROJECT_DIR": str(project)}
+    out = _cli(settings, "quarantine", "replay", "--source", "ps_hukou", env=project_env)
+    assert out.returncode == 0, out.stderr[-2000:]
     assert "'moved'" in out.stdout
     with _con(settings) as con:
         after = con.execute(
@@ -225,23 +223,8 @@ def test_replay_moves_rows_that_pass_after_a_fix(tmp_path: Path, monkeypatch: py
     assert after == (before[0], before[1] + wrongly[0], before[2] - wrongly[0], True)
     assert staged == (before[1] + wrongly[0],)
     # replaying again moves nothing and counts nothing twice
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "etl.cli",
-            "quarantine",
-            "replay",
-            "--source",
-            "ps_hukou",
-            "--home",
-            str(settings.home),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "GOVBASE_PROJECT_DIR": str(project)},
-    )
+    again_out = _cli(settings, "quarantine", "replay", "--source", "ps_hukou", env=project_env)
+    assert again_out.returncode == 0, again_out.stderr[-2000:]
     with _con(settings) as con:
         again = con.execute(
             "select extracted, loaded, quarantined, balanced from meta.reconciliation"
@@ -320,15 +303,6 @@ def test_rejection_reports_are_masked_and_say_why(ingested: Settings) -> None:
     assert (ingested.docs_dir / "index.html").exists()
     pages = list((ingested.docs_dir / "validations").rglob("*.html"))
     assert len(pages) >= len(contracts.sources)  # one page per validated batch at least
-
-
-def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "etl.cli", *args, "--home", str(settings.home)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )
 
 
 def test_cli_status_and_quarantine_views(ingested: Settings, tmp_path: Path) -> None:
