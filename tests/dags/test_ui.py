@@ -45,6 +45,9 @@ def test_trigger_via_api_and_see_success_in_ui(running_airflow) -> None:  # type
         page.get_by_label("Username").fill("admin")
         page.get_by_label("Password").fill(api.password)
         page.get_by_role("button", name="Sign in").click()
+        # Signing in redirects; navigating before it lands aborts the redirect (ERR_ABORTED).
+        page.wait_for_url(lambda url: "login" not in url, timeout=30_000)
+        page.wait_for_load_state("networkidle")
         page.goto(running_airflow.base_url + "/dags")
         expect(page.get_by_text("ingest__ps_hukou").first).to_be_visible(timeout=30_000)
         expect(page.get_by_text(dag_id).first).to_be_visible()
