@@ -18,12 +18,15 @@ import json
 import logging
 import shutil
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.ipc
 import pyarrow.parquet as pq
 
 from etl import meta
@@ -96,19 +99,44 @@ def _ledger(
         )
 
 
-def _iter_parquet(paths: list[Path], chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _iter_frames(paths: list[Path], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The rows of Parquet or Arrow IPC (.arrow) files as DataFrames of at most chunk_rows."""
     for p in paths:
+        if p.suffix == ".arrow":
+            with pa.memory_map(str(p)) as source:
+                reader = pa.ipc.open_file(source)
+                pending: list[pa.RecordBatch] = []
+                rows = 0
+                for i in range(reader.num_record_batches):
+                    rb = reader.get_batch(i)
+                    pending.append(rb)
+                    rows += rb.num_rows
+                    if rows >= chunk_rows:
+                        yield pa.Table.from_batches(pending).to_pandas()
+                        pending, rows = [], 0
+                if pending:
+                    yield pa.Table.from_batches(pending).to_pandas()
+            continue
         pf = pq.ParquetFile(p)
         for rb in pf.iter_batches(batch_size=chunk_rows):
             yield rb.to_pandas()
 
 
 class _Writer:
-    """Appends DataFrames to one Parquet file, schema fixed by the first chunk."""
+    """Appends DataFrames to one file, schema fixed by the first chunk.
+
+    `.arrow` paths are written as Arrow IPC, uncompressed: the hand-over between
+    stages inside the work directory, read back memory-mapped. `.parquet` paths are
+    written as zstd Parquet (what lands in the warehouse). Encoding and writing run
+    on a background thread (Arrow releases the GIL there) while the caller works on
+    the next chunk; `close()` waits for it and re-raises its errors.
+    """
 
     def __init__(self, path: Path, schema: pa.Schema | None = None) -> None:
         self.path, self.schema, self.rows = path, schema, 0
-        self._w: pq.ParquetWriter | None = None
+        self._w: pq.ParquetWriter | pa.ipc.RecordBatchFileWriter | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
 
     def write(self, df: pd.DataFrame) -> None:
         if df.empty and self._w is not None:
@@ -117,14 +145,30 @@ class _Writer:
         if self._w is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.schema = table.schema
-            self._w = pq.ParquetWriter(self.path, table.schema, compression="zstd")
-        self._w.write_table(table)  # type: ignore[union-attr,unused-ignore]
+            if self.path.suffix == ".arrow":
+                self._w = pa.ipc.new_file(str(self.path), table.schema)
+            else:
+                self._w = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="govbase-writer")
+        self._wait()
+        assert self._pool is not None
+        self._pending = self._pool.submit(self._w.write_table, table)  # type: ignore[union-attr]
         self.rows += len(df)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
 
     def close(self) -> Path | None:
         if self._w is None:
             return None
-        self._w.close()
+        try:
+            self._wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+            self._w.close()
         return self.path
 
 
@@ -230,10 +274,10 @@ def stage_normalize(
     wd = work_dir(settings, source.name, logical_date, run_id)
     shutil.rmtree(wd / "normalized", ignore_errors=True)
     raws = _raw_paths(settings, source.name, run_id)
-    staged_w = _Writer(wd / "normalized" / "staged.parquet")
-    errors_w = _Writer(wd / "normalized" / "errors.parquet")
+    staged_w = _Writer(wd / "normalized" / "staged.arrow")
+    errors_w = _Writer(wd / "normalized" / "errors.arrow")
     rows_in = 0
-    for raw in _iter_parquet([p for _, p, _ in raws], source.chunk_rows):
+    for raw in _iter_frames([p for _, p, _ in raws], source.chunk_rows):
         result = normalize(raw, source, table)
         staged = result.staged
         staged["_run_id"] = run_id
@@ -310,8 +354,8 @@ def stage_validate(
     started = meta.now()
     table = contracts.tables[source.table]
     wd = work_dir(settings, source.name, logical_date, run_id)
-    staged_path = wd / "normalized" / "staged.parquet"
-    errors_path = wd / "normalized" / "errors.parquet"
+    staged_path = wd / "normalized" / "staged.arrow"
+    errors_path = wd / "normalized" / "errors.arrow"
     raws = _raw_paths(settings, source.name, run_id)
     extracted = sum(n for _, _, n in raws)
     if not raws:
@@ -338,33 +382,59 @@ def stage_validate(
 
     # Value errors from normalization, keyed by source row.
     value_errors = (
-        pd.read_parquet(errors_path)
+        pa.ipc.open_file(pa.memory_map(str(errors_path))).read_all().to_pandas()
         if errors_path.exists()
         else pd.DataFrame(columns=["_batch_id", "_row_number", "column", "raw_value", "reason", "detail"])
     )
     if len(value_errors):
         value_errors["_row_number"] = value_errors["_row_number"].astype("int64")
+    # rows with a value error are quarantined whatever the expectations say
+    value_error_rows = {
+        str(b): np.unique(g.to_numpy(dtype=np.int64))
+        for b, g in value_errors.groupby("_batch_id")["_row_number"]
+    }
 
-    # Great Expectations has a fixed cost per call: validate in larger chunks than the
-    # source is read in, still bounded.
+    # One pass: row-level expectations per chunk, failing rows collected, the rest
+    # written as the good rows, and null counts gathered for the batch level.
     chunk_rows = max(source.chunk_rows, VALIDATE_CHUNK_ROWS)
-    # Pass 1: row-level expectations per chunk; collect failing source rows.
+    if source.unpivot is not None:
+        # The staged rows of one delivered row must not straddle two chunks (a failure
+        # quarantines all of them). Unpivoted statistical tables are small: one chunk.
+        chunk_rows = 2**62
     failures: list[pd.DataFrame] = []
     ge_results: list[dict[str, Any]] = []
     staged_rows = 0
+    good_w = _Writer(wd / "validated" / "good.parquet")
+    null_counts = dict.fromkeys(runner.batch_columns, 0)
     if staged_path.exists():
-        for chunk in _iter_parquet([staged_path], chunk_rows):
+        for chunk in _iter_frames([staged_path], chunk_rows):
             fails, summary = runner.validate_rows(chunk)
             if summary:
                 ge_results.append(summary)
+            batch_ids = chunk["_batch_id"].to_numpy(dtype=object)
+            row_numbers = chunk["_row_number"].to_numpy(dtype=np.int64)
+            failing = dict(value_error_rows)
             if len(fails):
-                keys = chunk.iloc[fails["position"].to_numpy()][["_batch_id", "_row_number"]].reset_index(
-                    drop=True
-                )
+                positions = fails["position"].to_numpy()
+                keys = chunk.iloc[positions][["_batch_id", "_row_number"]].reset_index(drop=True)
                 failures.append(
                     pd.concat([keys, fails.drop(columns="position").reset_index(drop=True)], axis=1)
                 )
+                for b, rows in keys.groupby("_batch_id")["_row_number"]:
+                    failing[str(b)] = np.union1d(failing.get(str(b), []), rows.to_numpy(dtype=np.int64))
+            # a quarantined source row takes all its staged rows (an unpivoted row has several)
+            bad = np.zeros(len(chunk), dtype=bool)
+            for b in pd.unique(batch_ids):
+                rows_of_batch = failing.get(str(b))
+                if rows_of_batch is not None and len(rows_of_batch):
+                    bad |= (batch_ids == b) & np.isin(row_numbers, rows_of_batch)
+            good = chunk[~bad]
+            good_w.write(good)
+            for c in null_counts:
+                null_counts[c] += int(good[c].isna().sum())
             staged_rows += len(chunk)
+            if progress:
+                progress("validate", len(chunk))
     ge_fail = (
         pd.concat(failures, ignore_index=True)
         if failures
@@ -434,23 +504,7 @@ def stage_validate(
                 "raw",
             ]
         ]
-    qkeys = pd.MultiIndex.from_frame(
-        quarantine[["_batch_id", "_row_number"]].astype({"_row_number": "int64"})
-    )
 
-    # Pass 2: split good rows off; collect null indicators for the batch-level expectations.
-    good_w = _Writer(wd / "validated" / "good.parquet")
-    flags: list[pd.DataFrame] = []
-    if staged_path.exists():
-        for chunk in _iter_parquet([staged_path], chunk_rows):
-            key = pd.MultiIndex.from_frame(
-                chunk[["_batch_id", "_row_number"]].astype({"_row_number": "int64"})
-            )
-            good = chunk[~key.isin(qkeys)]
-            good_w.write(good)
-            # 1 where present, <NA> where null: the null-rate expectations count the NAs.
-            present = {c: good[c].notna().reset_index(drop=True) for c in runner.batch_columns}
-            flags.append(pd.DataFrame({c: p.astype("Int8").where(p) for c, p in present.items()}))
     good_path = good_w.close()
     q_path = None
     if len(quarantine):
@@ -465,12 +519,7 @@ def stage_validate(
 
     with meta.connect(settings) as con:
         prev = previous_rows(con, table.name, source.name, logical_date)
-    null_flags = (
-        pd.concat(flags, ignore_index=True)
-        if flags
-        else pd.DataFrame({c: pd.Series([], dtype="Int8") for c in runner.batch_columns})
-    )
-    verdict = runner.validate_batch(null_flags, source_rows=extracted, previous_rows=prev)
+    verdict = runner.validate_batch(null_counts, good_w.rows, source_rows=extracted, previous_rows=prev)
     summary = {
         "source": source.name,
         "stage": "validate",

@@ -84,13 +84,36 @@ def flag(mask: Any, code: str) -> np.ndarray:
     return out
 
 
+def null_strings(n: int) -> pd.arrays.ArrowStringArray:
+    """n nulls as a STRING array (built in Arrow: no Python objects)."""
+    return pd.array(pa.nulls(n, pa.string()), dtype=STRING)  # type: ignore[return-value]
+
+
+def object_to_arrow(values: np.ndarray) -> pa.Array:
+    """An object array of str / None as a pa.string() array.
+
+    Sparse arrays (reason codes: mostly None) are common on the hot path, so only
+    the non-null entries are converted and scattered into an all-null array.
+    """
+    n = len(values)
+    mask = values != None  # noqa: E711  (element-wise on an object array)
+    k = int(np.count_nonzero(mask))
+    if k == 0:
+        return pa.nulls(n, pa.string())
+    if k > n // 4:
+        return pa.array(values, type=pa.string(), from_pandas=True)
+    return pc.replace_with_mask(
+        pa.nulls(n, pa.string()), pa.array(mask), pa.array(values[mask], type=pa.string())
+    )
+
+
 def reasons_series(codes: np.ndarray, index: pd.Index) -> pd.Series:
     """A STRING Series from an object array of reason codes / None."""
-    return pd.Series(pd.array(codes, dtype=STRING), index=index)
+    return pd.Series(pd.array(object_to_arrow(np.asarray(codes, dtype=object)), dtype=STRING), index=index)
 
 
 def no_reasons(index: pd.Index) -> pd.Series:
-    return pd.Series(pd.array([None] * len(index), dtype=STRING), index=index)
+    return pd.Series(null_strings(len(index)), index=index)
 
 
 def map_distinct(
@@ -113,10 +136,13 @@ def map_distinct(
         why_u.append(r)
     out_u.append(None)  # slot for the NA sentinel (-1)
     why_u.append(None)
-    take = np.where(codes < 0, len(uniques), codes)
-    out = np.asarray(out_u, dtype=object)[take]
-    why = np.asarray(why_u, dtype=object)[take]
+    take = pa.array(np.where(codes < 0, len(uniques), codes))
+    why = pa.array(why_u, type=pa.string()).take(take)
+    if dtype is STRING:
+        out = pd.array(pa.array(out_u, type=pa.string()).take(take), dtype=STRING)
+    else:
+        out = pd.array(np.asarray(out_u, dtype=object)[take.to_numpy()], dtype=dtype)
     return (
-        pd.Series(pd.array(out, dtype=dtype), index=values.index),
-        reasons_series(why, values.index),
+        pd.Series(out, index=values.index),
+        pd.Series(pd.array(why, dtype=STRING), index=values.index),
     )

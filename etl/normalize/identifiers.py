@@ -28,7 +28,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.normalize._common import (
-    STRING,
     Result,
     basic_clean,
     empty_to_null,
@@ -111,6 +110,24 @@ def ric_check_chars(first17: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- resident ID
+def is_canonical_resident_id(values: pd.Series, today: dt.date | None = None) -> np.ndarray:
+    """True where a value is already a normalized resident ID: 18 characters, 17 digits
+    and a check character (digit or upper-case X) that matches, an embedded birth date
+    that exists and lies in 1880..today. Null and anything else: False. (The check a
+    staged value must pass; `resident_id` cleans and converts first.)"""
+    arr = to_arrow(values)
+    ok = pc.fill_null(pc.match_substring_regex(arr, r"^[0-9]{17}[0-9X]$"), False).to_numpy(
+        zero_copy_only=False
+    )
+    pos = np.flatnonzero(ok)
+    mat = _char_matrix(pc.take(arr, pa.array(pos)), 18)
+    digits = mat.astype(np.int16) - _ZERO
+    check = ric_check_chars(digits[:, :17]) == mat[:, 17]
+    exists, in_range = _date_checks(digits[:, 6:14], today)
+    ok[pos] = check & exists & in_range
+    return ok
+
+
 def resident_id(values: pd.Series, today: dt.date | None = None) -> Result:
     """Clean and validate resident ID numbers.
 
@@ -186,12 +203,20 @@ def resident_id(values: pd.Series, today: dt.date | None = None) -> Result:
 
 
 def id_birth_date(ids: pd.Series) -> pd.Series:
-    """Birth date encoded in normalized 18-character IDs (datetime64[ms]; NaT otherwise)."""
-    arr = to_arrow(ids)
-    ok = pc.fill_null(pc.equal(pc.utf8_length(arr), 18), False)
-    part = pc.if_else(ok, pc.utf8_slice_codeunits(arr, 6, 14), pa.scalar(None, pa.string()))
-    s = pd.Series(part.to_numpy(zero_copy_only=False), index=ids.index, dtype=object)
-    return pd.to_datetime(s, format="%Y%m%d", errors="coerce").astype("datetime64[ms]")
+    """Birth date encoded in normalized 18-character IDs (datetime64[ms]; NaT otherwise,
+    including a date that does not exist)."""
+    from etl.normalize.dates import _extract, _ymd_to_dates
+
+    matched, (y, m, d) = _extract(
+        to_arrow(ids), r"(?s)^.{6}(?P<y>[0-9]{4})(?P<m>[0-9]{2})(?P<d>[0-9]{2}).{4}$", ["y", "m", "d"]
+    )
+    dates, ok = _ymd_to_dates(y, m, d)
+    out = np.where(matched & ok, dates, np.datetime64("NaT")).astype("datetime64[ms]")
+    return pd.Series(out, index=ids.index)
+
+
+_ODD = pa.array(list("13579"))
+_EVEN = pa.array(list("02468"))
 
 
 def id_gender(ids: pd.Series) -> pd.Series:
@@ -200,11 +225,13 @@ def id_gender(ids: pd.Series) -> pd.Series:
     arr = to_arrow(ids)
     ok = pc.fill_null(pc.equal(pc.utf8_length(arr), 18), False)
     digit = pc.if_else(ok, pc.utf8_slice_codeunits(arr, 16, 17), pa.scalar(None, pa.string()))
-    num = pd.to_numeric(pd.Series(digit.to_numpy(zero_copy_only=False), index=ids.index), errors="coerce")
-    out = pd.Series(pd.array([None] * len(ids), dtype=STRING), index=ids.index)
-    out[num.notna() & (num % 2 == 1)] = "1"
-    out[num.notna() & (num % 2 == 0)] = "2"
-    return out
+    null = pa.scalar(None, pa.string())
+    out = pc.if_else(
+        pc.fill_null(pc.is_in(digit, value_set=_ODD), False),
+        pa.scalar("1"),
+        pc.if_else(pc.fill_null(pc.is_in(digit, value_set=_EVEN), False), pa.scalar("2"), null),
+    )
+    return from_arrow(out, ids.index)
 
 
 # ---------------------------------------------------------------- credit code
@@ -239,6 +266,21 @@ def credit_code(values: pd.Series) -> Result:
     reasons[notnull & ~np.isin(np.arange(n), pos)] = "credit_code_format"
     out = _scatter(n, pos[check_ok], _strings(mat[check_ok]))
     return from_arrow(out, index), reasons_series(reasons, index)
+
+
+def is_canonical_credit_code(values: pd.Series) -> np.ndarray:
+    """True where a value is already a normalized unified social credit code: 18
+    characters of the code alphabet (0-9 A-H J-N P-R T U W-Y), the first 8 of them
+    digits, and a matching check character. Null and anything else: False."""
+    arr = to_arrow(values)
+    ok = pc.fill_null(pc.match_substring_regex(arr, r"^[0-9]{8}[0-9A-HJ-NPQRTUWXY]{10}$"), False).to_numpy(
+        zero_copy_only=False
+    )
+    pos = np.flatnonzero(ok)
+    idx = _USCC_INDEX[_char_matrix(pc.take(arr, pa.array(pos)), 18)]
+    total = (idx[:, :17].astype(np.float32) @ USCC_WEIGHTS.astype(np.float32)).astype(np.int64)
+    ok[pos] = idx[:, 17] == (31 - total % 31) % 31
+    return ok
 
 
 def uscc_check_char(first17: str) -> str:

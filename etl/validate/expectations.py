@@ -26,12 +26,7 @@ from great_expectations.expectations.metrics.map_metric_provider.column_conditio
     column_condition_partial,
 )
 
-from etl.normalize import identifiers
-
-
-def _valid(transform: Any, column: pd.Series) -> pd.Series:
-    values, reasons = transform(column.astype("string"))
-    return (reasons.isna() & values.notna()).astype(bool)
+from etl.validate import predicates
 
 
 class ColumnValuesValidResidentId(ColumnMapMetricProvider):
@@ -39,7 +34,7 @@ class ColumnValuesValidResidentId(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs: Any) -> Any:
-        return _valid(identifiers.resident_id, column)
+        return predicates.valid_resident_id(column)
 
 
 class ExpectColumnValuesToBeValidResidentId(ColumnMapExpectation):
@@ -54,7 +49,7 @@ class ColumnValuesValidCreditCode(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs: Any) -> Any:
-        return _valid(identifiers.credit_code, column)
+        return predicates.valid_credit_code(column)
 
 
 class ExpectColumnValuesToBeValidCreditCode(ColumnMapExpectation):
@@ -70,13 +65,8 @@ class ResidentIdAgreesWithBirthDate(MulticolumnMapMetricProvider):
 
     @multicolumn_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column_list: pd.DataFrame, **kwargs: Any) -> Any:
-        ids, births = column_list.iloc[:, 0].astype("string"), column_list.iloc[:, 1]
-        encoded = identifiers.id_birth_date(ids)
-        given = pd.to_datetime(births, errors="coerce").dt.normalize()
-        agree = encoded.dt.normalize().eq(given).fillna(True)
-        # Rows where either side is unknown cannot disagree. GE aligns the answer on the
-        # frame's index (it may have dropped rows), so return a Series, not an array.
-        return agree | encoded.isna() | given.isna()
+        # GE aligns the answer on the frame's index (it may have dropped rows): a Series.
+        return predicates.id_agrees_with_birth_date(column_list.iloc[:, 0], column_list.iloc[:, 1])
 
 
 class ExpectResidentIdToAgreeWithBirthDate(MulticolumnMapExpectation):
@@ -93,12 +83,7 @@ class ResidentIdAgreesWithGender(MulticolumnMapMetricProvider):
 
     @multicolumn_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column_list: pd.DataFrame, **kwargs: Any) -> Any:
-        ids, genders = column_list.iloc[:, 0].astype("string"), column_list.iloc[:, 1].astype("string")
-        encoded = identifiers.id_gender(ids).astype("string")
-        # Only male/female can disagree; unknown (0) and not stated (9) cannot.
-        comparable = genders.isin(["1", "2"]) & encoded.notna()
-        agree = ~comparable | encoded.eq(genders)
-        return agree.fillna(True).astype(bool)
+        return predicates.id_agrees_with_gender(column_list.iloc[:, 0], column_list.iloc[:, 1])
 
 
 class ExpectResidentIdToAgreeWithGender(MulticolumnMapExpectation):

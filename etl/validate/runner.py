@@ -8,14 +8,23 @@ Sources add batch-level expectations from their YAML: `max_null_rate` per
 column and `volume_band` against the previous published batch of the source.
 
 Row-level expectations run on each chunk of a batch; batch-level ones run once
-on a narrow frame of null indicators (one small integer column per checked
-column), so memory stays flat as batches grow.
+on per-column null counts gathered over the batch, so memory stays flat as
+batches grow.
+
+Two engines evaluate the same suite (GOVBASE_VALIDATION_ENGINE, or `engine=`):
+- "compiled" (default): etl.validate.compiled evaluates the expectation types
+  govbase uses as vectorized predicates with GE's semantics and reports in GE's
+  result format; any expectation it does not support still goes to GE;
+- "ge": Great Expectations evaluates everything (pandas execution engine).
+Both flag the same rows (tests/unit/test_validation_engines.py); the compiled
+one is what makes ingest fast enough (bench/validate_bench.py).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +35,9 @@ import pandas as pd
 
 from etl.contracts import SharedTable, Source
 from etl.errors import ContractError
+from etl.validate import compiled
+
+ENGINES = ("compiled", "ge")
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +127,13 @@ def _columns_of(kwargs: dict[str, Any]) -> list[str]:
 class SuiteRunner:
     """Validates staged batches of one source against its table's suite."""
 
-    def __init__(self, expectations_dir: Path, table: SharedTable, source: Source) -> None:
+    def __init__(
+        self, expectations_dir: Path, table: SharedTable, source: Source, engine: str | None = None
+    ) -> None:
         self.table, self.source = table, source
+        self.engine = engine or os.environ.get("GOVBASE_VALIDATION_ENGINE", "compiled")
+        if self.engine not in ENGINES:
+            raise ValueError(f"validation engine {self.engine!r}: use one of {', '.join(ENGINES)}")
         suite = load_suite(expectations_dir, table.name)
         present = set(source.trust_by_column()) | (
             {source.unpivot.variable_to, source.unpivot.value_to} if source.unpivot else set()
@@ -132,6 +149,17 @@ class SuiteRunner:
                     "kwargs": {"column": col, "mostly": 1 - rate},
                     "meta": {"level": "batch", "reason": "null_rate", "from": f"{source.name}.max_null_rate"},
                 }
+            )
+
+        other = sorted(
+            {e["type"] for e in self.batch_expectations if e["type"] != "expect_column_values_to_not_be_null"}
+        )
+        if other:
+            raise ContractError(
+                str(expectations_dir / f"{table.name}.json"),
+                "expectations",
+                f"batch-level expectation type(s) {', '.join(other)} not supported: the batch level "
+                "takes expect_column_values_to_not_be_null (a null rate with `mostly`)",
             )
 
     @property
@@ -150,54 +178,98 @@ class SuiteRunner:
         if not self.row_expectations or staged.empty:
             return empty, {}
         frame = staged.reset_index(drop=True)
-        result = _run(f"{self.source.name}_rows", frame, self.table.name, self.row_expectations)
-        parts = []
-        for r in result.results:
-            idx = r.result.get("unexpected_index_list") or []
-            if r.success and not idx:
-                continue
-            if r.exception_info and r.exception_info.get("raised_exception"):
-                raise RuntimeError(
-                    f"expectation {r.expectation_config.type} on {self.source.name} raised: "
-                    f"{r.exception_info.get('exception_message')}"
+        if self.engine == "compiled":
+            native = [e for e in self.row_expectations if compiled.supports(e)]
+            rest = [e for e in self.row_expectations if not compiled.supports(e)]
+        else:
+            native, rest = [], self.row_expectations
+        parts: list[pd.DataFrame] = []
+        results: list[dict[str, Any]] = []
+        for e in native:
+            bad, skipped = compiled.unexpected(frame, e)
+            positions = np.flatnonzero(bad)
+            results.append(compiled.expectation_result(e, len(frame), len(positions), int(skipped.sum())))
+            if len(positions):
+                parts.append(self._failures(positions, e["type"], e["meta"], e["kwargs"]))
+        summary: dict[str, Any] = {}
+        if rest:
+            result = _run(f"{self.source.name}_rows", frame, self.table.name, rest)
+            for r in result.results:
+                idx = r.result.get("unexpected_index_list") or []
+                if r.success and not idx:
+                    continue
+                if r.exception_info and r.exception_info.get("raised_exception"):
+                    raise RuntimeError(
+                        f"expectation {r.expectation_config.type} on {self.source.name} raised: "
+                        f"{r.exception_info.get('exception_message')}"
+                    )
+                positions = np.array(
+                    [i if isinstance(i, int) else int(next(iter(i.values()))) for i in idx], dtype=np.int64
                 )
-            positions = [i if isinstance(i, int) else int(next(iter(i.values()))) for i in idx]
-            meta = r.expectation_config.meta
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "position": pd.Series(positions, dtype="int64"),
-                        "reason": meta["reason"],
-                        "expectation": r.expectation_config.type,
-                        "columns": ",".join(_columns_of(r.expectation_config.kwargs)),
-                    }
-                )
-            )
+                cfg = r.expectation_config
+                parts.append(self._failures(positions, cfg.type, cfg.meta, cfg.kwargs))
+            summary = _summary(result)
+        if results:
+            if summary:
+                summary["results"] = results + summary["results"]
+                ok = sum(bool(r["success"]) for r in summary["results"])
+                summary["success"] = ok == len(summary["results"])
+                summary["statistics"] = compiled.suite_result(self.table.name, summary["results"], "")[
+                    "statistics"
+                ]
+            else:
+                summary = compiled.suite_result(self.table.name, results, f"{self.source.name}_rows")
         failures = pd.concat(parts, ignore_index=True) if parts else empty
-        return failures, _summary(result)
+        return failures, summary
+
+    @staticmethod
+    def _failures(
+        positions: np.ndarray, etype: str, meta: dict[str, Any], kwargs: dict[str, Any]
+    ) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "position": pd.Series(positions, dtype="int64"),
+                "reason": meta["reason"],
+                "expectation": etype,
+                "columns": ",".join(_columns_of(kwargs)),
+            }
+        )
 
     def validate_batch(
-        self, null_flags: pd.DataFrame, *, source_rows: int, previous_rows: int | None
+        self, null_counts: dict[str, int], rows: int, *, source_rows: int, previous_rows: int | None
     ) -> BatchVerdict:
         """Batch-level expectations of one (source, run).
 
-        null_flags: one row per loaded row, one column per checked column, 1 where the
-        value is present and <NA> where it is null (the null-rate expectations).
+        null_counts: per checked column (batch_columns), how many of the `rows` loaded
+        rows are null there (the null-rate expectations).
         source_rows: delivered rows of this batch, compared with the previous batch's
         (the volume expectation), both counted in source rows.
         """
         results, failures = [], []
-        if self.batch_expectations and len(null_flags.columns):
-            result = _run(
-                f"{self.source.name}_batch", null_flags, f"{self.table.name}_batch", self.batch_expectations
-            )
-            results.append(_summary(result))
-            for r in result.results:
-                if not r.success:
-                    kw = r.expectation_config.kwargs
-                    pct = r.result.get("unexpected_percent") or 0.0
+        checks = [e for e in self.batch_expectations if e["type"] == "expect_column_values_to_not_be_null"]
+        if checks and rows:
+            if self.engine == "compiled":
+                parts = [
+                    compiled.expectation_result(e, rows, null_counts.get(e["kwargs"]["column"], 0), 0)
+                    for e in checks
+                ]
+                results.append(
+                    compiled.suite_result(f"{self.table.name}_batch", parts, f"{self.source.name}_batch")
+                )
+                outcome = [(p["expectation_config"]["kwargs"], p["success"], p["result"]) for p in parts]
+            else:
+                # one small integer column per checked column: 1 present, <NA> null (GE counts the NAs)
+                frame = pd.DataFrame(
+                    {c: _null_flags(null_counts.get(c, 0), rows) for c in self.batch_columns}
+                )
+                result = _run(f"{self.source.name}_batch", frame, f"{self.table.name}_batch", checks)
+                results.append(_summary(result))
+                outcome = [(r.expectation_config.kwargs, r.success, r.result) for r in result.results]
+            for kw, ok, res in outcome:
+                if not ok:
+                    pct = res.get("unexpected_percent") or 0.0
                     failures.append(
-                        f"null rate: column {kw['column']} is null in {pct:.1f}% of {len(null_flags)} rows, "
+                        f"null rate: column {kw['column']} is null in {pct:.1f}% of {rows} rows, "
                         f"above the allowed {(1 - kw['mostly']) * 100:.1f}%"
                     )
         if previous_rows:
@@ -208,17 +280,32 @@ class SuiteRunner:
                 "kwargs": {"min_value": low, "max_value": high},
                 "meta": {"level": "batch", "reason": "volume", "previous_rows": previous_rows},
             }
-            # one byte per delivered row: GE counts the rows itself
-            frame = pd.DataFrame({"_row": np.zeros(source_rows, dtype="int8")})
-            result = _run(f"{self.source.name}_volume", frame, f"{self.table.name}_volume", [volume])
-            results.append(_summary(result))
-            if not result.success:
+            if self.engine == "compiled":
+                ok = low <= source_rows <= high
+                part = compiled.expectation_result(volume, source_rows, 0, 0)
+                part["success"], part["result"] = ok, {"observed_value": source_rows}
+                results.append(
+                    compiled.suite_result(f"{self.table.name}_volume", [part], f"{self.source.name}_volume")
+                )
+            else:
+                # one byte per delivered row: GE counts the rows itself
+                frame = pd.DataFrame({"_row": np.zeros(source_rows, dtype="int8")})
+                result = _run(f"{self.source.name}_volume", frame, f"{self.table.name}_volume", [volume])
+                results.append(_summary(result))
+                ok = bool(result.success)
+            if not ok:
                 failures.append(
                     f"volume: {source_rows} rows delivered, outside [{low}, {high}] set by the previous batch of "
                     f"{previous_rows} rows and volume_band {band.min_ratio}-{band.max_ratio} "
                     f"in schemas/sources/{self.source.name}.yml"
                 )
         return BatchVerdict(not failures, failures, results)
+
+
+def _null_flags(nulls: int, rows: int) -> pd.Series:
+    """`rows` values, the first `nulls` of them <NA> and the rest 1 (Int8): what GE needs to
+    compute a column's null rate."""
+    return pd.Series(np.ones(rows, dtype=np.int8)).astype("Int8").mask(np.arange(rows) < nulls)
 
 
 def _summary(result: Any) -> dict[str, Any]:

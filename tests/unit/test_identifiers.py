@@ -158,6 +158,13 @@ def test_resident_id_agrees_with_stdnum_on_100k() -> None:
     assert (mine[length != 15] == oracle[length != 15]).all()
     # old 15-digit values (truncations) never pass as 18 without conversion: checked separately
     assert oracle.sum() > 30_000 and (~oracle).sum() > 30_000
+    # the validation check of staged values: valid and already in normal form
+    canonical = identifiers.is_canonical_resident_id(pd.Series(values, dtype="str"))
+    strict = np.array([ric.is_valid(v) and v == ric.compact(v) and v == v.upper() for v in values])
+    assert (canonical == strict).all()
+    assert strict.sum() > 10_000 and (~strict).sum() > 50_000
+    # what normalization outputs always passes it
+    assert identifiers.is_canonical_resident_id(out.dropna()).all()
     # where valid, the output is stdnum's compact form
     ok = np.flatnonzero(mine & (length == 18))
     assert all(out.iloc[i] == ric.compact(_oracle_clean(values[i])) for i in ok[:5000])
@@ -249,6 +256,11 @@ def test_credit_code_agrees_with_stdnum_on_100k() -> None:
     oracle = np.array([uscc.is_valid(unicodedata.normalize("NFKC", v)) for v in values])
     assert (mine == oracle).all()
     assert oracle.sum() > 20_000 and (~oracle).sum() > 40_000
+    canonical = identifiers.is_canonical_credit_code(pd.Series(values, dtype="str"))
+    strict = np.array([uscc.is_valid(v) and v == uscc.compact(v) for v in values])
+    assert (canonical == strict).all()
+    assert strict.sum() > 10_000 and (~strict).sum() > 50_000
+    assert identifiers.is_canonical_credit_code(out.dropna()).all()
 
 
 @pytest.mark.unit

@@ -1,0 +1,45 @@
+"""The checks behind govbase's custom expectations, as plain vectorized functions.
+
+Both validation engines call these: the Great Expectations metric providers in
+etl.validate.expectations and the compiled engine in etl.validate.compiled, so
+the two cannot disagree about what a valid identifier is. They reuse the
+identifier code of etl.normalize. No Great Expectations import here.
+
+Each returns a boolean Series aligned on its input; True means "as expected".
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from etl.normalize import identifiers
+
+
+def valid_resident_id(column: pd.Series) -> pd.Series:
+    """A normalized resident ID: 18 characters, GB 11643-1999 check character right,
+    birth date real (null: False). Staged values are normalized, so un-normalized
+    text (full-width digits, a lower-case x, a 15-digit number) is not valid here."""
+    return pd.Series(identifiers.is_canonical_resident_id(column), index=column.index)
+
+
+def valid_credit_code(column: pd.Series) -> pd.Series:
+    """A normalized unified social credit code, GB 32100-2015 check character right (null: False)."""
+    return pd.Series(identifiers.is_canonical_credit_code(column), index=column.index)
+
+
+def id_agrees_with_birth_date(ids: pd.Series, births: pd.Series) -> pd.Series:
+    """The birth date equals the one the ID encodes; True where either side is unknown."""
+    encoded = identifiers.id_birth_date(ids.astype("string"))
+    given = pd.to_datetime(births, errors="coerce").dt.normalize()
+    agree = encoded.dt.normalize().eq(given).fillna(True)
+    return agree | encoded.isna() | given.isna()
+
+
+def id_agrees_with_gender(ids: pd.Series, genders: pd.Series) -> pd.Series:
+    """A male/female gender (1/2) agrees with the ID's sequence digit (odd = male);
+    unknown (0), not stated (9) and missing values cannot disagree."""
+    genders = genders.astype("string")
+    encoded = identifiers.id_gender(ids.astype("string")).astype("string")
+    comparable = genders.isin(["1", "2"]) & encoded.notna()
+    agree = ~comparable | encoded.eq(genders)
+    return agree.fillna(True).astype(bool)
