@@ -103,7 +103,9 @@ def _iter_frames(paths: list[Path], chunk_rows: int) -> Iterator[pd.DataFrame]:
     """The rows of Parquet or Arrow IPC (.arrow) files as DataFrames of at most chunk_rows."""
     for p in paths:
         if p.suffix == ".arrow":
-            with pa.memory_map(str(p)) as source:
+            # read, not memory-mapped: mapped pages would stay resident and RSS would
+            # grow with the batch instead of staying at one chunk
+            with pa.OSFile(str(p)) as source:
                 reader = pa.ipc.open_file(source)
                 pending: list[pa.RecordBatch] = []
                 rows = 0
@@ -126,7 +128,7 @@ class _Writer:
     """Appends DataFrames to one file, schema fixed by the first chunk.
 
     `.arrow` paths are written as Arrow IPC, uncompressed: the hand-over between
-    stages inside the work directory, read back memory-mapped. `.parquet` paths are
+    stages inside the work directory, read back a batch at a time. `.parquet` paths are
     written as zstd Parquet (what lands in the warehouse). Encoding and writing run
     on a background thread (Arrow releases the GIL there) while the caller works on
     the next chunk; `close()` waits for it and re-raises its errors.
@@ -382,7 +384,7 @@ def stage_validate(
 
     # Value errors from normalization, keyed by source row.
     value_errors = (
-        pa.ipc.open_file(pa.memory_map(str(errors_path))).read_all().to_pandas()
+        pa.ipc.open_file(pa.OSFile(str(errors_path))).read_all().to_pandas()
         if errors_path.exists()
         else pd.DataFrame(columns=["_batch_id", "_row_number", "column", "raw_value", "reason", "detail"])
     )

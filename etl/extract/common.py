@@ -18,8 +18,10 @@ Raw layer contract (one Parquet file per batch):
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -280,6 +282,29 @@ def json_list(values: Sequence[str]) -> str:
     return json.dumps(list(values), ensure_ascii=False)
 
 
+#: Raw text is mostly distinct per row (IDs, names, addresses): dictionary pages and
+#: min/max statistics of delivered text cost write time and buy nothing, except
+#: statistics on _row_number (a quarantined row is looked up by its number).
+RAW_PARQUET_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "use_dictionary": ["_source", "_batch_id", "_file_sha256"],
+    "write_statistics": ["_row_number"],
+}
+
+
+def constant_strings(value: str | None, n: int) -> pa.Array:
+    """n copies of one string (or n nulls), built from buffers: no Python object per row."""
+    if value is None:
+        return pa.nulls(n, pa.string())
+    data = value.encode()
+    offsets = np.arange(n + 1, dtype=np.int64) * len(data)
+    if offsets[-1] < 2**31:
+        return pa.Array.from_buffers(
+            pa.string(), n, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data * n)]
+        )
+    return pa.array([value] * n, pa.string())
+
+
 class RawWriter:
     """Writes the chunks of one batch to a Parquet file, adding the constant lineage columns.
 
@@ -298,14 +323,16 @@ class RawWriter:
         self._parts: list[Path] = []
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
 
     def _order(self, table: pa.Table) -> pa.Table:
         n = table.num_rows
         data = [c for c in table.column_names if c not in META_COLUMNS]
         const = {
-            "_source": pa.array([self.source] * n, pa.string()),
-            "_batch_id": pa.array([self.batch_id] * n, pa.string()),
-            "_file_sha256": pa.array([self.sha256] * n, pa.string()),
+            "_source": constant_strings(self.source, n),
+            "_batch_id": constant_strings(self.batch_id, n),
+            "_file_sha256": constant_strings(self.sha256, n),
         }
         cols = [table[c] for c in data]
         for name in META_COLUMNS:
@@ -329,14 +356,27 @@ class RawWriter:
             part = self.tmp.with_name(f"{self.tmp.name}.{len(self._parts)}")
             self._parts.append(part)
             self._schema = table.schema
-            self._writer = pq.ParquetWriter(part, table.schema, compression="zstd")
-        self._writer.write_table(table)
+            self._writer = pq.ParquetWriter(part, table.schema, **RAW_PARQUET_OPTIONS)
+        # Parquet encoding and compression run on a background thread (Arrow releases
+        # the GIL) while the reader parses the next chunk; at most one write in flight.
+        self._wait()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="govbase-raw-writer")
+        self._pending = self._pool.submit(self._writer.write_table, table)
         self.rows += table.num_rows
 
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
     def _close_part(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        try:
+            self._wait()
+        finally:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
 
     def close(self, empty_columns: Sequence[str] = ()) -> None:
         """Finish the file. With no chunk written, writes an empty file with `empty_columns`."""
@@ -345,7 +385,10 @@ class RawWriter:
                 list(empty_columns), [pa.array([], pa.string()) for _ in empty_columns], [], [], []
             )
             self.write(empty)
-        self._close_part()
+        try:
+            self._close_part()
+        finally:
+            self._shutdown()
         if len(self._parts) == 1:
             self._parts[0].replace(self.final)
             return
@@ -358,7 +401,7 @@ class RawWriter:
             [pa.field(n, pa.string()) for n in names]
             + [f for f in self._order(_with_row_meta([], [], [], [], [])).schema]
         )
-        with pq.ParquetWriter(self.tmp, schema, compression="zstd") as out:
+        with pq.ParquetWriter(self.tmp, schema, **RAW_PARQUET_OPTIONS) as out:
             for part in self._parts:
                 pf = pq.ParquetFile(part)
                 for rb in pf.iter_batches():
@@ -370,9 +413,17 @@ class RawWriter:
                 part.unlink()
         self.tmp.replace(self.final)
 
+    def _shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
     def abort(self) -> None:
         """Drop everything written (the batch failed)."""
-        self._close_part()
+        # the batch is dropped anyway; the reader's error is the one to report
+        with contextlib.suppress(Exception):
+            self._close_part()
+        self._shutdown()
         for part in self._parts:
             part.unlink(missing_ok=True)
         self.tmp.unlink(missing_ok=True)

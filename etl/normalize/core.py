@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import os
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,7 +100,17 @@ def _dtype(kind: str) -> Any:
 
 
 def _nulls(kind: str, n: int) -> pd.Series:
-    return pd.Series([None] * n, dtype=_dtype(kind))
+    """n nulls of a column type, built without a Python object per row."""
+    dtype = _dtype(kind)
+    if kind == "string":
+        return pd.Series(null_strings(n))
+    if kind in ("date", "timestamp"):
+        return pd.Series(np.full(n, np.datetime64("NaT"), dtype=dtype))
+    if kind == "decimal":
+        return pd.Series(np.full(n, np.nan))
+    if kind == "boolean":
+        return pd.Series(pd.arrays.BooleanArray(np.zeros(n, dtype=bool), np.ones(n, dtype=bool)))
+    return pd.Series(pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)))
 
 
 #: Text a transform returns unchanged and without a reason: Han ideographs (the
@@ -223,15 +235,13 @@ _OUTPUT_KIND: dict[str, tuple[str, ...]] = {
 def _lineage(raw: pd.DataFrame, source: Source) -> pd.DataFrame:
     n = len(raw)
     rn = raw["_row_number"] if "_row_number" in raw else pd.Series(np.arange(1, n + 1))
+    src = raw["_source"] if "_source" in raw else pd.Series(pd.array([source.name] * n, dtype=STRING))
+    batch = raw["_batch_id"] if "_batch_id" in raw else pd.Series(null_strings(n))
     return pd.DataFrame(
         {
-            "_source": (raw["_source"] if "_source" in raw else pd.Series([source.name] * n))
-            .astype(STRING)
-            .to_numpy(),
-            "_batch_id": (raw["_batch_id"] if "_batch_id" in raw else pd.Series([None] * n))
-            .astype(STRING)
-            .to_numpy(),
-            "_row_number": pd.to_numeric(rn).astype("Int64").to_numpy(),
+            "_source": src.astype(STRING).array,
+            "_batch_id": batch.astype(STRING).array,
+            "_row_number": pd.to_numeric(rn).astype("Int64").array,
         }
     )
 
@@ -249,6 +259,10 @@ def _detail(field: str, failed: pd.Series) -> Callable[[np.ndarray], list[str]]:
     ]
 
 
+_PARALLEL_MIN_ROWS = 20_000
+_THREADS = min(4, os.cpu_count() or 1)
+
+
 def _map_fields(
     raw: pd.DataFrame,
     fields: list[FieldMap],
@@ -258,12 +272,21 @@ def _map_fields(
 ) -> tuple[dict[str, pd.Series], list[pd.DataFrame]]:
     cols: dict[str, pd.Series] = {}
     errs: list[pd.DataFrame] = []
-    for fm in fields:
-        if fm.to is None:
-            continue
-        kind = table.column(fm.to).type
+    mapped = [fm for fm in fields if fm.to is not None]
+
+    def one(fm: FieldMap) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
         raw_values = _field_values(raw, fm)
-        values, reasons, failed = apply_transforms(raw_values, fm.transforms, kind, today)
+        kind = table.column(fm.to).type  # type: ignore[arg-type]
+        return (raw_values, *apply_transforms(raw_values, fm.transforms, kind, today))
+
+    # Fields are independent and Arrow compute releases the GIL: two at a time.
+    if len(raw) >= _PARALLEL_MIN_ROWS and len(mapped) > 1:
+        with ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="govbase-normalize") as pool:
+            outcomes = list(pool.map(one, mapped))
+    else:
+        outcomes = [one(fm) for fm in mapped]
+    for fm, (raw_values, values, reasons, failed) in zip(mapped, outcomes, strict=True):
+        assert fm.to is not None
         errs.append(_errors(row_numbers, fm.to, raw_values, reasons, _detail(fm.name, failed)))
         # several fields into one column: the first field declared wins, later ones fill gaps
         cols[fm.to] = cols[fm.to].combine_first(values) if fm.to in cols else values
@@ -280,10 +303,7 @@ def _assemble(table: SharedTable, cols: dict[str, pd.Series], lineage: pd.DataFr
         )
     staged = pd.DataFrame(data, index=pd.RangeIndex(n))
     for k in LINEAGE:
-        staged[k] = lineage[k].to_numpy()
-    staged["_row_number"] = staged["_row_number"].astype("Int64")
-    staged["_source"] = staged["_source"].astype(STRING)
-    staged["_batch_id"] = staged["_batch_id"].astype(STRING)
+        staged[k] = lineage[k].array
     if "alive" in staged.columns and "death_date" in staged.columns:
         # a recorded death proves the person is not alive; no death date proves nothing
         staged["alive"] = staged["alive"].mask(staged["alive"].isna() & staged["death_date"].notna(), False)

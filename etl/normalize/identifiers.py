@@ -110,20 +110,26 @@ def ric_check_chars(first17: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- resident ID
+def _ascii18(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the 18-character ASCII values of `arr`, and their character matrix."""
+    ok = pc.and_(pc.equal(pc.binary_length(arr), 18), pc.string_is_ascii(arr))
+    pos = np.flatnonzero(pc.fill_null(ok, False).to_numpy(zero_copy_only=False))
+    return pos, _char_matrix(pc.take(arr, pa.array(pos)), 18)
+
+
 def is_canonical_resident_id(values: pd.Series, today: dt.date | None = None) -> np.ndarray:
     """True where a value is already a normalized resident ID: 18 characters, 17 digits
     and a check character (digit or upper-case X) that matches, an embedded birth date
     that exists and lies in 1880..today. Null and anything else: False. (The check a
     staged value must pass; `resident_id` cleans and converts first.)"""
-    arr = to_arrow(values)
-    ok = pc.fill_null(pc.match_substring_regex(arr, r"^[0-9]{17}[0-9X]$"), False).to_numpy(
-        zero_copy_only=False
-    )
-    pos = np.flatnonzero(ok)
-    mat = _char_matrix(pc.take(arr, pa.array(pos)), 18)
-    digits = mat.astype(np.int16) - _ZERO
-    check = ric_check_chars(digits[:, :17]) == mat[:, 17]
+    pos, mat = _ascii18(to_arrow(values))
+    body = ((mat[:, :17] >= _ZERO) & (mat[:, :17] <= _NINE)).all(axis=1)
+    last = mat[:, 17]
+    fmt = body & (((last >= _ZERO) & (last <= _NINE)) | (last == _X))
+    digits = np.where(fmt[:, None], mat.astype(np.int16) - _ZERO, 0)
+    check = fmt & (ric_check_chars(digits[:, :17]) == last)
     exists, in_range = _date_checks(digits[:, 6:14], today)
+    ok = np.zeros(len(values), dtype=bool)
     ok[pos] = check & exists & in_range
     return ok
 
@@ -205,13 +211,17 @@ def resident_id(values: pd.Series, today: dt.date | None = None) -> Result:
 def id_birth_date(ids: pd.Series) -> pd.Series:
     """Birth date encoded in normalized 18-character IDs (datetime64[ms]; NaT otherwise,
     including a date that does not exist)."""
-    from etl.normalize.dates import _extract, _ymd_to_dates
+    from etl.normalize.dates import _ymd_to_dates
 
-    matched, (y, m, d) = _extract(
-        to_arrow(ids), r"(?s)^.{6}(?P<y>[0-9]{4})(?P<m>[0-9]{2})(?P<d>[0-9]{2}).{4}$", ["y", "m", "d"]
-    )
+    pos, mat = _ascii18(to_arrow(ids))
+    digits = mat[:, 6:14].astype(np.int64) - _ZERO
+    is_digit = ((digits >= 0) & (digits <= 9)).all(axis=1)
+    y = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
+    m = digits[:, 4] * 10 + digits[:, 5]
+    d = digits[:, 6] * 10 + digits[:, 7]
     dates, ok = _ymd_to_dates(y, m, d)
-    out = np.where(matched & ok, dates, np.datetime64("NaT")).astype("datetime64[ms]")
+    out = np.full(len(ids), np.datetime64("NaT"), dtype="datetime64[ms]")
+    out[pos] = np.where(is_digit & ok, dates, np.datetime64("NaT"))
     return pd.Series(out, index=ids.index)
 
 
