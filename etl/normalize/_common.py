@@ -63,7 +63,26 @@ def basic_clean(arr: pa.Array, *, remove_spaces: bool) -> pa.Array:
 
     remove_spaces=True also deletes every whitespace character inside the value
     (identifiers, codes); otherwise inner whitespace is left as is.
+
+    Printable ASCII without blanks is already clean (NFKC leaves ASCII alone), and
+    most delivered identifiers, codes and dates are: only the other values go
+    through Unicode normalization and the regular expressions.
     """
+    n = len(arr)
+    pos = np.flatnonzero(~pc.fill_null(pc.ascii_is_alnum(arr), True).to_numpy(zero_copy_only=False))
+    if len(pos):
+        printable = pc.match_substring_regex(arr.take(pa.array(pos)), "^[!-~]*$")
+        pos = pos[~pc.fill_null(printable, True).to_numpy(zero_copy_only=False)]
+    if len(pos) == 0:
+        return arr
+    if len(pos) > n // 2:
+        return _clean(arr, remove_spaces)
+    dirty = np.zeros(n, dtype=bool)
+    dirty[pos] = True
+    return pc.replace_with_mask(arr, pa.array(dirty), _clean(arr.take(pa.array(pos)), remove_spaces))
+
+
+def _clean(arr: pa.Array, remove_spaces: bool) -> pa.Array:
     arr = pc.utf8_normalize(arr, form="NFKC")
     arr = pc.replace_substring_regex(arr, pattern=ZERO_WIDTH_RE, replacement="")
     if remove_spaces:
@@ -105,6 +124,14 @@ def object_to_arrow(values: np.ndarray) -> pa.Array:
     return pc.replace_with_mask(
         pa.nulls(n, pa.string()), pa.array(mask), pa.array(values[mask], type=pa.string())
     )
+
+
+def coded_reasons(codes: np.ndarray, labels: list[str], index: pd.Index) -> pd.Series:
+    """A STRING Series of reasons from small integer codes: 0 = no reason, k = labels[k - 1]."""
+    codes = np.asarray(codes)
+    indices = pa.array((codes.astype(np.int16) - 1).astype(np.int8), mask=codes == 0)
+    arr = pa.DictionaryArray.from_arrays(indices, pa.array(labels, pa.string())).cast(pa.string())
+    return pd.Series(pd.array(arr, dtype=STRING), index=index)
 
 
 def reasons_series(codes: np.ndarray, index: pd.Index) -> pd.Series:

@@ -171,7 +171,7 @@ def apply_transforms(
     the results are spread back (same output, a fraction of the work).
     """
     n = len(values)
-    if n >= _DISTINCT_MIN_ROWS and _repetitive(values):
+    if n >= _DISTINCT_MIN_ROWS and (bool(set(transforms) & REPETITIVE) or _repetitive(values)):
         enc = to_arrow(values).dictionary_encode()
         uniques = enc.dictionary
         if len(uniques) <= n * _DISTINCT_MAX_RATIO:
@@ -186,6 +186,24 @@ def apply_transforms(
                 pd.Series(take(u_failed.array, codes, allow_fill=True), index=values.index),
             )
     return _apply_chain(values, transforms, kind, today)
+
+
+#: Transforms whose input repeats a lot by nature (code lists; dates: some 40,000
+#: days in a century): always run over the distinct values. A sample cannot tell a
+#: column of 200,000 distinct dates in 1M rows from a column of unique IDs.
+REPETITIVE = frozenset(
+    {
+        "date",
+        "date_1904",
+        "gender",
+        "marital_status",
+        "ethnicity",
+        "region",
+        "boolean",
+        "entity_status",
+        "entity_type",
+    }
+)
 
 
 def _repetitive(values: pd.Series) -> bool:
@@ -337,7 +355,13 @@ def consistency(staged: pd.DataFrame) -> pd.DataFrame:
     ids = staged["resident_id"].reset_index(drop=True).astype(STRING)
     out = [empty_errors()]
     if "birth_date" in staged.columns:
-        given = pd.to_datetime(staged["birth_date"].reset_index(drop=True), errors="coerce").dt.normalize()
+        given = staged["birth_date"].reset_index(drop=True)
+        if not pd.api.types.is_datetime64_any_dtype(given):
+            given = pd.to_datetime(given, errors="coerce")
+        given = given.astype("datetime64[ms]")
+        ms = given.to_numpy().astype(np.int64)
+        if ((ms % 86_400_000 != 0) & given.notna().to_numpy()).any():  # a time of day: compare dates
+            given = given.dt.normalize()
         encoded = id_birth_date(ids)
         bad = given.notna() & encoded.notna() & (given != encoded)
         if bad.any():

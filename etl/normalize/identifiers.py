@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from etl.normalize._common import (
     Result,
     basic_clean,
+    coded_reasons,
     empty_to_null,
     from_arrow,
     reasons_series,
@@ -147,17 +148,15 @@ def resident_id(values: pd.Series, today: dt.date | None = None) -> Result:
     index = values.index
     n = len(values)
     arr = empty_to_null(pc.utf8_upper(basic_clean(to_arrow(values), remove_spaces=True)))
-    reasons = np.full(n, None, dtype=object)
+    codes = np.zeros(n, dtype=np.uint8)  # _RIC_REASONS, 1-based; 0 = fine
     notnull = pc.is_valid(arr).to_numpy(zero_copy_only=False)
-    length = pc.fill_null(pc.utf8_length(arr), 0).to_numpy(zero_copy_only=False)
+    length = pc.fill_null(pc.binary_length(arr), 0).to_numpy(zero_copy_only=False)
     ascii_ = pc.fill_null(pc.string_is_ascii(arr), False).to_numpy(zero_copy_only=False)
-    sci = pc.fill_null(pc.match_substring_regex(arr, _SCIENTIFIC), False).to_numpy(zero_copy_only=False)
-
-    out_pos: list[np.ndarray] = []
-    out_val: list[pa.Array] = []
+    good_mask = np.zeros(n, dtype=bool)
 
     # 18 characters
-    pos18 = np.flatnonzero(notnull & ascii_ & (length == 18))
+    is18 = notnull & ascii_ & (length == 18)
+    pos18 = np.flatnonzero(is18)
     mat = _char_matrix(pc.take(arr, pa.array(pos18)), 18)
     body_digits = ((mat[:, :17] >= _ZERO) & (mat[:, :17] <= _NINE)).all(axis=1)
     last = mat[:, 17]
@@ -168,44 +167,57 @@ def resident_id(values: pd.Series, today: dt.date | None = None) -> Result:
     tail000 = (mat[:, 15:] == _ZERO).all(axis=1)
     destroyed = fmt_ok & last_digit & tail000 & ~check_ok
     exists, in_range = _date_checks(np.where(fmt_ok[:, None], digits[:, 6:14], 0), today)
-    r18 = np.full(len(pos18), None, dtype=object)
-    r18[~fmt_ok] = "resident_id_format"
-    r18[fmt_ok & ~check_ok] = "resident_id_checksum"
-    r18[destroyed] = "resident_id_destroyed"
-    r18[check_ok & ~exists] = "invalid_date"
-    r18[check_ok & exists & ~in_range] = "date_out_of_range"
-    reasons[pos18] = r18
-    good = check_ok & exists & in_range
-    out_pos.append(pos18[good])
-    out_val.append(_strings(mat[good]))
+    c18 = np.zeros(len(pos18), dtype=np.uint8)
+    c18[~fmt_ok] = _FORMAT
+    c18[fmt_ok & ~check_ok] = _CHECKSUM
+    c18[destroyed] = _DESTROYED
+    c18[check_ok & ~exists] = _INVALID_DATE
+    c18[check_ok & exists & ~in_range] = _OUT_OF_RANGE
+    codes[pos18] = c18
+    good_mask[pos18[check_ok & exists & in_range]] = True
+    # a valid 18-character ID is its own normal form
+    out = pc.if_else(pa.array(good_mask), arr, pa.scalar(None, pa.string()))
 
     # 15 digits (old numbers): insert "19" before the year, compute the check
-    pos15 = np.flatnonzero(notnull & ascii_ & (length == 15))
-    m15 = _char_matrix(pc.take(arr, pa.array(pos15)), 15)
-    d15: np.ndarray = np.asarray(((m15 >= _ZERO) & (m15 <= _NINE)).all(axis=1))
-    conv = np.empty((len(pos15), 18), dtype=np.uint8)
-    conv[:, :6] = m15[:, :6]
-    conv[:, 6] = ord("1")
-    conv[:, 7] = ord("9")
-    conv[:, 8:17] = m15[:, 6:]
-    cdig = np.where(d15[:, None], conv[:, :17].astype(np.int16) - _ZERO, 0)
-    conv[:, 17] = ric_check_chars(cdig)
-    exists15, in_range15 = _date_checks(cdig[:, 6:14], today)
-    r15 = np.full(len(pos15), None, dtype=object)
-    r15[~d15] = "resident_id_format"
-    r15[d15 & ~exists15] = "invalid_date"
-    r15[d15 & exists15 & ~in_range15] = "date_out_of_range"
-    reasons[pos15] = r15
-    good15 = d15 & exists15 & in_range15
-    out_pos.append(pos15[good15])
-    out_val.append(_strings(conv[good15]))
+    is15 = notnull & ascii_ & (length == 15)
+    pos15 = np.flatnonzero(is15)
+    if len(pos15):
+        m15 = _char_matrix(pc.take(arr, pa.array(pos15)), 15)
+        d15: np.ndarray = np.asarray(((m15 >= _ZERO) & (m15 <= _NINE)).all(axis=1))
+        conv = np.empty((len(pos15), 18), dtype=np.uint8)
+        conv[:, :6] = m15[:, :6]
+        conv[:, 6] = ord("1")
+        conv[:, 7] = ord("9")
+        conv[:, 8:17] = m15[:, 6:]
+        cdig = np.where(d15[:, None], conv[:, :17].astype(np.int16) - _ZERO, 0)
+        conv[:, 17] = ric_check_chars(cdig)
+        exists15, in_range15 = _date_checks(cdig[:, 6:14], today)
+        c15 = np.zeros(len(pos15), dtype=np.uint8)
+        c15[~d15] = _FORMAT
+        c15[d15 & ~exists15] = _INVALID_DATE
+        c15[d15 & exists15 & ~in_range15] = _OUT_OF_RANGE
+        codes[pos15] = c15
+        good15 = d15 & exists15 & in_range15
+        mask15 = np.zeros(n, dtype=bool)
+        mask15[pos15[good15]] = True
+        out = pc.replace_with_mask(out, pa.array(mask15), _strings(conv[good15]))
 
-    other = notnull & ~np.isin(np.arange(n), np.concatenate([pos18, pos15]))
-    reasons[other] = "resident_id_format"
-    reasons[notnull & sci] = "resident_id_destroyed"
+    codes[notnull & ~is18 & ~is15] = _FORMAT
+    suspect = np.flatnonzero(notnull & ~good_mask & (codes != 0))
+    if len(suspect):
+        sci = pc.fill_null(pc.match_substring_regex(arr.take(pa.array(suspect)), _SCIENTIFIC), False)
+        codes[suspect[sci.to_numpy(zero_copy_only=False)]] = _DESTROYED
+    return from_arrow(out, index), coded_reasons(codes, _RIC_REASONS, index)
 
-    out = _scatter(n, np.concatenate(out_pos), pa.concat_arrays(out_val))
-    return from_arrow(out, index), reasons_series(reasons, index)
+
+_RIC_REASONS = [
+    "resident_id_format",
+    "resident_id_checksum",
+    "resident_id_destroyed",
+    "invalid_date",
+    "date_out_of_range",
+]
+_FORMAT, _CHECKSUM, _DESTROYED, _INVALID_DATE, _OUT_OF_RANGE = 1, 2, 3, 4, 5
 
 
 def id_birth_date(ids: pd.Series) -> pd.Series:
@@ -225,23 +237,15 @@ def id_birth_date(ids: pd.Series) -> pd.Series:
     return pd.Series(out, index=ids.index)
 
 
-_ODD = pa.array(list("13579"))
-_EVEN = pa.array(list("02468"))
-
-
 def id_gender(ids: pd.Series) -> pd.Series:
     """Gender code (GB/T 2261.1) encoded in normalized 18-character IDs: the 17th
     digit (sequence) odd -> "1" male, even -> "2" female; <NA> otherwise."""
-    arr = to_arrow(ids)
-    ok = pc.fill_null(pc.equal(pc.utf8_length(arr), 18), False)
-    digit = pc.if_else(ok, pc.utf8_slice_codeunits(arr, 16, 17), pa.scalar(None, pa.string()))
-    null = pa.scalar(None, pa.string())
-    out = pc.if_else(
-        pc.fill_null(pc.is_in(digit, value_set=_ODD), False),
-        pa.scalar("1"),
-        pc.if_else(pc.fill_null(pc.is_in(digit, value_set=_EVEN), False), pa.scalar("2"), null),
-    )
-    return from_arrow(out, ids.index)
+    pos, mat = _ascii18(to_arrow(ids))
+    digit = mat[:, 16].astype(np.int16) - _ZERO
+    codes = np.zeros(len(ids), dtype=np.uint8)
+    is_digit = (digit >= 0) & (digit <= 9)
+    codes[pos[is_digit]] = np.where(digit[is_digit] % 2 == 1, 1, 2)
+    return coded_reasons(codes, ["1", "2"], ids.index)
 
 
 # ---------------------------------------------------------------- credit code
