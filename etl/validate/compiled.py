@@ -13,7 +13,10 @@ GE's semantics:
   any_value_is_missing for the resident-ID agreement checks, all_values_are_missing
   for compound uniqueness);
 - `mostly` decides success, not which rows are unexpected;
-- regular expressions are searched (not anchored), like pandas `str.contains`.
+- regular expressions are searched (not anchored), like pandas `str.contains`;
+  RE2 runs them, except that a value holding a newline is searched with Python's
+  re (`$` differs), and a pattern using syntax whose meaning differs between the
+  two (\\d \\w \\s \\b, lookarounds, backreferences) is left to GE.
 
 Results are returned in GE's own JSON shape (ExpectationSuiteValidationResult),
 so Data Docs render them like any GE result. An expectation type or keyword not
@@ -24,6 +27,7 @@ and the same counts on generated and demo data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -60,11 +64,38 @@ def _in_set(df: pd.DataFrame, kw: dict[str, Any]) -> tuple[np.ndarray, np.ndarra
     return ~missing & ~col.isin(list(kw["value_set"])).to_numpy(dtype=bool, na_value=False), missing
 
 
+#: Regular expression syntax whose meaning differs between Python's re (what GE's pandas
+#: engine runs) and RE2 (Arrow): Unicode-aware classes, lookarounds, backreferences,
+#: Python-only escapes. Expectations using any of it go to GE.
+_PYTHON_ONLY_REGEX = re.compile(r"\\[dwsbDWSBuUNZAx0-9]|\(\?[=!<]|\(\?P=")
+
+
+def _regex_supported(regex: Any) -> bool:
+    if not isinstance(regex, str) or _PYTHON_ONLY_REGEX.search(regex):
+        return False
+    try:
+        re.compile(regex)
+        pc.match_substring_regex(pa.array(["x"], pa.string()), regex)
+    except (re.error, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
 def _regex(df: pd.DataFrame, kw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     col = df[kw["column"]]
     missing = col.isna().to_numpy()
-    hit = pc.fill_null(pc.match_substring_regex(_strings(col), kw["regex"]), False)
-    return ~missing & ~hit.to_numpy(zero_copy_only=False), missing
+    arr = _strings(col)
+    hit = pc.fill_null(pc.match_substring_regex(arr, kw["regex"]), False).to_numpy(zero_copy_only=False)
+    # Python's `$` also matches before a final newline, RE2's does not: values holding a
+    # newline (rare) are searched with Python's re, as GE does.
+    multiline = np.flatnonzero(
+        pc.fill_null(pc.match_substring(arr, "\n"), False).to_numpy(zero_copy_only=False)
+    )
+    if len(multiline):
+        pattern = re.compile(kw["regex"])
+        values = arr.take(pa.array(multiline)).to_pylist()
+        hit[multiline] = [pattern.search(v) is not None for v in values]
+    return ~missing & ~hit, missing
 
 
 def _between(df: pd.DataFrame, kw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -98,8 +129,12 @@ def _multi(
     def run(df: pd.DataFrame, kw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         cols = list(kw["column_list"])
         skip = _skip_rows(df, cols, kw.get("ignore_row_if", default_ignore))
-        ok = check(df[cols[0]], df[cols[1]]).to_numpy(dtype=bool)
-        return ~skip & ~ok, skip
+        # only the rows GE keeps: a check may look at its whole input (date format inference)
+        kept = np.flatnonzero(~skip)
+        bad = np.zeros(len(df), dtype=bool)
+        sub = df.iloc[kept]
+        bad[kept] = ~check(sub[cols[0]], sub[cols[1]]).to_numpy(dtype=bool)
+        return bad, skip
 
     return run
 
@@ -151,7 +186,12 @@ def supports(expectation: dict[str, Any]) -> bool:
     entry = EVALUATORS.get(expectation["type"])
     if entry is None:
         return False
-    return set(expectation.get("kwargs", {})) <= _NEUTRAL_KWARGS | entry[1]
+    kwargs = expectation.get("kwargs", {})
+    if expectation["type"] == "expect_column_values_to_match_regex" and not _regex_supported(
+        kwargs.get("regex")
+    ):
+        return False
+    return set(kwargs) <= _NEUTRAL_KWARGS | entry[1]
 
 
 def unexpected(df: pd.DataFrame, expectation: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:

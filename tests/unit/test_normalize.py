@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
+from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from pandas.testing import assert_series_equal
 
 from etl.contracts import Contracts
-from etl.normalize import TRANSFORMS, consistency, normalize
+from etl.normalize import TRANSFORMS, consistency, core, normalize
 from etl.normalize.dates import date, date_1904
 from etl.quality import REASONS
 
@@ -216,3 +225,251 @@ def test_consistency_alone() -> None:
     assert sorted(zip(errs["_row_number"], errs["reason"], strict=True)) == [
         (8, "resident_id_birth_mismatch"), (8, "resident_id_gender_mismatch"),
     ]  # fmt: skip
+
+
+# ---------------------------------------------------------------- core's shortcuts change nothing
+def _python_regex(pattern: str) -> str:
+    """A FIXPOINTS pattern (RE2) for Python's re: RE2's \\x{3400} is \\U00003400 there."""
+    return re.sub(r"\\x\{([0-9A-Fa-f]+)\}", lambda m: f"\\U{int(m.group(1), 16):08X}", pattern)
+
+
+def test_python_regex_translation() -> None:
+    py = _python_regex(core.CLEAN_TEXT)
+    assert "x{" not in py
+    for v in ["张三", "ABC123", "\u3400\u4dbf\u4e00\u9fff"]:
+        assert re.fullmatch(py, v)
+    for v in ["张 三", "Ａ", "\u4dc0", "\ua000", "·", ""]:
+        assert not re.fullmatch(py, v)
+
+
+@pytest.mark.parametrize("name", sorted(core.FIXPOINTS))
+@hsettings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_fixpoints_are_returned_unchanged(name: str, data: st.DataObject) -> None:
+    """What FIXPOINTS claims: a value matching the transform's pattern is its own
+    normal form (the transform returns it as is, without a reason)."""
+    pattern = core.FIXPOINTS[name]
+    values = data.draw(
+        st.lists(st.from_regex(_python_regex(pattern), fullmatch=True), min_size=1, max_size=20)
+    )
+    # the Python translation describes values the RE2 pattern matches too
+    assert pc.all(pc.match_substring_regex(pa.array(values, pa.string()), pattern)).as_py()
+    out, reasons = TRANSFORMS[name](pd.Series(values, dtype="string"))
+    assert out.tolist() == values
+    assert reasons.isna().all()
+
+
+def _single_characters(pattern: str) -> list[str]:
+    """Every character c (all of Unicode but surrogates) for which the RE2 pattern matches "c"."""
+    points = np.r_[np.arange(0xD800), np.arange(0xE000, 0x110000)]
+    chars = pa.array([chr(c) for c in points], pa.string())
+    hit = pc.fill_null(pc.match_substring_regex(chars, pattern), False)
+    return chars.filter(hit).to_pylist()
+
+
+#: FIXPOINTS patterns that are one character class, repeated (CLEAN_TEXT)
+CLASS_FIXPOINTS = sorted(n for n, p in core.FIXPOINTS.items() if re.fullmatch(r"\^\[[^\]]+\]\+\$", p))
+
+
+def test_clean_text_is_a_character_class() -> None:
+    assert {n for n, p in core.FIXPOINTS.items() if p == core.CLEAN_TEXT} <= set(CLASS_FIXPOINTS)
+    assert len(_single_characters(core.CLEAN_TEXT)) == 10 + 52 + (0x4DBF - 0x3400 + 1) + (0x9FFF - 0x4E00 + 1)
+
+
+@pytest.mark.parametrize("name", CLASS_FIXPOINTS)
+def test_character_class_fixpoints_every_character(name: str) -> None:
+    """A pattern like CLEAN_TEXT is a class of characters: every one of them, alone and
+    in runs, is returned unchanged (hypothesis rarely draws from the small ranges of a
+    large class)."""
+    chars = _single_characters(core.FIXPOINTS[name])
+    assert chars
+    rng = np.random.default_rng(3)
+    shuffled = [chars[i] for i in rng.permutation(len(chars))]
+    cuts = np.cumsum(rng.integers(2, 12, len(chars)))
+    runs = ["".join(shuffled[a:b]) for a, b in zip(np.r_[0, cuts], cuts, strict=False) if a < len(chars)]
+    values = chars + runs
+    out, reasons = TRANSFORMS[name](pd.Series(values, dtype="string"))
+    changed = [(v, o) for v, o in zip(values, out.tolist(), strict=True) if v != o]
+    assert not changed, changed[:5]
+    assert reasons.isna().all()
+
+
+def _draw(rng: np.random.Generator, pool: list[Any], n: int) -> list[Any]:
+    return [pool[i] for i in rng.integers(len(pool), size=n)]
+
+
+DIRTY_TEXT = [
+    "张 三", "ＡＢＣ", "王\u200b五", " 李四 ", "John  Smith", "运城兴家合伙企业(有限合伙)", "阿依古丽・买买提",
+    "北京市 朝阳区  １号", "\u3000赵六", "e\u0301", "Ⅻ", "", "  ", None,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(core.FIXPOINTS))
+def test_fixpoint_shortcut_equals_the_transform(name: str) -> None:
+    """core._run sends only the values not matching FIXPOINTS[name] to the transform."""
+    rng = np.random.default_rng(sorted(core.FIXPOINTS).index(name))
+    n = 5000
+    if name == "phone":
+        clean = [
+            f"1{d}{x:09d}" for d, x in zip(rng.integers(3, 10, n), rng.integers(0, 10**9, n), strict=True)
+        ]
+        dirty = [
+            "+86 138-1234-5678",
+            "010-12345678",
+            "(0571) 8765 4321",
+            "12345",
+            "1381234567",
+            "",
+            " ",
+            None,
+        ]
+    else:
+        clean = _draw(rng, ["张三", "ABC123", "\u3400\u4dbf", "北京市朝阳区", "李四", "x"], n)
+        dirty = DIRTY_TEXT
+    values = pd.Series(
+        [
+            dirty[int(rng.integers(len(dirty)))] if u < 0.3 else c
+            for u, c in zip(rng.random(n), clean, strict=True)
+        ],
+        dtype="str",
+        index=pd.RangeIndex(100, 100 + 2 * n, 2),
+    )
+    pattern = core.FIXPOINTS[name]
+    matches = pc.fill_null(pc.match_substring_regex(pa.array(values.array), pattern), False)
+    assert n >= core._DISTINCT_MIN_ROWS and 0 < n - pc.sum(matches).as_py() <= n // 2  # the shortcut is taken
+    got_values, got_reasons = core._run(name, values, None)
+    want_values, want_reasons = TRANSFORMS[name](values)
+    assert_series_equal(got_values, want_values, check_dtype=True)
+    assert_series_equal(got_reasons, want_reasons, check_dtype=True)
+
+
+DATES = [
+    "1985-03-02", "1985/3/2", "1985年3月2日", "19850302", "1985.03.02", "１９８５－０３－０２",
+    "2020-01-01 00:00:00", "2020-01-01T08:30:00Z", "31108", "31108.75", "61", "60", "0", "1985-02-30",
+    "1985-13-01", "85-03-02", "二〇〇一年", "2099-01-01", "1879-12-31", "2000-02-29", "1900-02-29",
+    "", "  ", None,
+]  # fmt: skip
+GENDERS = ["男", "女", "1", "2", "M", "F", "Male", "female", "未知", "9", "0", "x", " 男 ", "男性", "", None]
+ETHNICITIES = ["汉族", "汉", "1", "01", "蒙古族", "56", "火星族", "回 族", "", None]
+REGION_CODES = ["110105", "１１０１０５", "110 105", "990000", "11010", "310101", "", None]
+AMOUNTS = ["100万元", "1.5亿", "50000元", "5,000.00", "３千", "10万美元", "面议", "0", "-5", "", None]
+INTEGERS = ["12", "12.0", "12.5", "１２", "x", "-3", "1e3", "", " ", None]
+BOOLEANS = ["是", "否", "Y", "N", "true", "0", "死亡", "在世", "也许", "", None]
+NAMES = [*DIRTY_TEXT, "张三", "李四", "ＡＢＣ（北京）科技有限公司", "Ｊｏｈｎ", "王五"]
+BLANKS = ["", "  ", "\u3000", None]
+
+
+def _dated(rng: np.random.Generator) -> list[Any]:
+    """DATES plus a few hundred distinct real dates in the common formats."""
+    days = np.datetime64("1950-01-01") + rng.integers(0, 25_000, 300).astype("timedelta64[D]")
+    real = [str(d) for d in days] + [str(d).replace("-", "") for d in days[:100]]
+    return DATES + real
+
+
+DISTINCT_CASES: dict[str, tuple[list[str], str, Callable[[np.random.Generator], list[Any]]]] = {
+    "date": (["date"], "date", _dated),
+    "date_1904": (["date_1904"], "date", _dated),
+    "date by default": ([], "date", _dated),
+    "timestamp by default": ([], "timestamp", _dated),
+    "text then date": (["text", "date"], "date", _dated),
+    "gender": (["gender"], "string", lambda _: GENDERS),
+    "ethnicity": (["ethnicity"], "string", lambda _: ETHNICITIES),
+    "marital_status": (
+        ["marital_status"],
+        "string",
+        lambda _: ["已婚", "未婚", "再婚", "22", "离异", "", None],
+    ),
+    "region": (["region"], "string", lambda _: REGION_CODES),
+    "name": (["name"], "string", lambda _: NAMES),
+    "address": (["address"], "string", lambda _: NAMES),
+    "text": (["text"], "string", lambda _: NAMES),
+    "no transform": ([], "string", lambda _: NAMES),
+    "amount_cny": (["amount_cny"], "decimal", lambda _: AMOUNTS),
+    "decimal by default": ([], "decimal", lambda _: AMOUNTS),
+    "integer by default": ([], "integer", lambda _: INTEGERS),
+    "boolean": (["boolean"], "boolean", lambda _: BOOLEANS),
+    "blanks as dates": (["date"], "date", lambda _: BLANKS),
+    "blanks as text": ([], "string", lambda _: BLANKS),
+}
+
+
+def _assert_same(got: tuple[pd.Series, ...], want: tuple[pd.Series, ...]) -> None:
+    for part, g, w in zip(("values", "reasons", "failed"), got, want, strict=True):
+        assert_series_equal(g, w, check_dtype=True, obj=part)
+
+
+def _apply(
+    values: pd.Series, transforms: list[str], kind: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[tuple[pd.Series, ...], list[int]]:
+    """apply_transforms, and the lengths of the columns it handed to the plain chain."""
+    real = core._apply_chain
+    lengths: list[int] = []
+
+    def spy(v: pd.Series, *args: Any, **kwargs: Any) -> tuple[pd.Series, pd.Series, pd.Series]:
+        lengths.append(len(v))
+        return real(v, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(core, "_apply_chain", spy)
+        got = core.apply_transforms(values, transforms, kind, TODAY)
+    return got, lengths
+
+
+@pytest.mark.parametrize("dtype", ["str", object])
+@pytest.mark.parametrize("case", sorted(DISTINCT_CASES))
+def test_distinct_value_path_equals_the_plain_chain(
+    case: str, dtype: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """apply_transforms runs a repetitive column's chain over its distinct values only:
+    same values, reasons and failed transform as running it over every value."""
+    transforms, kind, pool = DISTINCT_CASES[case]
+    rng = np.random.default_rng(sorted(DISTINCT_CASES).index(case))
+    n = 6000
+    values = pd.Series(_draw(rng, pool(rng), n), dtype=dtype, index=pd.RangeIndex(7, 7 + 3 * n, 3))
+    got, lengths = _apply(values, transforms, kind, monkeypatch)
+    assert lengths == [values.nunique()], "the distinct path should be taken"
+    _assert_same(got, core._apply_chain(values, transforms, kind, TODAY))
+    assert got[0].dtype == core._dtype(kind)
+
+
+@pytest.mark.parametrize("transforms", [["date"], ["gender"]])
+def test_distinct_value_path_for_many_distinct_dates(
+    transforms: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """20,000 values, 40% of them distinct: a sample looks unique, but date and code
+    transforms still run over the distinct values (the answer is the same)."""
+    rng = np.random.default_rng(23)
+    n = 20_000
+    days = np.datetime64("1900-01-01") + rng.permutation(45_000)[: n * 2 // 5].astype("timedelta64[D]")
+    pool = [str(d) for d in days]
+    pool = [v.replace("-", "/") if i % 3 else v for i, v in enumerate(pool)] + ["1985-02-30", "x", "", None]
+    values = pd.Series(_draw(rng, pool, n), dtype="str")
+    got, lengths = _apply(values, transforms, "date" if transforms == ["date"] else "string", monkeypatch)
+    want = core._apply_chain(values, transforms, "date" if transforms == ["date"] else "string", TODAY)
+    _assert_same(got, want)
+    assert len(lengths) == 1 and lengths[0] <= n // 2 and lengths[0] == values.nunique()
+
+
+def test_mostly_distinct_column_is_transformed_as_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Phones: > 50% distinct values, so no distinct path; the fixpoint shortcut still
+    applies (most values are already 11-digit mobiles)."""
+    rng = np.random.default_rng(11)
+    n = 6000
+    mobiles = [f"1{d}{x:09d}" for d, x in zip(rng.integers(3, 10, n), rng.integers(0, 10**9, n), strict=True)]
+    dirty = [
+        lambda m: "+86 " + m, lambda m: f"{m[:3]}-{m[3:7]}-{m[7:]}", lambda m: "0086" + m, lambda m: m[:-1],
+        lambda m: "010-" + m[3:11], lambda m: "(0571) " + m[3:7] + " " + m[7:], lambda m: "", lambda m: None,
+        lambda m: m.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+    ]  # fmt: skip
+    raw = [
+        dirty[int(rng.integers(len(dirty)))](m) if u < 0.15 else m
+        for u, m in zip(rng.random(n), mobiles, strict=True)
+    ]
+    values = pd.Series(raw, dtype="str", index=pd.RangeIndex(3, 3 + n))
+    got, lengths = _apply(values, ["phone"], "string", monkeypatch)
+    assert lengths == [n], "a column of mostly distinct values is transformed as it is"
+    _assert_same(got, core._apply_chain(values, ["phone"], "string", TODAY))
+    direct_values, direct_reasons = TRANSFORMS["phone"](values)
+    assert_series_equal(got[0], direct_values, check_dtype=True)
+    assert_series_equal(got[1], direct_reasons, check_dtype=True)
+    assert got[1].notna().any() and got[0].notna().mean() > 0.8
