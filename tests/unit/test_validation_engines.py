@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.ipc as ipc
 import pytest
 from stdnum.cn import ric, uscc
