@@ -100,7 +100,13 @@ def _ledger(
 
 
 def _iter_frames(paths: list[Path], chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """The rows of Parquet or Arrow IPC (.arrow) files as DataFrames of at most chunk_rows."""
+    """The rows of Parquet or Arrow IPC (.arrow) files as DataFrames of about chunk_rows."""
+    for table in _iter_tables(paths, chunk_rows):
+        yield table.to_pandas()
+
+
+def _iter_tables(paths: list[Path], chunk_rows: int) -> Iterator[pa.Table]:
+    """The rows of Parquet or Arrow IPC (.arrow) files as Arrow tables of about chunk_rows."""
     for p in paths:
         if p.suffix == ".arrow":
             # read, not memory-mapped: mapped pages would stay resident and RSS would
@@ -114,14 +120,14 @@ def _iter_frames(paths: list[Path], chunk_rows: int) -> Iterator[pd.DataFrame]:
                     pending.append(rb)
                     rows += rb.num_rows
                     if rows >= chunk_rows:
-                        yield pa.Table.from_batches(pending).to_pandas()
+                        yield pa.Table.from_batches(pending)
                         pending, rows = [], 0
                 if pending:
-                    yield pa.Table.from_batches(pending).to_pandas()
+                    yield pa.Table.from_batches(pending)
             continue
         pf = pq.ParquetFile(p)
         for rb in pf.iter_batches(batch_size=chunk_rows):
-            yield rb.to_pandas()
+            yield pa.Table.from_batches([rb])
 
 
 class _Writer:
@@ -143,7 +149,11 @@ class _Writer:
     def write(self, df: pd.DataFrame) -> None:
         if df.empty and self._w is not None:
             return
-        table = pa.Table.from_pandas(df, preserve_index=False, schema=self.schema)
+        self.write_table(pa.Table.from_pandas(df, preserve_index=False, schema=self.schema))
+
+    def write_table(self, table: pa.Table) -> None:
+        if table.num_rows == 0 and self._w is not None:
+            return
         if self._w is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.schema = table.schema
@@ -155,7 +165,7 @@ class _Writer:
         self._wait()
         assert self._pool is not None
         self._pending = self._pool.submit(self._w.write_table, table)  # type: ignore[union-attr]
-        self.rows += len(df)
+        self.rows += table.num_rows
 
     def _wait(self) -> None:
         if self._pending is not None:
@@ -317,6 +327,39 @@ def stage_normalize(
     }
 
 
+def _aggregate_reasons(reasons: pd.DataFrame) -> pd.DataFrame:
+    """One row per (_batch_id, _row_number): its distinct reasons and failed expectations
+    in order of appearance (comma-separated) and its details ("; "-separated)."""
+    import duckdb
+
+    r = reasons.assign(
+        _row_number=reasons["_row_number"].astype("int64"),
+        _batch_id=reasons["_batch_id"].astype(str),
+        _pos=np.arange(len(reasons)),
+    )
+    con = duckdb.connect()
+    con.register("r", r)
+    out = con.execute(
+        """
+        with first_reason as (
+            select _batch_id, _row_number, reason, min(_pos) as p from r group by all),
+        first_expectation as (
+            select _batch_id, _row_number, expectation, min(_pos) as p from r group by all),
+        a as (select _batch_id, _row_number, string_agg(reason, ',' order by p) as reasons
+              from first_reason group by all),
+        b as (select _batch_id, _row_number, string_agg(expectation, ',' order by p) as failed_expectations
+              from first_expectation group by all),
+        c as (select _batch_id, _row_number, coalesce(string_agg(detail, '; ' order by _pos), '') as details
+              from r group by all)
+        select a._batch_id, a._row_number, reasons, failed_expectations, details
+        from a join b using (_batch_id, _row_number) join c using (_batch_id, _row_number)
+        order by a._batch_id, a._row_number
+        """
+    ).df()
+    con.close()
+    return out
+
+
 def _raw_lookup(raws: list[Path], keys: pd.DataFrame) -> pd.Series:
     """The raw values (as delivered) of the given (_batch_id, _row_number) rows, as JSON text."""
     if keys.empty:
@@ -351,7 +394,7 @@ def stage_validate(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     from etl.load.warehouse import previous_rows
-    from etl.validate.runner import SuiteRunner
+    from etl.validate.runner import SuiteRunner, columns_of
 
     started = meta.now()
     table = contracts.tables[source.table]
@@ -408,8 +451,11 @@ def stage_validate(
     staged_rows = 0
     good_w = _Writer(wd / "validated" / "good.parquet")
     null_counts = dict.fromkeys(runner.batch_columns, 0)
+    # the columns the row-level expectations read, plus the row keys
+    needed = sorted({c for e in runner.row_expectations for c in columns_of(e["kwargs"])})
     if staged_path.exists():
-        for chunk in _iter_frames([staged_path], chunk_rows):
+        for batch in _iter_tables([staged_path], chunk_rows):
+            chunk = batch.select([*needed, "_batch_id", "_row_number"]).to_pandas()
             fails, summary = runner.validate_rows(chunk)
             if summary:
                 ge_results.append(summary)
@@ -430,13 +476,13 @@ def stage_validate(
                 rows_of_batch = failing.get(str(b))
                 if rows_of_batch is not None and len(rows_of_batch):
                     bad |= (batch_ids == b) & np.isin(row_numbers, rows_of_batch)
-            good = chunk[~bad]
-            good_w.write(good)
+            good = batch.filter(pa.array(~bad))
+            good_w.write_table(good)
             for c in null_counts:
-                null_counts[c] += int(good[c].isna().sum())
-            staged_rows += len(chunk)
+                null_counts[c] += good.column(c).null_count
+            staged_rows += batch.num_rows
             if progress:
-                progress("validate", len(chunk))
+                progress("validate", batch.num_rows)
     ge_fail = (
         pd.concat(failures, ignore_index=True)
         if failures
@@ -446,14 +492,21 @@ def stage_validate(
     # A row whose value could not be normalized fails expectations on that column as a
     # consequence (it is null): report the cause, not the echo.
     if len(ge_fail) and len(value_errors):
-        bad_cols = value_errors.groupby(["_batch_id", "_row_number"])["column"].agg(set)
-        echo = [
-            bool(set(str(cols).split(",")) & set(bad_cols.get((b, int(n)), ())))
-            for b, n, cols in zip(
-                ge_fail["_batch_id"], ge_fail["_row_number"], ge_fail["columns"], strict=True
-            )
-        ]
-        ge_fail = ge_fail[[not e for e in echo]]
+        gf = ge_fail.reset_index(drop=True)
+        per_column = gf.assign(
+            _i=np.arange(len(gf)), column=gf["columns"].astype(str).str.split(",")
+        ).explode("column")
+        per_column["_row_number"] = per_column["_row_number"].astype("int64")
+        per_column["_batch_id"] = per_column["_batch_id"].astype(str)
+        errs = (
+            value_errors[["_batch_id", "_row_number", "column"]]
+            .astype({"_batch_id": str, "column": str})
+            .drop_duplicates()
+        )
+        echoes = per_column[["_i", "_batch_id", "_row_number", "column"]].merge(
+            errs, on=["_batch_id", "_row_number", "column"]
+        )["_i"]
+        ge_fail = gf[~np.isin(np.arange(len(gf)), echoes.to_numpy())]
 
     reasons = (
         pd.concat(
@@ -475,17 +528,7 @@ def stage_validate(
 
     quarantine = pd.DataFrame(columns=["_batch_id", "_row_number"])
     if len(reasons):
-        reasons["_row_number"] = reasons["_row_number"].astype("int64")
-        grouped = reasons.groupby(["_batch_id", "_row_number"], sort=True)
-        quarantine = pd.DataFrame(
-            {
-                "reasons": grouped["reason"].agg(lambda s: ",".join(dict.fromkeys(s))),
-                "failed_expectations": grouped["expectation"].agg(lambda s: ",".join(dict.fromkeys(s))),
-                "details": grouped["detail"].agg(
-                    lambda s: "; ".join(str(x) for x in s if x is not None and x == x)
-                ),
-            }
-        ).reset_index()
+        quarantine = _aggregate_reasons(reasons)
         raw = _raw_lookup([p for _, p, _ in raws], quarantine)
         quarantine["raw"] = raw.reindex(
             pd.MultiIndex.from_frame(quarantine[["_batch_id", "_row_number"]])

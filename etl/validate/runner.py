@@ -120,7 +120,7 @@ def _run(asset: str, df: pd.DataFrame, suite_name: str, expectations: list[dict[
     )
 
 
-def _columns_of(kwargs: dict[str, Any]) -> list[str]:
+def columns_of(kwargs: dict[str, Any]) -> list[str]:
     if "column" in kwargs:
         return [kwargs["column"]]
     return list(kwargs.get("column_list", []))
@@ -141,7 +141,7 @@ class SuiteRunner:
             {source.unpivot.variable_to, source.unpivot.value_to} if source.unpivot else set()
         )
         # An expectation on a column this source does not deliver says nothing about it.
-        applies = [e for e in suite["expectations"] if set(_columns_of(e["kwargs"])) <= present]
+        applies = [e for e in suite["expectations"] if set(columns_of(e["kwargs"])) <= present]
         self.row_expectations = [e for e in applies if e["meta"]["level"] == "row"]
         self.batch_expectations = [e for e in applies if e["meta"]["level"] == "batch"]
         for col, rate in source.max_null_rate.items():
@@ -166,7 +166,7 @@ class SuiteRunner:
 
     @property
     def batch_columns(self) -> list[str]:
-        return sorted({c for e in self.batch_expectations for c in _columns_of(e["kwargs"])})
+        return sorted({c for e in self.batch_expectations for c in columns_of(e["kwargs"])})
 
     def validate_rows(self, staged: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
         """Row-level expectations on one chunk.
@@ -233,7 +233,7 @@ class SuiteRunner:
                 "position": pd.Series(positions, dtype="int64"),
                 "reason": meta["reason"],
                 "expectation": etype,
-                "columns": ",".join(_columns_of(kwargs)),
+                "columns": ",".join(columns_of(kwargs)),
             }
         )
 
