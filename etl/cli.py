@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -125,9 +126,23 @@ def run(
     full_refresh: Annotated[
         bool, typer.Option("--full-refresh", help="re-extract files already extracted")
     ] = False,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--validation-engine",
+            help="compiled (default: the suites' expectations as vectorized checks, GE semantics) "
+            "or ge (every expectation through Great Expectations); env GOVBASE_VALIDATION_ENGINE",
+        ),
+    ] = None,
     home: HomeOpt = None,
 ) -> None:
     """Run extract, normalize, validate and load for each source, then refresh reports and Data Docs."""
+    if engine is not None:
+        from etl.validate.runner import ENGINES
+
+        if engine not in ENGINES:
+            _fail(GovbaseError(f"--validation-engine {engine!r}: use one of {', '.join(ENGINES)}"))
+        os.environ["GOVBASE_VALIDATION_ENGINE"] = engine
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from etl import meta

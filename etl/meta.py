@@ -153,6 +153,11 @@ def _open(path: str, retries: int = 50) -> duckdb.DuckDBPyConnection:
     raise AssertionError("unreachable")
 
 
+#: catalogs this process has already brought to the current DDL (the DDL runs once per
+#: process and file, not at every connection: the stages connect often)
+_INITIALIZED: set[str] = set()
+
+
 @contextmanager
 def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse catalog; creates it and the meta tables when absent."""
@@ -161,11 +166,14 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.Duck
     if read_only and settings.duckdb_path.exists():
         con = duckdb.connect(path, read_only=True)
     else:
+        existed = settings.duckdb_path.exists()
         con = _open(path)
-        for schema in SCHEMAS:
-            con.execute(f"create schema if not exists {schema}")
-        con.execute(DDL)
-        con.execute(DDL_EXTRACT)
+        if not existed or path not in _INITIALIZED:
+            for schema in SCHEMAS:
+                con.execute(f"create schema if not exists {schema}")
+            con.execute(DDL)
+            con.execute(DDL_EXTRACT)
+            _INITIALIZED.add(path)
     try:
         yield con
     finally:

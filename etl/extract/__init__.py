@@ -39,6 +39,7 @@ Decisions:
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import re
 import uuid
@@ -51,12 +52,6 @@ import pyarrow as pa
 from etl.config import Settings
 from etl.contracts import Contracts, Source
 from etl.errors import SourceError
-from etl.extract import csv as csv_reader
-from etl.extract import excel as excel_reader
-from etl.extract import fixed_width as fixed_width_reader
-from etl.extract import json as json_reader
-from etl.extract import sql as sql_reader
-from etl.extract import xml as xml_reader
 from etl.extract.catalog import BatchResult, find_extracted, raw_batches, record_batch
 from etl.extract.common import RawWriter, ReadContext
 from etl.extract.encoding import DecodeFailure, UnsupportedEncoding, detect_encoding
@@ -66,13 +61,20 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]
 _Reader = Callable[[ReadContext, int], Iterator[pa.Table]]
-_FILE_READERS: dict[str, _Reader] = {
-    "csv": csv_reader.read,
-    "excel": excel_reader.read,
-    "json": json_reader.read,
-    "xml": xml_reader.read,
-    "fixed_width": fixed_width_reader.read,
+#: the reader module of each file kind, imported on first use (SQLAlchemy, lxml and the
+#: Excel reader cost import time a CSV source does not need to pay)
+_FILE_READERS: dict[str, str] = {
+    "csv": "etl.extract.csv",
+    "excel": "etl.extract.excel",
+    "json": "etl.extract.json",
+    "xml": "etl.extract.xml",
+    "fixed_width": "etl.extract.fixed_width",
 }
+
+
+def _file_reader(kind: str) -> _Reader:
+    reader: _Reader = importlib.import_module(_FILE_READERS[kind]).read
+    return reader
 
 
 class ExtractFailed(SourceError):
@@ -287,7 +289,7 @@ class _Job:
                 res.encoding = "xlsx"
             res.raw_path = self.raw_dir / f"{res.batch_id}.parquet"
             writer = RawWriter(res.raw_path, source=self.src.name, batch_id=res.batch_id, sha256=res.sha256)
-            self._write(ctx, _FILE_READERS[self.src.kind](ctx, self.src.chunk_rows), writer)
+            self._write(ctx, _file_reader(self.src.kind)(ctx, self.src.chunk_rows), writer)
             res.rows, res.flagged_rows = writer.rows, len(ctx.flagged)
             res.message = self._message(ctx)
             self._record(res, ctx)
@@ -345,6 +347,8 @@ class _Job:
 
     # ------------------------------------------------------------------ sql
     def run_sql(self) -> list[BatchResult]:
+        from etl.extract import sql as sql_reader
+
         src = self.src
         res = self._result(src.sql_table, "extracted")
         ctx = ReadContext(src, src.sql_table or src.name)
