@@ -113,7 +113,7 @@ def _between(df: pd.DataFrame, kw: dict[str, Any]) -> tuple[np.ndarray, np.ndarr
 
 
 def _skip_rows(df: pd.DataFrame, cols: list[str], ignore: str) -> np.ndarray:
-    nulls = df[cols].isna().to_numpy()
+    nulls = np.column_stack([df[c].isna().to_numpy() for c in cols])
     if ignore == "any_value_is_missing":
         return np.asarray(nulls.any(axis=1))
     if ignore == "all_values_are_missing":
@@ -130,11 +130,14 @@ def _multi(
         cols = list(kw["column_list"])
         skip = _skip_rows(df, cols, kw.get("ignore_row_if", default_ignore))
         # only the rows GE keeps: a check may look at its whole input (date format inference)
-        kept = np.flatnonzero(~skip)
-        bad = np.zeros(len(df), dtype=bool)
-        sub = df.iloc[kept]
-        bad[kept] = ~check(sub[cols[0]], sub[cols[1]]).to_numpy(dtype=bool)
-        return bad, skip
+        a, b = df[cols[0]], df[cols[1]]
+        if skip.any():
+            kept = np.flatnonzero(~skip)
+            a, b = a.iloc[kept], b.iloc[kept]
+            bad = np.zeros(len(df), dtype=bool)
+            bad[kept] = ~check(a, b).to_numpy(dtype=bool)
+            return bad, skip
+        return ~check(a, b).to_numpy(dtype=bool), skip
 
     return run
 
