@@ -22,7 +22,7 @@ from pandas.api.extensions import take
 
 from etl.contracts import FieldMap, SharedTable, Source
 from etl.normalize._common import STRING, basic_clean, flag, null_strings, reasons_series, to_arrow
-from etl.normalize.identifiers import id_birth_date, id_gender
+from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
 from etl.normalize.transforms import DEFAULT_FOR_TYPE, TRANSFORMS
 
 LINEAGE = ("_source", "_batch_id", "_row_number")
@@ -356,39 +356,37 @@ def consistency(staged: pd.DataFrame) -> pd.DataFrame:
     out = [empty_errors()]
     if "birth_date" in staged.columns:
         given = staged["birth_date"].reset_index(drop=True)
-        if not pd.api.types.is_datetime64_any_dtype(given):
-            given = pd.to_datetime(given, errors="coerce")
-        given = given.astype("datetime64[ms]")
-        ms = given.to_numpy().astype(np.int64)
-        if ((ms % 86_400_000 != 0) & given.notna().to_numpy()).any():  # a time of day: compare dates
-            given = given.dt.normalize()
-        encoded = id_birth_date(ids)
-        bad = given.notna() & encoded.notna() & (given != encoded)
+        bad, encoded = birth_date_mismatch(ids, given)
         if bad.any():
-            reasons = reasons_series(flag(bad, "resident_id_birth_mismatch"), given.index)
+            pos = np.flatnonzero(bad)
             raw = pd.Series(null_strings(len(given)), index=given.index)
-            pos = np.flatnonzero(bad.to_numpy())
-            raw.iloc[pos] = given.iloc[pos].dt.strftime("%Y-%m-%d").to_numpy()
-            enc = encoded.reset_index(drop=True)
+            days = pd.to_datetime(given.iloc[pos]).to_numpy().astype("datetime64[D]")
+            raw.iloc[pos] = np.datetime_as_string(days, unit="D")
+            reasons = reasons_series(flag(bad, "resident_id_birth_mismatch"), given.index)
             out.append(
                 _errors(
                     rn,
                     "birth_date",
                     raw,
                     reasons,
-                    lambda p: ("resident_id encodes " + enc.iloc[p].dt.strftime("%Y-%m-%d")).to_numpy(),
+                    lambda p: [
+                        "resident_id encodes " + d for d in np.datetime_as_string(encoded[p], unit="D")
+                    ],
                 )
             )
     if "gender" in staged.columns:
         g = staged["gender"].reset_index(drop=True).astype(STRING)
-        encoded_g = id_gender(ids)
-        bad = (g.isin(["1", "2"]) & encoded_g.notna() & (g != encoded_g)).fillna(False).astype(bool)
+        bad, encoded_g = gender_mismatch(ids, g)
         if bad.any():
             reasons = reasons_series(flag(bad, "resident_id_gender_mismatch"), g.index)
-            enc_g = encoded_g.reset_index(drop=True)
+            enc_g = encoded_g
             out.append(
                 _errors(
-                    rn, "gender", g, reasons, lambda p: ("resident_id encodes " + enc_g.iloc[p]).to_numpy()
+                    rn,
+                    "gender",
+                    g,
+                    reasons,
+                    lambda p: ["resident_id encodes " + str(v) for v in enc_g.take(pa.array(p)).to_pylist()],
                 )
             )
     return pd.concat(out, ignore_index=True)

@@ -248,6 +248,30 @@ def id_gender(ids: pd.Series) -> pd.Series:
     return coded_reasons(codes, ["1", "2"], ids.index)
 
 
+def birth_date_mismatch(ids: pd.Series, births: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose birth date (compared as a day) differs from the one their ID encodes,
+    and the encoded dates (datetime64[D], NaT where the ID encodes none). Rows where
+    either side is unknown never differ."""
+    encoded = id_birth_date(ids).to_numpy().astype("datetime64[D]")
+    if not pd.api.types.is_datetime64_any_dtype(births):
+        births = pd.to_datetime(births, errors="coerce")
+    given = births.to_numpy().astype("datetime64[ms]").astype("datetime64[D]")
+    return ~np.isnat(encoded) & ~np.isnat(given) & (encoded != given), encoded
+
+
+_MALE_FEMALE = pa.array(["1", "2"])
+
+
+def gender_mismatch(ids: pd.Series, genders: pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """Rows whose male/female gender (1/2) differs from the sex their ID encodes, and
+    the encoded codes. Unknown (0), not stated (9) and missing values never differ."""
+    given = to_arrow(genders)
+    encoded = to_arrow(id_gender(ids))
+    comparable = pc.and_(pc.fill_null(pc.is_in(given, value_set=_MALE_FEMALE), False), pc.is_valid(encoded))
+    differ = pc.and_(comparable, pc.fill_null(pc.not_equal(encoded, given), False))
+    return differ.to_numpy(zero_copy_only=False), encoded
+
+
 # ---------------------------------------------------------------- credit code
 def credit_code(values: pd.Series) -> Result:
     """Clean and validate unified social credit codes.

@@ -10,13 +10,9 @@ Each returns a boolean Series aligned on its input; True means "as expected".
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from etl.normalize import identifiers
-from etl.normalize._common import to_arrow
 
 
 def valid_resident_id(column: pd.Series) -> pd.Series:
@@ -34,22 +30,12 @@ def valid_credit_code(column: pd.Series) -> pd.Series:
 def id_agrees_with_birth_date(ids: pd.Series, births: pd.Series) -> pd.Series:
     """The birth date equals the one the ID encodes (compared as days); True where
     either side is unknown."""
-    encoded = identifiers.id_birth_date(ids.astype("string")).to_numpy().astype("datetime64[D]")
-    if not pd.api.types.is_datetime64_any_dtype(births):
-        births = pd.to_datetime(births, errors="coerce")
-    given = births.to_numpy().astype("datetime64[ms]").astype("datetime64[D]")
-    agree = (encoded == given) | np.isnat(encoded) | np.isnat(given)
-    return pd.Series(agree, index=ids.index)
+    differ, _ = identifiers.birth_date_mismatch(ids.astype("string"), births)
+    return pd.Series(~differ, index=ids.index)
 
 
 def id_agrees_with_gender(ids: pd.Series, genders: pd.Series) -> pd.Series:
     """A male/female gender (1/2) agrees with the ID's sequence digit (odd = male);
     unknown (0), not stated (9) and missing values cannot disagree."""
-    given = to_arrow(genders.astype("string"))
-    encoded = to_arrow(identifiers.id_gender(ids.astype("string")))
-    comparable = pc.and_(pc.fill_null(pc.is_in(given, value_set=_MALE_FEMALE), False), pc.is_valid(encoded))
-    agree = pc.or_(pc.invert(comparable), pc.fill_null(pc.equal(encoded, given), False))
-    return pd.Series(agree.to_numpy(zero_copy_only=False), index=ids.index)
-
-
-_MALE_FEMALE = pa.array(["1", "2"])
+    differ, _ = identifiers.gender_mismatch(ids.astype("string"), genders.astype("string"))
+    return pd.Series(~differ, index=ids.index)
