@@ -347,3 +347,25 @@ def test_a_run_that_does_not_reconcile_fails_and_publishes_nothing(tmp_path: Pat
         staged = con.execute("select count(*) from meta.partition").fetchone()
     assert rec == [(False, "failed")]
     assert staged == (0,)
+
+
+def test_data_docs_render_compiled_results_once(ingested: Settings) -> None:
+    """The compiled engine's results render as GE pages, and a publish renders only what is new."""
+    from etl.publish.docs import build_data_docs
+
+    pages = sorted((ingested.docs_dir / "validations").rglob("*.html"))
+    assert pages
+    # every validation of every source has its page: row level and batch level
+    names = {p.name for p in pages}
+    for source in ("ps_hukou", "samr_registry", "nhc_health"):
+        assert any(n.startswith(f"{source}__") and "__rows" in n for n in names), (source, sorted(names)[:5])
+        assert any(n.startswith(f"{source}__") and "__batch" in n for n in names), source
+    rows_page = next(p for p in pages if p.name.startswith("ps_hukou__") and "__rows" in p.name)
+    text = rows_page.read_text(encoding="utf-8")
+    # the custom expectations (compiled results) are on the page
+    assert "expect_column_values_to_be_valid_resident_id" in text
+    assert "expect_resident_id_to_agree_with_birth_date" in text
+    before = {p: p.stat().st_mtime_ns for p in pages}
+    assert build_data_docs(ingested) == ingested.docs_dir / "index.html"
+    after = {p: p.stat().st_mtime_ns for p in sorted((ingested.docs_dir / "validations").rglob("*.html"))}
+    assert after == before  # nothing new: no page rewritten
