@@ -55,8 +55,9 @@ airflow-setup: setup  ## migrate Airflow's metadata DB and create pool govbase_w
 airflow-celery: setup  ## scale-out profile: CeleryExecutor + Redis + PostgreSQL (docs/scale-out.md)
 	scripts/airflow_celery.sh
 
-bench: setup  ## ingest benchmark against a bare DuckDB copy (on demand)
-	$(BIN)/python bench/ingest_bench.py
+bench: setup  ## ingest benchmark against a bare DuckDB copy, then the two validation engines (on demand)
+	$(BIN)/python bench/ingest_bench.py --sizes 100000 1000000
+	$(BIN)/python bench/validate_bench.py --persons 200000
 
 clean:  ## remove the demo warehouse (GOVBASE_HOME)
 	rm -rf "$(GOVBASE_HOME)"

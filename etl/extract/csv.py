@@ -61,9 +61,10 @@ def fast_path_applies(path: Path) -> bool:
                 return False
             if prev_cr and not block.startswith(b"\n"):
                 return False
-            body = block[:-1] if block.endswith(b"\r") else block
-            if body.count(b"\r") != body.count(b"\r\n"):
-                return False
+            if b"\r" in block:  # CRLF files only: count the pairs
+                body = block[:-1] if block.endswith(b"\r") else block
+                if body.count(b"\r") != body.count(b"\r\n"):
+                    return False
             prev_cr = block.endswith(b"\r")
     return not prev_cr
 
