@@ -164,7 +164,7 @@ class _Writer:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="govbase-writer")
         self._wait()
         assert self._pool is not None
-        self._pending = self._pool.submit(self._w.write_table, table)  # type: ignore[union-attr]
+        self._pending = self._pool.submit(self._w.write_table, table)
         self.rows += table.num_rows
 
     def _wait(self) -> None:

@@ -105,7 +105,7 @@ def flag(mask: Any, code: str) -> np.ndarray:
 
 def null_strings(n: int) -> pd.arrays.ArrowStringArray:
     """n nulls as a STRING array (built in Arrow: no Python objects)."""
-    return pd.array(pa.nulls(n, pa.string()), dtype=STRING)  # type: ignore[return-value]
+    return pd.array(pa.nulls(n, pa.string()), dtype=STRING)
 
 
 def object_to_arrow(values: np.ndarray) -> pa.Array:

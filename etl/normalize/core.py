@@ -273,7 +273,7 @@ def _field_values(raw: pd.DataFrame, fm: FieldMap) -> pd.Series:
 def _detail(field: str, failed: pd.Series) -> Callable[[np.ndarray], list[str]]:
     """Error detail "<delivered field> (<transform that failed>)", built for failing rows only."""
     return lambda pos: [
-        f"{field} ({'' if f is None else f})" for f in failed.iloc[pos].to_numpy(dtype=object, na_value=None)
+        f"{field} ({'' if f is None or f is pd.NA else f})" for f in failed.iloc[pos].tolist()
     ]
 
 
