@@ -161,6 +161,28 @@ def setup(env: dict[str, str]) -> None:
             raise SystemExit(
                 f"airflow {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
             )
+        if args[0] == "db":
+            _sqlite_wal(env)
+
+
+def _sqlite_wal(env: dict[str, str]) -> None:
+    """Put an embedded SQLite metadata database in WAL mode (kept in the file).
+
+    With the default rollback journal a reader blocks the writer, and a transaction
+    that reads then writes while the scheduler writes fails at once with "database is
+    locked" (no busy wait can resolve it); in WAL mode readers and the one writer do
+    not block each other.
+    """
+    url = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    if not url.startswith("sqlite:///"):
+        return
+    import sqlite3
+
+    con = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=60)
+    try:
+        con.execute("pragma journal_mode=wal")
+    finally:
+        con.close()
 
 
 def export_lines(env: dict[str, str]) -> str:
