@@ -288,6 +288,7 @@ def stage_normalize(
     raws = _raw_paths(settings, source.name, run_id)
     staged_w = _Writer(wd / "normalized" / "staged.arrow")
     errors_w = _Writer(wd / "normalized" / "errors.arrow")
+    raw_rows_w = _Writer(wd / "normalized" / "raw_rows.arrow")
     rows_in = 0
     for raw in _iter_frames([p for _, p, _ in raws], source.chunk_rows):
         result = normalize(raw, source, table)
@@ -301,11 +302,24 @@ def stage_normalize(
                 lookup = raw[["_row_number", "_batch_id"]].drop_duplicates("_row_number")
                 errs = errs.merge(lookup, on="_row_number", how="left")
             errors_w.write(errs.astype({c: "string" for c in errs.columns if c not in ("_row_number",)}))
+            # the delivered rows behind the errors, kept now while they are in memory: the
+            # quarantine needs them, and finding them later means reading the whole raw batch
+            bad_rows = raw[raw["_row_number"].isin(errs["_row_number"].astype("int64").unique())]
+            raw_rows_w.write(
+                pd.DataFrame(
+                    {
+                        "_batch_id": bad_rows["_batch_id"].astype("string").to_numpy(),
+                        "_row_number": bad_rows["_row_number"].astype("int64").to_numpy(),
+                        "raw": pd.array(_raw_json(bad_rows), dtype="string"),
+                    }
+                )
+            )
         rows_in += len(raw)
         if progress:
             progress("normalize", len(raw))
     staged_w.close()
     errors_w.close()
+    raw_rows_w.close()
     _ledger(
         settings,
         run_id=run_id,
@@ -374,15 +388,21 @@ def _raw_lookup(raws: list[Path], keys: pd.DataFrame) -> pd.Series:
         "join keys k on r._batch_id = k._batch_id and r._row_number = k._row_number"
     ).df()
     con.close()
-    data_cols = [c for c in df.columns if not c.startswith("_") or c in ("_row_error", "_extra")]
-    df["raw"] = [
+    df["raw"] = _raw_json(df)
+    return df.set_index(["_batch_id", "_row_number"])["raw"]
+
+
+def _raw_json(raw: pd.DataFrame) -> list[str]:
+    """Each raw row as delivered, as JSON text: its delivered fields plus _row_error and
+    _extra, nulls (not delivered) left out."""
+    data_cols = [c for c in raw.columns if not c.startswith("_") or c in ("_row_error", "_extra")]
+    return [
         json.dumps(
             {c: v for c, v in zip(data_cols, vals, strict=True) if v is not None and v == v},
             ensure_ascii=False,
         )
-        for vals in df[data_cols].itertuples(index=False, name=None)
+        for vals in raw[data_cols].itertuples(index=False, name=None)
     ]
-    return df.set_index(["_batch_id", "_row_number"])["raw"]
 
 
 def stage_validate(
@@ -529,10 +549,20 @@ def stage_validate(
     quarantine = pd.DataFrame(columns=["_batch_id", "_row_number"])
     if len(reasons):
         quarantine = _aggregate_reasons(reasons)
-        raw = _raw_lookup([p for _, p, _ in raws], quarantine)
-        quarantine["raw"] = raw.reindex(
-            pd.MultiIndex.from_frame(quarantine[["_batch_id", "_row_number"]])
-        ).to_numpy()
+        keys = pd.MultiIndex.from_frame(quarantine[["_batch_id", "_row_number"]])
+        raw_rows_path = wd / "normalized" / "raw_rows.arrow"
+        known = pd.Series([], dtype="string")
+        if raw_rows_path.exists():
+            with pa.OSFile(str(raw_rows_path)) as fh:
+                kept = pa.ipc.open_file(fh).read_all().to_pandas()
+            kept["_batch_id"] = kept["_batch_id"].astype(str)
+            known = kept.drop_duplicates(["_batch_id", "_row_number"]).set_index(
+                ["_batch_id", "_row_number"]
+            )["raw"]
+        missing = quarantine[~keys.isin(list(known.index))]
+        if len(missing):  # rows failing expectations only: look them up in the raw batch
+            known = pd.concat([known, _raw_lookup([p for _, p, _ in raws], missing)])
+        quarantine["raw"] = known.reindex(keys).to_numpy()
         quarantine.insert(0, "_source", source.name)
         quarantine["_run_id"] = run_id
         quarantine["_logical_date"] = pd.Timestamp(logical_date).date()

@@ -397,3 +397,20 @@ def test_both_validation_engines_quarantine_the_same_rows(ingested: Settings, tm
     compiled_rows = quarantined(ingested)
     assert compiled_rows  # the demo has defects in both sources
     assert quarantined(ge) == compiled_rows
+
+
+def test_quarantined_raw_values_are_the_delivered_rows(ingested: Settings) -> None:
+    """The raw JSON kept with each quarantined row (taken while normalizing, or looked up
+    in the raw batch for rows failing expectations only) is the delivered row."""
+    from etl.pipeline import _raw_lookup
+
+    with _con(ingested) as con:
+        q = con.execute(
+            "select q._batch_id, q._row_number, q.raw, b.raw_path from quarantine.person q "
+            "join meta.extract_batch b on b.batch_id = q._batch_id"
+        ).df()
+    assert len(q) > 50
+    fresh = _raw_lookup(sorted({Path(p) for p in q["raw_path"]}), q)
+    keys = pd.MultiIndex.from_frame(q[["_batch_id", "_row_number"]].astype({"_row_number": "int64"}))
+    expected = fresh.reindex(keys).to_numpy()
+    assert [json.loads(a) for a in q["raw"]] == [json.loads(b) for b in expected]
