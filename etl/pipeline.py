@@ -18,7 +18,6 @@ import json
 import logging
 import shutil
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import pyarrow.ipc
 import pyarrow.parquet as pq
 
 from etl import meta
+from etl.background import BackgroundWriter
 from etl.config import Settings, get_settings
 from etl.contracts import Contracts, SharedTable, Source, get_contracts
 from etl.errors import GovbaseError
@@ -143,8 +143,7 @@ class _Writer:
     def __init__(self, path: Path, schema: pa.Schema | None = None) -> None:
         self.path, self.schema, self.rows = path, schema, 0
         self._w: pq.ParquetWriter | pa.ipc.RecordBatchFileWriter | None = None
-        self._pool: ThreadPoolExecutor | None = None
-        self._pending: Future[None] | None = None
+        self._bg = BackgroundWriter("govbase-writer")
 
     def write(self, df: pd.DataFrame) -> None:
         if df.empty and self._w is not None:
@@ -161,27 +160,23 @@ class _Writer:
                 self._w = pa.ipc.new_file(str(self.path), table.schema)
             else:
                 self._w = pq.ParquetWriter(self.path, table.schema, compression="zstd")
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="govbase-writer")
-        self._wait()
-        assert self._pool is not None
-        self._pending = self._pool.submit(self._w.write_table, table)
+        self._bg.submit(self._w.write_table, table)
         self.rows += table.num_rows
-
-    def _wait(self) -> None:
-        if self._pending is not None:
-            self._pending.result()
-            self._pending = None
 
     def close(self) -> Path | None:
         if self._w is None:
             return None
         try:
-            self._wait()
+            self._bg.close()
         finally:
-            if self._pool is not None:
-                self._pool.shutdown()
             self._w.close()
         return self.path
+
+
+def _read_arrow(path: Path) -> pd.DataFrame:
+    """A whole (small) Arrow IPC file of the work directory as a DataFrame."""
+    with pa.OSFile(str(path)) as fh:
+        return pa.ipc.open_file(fh).read_all().to_pandas()
 
 
 # ------------------------------------------------------------------ stages
@@ -447,7 +442,7 @@ def stage_validate(
 
     # Value errors from normalization, keyed by source row.
     value_errors = (
-        pa.ipc.open_file(pa.OSFile(str(errors_path))).read_all().to_pandas()
+        _read_arrow(errors_path)
         if errors_path.exists()
         else pd.DataFrame(columns=["_batch_id", "_row_number", "column", "raw_value", "reason", "detail"])
     )
@@ -553,8 +548,7 @@ def stage_validate(
         raw_rows_path = wd / "normalized" / "raw_rows.arrow"
         known = pd.Series([], dtype="string")
         if raw_rows_path.exists():
-            with pa.OSFile(str(raw_rows_path)) as fh:
-                kept = pa.ipc.open_file(fh).read_all().to_pandas()
+            kept = _read_arrow(raw_rows_path)
             kept["_batch_id"] = kept["_batch_id"].astype(str)
             known = kept.drop_duplicates(["_batch_id", "_row_number"]).set_index(
                 ["_batch_id", "_row_number"]

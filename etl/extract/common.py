@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from etl.background import BackgroundWriter
 from etl.contracts import Source
 from etl.errors import SourceError
 
@@ -323,8 +323,8 @@ class RawWriter:
         self._parts: list[Path] = []
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
-        self._pool: ThreadPoolExecutor | None = None
-        self._pending: Future[None] | None = None
+        # encoding and compression overlap the reader's next chunk (etl.background)
+        self._bg = BackgroundWriter("govbase-raw-writer")
 
     def _order(self, table: pa.Table) -> pa.Table:
         n = table.num_rows
@@ -357,22 +357,12 @@ class RawWriter:
             self._parts.append(part)
             self._schema = table.schema
             self._writer = pq.ParquetWriter(part, table.schema, **RAW_PARQUET_OPTIONS)
-        # Parquet encoding and compression run on a background thread (Arrow releases
-        # the GIL) while the reader parses the next chunk; at most one write in flight.
-        self._wait()
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="govbase-raw-writer")
-        self._pending = self._pool.submit(self._writer.write_table, table)
+        self._bg.submit(self._writer.write_table, table)
         self.rows += table.num_rows
-
-    def _wait(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()
 
     def _close_part(self) -> None:
         try:
-            self._wait()
+            self._bg.wait()
         finally:
             if self._writer is not None:
                 self._writer.close()
@@ -388,7 +378,7 @@ class RawWriter:
         try:
             self._close_part()
         finally:
-            self._shutdown()
+            self._bg.close()
         if len(self._parts) == 1:
             self._parts[0].replace(self.final)
             return
@@ -413,17 +403,13 @@ class RawWriter:
                 part.unlink()
         self.tmp.replace(self.final)
 
-    def _shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
-
     def abort(self) -> None:
         """Drop everything written (the batch failed)."""
         # the batch is dropped anyway; the reader's error is the one to report
         with contextlib.suppress(Exception):
             self._close_part()
-        self._shutdown()
+        with contextlib.suppress(Exception):
+            self._bg.close()
         for part in self._parts:
             part.unlink(missing_ok=True)
         self.tmp.unlink(missing_ok=True)

@@ -68,16 +68,15 @@ def build_data_docs(settings: Settings) -> Path | None:
                 if store.has_key(key):
                     continue  # stored and rendered by an earlier publish
                 # the page header names the run and the source, whichever engine validated
-                info = {**(item.get("meta") or {})}
-                info["run_id"] = {"run_name": run_id, "run_time": run.run_time.isoformat()}
-                info.setdefault("active_batch_definition", {})
-                info["active_batch_definition"] = {
-                    "datasource_name": "govbase",
-                    "data_connector_name": info["active_batch_definition"].get(
-                        "data_connector_name", "govbase"
-                    ),
-                    "data_asset_name": f"{source} {logical_date} ({kind})",
-                    "batch_identifiers": {},
+                info = {
+                    **(item.get("meta") or {}),
+                    "run_id": {"run_name": run_id, "run_time": run.run_time.isoformat()},
+                    "active_batch_definition": {
+                        "datasource_name": "govbase",
+                        "data_connector_name": "govbase",
+                        "data_asset_name": f"{source} {logical_date} ({kind})",
+                        "batch_identifiers": {},
+                    },
                 }
                 store.set(key, ExpectationSuiteValidationResult(**{**item, "meta": info}))
                 new.append(key)

@@ -36,6 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl.normalize._common import to_arrow
 from etl.validate import predicates
 
 #: keywords that only tune reporting or success; they don't change which rows are unexpected
@@ -47,10 +48,7 @@ class Unsupported(Exception):
 
 
 def _strings(s: pd.Series) -> pa.Array:
-    arr = pa.array(s.astype("string").array)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    return arr.cast(pa.string())
+    return to_arrow(s.astype("string"))
 
 
 def _not_null(df: pd.DataFrame, kw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:

@@ -495,15 +495,21 @@ def _agree_birth(rng: np.random.Generator, rate: float) -> tuple[pd.DataFrame, l
     df["birth_ns"] = (
         df["birth_date"].where(df["birth_date"].dt.year.between(1700, 2200)).astype("datetime64[ns]")
     )
-    t = "expect_resident_id_to_agree_with_birth_date"
-    exps = _mostly(t, column_list=["resident_id", "birth_date"])
+    return df, _agreement_variants("expect_resident_id_to_agree_with_birth_date", "birth_date", "birth_ns")
+
+
+def _agreement_variants(t: str, column: str, other_typed: str) -> list[Expectation]:
+    """An ID agreement expectation with `mostly` values, every ignore_row_if, and on the
+    same values in another dtype."""
+    cols = ["resident_id", column]
+    exps = _mostly(t, column_list=cols)
     exps += [
-        _exp(t, column_list=["resident_id", "birth_date"], ignore_row_if=i)
+        _exp(t, column_list=cols, ignore_row_if=i)
         for i in ("any_value_is_missing", "all_values_are_missing", "never")
     ]
-    exps += [_exp(t, 0.6, column_list=["resident_id", "birth_date"], ignore_row_if="never")]
-    exps += [_exp(t, column_list=["resident_id", "birth_ns"])]
-    return df, exps
+    exps += [_exp(t, 0.6, column_list=cols, ignore_row_if="never")]
+    exps += [_exp(t, column_list=["resident_id", other_typed])]
+    return exps
 
 
 def _agree_gender(rng: np.random.Generator, rate: float) -> tuple[pd.DataFrame, list[Expectation]]:
@@ -523,15 +529,7 @@ def _agree_gender(rng: np.random.Generator, rate: float) -> tuple[pd.DataFrame, 
     df["gender_int"] = pd.array(
         [int(g) if g in ("0", "1", "2", "9") else None for g in genders], dtype="Int64"
     )
-    t = "expect_resident_id_to_agree_with_gender"
-    exps = _mostly(t, column_list=["resident_id", "gender"])
-    exps += [
-        _exp(t, column_list=["resident_id", "gender"], ignore_row_if=i)
-        for i in ("any_value_is_missing", "all_values_are_missing", "never")
-    ]
-    exps += [_exp(t, 0.6, column_list=["resident_id", "gender"], ignore_row_if="never")]
-    exps += [_exp(t, column_list=["resident_id", "gender_int"])]
-    return df, exps
+    return df, _agreement_variants("expect_resident_id_to_agree_with_gender", "gender", "gender_int")
 
 
 BUILDERS: dict[str, Builder] = {
