@@ -173,6 +173,21 @@ class _Writer:
         return self.path
 
 
+def _arrow_rows(path: Path) -> int:
+    """Rows of an Arrow IPC file, from its record batch headers (no data is read)."""
+    with pa.memory_map(str(path)) as fh:
+        reader = pa.ipc.open_file(fh)
+        return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+
+
+def _union_rows(rows: dict[str, np.ndarray], keys: pd.DataFrame) -> dict[str, np.ndarray]:
+    """`rows` (row numbers per batch id) with the (_batch_id, _row_number) pairs of `keys` added."""
+    out = dict(rows)
+    for b, r in keys.groupby("_batch_id")["_row_number"]:
+        out[str(b)] = np.union1d(out.get(str(b), []), r.to_numpy(dtype=np.int64))
+    return out
+
+
 def _read_arrow(path: Path) -> pd.DataFrame:
     """A whole (small) Arrow IPC file of the work directory as a DataFrame."""
     with pa.OSFile(str(path)) as fh:
@@ -466,12 +481,39 @@ def stage_validate(
     staged_rows = 0
     good_w = _Writer(wd / "validated" / "good.parquet")
     null_counts = dict.fromkeys(runner.batch_columns, 0)
+    per_chunk = runner.row_expectations
+    cross_failures: list[pd.DataFrame] = []
+    if staged_path.exists() and runner.cross_row_expectations and _arrow_rows(staged_path) > chunk_rows:
+        # Uniqueness judges a row by the others: run it once over the key columns of
+        # the whole batch, so that duplicates in two different chunks are seen.
+        cross = runner.cross_row_expectations
+        per_chunk = [e for e in per_chunk if e not in cross]
+        key_cols = sorted({c for e in cross for c in columns_of(e["kwargs"])})
+        with pa.OSFile(str(staged_path)) as fh:
+            reader = pa.ipc.open_file(fh)
+            keys = pa.Table.from_batches(
+                [
+                    reader.get_batch(i).select([*key_cols, "_batch_id", "_row_number"])
+                    for i in range(reader.num_record_batches)
+                ]
+            ).to_pandas()
+        fails, summary = runner.validate_rows(keys, cross)
+        if summary:
+            ge_results.append(summary)
+        if len(fails):
+            positions = fails["position"].to_numpy()
+            hit = keys.iloc[positions][["_batch_id", "_row_number"]].reset_index(drop=True)
+            cross_failures.append(
+                pd.concat([hit, fails.drop(columns="position").reset_index(drop=True)], axis=1)
+            )
+            value_error_rows = _union_rows(value_error_rows, hit)
+        del keys
     # the columns the row-level expectations read, plus the row keys
-    needed = sorted({c for e in runner.row_expectations for c in columns_of(e["kwargs"])})
+    needed = sorted({c for e in per_chunk for c in columns_of(e["kwargs"])})
     if staged_path.exists():
         for batch in _iter_tables([staged_path], chunk_rows):
             chunk = batch.select([*needed, "_batch_id", "_row_number"]).to_pandas()
-            fails, summary = runner.validate_rows(chunk)
+            fails, summary = runner.validate_rows(chunk, per_chunk)
             if summary:
                 ge_results.append(summary)
             batch_ids = chunk["_batch_id"].to_numpy(dtype=object)
@@ -483,8 +525,7 @@ def stage_validate(
                 failures.append(
                     pd.concat([keys, fails.drop(columns="position").reset_index(drop=True)], axis=1)
                 )
-                for b, rows in keys.groupby("_batch_id")["_row_number"]:
-                    failing[str(b)] = np.union1d(failing.get(str(b), []), rows.to_numpy(dtype=np.int64))
+                failing = _union_rows(failing, keys)
             # a quarantined source row takes all its staged rows (an unpivoted row has several)
             bad = np.zeros(len(chunk), dtype=bool)
             for b in pd.unique(batch_ids):
@@ -498,6 +539,7 @@ def stage_validate(
             staged_rows += batch.num_rows
             if progress:
                 progress("validate", batch.num_rows)
+    failures += cross_failures  # after the per-chunk ones: reasons keep the suite's order
     ge_fail = (
         pd.concat(failures, ignore_index=True)
         if failures

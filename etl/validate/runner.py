@@ -7,9 +7,11 @@ expectation's `meta.level` says what a failure means:
 Sources add batch-level expectations from their YAML: `max_null_rate` per
 column and `volume_band` against the previous published batch of the source.
 
-Row-level expectations run on each chunk of a batch; batch-level ones run once
-on per-column null counts gathered over the batch, so memory stays flat as
-batches grow.
+Row-level expectations run on each chunk of a batch, except those whose verdict
+on a row depends on other rows (CROSS_ROW: uniqueness), which the pipeline runs
+once over the key columns of the whole batch; batch-level ones run once on
+per-column null counts gathered over the batch, so memory stays flat as batches
+grow (the uniqueness pass holds the key columns only).
 
 Two engines evaluate the same suite (GOVBASE_VALIDATION_ENGINE, or `engine=`):
 - "compiled" (default): etl.validate.compiled evaluates the expectation types
@@ -38,6 +40,10 @@ from etl.errors import ContractError
 from etl.validate import compiled
 
 ENGINES = ("compiled", "ge")
+
+#: Row-level expectation types whose verdict on one row depends on the other rows of
+#: the batch: they must see the whole batch, never one chunk of it.
+CROSS_ROW = frozenset({"expect_compound_columns_to_be_unique", "expect_column_values_to_be_unique"})
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +159,18 @@ class SuiteRunner:
                 }
             )
 
+        for e in self.row_expectations:
+            if (
+                e["type"] == "expect_compound_columns_to_be_unique"
+                and len(e["kwargs"].get("column_list", [])) < 2
+            ):
+                raise ContractError(
+                    str(expectations_dir / f"{table.name}.json"),
+                    "expectations",
+                    "expect_compound_columns_to_be_unique takes at least two columns in column_list "
+                    "(one column: expect_column_values_to_be_unique)",
+                )
+
         other = sorted(
             {e["type"] for e in self.batch_expectations if e["type"] != "expect_column_values_to_not_be_null"}
         )
@@ -168,8 +186,15 @@ class SuiteRunner:
     def batch_columns(self) -> list[str]:
         return sorted({c for e in self.batch_expectations for c in columns_of(e["kwargs"])})
 
-    def validate_rows(self, staged: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
-        """Row-level expectations on one chunk.
+    @property
+    def cross_row_expectations(self) -> list[dict[str, Any]]:
+        """The row-level expectations that must see the whole batch at once (CROSS_ROW)."""
+        return [e for e in self.row_expectations if e["type"] in CROSS_ROW]
+
+    def validate_rows(
+        self, staged: pd.DataFrame, expectations: list[dict[str, Any]] | None = None
+    ) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """Row-level expectations (all of them, or `expectations`) on one frame.
 
         Returns failures (one row per failing row x expectation: position, reason,
         expectation, columns) and the GE result as a JSON-able dict.
@@ -177,14 +202,15 @@ class SuiteRunner:
         empty = pd.DataFrame(
             {"position": pd.Series([], dtype="int64"), "reason": [], "expectation": [], "columns": []}
         )
-        if not self.row_expectations or staged.empty:
+        todo = self.row_expectations if expectations is None else expectations
+        if not todo or staged.empty:
             return empty, {}
         frame = staged.reset_index(drop=True)
         if self.engine == "compiled":
-            native = [e for e in self.row_expectations if compiled.supports(e)]
-            rest = [e for e in self.row_expectations if not compiled.supports(e)]
+            native = [e for e in todo if compiled.supports(e)]
+            rest = [e for e in todo if not compiled.supports(e)]
         else:
-            native, rest = [], self.row_expectations
+            native, rest = [], todo
         parts: list[pd.DataFrame] = []
         results: list[dict[str, Any]] = []
         for e in native:

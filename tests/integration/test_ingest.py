@@ -414,3 +414,65 @@ def test_quarantined_raw_values_are_the_delivered_rows(ingested: Settings) -> No
     keys = pd.MultiIndex.from_frame(q[["_batch_id", "_row_number"]].astype({"_row_number": "int64"}))
     expected = fresh.reindex(keys).to_numpy()
     assert [json.loads(a) for a in q["raw"]] == [json.loads(b) for b in expected]
+
+
+# ---------------------------------------------------------------- uniqueness across chunks
+@pytest.mark.parametrize("engine", ["compiled", "ge"])
+def test_uniqueness_sees_duplicates_in_different_validation_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    """A batch validated in chunks of 100 rows quarantines exactly what one chunk does,
+    including duplicates delivered hundreds of rows apart."""
+    from etl import pipeline
+
+    project = tmp_path / "project"
+    shutil.copytree(get_settings().schemas_dir, project / "schemas")
+    shutil.copytree(get_settings().expectations_dir, project / "expectations")
+    suite_path = project / "expectations" / "person.json"
+    suite = json.loads(suite_path.read_text())
+    suite["expectations"].append(
+        {
+            "type": "expect_compound_columns_to_be_unique",
+            "kwargs": {"column_list": ["resident_id", "birth_date"]},
+            "meta": {"level": "row", "reason": "duplicate_key"},
+        }
+    )
+    suite_path.write_text(json.dumps(suite, ensure_ascii=False))
+    source_yml = project / "schemas" / "sources" / "ps_hukou.yml"
+    source_yml.write_text(source_yml.read_text() + "chunk_rows: 100\n")
+    monkeypatch.setenv("GOVBASE_PROJECT_DIR", str(project))
+    monkeypatch.setenv("GOVBASE_VALIDATION_ENGINE", engine)
+
+    quarantined: dict[str, list[tuple[int, str]]] = {}
+    for label, validate_chunk in (("chunked", 100), ("whole", 10**9)):
+        monkeypatch.setattr(pipeline, "VALIDATE_CHUNK_ROWS", validate_chunk)
+        settings = get_settings(tmp_path / label)
+        generate(settings, persons=600, seed=5)
+        truth = pd.read_parquet(settings.landing / "_truth" / "ps_hukou.parquet")
+        clean = truth[truth["defects"] == ""]["row_number"].head(3).tolist()
+        csv_path = next((settings.landing / "ps_hukou").glob("*.csv"))
+        data = csv_path.read_bytes()
+        newline = b"\r\n" if b"\r\n" in data else b"\n"
+        lines = data.rstrip(newline).split(newline)
+        # the header is line 1, so delivered row r is lines[r]; deliver three clean rows again
+        csv_path.write_bytes(newline.join([*lines, *(lines[r] for r in clean)]) + newline)
+        delivered = len(lines) - 1
+        run_source("ps_hukou", DATE, "run-u", settings=settings)
+        with _con(settings) as con:
+            quarantined[label] = [
+                (int(r), str(why))
+                for r, why in con.execute(
+                    "select _row_number, reasons from quarantine.person order by _row_number"
+                ).fetchall()
+            ]
+            rec = con.execute(
+                "select extracted, loaded, quarantined, balanced from meta.reconciliation"
+            ).fetchone()
+        assert rec is not None and rec[3] and rec[0] == delivered + 3
+
+    assert quarantined["chunked"] == quarantined["whole"]
+    duplicates = {r for r, why in quarantined["chunked"] if "duplicate_key" in why.split(",")}
+    expected = {*clean, *range(delivered + 1, delivered + 4)}
+    assert expected <= duplicates
+    # the copies sit several chunks of 100 away from their originals
+    assert max(expected) - min(expected) > 300

@@ -139,3 +139,19 @@ def test_suite_must_say_level_and_reason(tmp_path: Path) -> None:
         load_suite(tmp_path, "person")
     with pytest.raises(ContractError, match="no expectation suite"):
         load_suite(tmp_path, "legal_entity")
+
+
+def test_compound_uniqueness_needs_two_columns(contracts: Contracts, tmp_path: Path) -> None:
+    suite = {
+        "name": "person",
+        "expectations": [
+            {
+                "type": "expect_compound_columns_to_be_unique",
+                "kwargs": {"column_list": ["resident_id"]},
+                "meta": {"level": "row", "reason": "duplicate_key"},
+            }
+        ],
+    }
+    (tmp_path / "person.json").write_text(json.dumps(suite))
+    with pytest.raises(ContractError, match="at least two columns"):
+        SuiteRunner(tmp_path, contracts.tables["person"], contracts.sources["ps_hukou"])
