@@ -68,13 +68,16 @@ def build_data_docs(settings: Settings) -> Path | None:
                 if store.has_key(key):
                     continue  # stored and rendered by an earlier publish
                 # the page header names the run and the source, whichever engine validated
+                # (GE's page renderer reads the asset name from batch_spec)
+                asset = f"{source} {logical_date} ({kind})"
                 info = {
                     **(item.get("meta") or {}),
                     "run_id": {"run_name": run_id, "run_time": run.run_time.isoformat()},
+                    "batch_spec": {"data_asset_name": asset},
                     "active_batch_definition": {
                         "datasource_name": "govbase",
                         "data_connector_name": "govbase",
-                        "data_asset_name": f"{source} {logical_date} ({kind})",
+                        "data_asset_name": asset,
                         "batch_identifiers": {},
                     },
                 }

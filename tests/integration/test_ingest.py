@@ -366,6 +366,8 @@ def test_data_docs_render_compiled_results_once(ingested: Settings) -> None:
     # the custom expectations (compiled results) are on the page
     assert "expect_column_values_to_be_valid_resident_id" in text
     assert "expect_resident_id_to_agree_with_birth_date" in text
+    # the header names the data asset: source, logical date and level
+    assert f"ps_hukou {DATE} (rows)" in text and "Data asset: None" not in text
     before = {p: p.stat().st_mtime_ns for p in pages}
     assert build_data_docs(ingested) == ingested.docs_dir / "index.html"
     after = {p: p.stat().st_mtime_ns for p in sorted((ingested.docs_dir / "validations").rglob("*.html"))}
