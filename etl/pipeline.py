@@ -180,6 +180,13 @@ def _arrow_rows(path: Path) -> int:
         return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
 
 
+def _keyed(frame: pd.DataFrame, fails: pd.DataFrame) -> pd.DataFrame:
+    """Row-level failures with the (_batch_id, _row_number) of their rows in `frame`
+    instead of their positions."""
+    keys = frame.iloc[fails["position"].to_numpy()][["_batch_id", "_row_number"]].reset_index(drop=True)
+    return pd.concat([keys, fails.drop(columns="position").reset_index(drop=True)], axis=1)
+
+
 def _union_rows(rows: dict[str, np.ndarray], keys: pd.DataFrame) -> dict[str, np.ndarray]:
     """`rows` (row numbers per batch id) with the (_batch_id, _row_number) pairs of `keys` added."""
     out = dict(rows)
@@ -501,12 +508,8 @@ def stage_validate(
         if summary:
             ge_results.append(summary)
         if len(fails):
-            positions = fails["position"].to_numpy()
-            hit = keys.iloc[positions][["_batch_id", "_row_number"]].reset_index(drop=True)
-            cross_failures.append(
-                pd.concat([hit, fails.drop(columns="position").reset_index(drop=True)], axis=1)
-            )
-            value_error_rows = _union_rows(value_error_rows, hit)
+            cross_failures.append(_keyed(keys, fails))
+            value_error_rows = _union_rows(value_error_rows, cross_failures[-1])
         del keys
     # the columns the row-level expectations read, plus the row keys
     needed = sorted({c for e in per_chunk for c in columns_of(e["kwargs"])})
@@ -520,12 +523,8 @@ def stage_validate(
             row_numbers = chunk["_row_number"].to_numpy(dtype=np.int64)
             failing = dict(value_error_rows)
             if len(fails):
-                positions = fails["position"].to_numpy()
-                keys = chunk.iloc[positions][["_batch_id", "_row_number"]].reset_index(drop=True)
-                failures.append(
-                    pd.concat([keys, fails.drop(columns="position").reset_index(drop=True)], axis=1)
-                )
-                failing = _union_rows(failing, keys)
+                failures.append(_keyed(chunk, fails))
+                failing = _union_rows(failing, failures[-1])
             # a quarantined source row takes all its staged rows (an unpivoted row has several)
             bad = np.zeros(len(chunk), dtype=bool)
             for b in pd.unique(batch_ids):
