@@ -170,14 +170,15 @@ def run(
     ) as bar:
         for name in names:
             task = bar.add_task(name, total=len(STAGES), stage="", completed=0, rows=0)
-            rows = {"n": 0}
+            # rows done by the current stage; once the source is done, the rows it delivered
+            rows: dict[str, int] = dict.fromkeys(STAGES, 0)
 
             def tick(stage: str, n: int, task: Any = task, rows: dict[str, int] = rows) -> None:
-                rows["n"] += n
-                bar.update(task, rows=rows["n"])
+                rows[stage] = rows.get(stage, 0) + n
+                bar.update(task, rows=rows[stage])
 
             for i, stage in enumerate(STAGES):
-                bar.update(task, stage=stage, completed=i)
+                bar.update(task, stage=stage, completed=i, rows=0)
                 try:
                     run_stage(
                         stage, name, day, run_id, settings=settings, full_refresh=full_refresh, progress=tick
@@ -189,7 +190,7 @@ def run(
                     bar.update(task, stage="FAILED")
                     break
             else:
-                bar.update(task, stage="done", completed=len(STAGES))
+                bar.update(task, stage="done", completed=len(STAGES), rows=rows["extract"])
     try:
         run_publish(day, run_id, names, settings=settings)
     except GovbaseError as exc:  # reports are secondary: say so, keep the run's verdict

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 STAGES = ("extract", "normalize", "validate", "load")
 VALIDATE_CHUNK_ROWS = 250_000
+#: progress callback: (stage, rows done since the last call)
 Progress = Callable[[str, int], None]
 
 

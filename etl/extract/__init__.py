@@ -59,6 +59,7 @@ from etl.meta import connect, get_watermark, new_run_id, now, set_watermark
 
 log = logging.getLogger(__name__)
 
+#: progress callback: (stage, rows done since the last call), as the pipeline's stages call it
 Progress = Callable[[str, int], None]
 _Reader = Callable[[ReadContext, int], Iterator[pa.Table]]
 #: the reader module of each file kind, imported on first use (SQLAlchemy, lxml and the
@@ -323,7 +324,7 @@ class _Job:
             for table in chunks:
                 writer.write(table)
                 if self.progress:
-                    self.progress(self.src.name, writer.rows)
+                    self.progress("extract", table.num_rows)
         except DecodeFailure as exc:
             raise ctx.error(str(exc), kind="decode", row=exc.line) from None
         except PermissionError as exc:

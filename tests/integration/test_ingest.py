@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -399,6 +400,13 @@ def test_both_validation_engines_quarantine_the_same_rows(ingested: Settings, tm
     compiled_rows = quarantined(ingested)
     assert compiled_rows  # the demo has defects in both sources
     assert quarantined(ge) == compiled_rows
+    # the progress line of a finished source shows the rows it delivered
+    with _con(ge) as con:
+        extracted = con.execute(
+            "select extracted from meta.reconciliation where source = 'ps_hukou'"
+        ).fetchone()
+    done = re.search(r"ps_hukou\s+\S+\s+done\s+([\d,]+) rows", proc.stderr)
+    assert done and extracted and int(done.group(1).replace(",", "")) == extracted[0]
 
 
 def test_quarantined_raw_values_are_the_delivered_rows(ingested: Settings) -> None:
