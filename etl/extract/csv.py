@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl.background import prefetch
 from etl.extract.common import ReadContext, RowBuffer, check_columns, combine_header_rows, json_list, unnamed
 from etl.extract.encoding import iter_decoded_blocks, iter_lines
 
@@ -219,8 +221,13 @@ def read_fast(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
             arrays, names=[*columns, *null_columns, "_row_number", "_row_error", "_extra"]
         )
 
-    with ctx.path.open("rb") as fh:
-        for block in iter_decoded_blocks(fh, ctx.codec, FAST_BLOCK_BYTES):
+    # Decoding holds the GIL, cutting mostly does not: the next block is decoded on a
+    # thread while this one is cut.
+    with (
+        ctx.path.open("rb") as fh,
+        closing(prefetch(iter_decoded_blocks(fh, ctx.codec, FAST_BLOCK_BYTES), "govbase-decode")) as blocks,
+    ):
+        for block in blocks:
             text = carry + block if carry else block
             while columns is None and len(head) < skip:
                 nl = text.find("\n")

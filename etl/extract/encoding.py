@@ -112,6 +112,25 @@ def detect_encoding(path: Path, declared: str = "auto") -> Detected:
         return Detected("gb18030", "gb18030-valid")
 
 
+#: Bytes per decode call. A decode call holds the GIL from start to end; in pieces of
+#: this size a writer thread (Parquet, etl.background) gets it often enough to keep going.
+DECODE_PIECE_BYTES = 1024 * 1024
+
+
+def _decode_in_pieces(block: bytes, codec: str) -> tuple[str, bytes | None]:
+    """`block` decoded strictly, DECODE_PIECE_BYTES per call: (text, the bytes of a character
+    cut at the end of the block, b"" if none), or ("", None) if the block has a bad byte."""
+    decoder = codecs.getincrementaldecoder(codec)()
+    try:
+        parts = [
+            decoder.decode(block[i : i + DECODE_PIECE_BYTES])
+            for i in range(0, len(block), DECODE_PIECE_BYTES)
+        ]
+    except UnicodeDecodeError:
+        return "", None
+    return "".join(parts), decoder.getstate()[0]
+
+
 def iter_decoded_blocks(fh: BinaryIO, codec: str, block_bytes: int = BLOCK_BYTES) -> Iterator[str]:
     """Decode a binary stream strictly, yielding text blocks (cut anywhere between characters).
 
@@ -135,15 +154,17 @@ def iter_decoded_blocks(fh: BinaryIO, codec: str, block_bytes: int = BLOCK_BYTES
         pending = b""
         if not block:
             return
-        try:
-            text = block.decode(decode_codec)
-        except UnicodeDecodeError as exc:
-            # A character cut by the block boundary: decode up to it, keep its bytes for the next block.
-            if not final and exc.end == len(block) and exc.start >= len(block) - 3:
-                pending = block[exc.start :]
-                block = block[: exc.start]
-                text = block.decode(decode_codec)  # cannot fail: the only error was at the cut
-            else:
+        text, tail = _decode_in_pieces(block, decode_codec)
+        if tail is not None and (not tail or (not final and len(tail) <= 3)):
+            if tail:  # a character cut by the block boundary: its bytes go to the next block
+                pending = tail
+                block = block[: -len(tail)]
+        else:
+            # a bad byte somewhere, or a cut character at the end of the file: decode the
+            # block whole, which says where
+            try:
+                text = block.decode(decode_codec)
+            except UnicodeDecodeError as exc:
                 bad_line = line + block.count(b"\n", 0, exc.start)
                 raise DecodeFailure(
                     codec, offset + exc.start, bad_line, block[exc.start : exc.end], exc.reason

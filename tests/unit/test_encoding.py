@@ -6,6 +6,8 @@ import io
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from etl.extract.encoding import (
     DecodeFailure,
@@ -101,3 +103,44 @@ def test_transcoding_reader_yields_utf8() -> None:
     reader = TranscodingReader(io.BytesIO(src), "gbk", block_bytes=5)
     out = b"".join(iter(lambda: reader.read(7), b""))
     assert out.decode("utf-8") == src.decode("gbk")
+
+
+_CHARS = "公民身份号码张三李四赵钱孙𠀀䶮鿏€abc,0123\r\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet=_CHARS, max_size=60),
+    codec=st.sampled_from(["gbk", "gb18030", "utf-8", "utf-8-sig"]),
+    junk=st.lists(st.tuples(st.integers(0, 200), st.binary(min_size=1, max_size=3)), max_size=2),
+    block=st.integers(1, 40),
+    piece=st.integers(1, 9),
+)
+def test_decoding_in_blocks_and_pieces_is_decoding_whole(
+    text: str, codec: str, junk: list[tuple[int, bytes]], block: int, piece: int
+) -> None:
+    """Blocks of `block` bytes decoded `piece` bytes per call give exactly what decoding
+    the whole stream gives: the same text, or a failure at the same byte and line."""
+    import etl.extract.encoding as enc
+
+    data = text.encode(codec, errors="ignore")  # gbk has no 𠀀 or €: left out
+    for at, raw in junk:  # bytes that may not decode, anywhere
+        at = min(at, len(data))
+        data = data[:at] + raw + data[at:]
+    body = data[3:] if codec == "utf-8-sig" and data.startswith(b"\xef\xbb\xbf") else data
+    whole_codec = "utf-8" if codec == "utf-8-sig" else codec
+    old_piece = enc.DECODE_PIECE_BYTES
+    enc.DECODE_PIECE_BYTES = piece
+    try:
+        try:
+            expected = body.decode(whole_codec)
+        except UnicodeDecodeError as exc:
+            with pytest.raises(DecodeFailure) as failure:
+                list(enc.iter_decoded_blocks(io.BytesIO(data), codec, block))
+            skipped = len(data) - len(body)
+            assert failure.value.offset == skipped + exc.start
+            assert failure.value.line == 1 + body.count(b"\n", 0, exc.start)
+        else:
+            assert "".join(enc.iter_decoded_blocks(io.BytesIO(data), codec, block)) == expected
+    finally:
+        enc.DECODE_PIECE_BYTES = old_piece

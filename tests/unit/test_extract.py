@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -471,3 +473,27 @@ def test_a_run_takes_the_drops_delivered_by_its_logical_date(settings: Settings)
     ]
     everything = extract_source(settings, src)  # no logical date: every file not yet extracted
     assert [r.file for r in everything if r.status == "extracted"] == ["d_20240503.csv"]
+
+
+def test_prefetch_keeps_order_errors_and_stops_its_source() -> None:
+    from etl.background import prefetch
+
+    produced: list[int] = []
+
+    def numbers(n: int, fail_at: int | None = None) -> Iterator[int]:
+        for i in range(n):
+            if i == fail_at:
+                raise ValueError(f"bad item {i}")
+            produced.append(i)
+            yield i
+
+    assert list(prefetch(numbers(5), "t")) == [0, 1, 2, 3, 4]
+    got: list[int] = []
+    with pytest.raises(ValueError, match="bad item 3"):
+        for i in prefetch(numbers(9, fail_at=3), "t"):
+            got.append(i)
+    assert got == [0, 1, 2]  # every item before the error, then the error itself
+    produced.clear()
+    with closing(prefetch(numbers(100), "t")) as it:
+        assert next(it) == 0
+    assert produced == [0, 1]  # one item ahead, never more, and nothing after closing
