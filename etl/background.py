@@ -9,7 +9,7 @@ works on this one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -46,7 +46,7 @@ class BackgroundWriter:
                 self._pool = None
 
 
-def prefetch(items: Iterator[T], name: str) -> Iterator[T]:
+def prefetch(items: Iterator[T], name: str) -> Generator[T, None, None]:
     """What `items` yields, in order, each next item produced on a thread while the
     caller works on the current one (one item ahead, never more). An error raised by
     `items` is raised here, at the item it stopped at. Closing this generator waits

@@ -298,6 +298,7 @@ def stage_normalize(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     from etl.normalize import normalize
+    from etl.normalize.core import Memo
 
     started = meta.now()
     table = contracts.tables[source.table]
@@ -308,8 +309,9 @@ def stage_normalize(
     errors_w = _Writer(wd / "normalized" / "errors.arrow")
     raw_rows_w = _Writer(wd / "normalized" / "raw_rows.arrow")
     rows_in = 0
+    memos: dict[str, Memo] = {}  # repeated values are transformed once per batch
     for raw in _iter_frames([p for _, p, _ in raws], source.chunk_rows):
-        result = normalize(raw, source, table)
+        result = normalize(raw, source, table, memos=memos)
         staged = result.staged
         staged["_run_id"] = run_id
         staged["_logical_date"] = pd.Timestamp(logical_date).date()

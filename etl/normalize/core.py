@@ -157,8 +157,52 @@ def _run(name: str, values: pd.Series, today: dt.date | None) -> tuple[pd.Series
     )
 
 
+class Memo:
+    """One field's transform results over the distinct values already seen in a batch.
+
+    A batch is normalized chunk by chunk; a column that repeats (dates, code lists)
+    brings mostly the same distinct values in every chunk. With a Memo passed to
+    `apply_transforms`, each distinct value is transformed once per batch, not once
+    per chunk. Up to `limit` values are kept; past that the memo stops growing and new
+    values are transformed as they come. A Memo belongs to one field of one batch
+    (same transforms, kind and `today`), and to one thread at a time.
+    """
+
+    def __init__(self, limit: int = 1_000_000) -> None:
+        self.limit = limit
+        self.keys: pa.Array = pa.array([], pa.string())
+        self._results: tuple[Any, Any, Any] | None = None
+
+    def results(
+        self, uniques: pa.Array, compute: Callable[[pa.Array], tuple[pd.Series, pd.Series, pd.Series]]
+    ) -> tuple[np.ndarray, tuple[Any, Any, Any]]:
+        """(positions of `uniques` in the returned result arrays, (values, reasons, failed))."""
+        uniques = uniques.cast(pa.string())
+        known = pc.index_in(uniques, value_set=self.keys)
+        if self._results is not None and known.null_count == 0:
+            return known.to_numpy(zero_copy_only=False).astype(np.int64), self._results
+        fresh_mask = pc.is_null(known)
+        fresh = uniques.filter(fresh_mask)
+        out = tuple(x.array for x in compute(fresh))
+        merged = (
+            tuple(type(a)._concat_same_type([a, b]) for a, b in zip(self._results, out, strict=True))
+            if self._results is not None
+            else out
+        )
+        pos = pc.fill_null(known, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        pos[fresh_mask.to_numpy(zero_copy_only=False)] = len(self.keys) + np.arange(len(fresh))
+        if len(self.keys) + len(fresh) <= self.limit:
+            self.keys = pa.concat_arrays([self.keys, fresh])
+            self._results = merged
+        return pos, merged
+
+
 def apply_transforms(
-    values: pd.Series, transforms: list[str], kind: str, today: dt.date | None = None
+    values: pd.Series,
+    transforms: list[str],
+    kind: str,
+    today: dt.date | None = None,
+    memo: Memo | None = None,
 ) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Run a field's transforms in order; then coerce to the column type.
 
@@ -168,22 +212,33 @@ def apply_transforms(
 
     Transforms are functions of one value, so a column with many repeated values
     (code lists, dates, names) is transformed over its distinct values only and
-    the results are spread back (same output, a fraction of the work).
+    the results are spread back (same output, a fraction of the work). With a
+    `memo` (one per field and batch), a distinct value seen in an earlier chunk is
+    not transformed again.
     """
     n = len(values)
-    if n >= _DISTINCT_MIN_ROWS and (bool(set(transforms) & REPETITIVE) or _repetitive(values)):
+    by_nature = bool(set(transforms) & REPETITIVE)
+    if n >= _DISTINCT_MIN_ROWS and (by_nature or _repetitive(values)):
         enc = to_arrow(values).dictionary_encode()
         uniques = enc.dictionary
-        if len(uniques) <= n * _DISTINCT_MAX_RATIO:
-            u_vals, u_why, u_failed = _apply_chain(
-                pd.Series(pd.array(uniques, dtype=STRING)), transforms, kind, today
-            )
-            codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
+        # With a memo, a column repetitive by nature takes this path even when one chunk
+        # looks mostly distinct (40,000 days in 100,000 rows): the next chunks repeat them.
+        if len(uniques) <= n * _DISTINCT_MAX_RATIO or (memo is not None and by_nature):
+
+            def chain(u: pa.Array) -> tuple[pd.Series, pd.Series, pd.Series]:
+                return _apply_chain(pd.Series(pd.array(u, dtype=STRING)), transforms, kind, today)
+
+            codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+            if memo is not None:
+                pos, (u_vals, u_why, u_failed) = memo.results(uniques, chain)
+                codes = np.where(codes >= 0, pos[np.maximum(codes, 0)], -1)
+            else:
+                u_vals, u_why, u_failed = (x.array for x in chain(uniques))
             # a null input gives null, no reason (what the chain gives for null)
             return (
-                pd.Series(take(u_vals.array, codes, allow_fill=True), index=values.index),
-                pd.Series(take(u_why.array, codes, allow_fill=True), index=values.index),
-                pd.Series(take(u_failed.array, codes, allow_fill=True), index=values.index),
+                pd.Series(take(u_vals, codes, allow_fill=True), index=values.index),
+                pd.Series(take(u_why, codes, allow_fill=True), index=values.index),
+                pd.Series(take(u_failed, codes, allow_fill=True), index=values.index),
             )
     return _apply_chain(values, transforms, kind, today)
 
@@ -287,15 +342,21 @@ def _map_fields(
     table: SharedTable,
     row_numbers: pd.Series,
     today: dt.date | None,
+    memos: dict[str, Memo] | None = None,
 ) -> tuple[dict[str, pd.Series], list[pd.DataFrame]]:
     cols: dict[str, pd.Series] = {}
     errs: list[pd.DataFrame] = []
     mapped = [fm for fm in fields if fm.to is not None]
+    # one memo per field, made here: a field's thread only ever touches its own
+    field_memo = {fm.name: memos.setdefault(fm.name, Memo()) for fm in mapped} if memos is not None else {}
 
     def one(fm: FieldMap) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
         raw_values = _field_values(raw, fm)
         kind = table.column(fm.to).type  # type: ignore[arg-type]
-        return (raw_values, *apply_transforms(raw_values, fm.transforms, kind, today))
+        return (
+            raw_values,
+            *apply_transforms(raw_values, fm.transforms, kind, today, field_memo.get(fm.name)),
+        )
 
     # Fields are independent and Arrow compute releases the GIL: two at a time.
     if len(raw) >= _PARALLEL_MIN_ROWS and len(mapped) > 1:
@@ -405,7 +466,13 @@ def _is_placeholder(values: pd.Series) -> np.ndarray:
     return pc.is_in(arr, value_set=pa.array(sorted(PLACEHOLDERS), pa.string())).to_numpy(zero_copy_only=False)
 
 
-def _unpivot(raw: pd.DataFrame, source: Source, table: SharedTable, today: dt.date | None) -> NormalizeResult:
+def _unpivot(
+    raw: pd.DataFrame,
+    source: Source,
+    table: SharedTable,
+    today: dt.date | None,
+    memos: dict[str, Memo] | None = None,
+) -> NormalizeResult:
     up = source.unpivot
     assert up is not None
     pattern = re.compile(up.pattern)
@@ -413,7 +480,7 @@ def _unpivot(raw: pd.DataFrame, source: Source, table: SharedTable, today: dt.da
     lineage = _lineage(raw, source)
     rn = lineage["_row_number"]
     id_fields = [f for f in source.fields if f.to is not None and not pattern.search(f.name)]
-    cols, errs = _map_fields(raw, id_fields, table, rn, today)
+    cols, errs = _map_fields(raw, id_fields, table, rn, today, memos)
     errs.append(_malformed(raw, rn))
     value_cols = [c for c in raw.columns if not str(c).startswith("_") and pattern.search(str(c))]
     n, k = len(raw), len(value_cols)
@@ -433,7 +500,8 @@ def _unpivot(raw: pd.DataFrame, source: Source, table: SharedTable, today: dt.da
         cells, rows = pd.Series([], dtype=object), np.array([], dtype=np.int64)
         variables = names = np.array([], dtype=object)
     kind = table.column(up.value_to).type
-    values, reasons, failed = apply_transforms(cells, up.value_transforms, kind, today)
+    memo = memos.setdefault("\x00unpivot values", Memo()) if memos is not None else None
+    values, reasons, failed = apply_transforms(cells, up.value_transforms, kind, today, memo)
     long_rn = rn.iloc[rows].reset_index(drop=True)
     detail = pd.Series(names, dtype=STRING) + " (" + failed.fillna("") + ")"
     errs.append(_errors(long_rn, up.value_to, cells, reasons, detail))
@@ -445,7 +513,12 @@ def _unpivot(raw: pd.DataFrame, source: Source, table: SharedTable, today: dt.da
 
 
 def normalize(
-    raw: pd.DataFrame, source: Source, table: SharedTable, *, today: dt.date | None = None
+    raw: pd.DataFrame,
+    source: Source,
+    table: SharedTable,
+    *,
+    today: dt.date | None = None,
+    memos: dict[str, Memo] | None = None,
 ) -> NormalizeResult:
     """Normalize one batch of raw rows of `source` into `table`'s staging shape.
 
@@ -463,14 +536,16 @@ def normalize(
     malformed_row per raw row whose _row_error is set (column "_row"; its values
     are still normalized), and the cross-field findings of `consistency`.
     `today` bounds dates (date_out_of_range); default: the current date.
-    Side effects: none.
+    `memos`: pass the same (initially empty) dict for every chunk of one batch, and
+    repeated values are transformed once per batch instead of once per chunk (Memo).
+    Side effects: none (besides filling `memos`).
     """
     if source.unpivot is not None:
-        return _unpivot(raw, source, table, today)
+        return _unpivot(raw, source, table, today, memos)
     raw = raw.reset_index(drop=True)
     lineage = _lineage(raw, source)
     rn = lineage["_row_number"]
-    cols, errs = _map_fields(raw, source.fields, table, rn, today)
+    cols, errs = _map_fields(raw, source.fields, table, rn, today, memos)
     staged = _assemble(table, cols, lineage)
     errs.append(_malformed(raw, rn))
     errs.append(consistency(staged))
