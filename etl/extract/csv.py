@@ -137,13 +137,18 @@ def _header(ctx: ReadContext, lines: list[str]) -> list[str]:
     return combine_header_rows(header_rows)
 
 
-def _lines(text: str) -> pa.Array:
-    """The lines of `text` (which ends with a newline), each keeping its "\\n"."""
+def _lines(text: str) -> tuple[pa.Array, np.ndarray]:
+    """The lines of `text` (which ends with a newline), each keeping its "\\n", and
+    which of them are blank ("\\n" or "\\r\\n" alone), from their byte lengths."""
     data = text.encode("utf-8")
-    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
+    raw = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(raw == 10) + 1
     offsets = np.concatenate([[0], ends]).astype(np.int32 if len(data) < 2**31 else np.int64)
     typ = pa.string() if offsets.dtype == np.int32 else pa.large_string()
-    return pa.Array.from_buffers(typ, len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    lines = pa.Array.from_buffers(typ, len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    size = np.diff(offsets)
+    blank = (size == 1) | ((size == 2) & (raw[offsets[:-1]] == 13))
+    return lines, blank
 
 
 def read_fast(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
@@ -165,32 +170,36 @@ def read_fast(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
         nonlocal taken, blank
         assert columns is not None
         ncols = len(columns)
-        lines = _lines(text)
-        width = pc.utf8_length(lines).to_numpy(zero_copy_only=False)
-        is_blank = (width == 1) | ((width == 2) & pc.starts_with(lines, "\r").to_numpy(zero_copy_only=False))
+        lines, is_blank = _lines(text)
+        split = pc.split_pattern(lines, delimiter)
+        values = split.values  # every field of every line; split.offsets index into it
+        starts = split.offsets.to_numpy(zero_copy_only=False)[:-1]
+        counts = pc.list_value_length(split).to_numpy(zero_copy_only=False)
         if is_blank.any():
             blank += int(is_blank.sum())
-            lines = lines.filter(pa.array(~is_blank))
-        n = len(lines)
-        split = pc.split_pattern(lines, delimiter)
-        counts = pc.list_value_length(split).to_numpy(zero_copy_only=False)
+            kept = np.flatnonzero(~is_blank)
+            starts, counts = starts[kept], counts[kept]
+        else:
+            kept = None
+        n = len(counts)
         regular = counts == ncols
         numbers = np.arange(taken + 1, taken + n + 1, dtype=np.int64)
         taken += n
         errors: pa.Array = pa.nulls(n, pa.string())
         extras: pa.Array = pa.nulls(n, pa.string())
         if regular.all():
-            flat = split.flatten()
-            cols = [flat.take(pa.array(np.arange(j, n * ncols, ncols))) for j in range(ncols)]
+            # field j of every row, straight from the split values: no filtering, no copy
+            # of the list array
+            cols = [values.take(pa.array(starts + j)) for j in range(ncols)]
         else:
-            # regular rows by stride, ragged ones one by one, then back in delivered order
-            reg = split.filter(pa.array(regular))
-            flat = reg.flatten()
-            m = len(reg)
+            # regular rows by position, ragged ones one by one, then back in delivered order
+            reg_starts = starts[regular]
+            m = len(reg_starts)
             odd_pos = np.flatnonzero(~regular)
+            odd_lines = odd_pos if kept is None else kept[odd_pos]
             odd_vals: list[list[str | None]] = [[] for _ in range(ncols)]
             odd_err, odd_extra = [], []
-            for pos, fields in zip(odd_pos, split.take(pa.array(odd_pos)).to_pylist(), strict=True):
+            for pos, fields in zip(odd_pos, split.take(pa.array(odd_lines)).to_pylist(), strict=True):
                 fields[-1] = fields[-1].rstrip("\r\n")
                 k = len(fields)
                 problem = ctx.flag(int(numbers[pos]), f"ragged: expected {ncols} fields, got {k}")
@@ -205,7 +214,7 @@ def read_fast(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
             idx = pa.array(order)
             cols = [
                 pa.concat_arrays(
-                    [flat.take(pa.array(np.arange(j, m * ncols, ncols))), pa.array(odd_vals[j], pa.string())]
+                    [values.take(pa.array(reg_starts + j)), pa.array(odd_vals[j], pa.string())]
                 ).take(idx)
                 for j in range(ncols)
             ]
