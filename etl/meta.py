@@ -11,10 +11,12 @@ writes it in the one-slot pool `govbase_warehouse`.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
@@ -125,10 +127,12 @@ from runs r left join replays p using (run_id, source);
 """
 
 
-# Added by the extract stage: the watermark range an SQL pull covered (replay, audit).
+# Added by the extract stage: the watermark range an SQL pull covered (replay, audit), and
+# the rows already delivered at the watermark value itself (a JSON list of row identities).
 DDL_EXTRACT = """
 alter table meta.extract_batch add column if not exists watermark_from varchar;
 alter table meta.extract_batch add column if not exists watermark_to varchar;
+alter table meta.watermark add column if not exists boundary varchar;
 """
 
 
@@ -196,11 +200,34 @@ def record_error(
     )
 
 
-def get_watermark(con: duckdb.DuckDBPyConnection, source: str) -> tuple[str, str | None] | None:
-    """(key, value) of a source's watermark, or None when it has none yet."""
-    row = con.execute("select key, value from meta.watermark where source = ?", [source]).fetchone()
-    return (row[0], row[1]) if row else None
+@dataclass(frozen=True)
+class Watermark:
+    """Where a source's SQL pulls stand: the highest `key` value delivered, and the rows
+    delivered at exactly that value (`boundary`, row identities: tuples of their primary
+    key values as text; None when the mark predates boundaries), so that a row committed later with the same key value
+    is still pulled, and the delivered ones are not pulled twice."""
+
+    key: str
+    value: str | None
+    boundary: frozenset[tuple[str | None, ...]] | None = None
 
 
-def set_watermark(con: duckdb.DuckDBPyConnection, source: str, key: str, value: str | None) -> None:
-    con.execute("insert or replace into meta.watermark values (?, ?, ?, ?)", [source, key, value, now()])
+def get_watermark(con: duckdb.DuckDBPyConnection, source: str) -> Watermark | None:
+    """A source's watermark, or None when it has none yet."""
+    row = con.execute("select key, value, boundary from meta.watermark where source = ?", [source]).fetchone()
+    if not row:
+        return None
+    boundary = frozenset(tuple(i) for i in json.loads(row[2])) if row[2] is not None else None
+    return Watermark(row[0], row[1], boundary)
+
+
+def set_watermark(con: duckdb.DuckDBPyConnection, source: str, mark: Watermark) -> None:
+    boundary = (
+        json.dumps(sorted(mark.boundary, key=json.dumps), ensure_ascii=False)
+        if mark.boundary is not None
+        else None
+    )
+    con.execute(
+        "insert or replace into meta.watermark (source, key, value, updated_at, boundary) values (?, ?, ?, ?, ?)",
+        [source, mark.key, mark.value, now(), boundary],
+    )

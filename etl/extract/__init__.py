@@ -15,8 +15,9 @@ recorded in meta.source_error.
 
 Decisions:
 - a file already extracted (same source and sha256) is skipped, unless
-  `full_refresh`; an SQL source reads only rows past its watermark
-  (meta.watermark), unless `full_refresh`;
+  `full_refresh`; an SQL source reads only rows it has not delivered yet: past its
+  watermark (meta.watermark), or at it and not among the rows delivered there, unless
+  `full_refresh`;
 - one bad file fails that file only: the other files and sources still
   extract; the failed batch comes back with status failed, and the caller
   fails the run (the pipeline's extract stage and `govbase extract` both do,
@@ -55,7 +56,7 @@ from etl.errors import SourceError
 from etl.extract.catalog import BatchResult, find_extracted, raw_batches, record_batch
 from etl.extract.common import RawWriter, ReadContext
 from etl.extract.encoding import DecodeFailure, UnsupportedEncoding, detect_encoding
-from etl.meta import connect, get_watermark, new_run_id, now, set_watermark
+from etl.meta import Watermark, connect, get_watermark, new_run_id, now, set_watermark
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +236,7 @@ class _Job:
         res: BatchResult,
         ctx: ReadContext | None = None,
         error: SourceError | None = None,
-        watermark: str | None = None,
+        watermark: Watermark | None = None,
     ) -> None:
         res.finished_at = now()
         with connect(self.settings) as con:
@@ -247,8 +248,8 @@ class _Job:
                 flagged=ctx.flagged if ctx else (),
                 error=error,
             )
-            if watermark is not None and self.src.incremental_key:
-                set_watermark(con, self.src.name, self.src.incremental_key, watermark)
+            if watermark is not None:
+                set_watermark(con, self.src.name, watermark)
             con.execute("commit")
 
     def _safe_path(self, name: str, path: Path, ctx: ReadContext) -> None:
@@ -359,7 +360,9 @@ class _Job:
             res.encoding = url.get_backend_name()
             with connect(self.settings) as con:
                 mark = get_watermark(con, src.name)
-            wm = None if self.full_refresh or not mark or mark[0] != src.incremental_key else mark[1]
+            if self.full_refresh or not mark or mark.key != src.incremental_key:
+                mark = None
+            wm = mark.value if mark else None
             res.watermark_from = wm
             engine = sql_reader.engine_for(url)
             try:
@@ -374,19 +377,31 @@ class _Job:
                     src.incremental_key,
                     wm,
                 )
-                self._write(ctx, sql_reader.read(ctx, engine, url, wm, src.chunk_rows, pull), writer)
+                rows = sql_reader.read(
+                    ctx, engine, url, wm, src.chunk_rows, pull, mark.boundary if mark else None
+                )
+                self._write(ctx, rows, writer)
             finally:
                 engine.dispose()
             res.rows = writer.rows
             res.watermark_to = pull.high if pull.high is not None else wm
+            if pull.skipped:
+                ctx.notes.append(
+                    f"{pull.skipped} row(s) at {src.incremental_key} = {wm} already delivered by an earlier pull"
+                )
             if res.rows == 0:
                 Path(res.raw_path).unlink(missing_ok=True)
                 res.status, res.raw_path = "skipped", None
-                res.message = f"no rows after {src.incremental_key} > {wm}" if wm else "table is empty"
+                res.message = f"no new rows from {src.incremental_key} = {wm} on" if wm else "table is empty"
                 self._record(res, ctx)
             else:
                 res.message = self._message(ctx)
-                self._record(res, ctx, watermark=res.watermark_to)
+                new_mark = (
+                    Watermark(src.incremental_key, res.watermark_to, frozenset(pull.boundary))
+                    if src.incremental_key
+                    else None
+                )
+                self._record(res, ctx, watermark=new_mark)
             log.info("source %s: %d rows (%s)", src.name, res.rows, res.status)
         except SourceError as exc:
             self._fail(res, ctx, exc, writer)

@@ -9,8 +9,11 @@ filled in. The URL's password never appears in a message or a log line.
 Rows come ordered by (incremental_key, primary key) — every column when the
 table has no primary key — through a server-side cursor, `chunk_rows` at a
 time. Primary-key columns the contract does not declare (a surrogate id) are
-read and kept in raw without counting as schema drift; `_row_number` is the ordinal in that order. With a watermark only rows
-whose key is strictly greater are read. Values as the driver hands them over,
+read and kept in raw without counting as schema drift; `_row_number` is the ordinal in that order.
+With a watermark, rows whose key is greater are read, and rows whose key equals it
+unless an earlier pull delivered them (meta.watermark keeps their identities: primary
+key values, or every value without a key): a row committed late with the same key value
+as the last pull's newest row is not lost, and no row is delivered twice. Values as the driver hands them over,
 as text: str unchanged, numbers in plain decimal, date/time in ISO form with a
 space separator ("2024-01-02 03:04:05"), booleans "true"/"false", bytes as
 hex; SQL NULL is null.
@@ -21,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -149,9 +152,17 @@ def value_text(value: Any) -> str | None:
 
 @dataclass
 class Pull:
-    """What one pull read: the highest incremental key seen (the next watermark)."""
+    """What one pull read: the highest incremental key seen (the next watermark) and the
+    identities of the rows delivered at that key value, this pull's and earlier ones'."""
 
     high: str | None = None
+    boundary: set[tuple[str | None, ...]] = field(default_factory=set)
+    skipped: int = 0  # rows at the watermark value already delivered by an earlier pull
+
+
+def _identity(values: list[str | None], at: list[int]) -> tuple[str | None, ...]:
+    """A row's identity: its primary key values (all its values without a key), as text."""
+    return tuple(values[i] for i in at)
 
 
 def _quote_table(engine: Engine, name: str) -> tuple[str | None, str, str]:
@@ -168,8 +179,16 @@ def read(
     watermark: str | None,
     chunk_rows: int,
     pull: Pull,
+    boundary: frozenset[tuple[str | None, ...]] | None = None,
 ) -> Iterator[pa.Table]:
-    """Yield the rows after `watermark` (all when None) in chunks; sets `pull.high`.
+    """Yield the rows after `watermark` (all when None) in chunks; sets `pull.high` and
+    `pull.boundary`.
+
+    With a `boundary` (the identities of the rows an earlier pull delivered at the
+    watermark value), rows at the watermark value are read too and only those not in it
+    are yielded: a row committed after that pull with the same key value is not lost.
+    Without one (a watermark recorded before boundaries were kept), rows strictly
+    after the watermark are read.
 
     Raises SourceError kind unreachable (no password in it), missing_table, or
     the column check's kinds.
@@ -198,10 +217,13 @@ def read(
             sql = f"select {', '.join(q(c) for c in columns)} from {quoted}"
             params: dict[str, Any] = {}
             if key and watermark is not None:
-                sql += f" where {q(key)} > :watermark"
+                sql += f" where {q(key)} {'>=' if boundary is not None else '>'} :watermark"
                 params["watermark"] = watermark
             sql += " order by " + ", ".join(q(c) for c in order)
             key_at = columns.index(key) if key else -1
+            identity_at = [columns.index(c) for c in pk] if pk else list(range(len(columns)))
+            if watermark is not None and boundary is not None:
+                pull.high, pull.boundary = watermark, set(boundary)
             result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
                 sa.text(sql), params
             )
@@ -209,8 +231,15 @@ def read(
             for part in result.partitions(chunk_rows):
                 for rec in part:
                     values = [value_text(v) for v in rec]
-                    if key_at >= 0 and values[key_at] is not None:
-                        pull.high = values[key_at]
+                    k = values[key_at] if key_at >= 0 else None
+                    if k is not None:
+                        ident = _identity(values, identity_at)
+                        if k == watermark and boundary is not None and ident in boundary:
+                            pull.skipped += 1  # delivered by an earlier pull
+                            continue
+                        if k != pull.high:
+                            pull.high, pull.boundary = k, set()
+                        pull.boundary.add(ident)
                     buf.rows.append(values)
                 yield buf.take()
             if buf.total == 0:

@@ -141,26 +141,35 @@ def test_sql_incremental_pull(database: str, settings: Settings, contracts: Cont
     )
     with connect(settings) as con:
         assert con.execute(
-            "select key, value from meta.watermark where source = 'samr_registry'"
-        ).fetchone() == ("updated_at", first.watermark_to)
+            "select key, value, boundary from meta.watermark where source = 'samr_registry'"
+        ).fetchone() == ("updated_at", first.watermark_to, '[["1"], ["3"]]')  # the ids at the watermark
 
+    # A row committed after the pull with the watermark's own key value (a late transaction
+    # stamped 09:00:00) is pulled next time; the two delivered at 09:00:00 are not pulled again.
     _insert(
-        database, [_row("91110000600037343C", t.replace(day=2)), _row("91110000600037344D", t.replace(day=3))]
+        database,
+        [
+            _row("91110000600037343C", t.replace(day=2)),
+            _row("91110000600037344D", t.replace(day=3)),
+            _row("91110000600037345E", t.replace(hour=9)),
+        ],
     )
     [second] = extract_source(settings, src)
-    assert (second.status, second.rows, second.watermark_from) == ("extracted", 2, first.watermark_to)
+    assert (second.status, second.rows, second.watermark_from) == ("extracted", 3, first.watermark_to)
     assert [r["tyshxydm"] for r in _raw(settings, second.raw_path)] == [
+        "91110000600037345E",
         "91110000600037343C",
         "91110000600037344D",
     ]
+    assert "2 row(s) at updated_at" in (second.message or "")
     assert second.watermark_to is not None and second.watermark_to.startswith("2024-01-03 08:00:00")
 
     [third] = extract_source(settings, src)
     assert (third.status, third.rows, third.raw_path) == ("skipped", 0, None)
 
     [full] = extract_source(settings, src, full_refresh=True)
-    assert (full.status, full.rows) == ("extracted", 5)
-    assert [b.rows for b in raw_batches(settings, "samr_registry")] == [3, 2, 5]
+    assert (full.status, full.rows) == ("extracted", 6)
+    assert [b.rows for b in raw_batches(settings, "samr_registry")] == [3, 3, 6]
 
 
 def test_sql_schema_drift_and_missing_column(database: str, settings: Settings, contracts: Contracts) -> None:
@@ -181,3 +190,23 @@ def test_sql_missing_table(database: str, settings: Settings, contracts: Contrac
         sa.create_engine(database).connect().close()  # creates the empty file
     [res] = extract_source(settings, contracts.source("samr_registry"))
     assert res.status == "failed" and "no table enterprise_registry" in (res.message or "")
+
+
+def test_sql_watermark_from_before_boundaries(
+    database: str, settings: Settings, contracts: Contracts
+) -> None:
+    """A watermark recorded without the delivered rows at its value (an older warehouse)
+    reads strictly after it, delivers nothing twice, and records them from then on."""
+    src = contracts.source("samr_registry")
+    t = datetime(2024, 1, 1, 8, 0, 0)
+    _insert(database, [_row("91110000600037341L", t), _row("91110000600037342A", t)], create=True)
+    [first] = extract_source(settings, src)
+    with connect(settings) as con:
+        con.execute("update meta.watermark set boundary = null")
+    _insert(database, [_row("91110000600037343C", t.replace(day=2))])
+    [second] = extract_source(settings, src)
+    assert (second.status, second.rows) == ("extracted", 1)
+    assert [r["tyshxydm"] for r in _raw(settings, second.raw_path)] == ["91110000600037343C"]
+    with connect(settings) as con:
+        assert con.execute("select boundary from meta.watermark").fetchone() == ('[["3"]]',)
+    assert first.rows == 2
