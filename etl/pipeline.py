@@ -473,8 +473,9 @@ def stage_validate(
     )
     if len(value_errors):
         value_errors["_row_number"] = value_errors["_row_number"].astype("int64")
-    # rows with a value error are quarantined whatever the expectations say
-    value_error_rows = {
+    # rows with a value error (or, below, a duplicate key) are quarantined whatever the
+    # per-chunk expectations say
+    quarantined_anyway = {
         str(b): np.unique(g.to_numpy(dtype=np.int64))
         for b, g in value_errors.groupby("_batch_id")["_row_number"]
     }
@@ -512,7 +513,7 @@ def stage_validate(
             ge_results.append(summary)
         if len(fails):
             cross_failures.append(_keyed(keys, fails))
-            value_error_rows = _union_rows(value_error_rows, cross_failures[-1])
+            quarantined_anyway = _union_rows(quarantined_anyway, cross_failures[-1])
         del keys
     # the columns the row-level expectations read, plus the row keys
     needed = sorted({c for e in per_chunk for c in columns_of(e["kwargs"])})
@@ -524,7 +525,7 @@ def stage_validate(
                 ge_results.append(summary)
             batch_ids = chunk["_batch_id"].to_numpy(dtype=object)
             row_numbers = chunk["_row_number"].to_numpy(dtype=np.int64)
-            failing = dict(value_error_rows)
+            failing = dict(quarantined_anyway)
             if len(fails):
                 failures.append(_keyed(chunk, fails))
                 failing = _union_rows(failing, failures[-1])
