@@ -6,7 +6,7 @@ import os
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -34,9 +34,22 @@ SourcesOpt = Annotated[
 ]
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception) -> NoReturn:
     console.print(f"[bold red]error:[/] {exc}")
     raise typer.Exit(1)
+
+
+def _logical_date(value: str | None) -> str:
+    """--date as YYYY-MM-DD (default: today); a malformed one stops the command before any work."""
+    if value is None:
+        return date.today().isoformat()
+    try:
+        parsed = date.fromisoformat(value) if len(value) == 10 else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        _fail(GovbaseError(f"--date {value!r}: not a date in the form YYYY-MM-DD"))
+    return parsed.isoformat()
 
 
 @app.command()
@@ -157,7 +170,7 @@ def run(
             contracts.source(n)
     except GovbaseError as exc:
         _fail(exc)
-    day = logical_date or date.today().isoformat()
+    day = _logical_date(logical_date)
     run_id = meta.new_run_id()
     failures: dict[str, str] = {}
     with Progress(
@@ -251,7 +264,7 @@ def publish(
     from etl.pipeline import run_publish
 
     summary = run_publish(
-        logical_date or date.today().isoformat(), meta.new_run_id("publish"), settings=get_settings(home)
+        _logical_date(logical_date), meta.new_run_id("publish"), settings=get_settings(home)
     )
     out.print(summary)
 

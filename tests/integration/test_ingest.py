@@ -486,3 +486,15 @@ def test_uniqueness_sees_duplicates_in_different_validation_chunks(
     assert expected <= duplicates
     # the copies sit several chunks of 100 away from their originals
     assert max(expected) - min(expected) > 300
+
+
+def test_a_malformed_date_stops_the_run_before_any_work(tmp_path: Path) -> None:
+    settings = get_settings(tmp_path / "home")
+    generate(settings, persons=200, seed=2)
+    for bad in ("2026-13-01", "20261101", "2026-02-30"):
+        out = _cli(settings, "run", "--source", "ps_hukou", "--date", bad)
+        assert (
+            out.returncode == 1
+            and f"--date {bad!r}: not a date in the form YYYY-MM-DD" in out.stdout + out.stderr
+        )
+    assert not settings.duckdb_path.exists()  # no stage ran, nothing was recorded
