@@ -335,7 +335,9 @@ def quarantine_show(
     out.print(f"  checks: {r['failed_expectations']}")
     assert isinstance(masked, pd.DataFrame)
     for col, val in masked.loc[i].items():
-        out.print(f"  {col} = {val}")
+        if col == "_extra" and pd.isna(val):
+            continue  # no fields beyond the header: nothing to show
+        out.print(f"  {col} = " + ("(not delivered)" if pd.isna(val) else str(val)), markup=False)
 
 
 @quarantine_app.command("export")
