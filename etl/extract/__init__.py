@@ -72,6 +72,10 @@ _FILE_READERS: dict[str, str] = {
     "xml": "etl.extract.xml",
     "fixed_width": "etl.extract.fixed_width",
 }
+#: readers that decode through etl.extract.encoding's strict block decoder, so that a bad
+#: byte reaches `_write` as a DecodeFailure: for them an `auto` file that is not UTF-8 is
+#: not decoded as GB18030 twice (once to detect, once to read); the read is the check
+_STRICT_READS = frozenset({"csv", "json", "fixed_width"})
 
 
 def _file_reader(kind: str) -> _Reader:
@@ -309,7 +313,8 @@ class _Job:
 
     def _codec(self, path: Path, ctx: ReadContext) -> str:
         try:
-            detected = detect_encoding(path, self.src.encoding)
+            detected = detect_encoding(path, self.src.encoding, verify=self.src.kind not in _STRICT_READS)
+            ctx.detected = detected
             if detected.codec == "utf-8":
                 with path.open("rb") as fh:
                     if fh.read(3) == b"\xef\xbb\xbf":  # declared utf-8 but saved with a BOM: not data
@@ -327,7 +332,8 @@ class _Job:
                 if self.progress:
                     self.progress("extract", table.num_rows)
         except DecodeFailure as exc:
-            raise ctx.error(str(exc), kind="decode", row=exc.line) from None
+            failure = ctx.detected.explain(exc) if ctx.detected else exc
+            raise ctx.error(str(failure), kind="decode", row=failure.line) from None
         except PermissionError as exc:
             raise ctx.error(f"unreadable: {exc.strerror or exc}", kind="unreadable") from None
         writer.close(self.src.field_names)

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from etl.background import BackgroundWriter
 from etl.contracts import Source
 from etl.errors import SourceError
+from etl.extract.encoding import Detected
 
 META_COLUMNS = ("_source", "_batch_id", "_row_number", "_file_sha256", "_row_error", "_extra")
 
@@ -50,6 +51,7 @@ class ReadContext:
     file: str  # as named in messages and meta: path relative to landing/<source>, or the SQL table
     path: Path | None = None
     codec: str | None = None
+    detected: Detected | None = None  # how `codec` was chosen (files only)
     warnings: list[SourceError] = field(default_factory=list)
     flagged: list[tuple[int, str, str]] = field(default_factory=list)  # (row, kind, problem)
     notes: list[str] = field(default_factory=list)  # short facts for the batch message

@@ -6,6 +6,13 @@ Rule for `encoding: auto` (deterministic, so a rerun decodes the same way):
 3. otherwise as strict GB18030 (a superset of GBK and GB2312);
 4. otherwise the file is refused, naming the first undecodable byte.
 
+Steps 2 and 3 each decode the whole file. For readers that decode through this
+module's strict block decoder anyway (CSV, JSON lines, fixed-width), the extract
+stage skips the separate GB18030 pass: the read is the check, and a byte that is
+neither is reported as the rule reports it (`Detected.explain`). Such a file fails
+at the first problem the read meets, which may then be a ragged header or bad JSON
+before the bad byte.
+
 A probabilistic detector (charset_normalizer) was considered and not used: on
 short Chinese text it can answer big5 or cp1252, and the three encodings
 departments actually deliver are told apart exactly by the rule above.
@@ -56,10 +63,33 @@ class UnsupportedEncoding(Exception):
 
 @dataclass(frozen=True)
 class Detected:
-    """The codec to decode a file with, and how it was chosen."""
+    """The codec to decode a file with, and how it was chosen.
+
+    how "gb18030-assumed" (detect_encoding with verify=False): the file is not UTF-8
+    (`utf8_failure` says where) and was not decoded as GB18030 yet; the caller's strict
+    read is the check, and `explain` turns its DecodeFailure into the auto rule's.
+    """
 
     codec: str  # Python codec name: utf-8, utf-8-sig, gbk, gb18030
-    how: str  # declared | bom | utf-8-valid | gb18030-valid | empty
+    how: str  # declared | bom | utf-8-valid | gb18030-valid | gb18030-assumed | empty
+    utf8_failure: DecodeFailure | None = None
+
+    def explain(self, failure: DecodeFailure) -> DecodeFailure:
+        """A failure of the read, as the auto rule reports it when it had assumed GB18030."""
+        if self.how != "gb18030-assumed" or self.utf8_failure is None:
+            return failure
+        return _neither(failure, self.utf8_failure)
+
+
+def _neither(gb_failure: DecodeFailure, utf8_failure: DecodeFailure) -> DecodeFailure:
+    return DecodeFailure(
+        "auto (neither UTF-8 nor GB18030)",
+        gb_failure.offset,
+        gb_failure.line,
+        gb_failure.bad,
+        f"{gb_failure.reason}; as UTF-8 the first bad byte is at offset {utf8_failure.offset} "
+        f"(line {utf8_failure.line})",
+    )
 
 
 def _bom(head: bytes) -> str | None:
@@ -78,12 +108,15 @@ def validate(path: Path, codec: str) -> None:
             pass
 
 
-def detect_encoding(path: Path, declared: str = "auto") -> Detected:
+def detect_encoding(path: Path, declared: str = "auto", *, verify: bool = True) -> Detected:
     """The codec for `path`: the declared one, else the auto rule of this module.
 
     Raises DecodeFailure when auto finds neither UTF-8 nor GB18030 (naming the
     first byte GB18030 can't decode), UnsupportedEncoding for UTF-16/32 BOMs.
     A declared encoding is not validated here: decoding is strict anyway.
+    With verify=False, a file that is not UTF-8 is not decoded as GB18030 here: the
+    answer is gb18030-assumed, and the caller, which decodes the file strictly anyway,
+    reports a failure through `Detected.explain` (one full decode saved).
     """
     if declared != "auto":
         return Detected(DECLARED[declared], "declared")
@@ -98,17 +131,12 @@ def detect_encoding(path: Path, declared: str = "auto") -> Detected:
         validate(path, "utf-8")
         return Detected("utf-8", "utf-8-valid")
     except DecodeFailure as utf8_failure:
+        if not verify:
+            return Detected("gb18030", "gb18030-assumed", utf8_failure)
         try:
             validate(path, "gb18030")
         except DecodeFailure as gb_failure:
-            raise DecodeFailure(
-                "auto (neither UTF-8 nor GB18030)",
-                gb_failure.offset,
-                gb_failure.line,
-                gb_failure.bad,
-                f"{gb_failure.reason}; as UTF-8 the first bad byte is at offset {utf8_failure.offset} "
-                f"(line {utf8_failure.line})",
-            ) from None
+            raise _neither(gb_failure, utf8_failure) from None
         return Detected("gb18030", "gb18030-valid")
 
 

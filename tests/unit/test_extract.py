@@ -194,6 +194,45 @@ def test_auto_encoding_neither_utf8_nor_gb18030(settings: Settings) -> None:
     assert res.status == "failed" and "byte offset 15" in (res.message or "")
 
 
+@pytest.mark.parametrize("bad_line", [2, 3000])
+def test_auto_file_neither_utf8_nor_gb18030_is_reported_by_the_read(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, bad_line: int
+) -> None:
+    """An auto CSV that is not UTF-8 is read as GB18030 without decoding it a second
+    time to detect; a bad byte met by the read is reported exactly as the auto rule's
+    own check reports it (both offsets, the line)."""
+    import etl.extract.encoding as enc
+
+    src = source()
+    good = "".join(f"{i},张{i},城\n" for i in range(1, 5000)).encode("gb18030")
+    lines = good.split(b"\n")
+    data = b"id,name,city\n" + b"\n".join([*lines[: bad_line - 2], b"7,\x81\x20,x", *lines[bad_line - 2 :]])
+    path = land(settings, src, "a.csv", data)
+    with pytest.raises(enc.DecodeFailure) as rule:
+        enc.detect_encoding(path, "auto")  # the full check, as before
+    decoded_as: list[str] = []
+    real = enc.validate
+    monkeypatch.setattr(enc, "validate", lambda p, codec: (decoded_as.append(codec), real(p, codec))[1])
+    res = one(settings, src)
+    assert res.status == "failed" and str(rule.value) in (res.message or "")
+    assert "neither UTF-8 nor GB18030" in str(rule.value) and rule.value.line == bad_line
+    assert source_errors(settings, src.name) == [("a.csv", bad_line, "decode", str(rule.value))]
+    assert decoded_as == ["utf-8"]  # detection stopped at the first non-UTF-8 byte
+
+
+def test_auto_gb18030_file_is_decoded_once(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import etl.extract.encoding as enc
+
+    src = source()
+    land(settings, src, "a.csv", "id,name,city\n1,𠀀䶮,鿏\n".encode("gb18030"))
+    decoded_as: list[str] = []
+    real = enc.validate
+    monkeypatch.setattr(enc, "validate", lambda p, codec: (decoded_as.append(codec), real(p, codec))[1])
+    res = one(settings, src)
+    assert (res.status, res.encoding, rows(res)[0]["name"]) == ("extracted", "gb18030", "𠀀䶮")
+    assert decoded_as == ["utf-8"]
+
+
 def test_one_bad_file_does_not_stop_the_others(settings: Settings, contracts: Contracts) -> None:
     src = source(encoding="gbk")
     land(settings, src, "a_bad.csv", b"id,name,city\n1,\xff\xff,x\n")
