@@ -144,3 +144,35 @@ def test_decoding_in_blocks_and_pieces_is_decoding_whole(
             assert "".join(enc.iter_decoded_blocks(io.BytesIO(data), codec, block)) == expected
     finally:
         enc.DECODE_PIECE_BYTES = old_piece
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet=_CHARS + "\u00e9\u0800\U0001f600", max_size=60),
+    junk=st.lists(st.tuples(st.integers(0, 200), st.binary(min_size=1, max_size=3)), max_size=2),
+    block=st.integers(1, 12),
+)
+def test_fast_utf8_check_agrees_with_decoding(
+    tmp_path_factory: pytest.TempPathFactory, text: str, junk: list[tuple[int, bytes]], block: int
+) -> None:
+    """Arrow's UTF-8 check over blocks cut before the last character says "valid" exactly
+    when Python's strict decoder does (which then finds the bad byte)."""
+    import etl.extract.encoding as enc
+
+    data = text.encode("utf-8")
+    for at, raw in junk:
+        at = min(at, len(data))
+        data = data[:at] + raw + data[at:]
+    path = tmp_path_factory.mktemp("utf8") / "f.txt"
+    path.write_bytes(data)
+    try:
+        data.decode("utf-8")
+        valid = True
+    except UnicodeDecodeError:
+        valid = False
+    old = enc.BLOCK_BYTES
+    enc.BLOCK_BYTES = block
+    try:
+        assert enc._valid_utf8(path) == valid
+    finally:
+        enc.BLOCK_BYTES = old
