@@ -8,12 +8,11 @@ Rule for `encoding: auto` (deterministic, so a rerun decodes the same way):
 
 Step 2 is checked by Arrow's vectorized UTF-8 validator (Python's decoder only
 runs to find the bad byte of a file that is not UTF-8). Step 3 decodes the whole
-file. For readers that decode through this
-module's strict block decoder anyway (CSV, JSON lines, fixed-width), the extract
-stage skips the separate GB18030 pass: the read is the check, and a byte that is
-neither is reported as the rule reports it (`Detected.explain`). Such a file fails
-at the first problem the read meets, which may then be a ragged header or bad JSON
-before the bad byte.
+file. For readers that decode through this module's strict block decoder anyway
+(CSV, JSON lines, fixed-width), the extract stage skips the separate GB18030 pass:
+the read is the check, and a byte that is neither is reported as the rule reports
+it (`Detected.explain`). Such a file fails at the first problem the read meets,
+which may then be a ragged header or bad JSON before the bad byte.
 
 A probabilistic detector (charset_normalizer) was considered and not used: on
 short Chinese text it can answer big5 or cp1252, and the three encodings
@@ -141,7 +140,7 @@ def _valid_utf8(path: Path) -> bool:
             except pa.ArrowInvalid:
                 return False
             if not data:
-                return not carry
+                return True  # the last block (with the carried bytes) was valid
 
 
 def detect_encoding(path: Path, declared: str = "auto", *, verify: bool = True) -> Detected:
