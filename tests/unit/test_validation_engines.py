@@ -865,14 +865,10 @@ def test_regex_unicode_character_classes(regex: str, values: list[str]) -> None:
     assert _positions(ge.result.get("unexpected_index_list")) == set()  # GE: all match
 
 
-@pytest.mark.parametrize("regex", [r"^(?!000)[0-9]{6}$", r"^[\u4e00-\u9fff]+$"])
-def test_regex_python_only_syntax(
-    regex: str, contracts: Contracts, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    exp = {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "name", "regex": regex}}
-    exp["meta"] = {"level": "row", "reason": "invalid_name"}
-    df = _person_rows()
-    df["name"] = _strings(["000123", "张三", "Zhang", None])
+def _failing_rows_by_engine(
+    df: pd.DataFrame, expectations: list[Expectation], contracts: Contracts, settings: Settings
+) -> dict[str, set[tuple[int, str]]]:
+    """Per engine, the (position, reason) pairs `expectations` fail on `df` (person suite runner)."""
     got = {}
     for engine in ENGINES:
         runner = SuiteRunner(
@@ -881,9 +877,18 @@ def test_regex_python_only_syntax(
             contracts.sources["ps_hukou"],
             engine=engine,
         )
-        monkeypatch.setattr(runner, "row_expectations", [exp])
-        failures, _ = runner.validate_rows(df)
+        failures, _ = runner.validate_rows(df, expectations)
         got[engine] = set(zip(failures["position"], failures["reason"], strict=True))
+    return got
+
+
+@pytest.mark.parametrize("regex", [r"^(?!000)[0-9]{6}$", r"^[\u4e00-\u9fff]+$"])
+def test_regex_python_only_syntax(regex: str, contracts: Contracts, settings: Settings) -> None:
+    exp = {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "name", "regex": regex}}
+    exp["meta"] = {"level": "row", "reason": "invalid_name"}
+    df = _person_rows()
+    df["name"] = _strings(["000123", "张三", "Zhang", None])
+    got = _failing_rows_by_engine(df, [exp], contracts, settings)
     assert got["compiled"] == got["ge"]
 
 
@@ -910,9 +915,7 @@ SAME_DOMAIN = (
 )
 
 
-def test_two_expectations_of_one_type_on_one_column(
-    contracts: Contracts, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_two_expectations_of_one_type_on_one_column(contracts: Contracts, settings: Settings) -> None:
     phone = next(
         e
         for e in SuiteRunner(
@@ -927,17 +930,7 @@ def test_two_expectations_of_one_type_on_one_column(
     }
     df = _person_rows()
     df["phone"] = _strings(["13812345678", "010-12345678", "12345", None])
-    got = {}
-    for engine in ENGINES:
-        runner = SuiteRunner(
-            settings.expectations_dir,
-            contracts.tables["person"],
-            contracts.sources["ps_hukou"],
-            engine=engine,
-        )
-        monkeypatch.setattr(runner, "row_expectations", [phone, mobile_only])
-        failures, _ = runner.validate_rows(df)
-        got[engine] = set(zip(failures["position"], failures["reason"], strict=True))
+    got = _failing_rows_by_engine(df, [phone, mobile_only], contracts, settings)
     # compiled: {(1, invalid_phone), (2, invalid_phone)}; GE: {(1, invalid_phone)} (row 2 fails only the first)
     assert got["compiled"] == got["ge"]
 
