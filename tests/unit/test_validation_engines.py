@@ -804,12 +804,7 @@ def test_unsupported_expectations_fall_back_to_ge(
     monkeypatch.setattr(runner_module, "_run", spy)
     results = {}
     for engine in ENGINES:
-        runner = SuiteRunner(
-            settings.expectations_dir,
-            contracts.tables["person"],
-            contracts.sources["ps_hukou"],
-            engine=engine,
-        )
+        runner = _hukou_runner(contracts, settings, engine)
         monkeypatch.setattr(runner, "row_expectations", runner.row_expectations + UNSUPPORTED)
         sent_to_ge.clear()
         failures, summary = runner.validate_rows(_person_rows())
@@ -865,18 +860,20 @@ def test_regex_unicode_character_classes(regex: str, values: list[str]) -> None:
     assert _positions(ge.result.get("unexpected_index_list")) == set()  # GE: all match
 
 
+def _hukou_runner(contracts: Contracts, settings: Settings, engine: str) -> SuiteRunner:
+    """The person suite's runner for ps_hukou, with `engine`."""
+    return SuiteRunner(
+        settings.expectations_dir, contracts.tables["person"], contracts.sources["ps_hukou"], engine=engine
+    )
+
+
 def _failing_rows_by_engine(
     df: pd.DataFrame, expectations: list[Expectation], contracts: Contracts, settings: Settings
 ) -> dict[str, set[tuple[int, str]]]:
     """Per engine, the (position, reason) pairs `expectations` fail on `df` (person suite runner)."""
     got = {}
     for engine in ENGINES:
-        runner = SuiteRunner(
-            settings.expectations_dir,
-            contracts.tables["person"],
-            contracts.sources["ps_hukou"],
-            engine=engine,
-        )
+        runner = _hukou_runner(contracts, settings, engine)
         failures, _ = runner.validate_rows(df, expectations)
         got[engine] = set(zip(failures["position"], failures["reason"], strict=True))
     return got
@@ -939,12 +936,9 @@ def test_batch_null_rates_of_suite_and_source_on_one_column(contracts: Contracts
     """ps_hukou as committed: the person suite allows 5% null names, the source's
     max_null_rate 1%. With 10% null names compiled reports both, GE only the 1% one."""
     verdicts = {
-        engine: SuiteRunner(
-            settings.expectations_dir,
-            contracts.tables["person"],
-            contracts.sources["ps_hukou"],
-            engine=engine,
-        ).validate_batch({"name": 10, "resident_id": 0}, 100, source_rows=100, previous_rows=None)
+        engine: _hukou_runner(contracts, settings, engine).validate_batch(
+            {"name": 10, "resident_id": 0}, 100, source_rows=100, previous_rows=None
+        )
         for engine in ENGINES
     }
     assert verdicts["compiled"].success == verdicts["ge"].success  # both fail the batch
