@@ -525,7 +525,7 @@ def stage_validate(
                 ge_results.append(summary)
             batch_ids = chunk["_batch_id"].to_numpy(dtype=object)
             row_numbers = chunk["_row_number"].to_numpy(dtype=np.int64)
-            failing = dict(quarantined_anyway)
+            failing = quarantined_anyway  # _union_rows returns a new dict: never mutated
             if len(fails):
                 failures.append(_keyed(chunk, fails))
                 failing = _union_rows(failing, failures[-1])
