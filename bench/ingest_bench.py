@@ -7,7 +7,16 @@ For each size, in a fresh GOVBASE_HOME: generate demo landing data, then
 - the ingest: extract, normalize, validate, load of source ps_hukou, each stage
   timed, in a child process whose peak RSS is read from the kernel (ru_maxrss), with
   the validation engine of GOVBASE_VALIDATION_ENGINE (default: compiled).
-Prints seconds and rows/s per stage, the ratio ingest / bare copy, and peak RSS.
+- the design's floor: the steps every ingest of this file must take whatever its
+  cleaning and checking, each done alone by the fastest library call at hand, on
+  the same file: decode GBK and encode UTF-8 (CPython's codecs), cut the text into
+  string columns (pyarrow.csv, multi-threaded), write them as the raw layer (pyarrow, the
+  raw layer's options), read it back, write the staging partition the ingest
+  produced (pyarrow, zstd). Printed as a sum of wall times and as CPU seconds
+  spread perfectly over the machine's cores: the best any ingest of this design
+  could do here before it cleans or checks one value.
+Prints seconds and rows/s per stage, the ratio ingest / bare copy, peak RSS, and the
+floor as a multiple of the bare copy.
 
     .venv/bin/python bench/ingest_bench.py --sizes 100000 1000000
 """
@@ -67,6 +76,51 @@ def bare_copy(csv_gbk: Path, work: Path) -> tuple[float, int]:
     return seconds, int(rows)
 
 
+def _timed(fn: Any) -> tuple[Any, float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def floor(csv_gbk: Path, staging: Path, work: Path) -> dict[str, tuple[float, float]]:
+    """(wall s, CPU s) of each step the design requires, done alone (module docstring)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from etl.extract.common import RAW_PARQUET_OPTIONS
+
+    data = csv_gbk.read_bytes()
+    steps: dict[str, tuple[float, float]] = {}
+    text, *steps["decode GBK"] = _timed(lambda: data.decode("gbk"))
+    utf8, *steps["encode UTF-8"] = _timed(lambda: text.encode("utf-8"))
+    del text
+    header = utf8[: utf8.index(b"\n")].decode().split(",")
+    table, *steps["cut (pyarrow.csv)"] = _timed(
+        lambda: pcsv.read_csv(
+            io.BytesIO(utf8),
+            parse_options=pcsv.ParseOptions(quote_char=False, invalid_row_handler=lambda row: "skip"),
+            convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in header}),
+        )
+    )
+    del utf8
+    raw = work / "floor_raw.parquet"
+    _, *steps["write raw layer"] = _timed(
+        lambda: pq.write_table(table, raw, row_group_size=100_000, **RAW_PARQUET_OPTIONS)
+    )
+    del table
+    _, *steps["read raw layer"] = _timed(lambda: pq.ParquetFile(raw).read())
+    staged = pq.read_table(staging)
+    _, *steps["write staging"] = _timed(
+        lambda: pq.write_table(
+            staged, work / "floor_staging.parquet", row_group_size=100_000, compression="zstd"
+        )
+    )
+    return steps
+
+
 def run_size(persons: int, seed: int) -> dict[str, Any]:
     from etl.config import get_settings
 
@@ -93,6 +147,8 @@ def run_size(persons: int, seed: int) -> dict[str, Any]:
         if proc.returncode:
             raise SystemExit(f"ingest failed for {persons}:\n{proc.stderr[-3000:]}")
         stages = json.loads(proc.stdout.strip().splitlines()[-1])
+        staging = sorted((settings.warehouse / "staging").rglob("*ps_hukou*/**/*.parquet"))
+        floor_steps = floor(csv_file, staging[0], Path(tmp)) if staging else {}
         return {
             "persons": persons,
             "rows": bare_rows,
@@ -101,6 +157,7 @@ def run_size(persons: int, seed: int) -> dict[str, Any]:
             "stages": {k: v["seconds"] for k, v in stages.items()},
             "rss": {k: v["maxrss_mib"] for k, v in stages.items()},
             "csv_mib": csv_file.stat().st_size / 2**20,
+            "floor": floor_steps,
         }
 
 
@@ -129,6 +186,17 @@ def main() -> None:
     after = ", ".join(f"{k} {v:.0f}" for k, v in r["rss"].items())
     print(f"ratio ingest / bare copy: {total / r['bare_s']:.1f}x   peak RSS of the ingest: {peak:.0f} MiB")
     print(f"peak RSS after each stage (MiB): {after}")
+    if r["floor"]:
+        cores = os.cpu_count() or 1
+        print("the design's floor, each step alone (module docstring):")
+        for step, (wall, cpu) in r["floor"].items():
+            print(f"  {step:<18} {wall:6.2f} s wall {cpu:6.2f} s CPU")
+        seq = sum(w for w, _ in r["floor"].values())
+        spread = sum(c for _, c in r["floor"].values()) / cores
+        print(
+            f"  floor: {seq:.2f} s one after another ({seq / r['bare_s']:.1f}x the bare copy), "
+            f"{spread:.2f} s spread perfectly over {cores} cores ({spread / r['bare_s']:.1f}x)"
+        )
 
 
 if __name__ == "__main__":
