@@ -294,17 +294,25 @@ RAW_PARQUET_OPTIONS: dict[str, Any] = {
 }
 
 
+#: The type of text in the raw layer: large_string, which is what pandas' string dtype
+#: holds, so a raw batch read into pandas (normalize) casts nothing. Parquet keeps the
+#: Arrow type in its metadata and reads it back as written.
+RAW_TEXT = pa.large_string()
+
+
+def raw_text(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A text column as RAW_TEXT (other types unchanged)."""
+    return column.cast(RAW_TEXT) if column.type == pa.string() else column
+
+
 def constant_strings(value: str | None, n: int) -> pa.Array:
-    """n copies of one string (or n nulls), built from buffers: no Python object per row."""
+    """n copies of one string (or n nulls) as RAW_TEXT, built from buffers: no Python
+    object per row."""
     if value is None:
-        return pa.nulls(n, pa.string())
+        return pa.nulls(n, RAW_TEXT)
     data = value.encode()
     offsets = np.arange(n + 1, dtype=np.int64) * len(data)
-    if offsets[-1] < 2**31:
-        return pa.Array.from_buffers(
-            pa.string(), n, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data * n)]
-        )
-    return pa.array([value] * n, pa.string())
+    return pa.Array.from_buffers(RAW_TEXT, n, [None, pa.py_buffer(offsets), pa.py_buffer(data * n)])
 
 
 class RawWriter:
@@ -336,9 +344,9 @@ class RawWriter:
             "_batch_id": constant_strings(self.batch_id, n),
             "_file_sha256": constant_strings(self.sha256, n),
         }
-        cols = [table[c] for c in data]
+        cols = [raw_text(table[c]) for c in data]
         for name in META_COLUMNS:
-            cols.append(const[name] if name in const else table[name])
+            cols.append(const[name] if name in const else raw_text(table[name]))
         return pa.Table.from_arrays(cols, names=[*data, *META_COLUMNS])
 
     def write(self, table: pa.Table) -> None:
@@ -390,7 +398,7 @@ class RawWriter:
                 if n not in names and n not in META_COLUMNS:
                     names.append(n)
         schema = pa.schema(
-            [pa.field(n, pa.string()) for n in names]
+            [pa.field(n, RAW_TEXT) for n in names]
             + [f for f in self._order(_with_row_meta([], [], [], [], [])).schema]
         )
         with pq.ParquetWriter(self.tmp, schema, **RAW_PARQUET_OPTIONS) as out:

@@ -4,14 +4,16 @@ Two readers give the same rows (tests/unit/test_extract_csv_fast.py checks it):
 - the fast path, for files with no quote character, no NUL byte and no carriage
   return except in CRLF line endings (what legacy exports usually are): then a
   physical line is a record and its fields are what lies between delimiters, so
-  lines and fields are cut by Arrow compute over the UTF-8 bytes of big decoded
-  blocks, with no Python object per value; rows of another field count (ragged)
-  are rare and handled one by one;
+  big decoded blocks are cut by pyarrow.csv (quoting off) with no Python object
+  per value; rows of another field count (ragged) are rare: pyarrow hands them
+  over with their record numbers, and they are cut one by one and put back in
+  place;
 - Python's csv module, for everything else (quoted fields, fields spanning
   lines).
 
-Why not pyarrow.csv: its invalid-row handler can only skip or abort a ragged
-row, and this layer must keep it in place with its row number.
+pyarrow.csv is not the whole reader: it does not decode GBK (the text is decoded
+strictly first, with the error's byte and line), and its invalid-row handler can
+only skip a ragged row, which this layer keeps in place with its row number.
 
 Header rows: `header_rows` lines after `skip_rows` name the columns (several
 rows combine as "<group>/<leaf>"); with 0 header rows the declared fields name
@@ -28,10 +30,18 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from etl.background import prefetch
-from etl.extract.common import ReadContext, RowBuffer, check_columns, combine_header_rows, json_list, unnamed
+from etl.extract.common import (
+    RAW_TEXT,
+    ReadContext,
+    RowBuffer,
+    check_columns,
+    combine_header_rows,
+    json_list,
+    unnamed,
+)
 from etl.extract.encoding import iter_decoded_blocks, iter_lines
 
 _FIELD_LIMIT = 256 * 1024 * 1024
@@ -137,18 +147,43 @@ def _header(ctx: ReadContext, lines: list[str]) -> list[str]:
     return combine_header_rows(header_rows)
 
 
-def _lines(text: str) -> tuple[pa.Array, np.ndarray]:
-    """The lines of `text` (which ends with a newline), each keeping its "\\n", and
-    which of them are blank ("\\n" or "\\r\\n" alone), from their byte lengths."""
-    data = text.encode("utf-8")
-    raw = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(raw == 10) + 1
-    offsets = np.concatenate([[0], ends]).astype(np.int32 if len(data) < 2**31 else np.int64)
-    typ = pa.string() if offsets.dtype == np.int32 else pa.large_string()
-    lines = pa.Array.from_buffers(typ, len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-    size = np.diff(offsets)
-    blank = (size == 1) | ((size == 2) & (raw[offsets[:-1]] == 13))
-    return lines, blank
+#: pyarrow.csv parses in blocks of this many bytes; a line longer than a block is
+#: parsed again with one block for the whole text
+_PARSE_BLOCK_BYTES = 1 << 20
+
+
+def _parse(data: bytes, delimiter: str, ncols: int) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """The records of `data` (UTF-8, lines are records, no quoting) with `ncols` fields,
+    cut by pyarrow.csv, and the others as (record number in `data`, text): pyarrow's
+    InvalidRow.number counts records from 1, blank lines left out, as `_row_number` does."""
+    names = [f"f{j}" for j in range(ncols)]
+    convert = pacsv.ConvertOptions(column_types=dict.fromkeys(names, RAW_TEXT), check_utf8=False)
+    block = _PARSE_BLOCK_BYTES
+    odd: list[tuple[int, str]] = []
+
+    def keep(row: pacsv.InvalidRow) -> str:
+        odd.append((row.number, row.text))
+        return "skip"
+
+    while True:
+        odd.clear()
+        try:
+            table = pacsv.read_csv(
+                pa.BufferReader(data),
+                # one thread: the row numbers of ragged rows are only known in a serial
+                # read, and the decode thread has the other core
+                read_options=pacsv.ReadOptions(use_threads=False, column_names=names, block_size=block),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=delimiter, quote_char=False, invalid_row_handler=keep
+                ),
+                convert_options=convert,
+            )
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc) or block > len(data):
+                raise
+            block = len(data) + 1
+            continue
+        return table, odd
 
 
 def read_fast(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
@@ -170,37 +205,23 @@ def read_fast(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
         nonlocal taken, blank
         assert columns is not None
         ncols = len(columns)
-        lines, is_blank = _lines(text)
-        split = pc.split_pattern(lines, delimiter)
-        values = split.values  # every field of every line; split.offsets index into it
-        starts = split.offsets.to_numpy(zero_copy_only=False)[:-1]
-        counts = pc.list_value_length(split).to_numpy(zero_copy_only=False)
-        if is_blank.any():
-            blank += int(is_blank.sum())
-            kept = np.flatnonzero(~is_blank)
-            starts, counts = starts[kept], counts[kept]
-        else:
-            kept = None
-        n = len(counts)
-        regular = counts == ncols
+        data = text.encode("utf-8")
+        table, odd = _parse(data, delimiter, ncols)
+        m = table.num_rows
+        n = m + len(odd)
+        blank += data.count(b"\n") - n  # every line ends with "\n"; the rest are blank
         numbers = np.arange(taken + 1, taken + n + 1, dtype=np.int64)
         taken += n
-        errors: pa.Array = pa.nulls(n, pa.string())
-        extras: pa.Array = pa.nulls(n, pa.string())
-        if regular.all():
-            # field j of every row, straight from the split values: no filtering, no copy
-            # of the list array
-            cols = [values.take(pa.array(starts + j)) for j in range(ncols)]
-        else:
-            # regular rows by position, ragged ones one by one, then back in delivered order
-            reg_starts = starts[regular]
-            m = len(reg_starts)
-            odd_pos = np.flatnonzero(~regular)
-            odd_lines = odd_pos if kept is None else kept[odd_pos]
+        cols: list[pa.Array | pa.ChunkedArray] = list(table.columns)
+        errors: pa.Array = pa.nulls(n, RAW_TEXT)
+        extras: pa.Array = pa.nulls(n, RAW_TEXT)
+        if odd:
+            # ragged rows one by one, then back in delivered order among the regular ones
+            odd_pos = np.array([number - 1 for number, _ in odd], dtype=np.int64)
             odd_vals: list[list[str | None]] = [[] for _ in range(ncols)]
             odd_err, odd_extra = [], []
-            for pos, fields in zip(odd_pos, split.take(pa.array(odd_lines)).to_pylist(), strict=True):
-                fields[-1] = fields[-1].rstrip("\r\n")
+            for pos, (_, line) in zip(odd_pos, odd, strict=True):
+                fields = line.split(delimiter)
                 k = len(fields)
                 problem = ctx.flag(int(numbers[pos]), f"ragged: expected {ncols} fields, got {k}")
                 odd_err.append(problem)
@@ -208,23 +229,20 @@ def read_fast(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
                 padded = fields[:ncols] + [None] * (ncols - k)
                 for j in range(ncols):
                     odd_vals[j].append(padded[j])
+            regular = np.ones(n, dtype=bool)
+            regular[odd_pos] = False
             order = np.empty(n, dtype=np.int64)
-            order[np.flatnonzero(regular)] = np.arange(m)
-            order[odd_pos] = m + np.arange(len(odd_pos))
+            order[regular] = np.arange(m)
+            order[odd_pos] = m + np.arange(len(odd))
             idx = pa.array(order)
             cols = [
-                pa.concat_arrays(
-                    [values.take(pa.array(reg_starts + j)), pa.array(odd_vals[j], pa.string())]
-                ).take(idx)
+                pa.chunked_array([*cols[j].chunks, pa.array(odd_vals[j], RAW_TEXT)], RAW_TEXT).take(idx)
                 for j in range(ncols)
             ]
             none = [None] * m
-            errors = pa.array(none + odd_err, pa.string()).take(idx)
-            extras = pa.array(none + odd_extra, pa.string()).take(idx)
-        # the line ending sits at the end of the last field (ragged rows were stripped above)
-        cols[-1] = pc.utf8_rtrim(cols[-1], characters="\r\n")
-        cols = [c.cast(pa.string()) for c in cols]
-        arrays = [*cols, *(pa.nulls(n, pa.string()) for _ in null_columns)]
+            errors = pa.array(none + odd_err, RAW_TEXT).take(idx)
+            extras = pa.array(none + odd_extra, RAW_TEXT).take(idx)
+        arrays = [*cols, *(pa.nulls(n, RAW_TEXT) for _ in null_columns)]
         arrays += [pa.array(numbers), errors, extras]
         return pa.Table.from_arrays(
             arrays, names=[*columns, *null_columns, "_row_number", "_row_error", "_extra"]

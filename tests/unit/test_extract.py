@@ -102,7 +102,7 @@ def test_csv_gbk_values_exactly_as_delivered(settings: Settings) -> None:
     )
     assert list(out[0]) == ["id", "name", "city", *META]
     assert res.raw_path is not None and res.raw_path.parent.name.startswith("load_date=")
-    assert pq.read_schema(res.raw_path).field("id").type == "string"
+    assert pq.read_schema(res.raw_path).field("id").type == "large_string"  # text as delivered
 
 
 def test_csv_auto_reads_gb18030_and_bom(settings: Settings) -> None:

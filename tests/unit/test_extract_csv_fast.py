@@ -147,3 +147,20 @@ def test_fast_path_reports_undecodable_bytes_like_the_csv_module(tmp_path: Path)
     slow = _read(csv_reader.read_with_csv_module, src, path, "gbk", 100)
     assert fast[0] == "error" and fast == slow
     assert "line 3" in fast[2]
+
+
+def test_fast_path_lines_longer_than_the_parse_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyarrow.csv cannot parse a line longer than its block: such text is parsed again
+    in one block, with the same rows and ragged rows in place."""
+    monkeypatch.setattr(csv_reader, "_PARSE_BLOCK_BYTES", 64)
+    src = _source()
+    rows = [f"11010519491231000{i % 10},张三{i},北京市东城区{i}号" for i in range(20)]
+    rows[5] = "110105194912310005,张三," + "长" * 500  # 1.5 KB of address
+    rows[7] = "ragged," + "很长" * 100
+    path = tmp_path / "f.csv"
+    path.write_bytes(("公民身份号码,姓名,住址\n" + "\n".join(rows) + "\n").encode("gbk"))
+    fast = _read(csv_reader.read_fast, src, path, "gbk", 100)
+    assert fast == _read(csv_reader.read_with_csv_module, src, path, "gbk", 100)
+    _, got, flagged, _, _ = fast
+    assert len(got) == 20 and got[5]["住址"] == "长" * 500
+    assert flagged == [(8, "ragged", "ragged: expected 3 fields, got 2")]
