@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc
 import pyarrow.parquet as pq
 
@@ -186,6 +187,20 @@ def _keyed(frame: pd.DataFrame, fails: pd.DataFrame) -> pd.DataFrame:
     instead of their positions."""
     keys = frame.iloc[fails["position"].to_numpy()][["_batch_id", "_row_number"]].reset_index(drop=True)
     return pd.concat([keys, fails.drop(columns="position").reset_index(drop=True)], axis=1)
+
+
+def _rows_in(batch: pa.Table, rows: dict[str, np.ndarray]) -> np.ndarray:
+    """Which rows of `batch` have a (_batch_id, _row_number) among `rows` (row numbers
+    per batch id). Works on the Arrow columns: no Python string per row."""
+    bad = np.zeros(batch.num_rows, dtype=bool)
+    batch_ids = batch.column("_batch_id")
+    row_numbers = batch.column("_row_number").to_numpy()
+    for b in pc.unique(batch_ids).to_pylist():
+        wanted = rows.get(str(b))
+        if wanted is not None and len(wanted):
+            in_batch = pc.fill_null(pc.equal(batch_ids, b), False).to_numpy(zero_copy_only=False)
+            bad |= in_batch & np.isin(row_numbers, wanted)
+    return bad
 
 
 def _union_rows(rows: dict[str, np.ndarray], keys: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -523,19 +538,13 @@ def stage_validate(
             fails, summary = runner.validate_rows(chunk, per_chunk)
             if summary:
                 ge_results.append(summary)
-            batch_ids = chunk["_batch_id"].to_numpy(dtype=object)
-            row_numbers = chunk["_row_number"].to_numpy(dtype=np.int64)
             failing = quarantined_anyway  # _union_rows returns a new dict: never mutated
             if len(fails):
                 failures.append(_keyed(chunk, fails))
                 failing = _union_rows(failing, failures[-1])
             # a quarantined source row takes all its staged rows (an unpivoted row has several)
-            bad = np.zeros(len(chunk), dtype=bool)
-            for b in pd.unique(batch_ids):
-                rows_of_batch = failing.get(str(b))
-                if rows_of_batch is not None and len(rows_of_batch):
-                    bad |= (batch_ids == b) & np.isin(row_numbers, rows_of_batch)
-            good = batch.filter(pa.array(~bad))
+            bad = _rows_in(batch, failing)
+            good = batch.filter(pa.array(~bad)) if bad.any() else batch
             good_w.write_table(good)
             for c in null_counts:
                 null_counts[c] += good.column(c).null_count

@@ -186,6 +186,24 @@ def _parse(data: bytes, delimiter: str, ncols: int) -> tuple[pa.Table, list[tupl
         return table, odd
 
 
+def _interleave(regular: pa.Array | pa.ChunkedArray, odd: pa.Array, odd_pos: np.ndarray) -> pa.Array:
+    """`regular` with the values of `odd` put in at the (ascending) positions `odd_pos`
+    of the result: slices of both, concatenated in bulk (no per-value copy, as a take
+    would make)."""
+    pieces: list[pa.Array | pa.ChunkedArray] = []
+    start = 0  # of the next regular slice
+    for k, pos in enumerate(odd_pos.tolist()):
+        before = pos - k - start  # regular values between the previous odd one and this one
+        if before:
+            pieces.append(regular.slice(start, before))
+            start += before
+        pieces.append(odd.slice(k, 1))
+    pieces.append(regular.slice(start))
+    return pa.concat_arrays(
+        [c for p in pieces for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])]
+    )
+
+
 def read_fast(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
     """The fast path (module docstring): same rows, numbers and flags as the csv module gives."""
     assert ctx.path is not None and ctx.codec is not None
@@ -229,19 +247,9 @@ def read_fast(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
                 padded = fields[:ncols] + [None] * (ncols - k)
                 for j in range(ncols):
                     odd_vals[j].append(padded[j])
-            regular = np.ones(n, dtype=bool)
-            regular[odd_pos] = False
-            order = np.empty(n, dtype=np.int64)
-            order[regular] = np.arange(m)
-            order[odd_pos] = m + np.arange(len(odd))
-            idx = pa.array(order)
-            cols = [
-                pa.chunked_array([*cols[j].chunks, pa.array(odd_vals[j], RAW_TEXT)], RAW_TEXT).take(idx)
-                for j in range(ncols)
-            ]
-            none = [None] * m
-            errors = pa.array(none + odd_err, RAW_TEXT).take(idx)
-            extras = pa.array(none + odd_extra, RAW_TEXT).take(idx)
+            cols = [_interleave(cols[j], pa.array(odd_vals[j], RAW_TEXT), odd_pos) for j in range(ncols)]
+            errors = _interleave(pa.nulls(m, RAW_TEXT), pa.array(odd_err, RAW_TEXT), odd_pos)
+            extras = _interleave(pa.nulls(m, RAW_TEXT), pa.array(odd_extra, RAW_TEXT), odd_pos)
         arrays = [*cols, *(pa.nulls(n, RAW_TEXT) for _ in null_columns)]
         arrays += [pa.array(numbers), errors, extras]
         return pa.Table.from_arrays(
