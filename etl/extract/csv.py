@@ -162,6 +162,8 @@ def _parse(data: bytes, delimiter: str, ncols: int) -> tuple[pa.Table, list[tupl
     odd: list[tuple[int, str]] = []
 
     def keep(row: pacsv.InvalidRow) -> str:
+        if row.number is None or row.number < 1:  # never in a serial read: fail, never misplace
+            return "error"
         odd.append((row.number, row.text))
         return "skip"
 
