@@ -76,12 +76,6 @@ def bare_copy(csv_gbk: Path, work: Path) -> tuple[float, int]:
     return seconds, int(rows)
 
 
-def _timed(fn: Any) -> tuple[Any, float, float]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    out = fn()
-    return out, time.perf_counter() - wall, time.process_time() - cpu
-
-
 def floor(csv_gbk: Path, staging: Path, work: Path) -> dict[str, tuple[float, float]]:
     """(wall s, CPU s) of each step the design requires, done alone (module docstring)."""
     import io
@@ -92,31 +86,35 @@ def floor(csv_gbk: Path, staging: Path, work: Path) -> dict[str, tuple[float, fl
 
     from etl.extract.common import RAW_PARQUET_OPTIONS
 
-    data = csv_gbk.read_bytes()
     steps: dict[str, tuple[float, float]] = {}
-    text, *steps["decode GBK"] = _timed(lambda: data.decode("gbk"))
-    utf8, *steps["encode UTF-8"] = _timed(lambda: text.encode("utf-8"))
-    del text
+
+    def step(name: str, fn: Any) -> Any:
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = fn()
+        steps[name] = (time.perf_counter() - wall, time.process_time() - cpu)
+        return out
+
+    data = csv_gbk.read_bytes()
+    text = step("decode GBK", lambda: data.decode("gbk"))
+    utf8 = step("encode UTF-8", lambda: text.encode("utf-8"))
     header = utf8[: utf8.index(b"\n")].decode().split(",")
-    table, *steps["cut (pyarrow.csv)"] = _timed(
+    table = step(
+        "cut (pyarrow.csv)",
         lambda: pcsv.read_csv(
             io.BytesIO(utf8),
             parse_options=pcsv.ParseOptions(quote_char=False, invalid_row_handler=lambda row: "skip"),
             convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in header}),
-        )
+        ),
     )
-    del utf8
     raw = work / "floor_raw.parquet"
-    _, *steps["write raw layer"] = _timed(
-        lambda: pq.write_table(table, raw, row_group_size=100_000, **RAW_PARQUET_OPTIONS)
-    )
-    del table
-    _, *steps["read raw layer"] = _timed(lambda: pq.ParquetFile(raw).read())
+    step("write raw layer", lambda: pq.write_table(table, raw, row_group_size=100_000, **RAW_PARQUET_OPTIONS))
+    step("read raw layer", lambda: pq.ParquetFile(raw).read())
     staged = pq.read_table(staging)
-    _, *steps["write staging"] = _timed(
+    step(
+        "write staging",
         lambda: pq.write_table(
             staged, work / "floor_staging.parquet", row_group_size=100_000, compression="zstd"
-        )
+        ),
     )
     return steps
 
