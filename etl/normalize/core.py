@@ -395,7 +395,7 @@ def _malformed(raw: pd.DataFrame, row_numbers: pd.Series) -> pd.DataFrame:
     row_error = raw["_row_error"].reset_index(drop=True).astype(STRING)
     flagged = np.flatnonzero(row_error.notna().to_numpy())  # a few rows: only they are looked at
     blank = flagged[(row_error.iloc[flagged].str.strip().str.len() == 0).to_numpy()]
-    row_error.iloc[blank] = pd.NA
+    row_error.iloc[blank] = None
     reasons = pd.Series(flag(row_error.notna(), "malformed_row"), dtype=STRING)
     return _errors(row_numbers, ROW, row_error, reasons, row_error.fillna(""))
 

@@ -535,3 +535,12 @@ def test_mostly_distinct_column_is_transformed_as_is(monkeypatch: pytest.MonkeyP
     assert_series_equal(got[0], direct_values, check_dtype=True)
     assert_series_equal(got[1], direct_reasons, check_dtype=True)
     assert got[1].notna().any() and got[0].notna().mean() > 0.8
+
+
+def test_blank_row_error_is_not_a_malformed_row(contracts: Contracts) -> None:
+    raw = _person_raw()
+    raw.loc[0, "_row_error"] = "  "  # a reader's blank note: nothing wrong with the row
+    res = normalize(raw, contracts.source("ps_hukou"), contracts.table_of("ps_hukou"), today=TODAY)
+    malformed = res.errors[res.errors["reason"] == "malformed_row"]
+    assert malformed["_row_number"].astype(int).tolist() == [3]
+    assert malformed["detail"].tolist() == ["ragged: 10 fields, expected 9"]
