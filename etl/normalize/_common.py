@@ -134,6 +134,12 @@ def coded_reasons(codes: np.ndarray, labels: list[str], index: pd.Index) -> pd.S
     return pd.Series(pd.array(arr, dtype=STRING), index=index)
 
 
+def flagged(mask: Any, code: str, index: pd.Index) -> pd.Series:
+    """A STRING Series of reasons: `code` where mask is true, <NA> elsewhere (what
+    reasons_series(flag(mask, code), index) gives, with no Python object per row)."""
+    return coded_reasons(np.asarray(mask, dtype=bool).astype(np.uint8), [code], index)
+
+
 def reasons_series(codes: np.ndarray, index: pd.Index) -> pd.Series:
     """A STRING Series from an object array of reason codes / None."""
     return pd.Series(pd.array(object_to_arrow(np.asarray(codes, dtype=object)), dtype=STRING), index=index)

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.normalize._common import Result, basic_clean, empty_to_null, flag, reasons_series, to_arrow
+from etl.normalize._common import Result, basic_clean, empty_to_null, flagged, reasons_series, to_arrow
 
 _UNITS = {"": 1.0, "千": 1e3, "万": 1e4, "百万": 1e6, "千万": 1e7, "亿": 1e8, "万亿": 1e12}
 _AMOUNT = (
@@ -56,8 +56,9 @@ def amount_cny(values: pd.Series) -> Result:
         if u:
             factor[pc.fill_null(pc.equal(unit, u), False).to_numpy(zero_copy_only=False)] = f
     out = np.where(hit, num * factor, np.nan)
-    reasons = flag(notnull & ~hit, "invalid_amount")
-    return pd.Series(out, index=values.index, dtype="float64"), reasons_series(reasons, values.index)
+    return pd.Series(out, index=values.index, dtype="float64"), flagged(
+        notnull & ~hit, "invalid_amount", values.index
+    )
 
 
 def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -72,15 +73,15 @@ def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def decimal(values: pd.Series) -> Result:
     """Plain numbers -> float64; else invalid_number."""
     num, notnull, ok = _numbers(values)
-    reasons = flag(notnull & ~ok, "invalid_number")
-    return pd.Series(num, index=values.index, dtype="float64"), reasons_series(reasons, values.index)
+    return pd.Series(num, index=values.index, dtype="float64"), flagged(
+        notnull & ~ok, "invalid_number", values.index
+    )
 
 
 def integer(values: pd.Series) -> Result:
     """Whole numbers -> Int64; else invalid_number."""
     num, notnull, ok = _numbers(values)
     whole = ok & np.isfinite(num) & (np.floor(num) == num) & (np.abs(num) < 2**63)
-    reasons = flag(notnull & ~whole, "invalid_number")
     out = pd.array(np.where(whole, num, 0).astype(np.int64), dtype="Int64")
     out[~whole] = pd.NA
-    return pd.Series(out, index=values.index), reasons_series(reasons, values.index)
+    return pd.Series(out, index=values.index), flagged(notnull & ~whole, "invalid_number", values.index)

@@ -45,10 +45,9 @@ from etl.normalize._common import (
     Result,
     basic_clean,
     empty_to_null,
-    flag,
+    flagged,
     from_arrow,
     map_distinct,
-    reasons_series,
     to_arrow,
 )
 
@@ -216,6 +215,5 @@ def region(values: pd.Series) -> Result:
             pc.is_in(prefix, value_set=pa.array(sorted(reference.PROVINCE_PREFIXES), pa.string())), False
         )
         ok = six & in_prov.to_numpy(zero_copy_only=False)
-    reasons = flag(notnull & ~ok, "invalid_region")
     out = from_arrow(arr, values.index).where(pd.Series(ok, index=values.index))
-    return out.astype(STRING), reasons_series(reasons, values.index)
+    return out.astype(STRING), flagged(notnull & ~ok, "invalid_region", values.index)

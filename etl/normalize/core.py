@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from pandas.api.extensions import take
 
 from etl.contracts import FieldMap, SharedTable, Source
-from etl.normalize._common import STRING, basic_clean, flag, null_strings, reasons_series, to_arrow
+from etl.normalize._common import STRING, basic_clean, flagged, null_strings, to_arrow
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
 from etl.normalize.transforms import DEFAULT_FOR_TYPE, TRANSFORMS
 
@@ -393,10 +393,10 @@ def _malformed(raw: pd.DataFrame, row_numbers: pd.Series) -> pd.DataFrame:
     if "_row_error" not in raw.columns:
         return empty_errors()
     row_error = raw["_row_error"].reset_index(drop=True).astype(STRING)
-    flagged = np.flatnonzero(row_error.notna().to_numpy())  # a few rows: only they are looked at
-    blank = flagged[(row_error.iloc[flagged].str.strip().str.len() == 0).to_numpy()]
+    noted = np.flatnonzero(row_error.notna().to_numpy())  # a few rows: only they are looked at
+    blank = noted[(row_error.iloc[noted].str.strip().str.len() == 0).to_numpy()]
     row_error.iloc[blank] = None
-    reasons = pd.Series(flag(row_error.notna(), "malformed_row"), dtype=STRING)
+    reasons = flagged(row_error.notna().to_numpy(), "malformed_row", row_error.index)
     return _errors(row_numbers, ROW, row_error, reasons, row_error.fillna(""))
 
 
@@ -425,7 +425,7 @@ def consistency(staged: pd.DataFrame) -> pd.DataFrame:
             raw = pd.Series(null_strings(len(given)), index=given.index)
             days = pd.to_datetime(given.iloc[pos]).to_numpy().astype("datetime64[D]")
             raw.iloc[pos] = np.datetime_as_string(days, unit="D")
-            reasons = reasons_series(flag(bad, "resident_id_birth_mismatch"), given.index)
+            reasons = flagged(bad, "resident_id_birth_mismatch", given.index)
             out.append(
                 _errors(
                     rn,
@@ -441,7 +441,7 @@ def consistency(staged: pd.DataFrame) -> pd.DataFrame:
         g = staged["gender"].reset_index(drop=True).astype(STRING)
         bad, encoded_g = gender_mismatch(ids, g)
         if bad.any():
-            reasons = reasons_series(flag(bad, "resident_id_gender_mismatch"), g.index)
+            reasons = flagged(bad, "resident_id_gender_mismatch", g.index)
             enc_g = encoded_g
             out.append(
                 _errors(

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.normalize._common import STRING, Result, basic_clean, empty_to_null, flag, reasons_series, to_arrow
+from etl.normalize._common import STRING, Result, basic_clean, empty_to_null, flagged, to_arrow
 
 _NULL = pa.scalar(None, pa.string())
 
@@ -57,5 +57,4 @@ def phone(values: pd.Series) -> Result:
         joined = pc.binary_join_element_wise(pc.struct_field(st, "a"), pc.struct_field(st, "n"), "-")
         out = pc.if_else(pc.and_(hit, pc.is_null(out)), joined, out)
     ok = pc.is_valid(out).to_numpy(zero_copy_only=False)
-    reasons = flag(notnull & ~ok, "invalid_phone")
-    return pd.Series(pd.array(out, dtype=STRING), index=index), reasons_series(reasons, index)
+    return pd.Series(pd.array(out, dtype=STRING), index=index), flagged(notnull & ~ok, "invalid_phone", index)
