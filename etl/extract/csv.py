@@ -2,12 +2,12 @@
 
 Two readers give the same rows (tests/unit/test_extract_csv_fast.py checks it):
 - the fast path, for files with no quote character, no NUL byte and no carriage
-  return except in CRLF line endings (what legacy exports usually are): then a
-  physical line is a record and its fields are what lies between delimiters, so
-  big decoded blocks are cut by pyarrow.csv (quoting off) with no Python object
-  per value; rows of another field count (ragged) are rare: pyarrow hands them
-  over with their record numbers, and they are cut one by one and put back in
-  place;
+  return except in CRLF line endings, and an ASCII delimiter (what legacy exports
+  usually are): then a physical line is a record and its fields are what lies
+  between delimiters, so big decoded blocks are cut by pyarrow.csv (quoting off)
+  with no Python object per value; rows of another field count (ragged) are rare:
+  pyarrow hands them over with their record numbers, and they are cut one by one
+  and put back in place;
 - Python's csv module, for everything else (quoted fields, fields spanning
   lines).
 
@@ -23,6 +23,7 @@ batch message. `_row_number` counts the records after the header.
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Iterator
 from contextlib import closing
@@ -54,7 +55,13 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
     """Yield the file's records in chunks of about `chunk_rows` (see module docstring)."""
     assert ctx.path is not None and ctx.codec is not None
     delimiter = ctx.source.delimiter
-    if len(delimiter) == 1 and delimiter not in '"\r\n' and fast_path_applies(ctx.path):
+    # pyarrow.csv takes an ASCII delimiter only; others ("；") go through the csv module
+    if (
+        len(delimiter) == 1
+        and delimiter.isascii()
+        and delimiter not in '"\r\n'
+        and fast_path_applies(ctx.path)
+    ):
         yield from read_fast(ctx, chunk_rows)
     else:
         yield from read_with_csv_module(ctx, chunk_rows)
@@ -158,6 +165,11 @@ def _parse(data: bytes, delimiter: str, ncols: int) -> tuple[pa.Table, list[tupl
     InvalidRow.number counts records from 1, blank lines left out, as `_row_number` does."""
     names = [f"f{j}" for j in range(ncols)]
     convert = pacsv.ConvertOptions(column_types=dict.fromkeys(names, RAW_TEXT), check_utf8=False)
+    if data.startswith(codecs.BOM_UTF8):
+        # pyarrow drops a byte-order mark at the start of its input; here it is a
+        # delivered character (U+FEFF starting the block's first line). A blank line in
+        # front keeps it: blank lines are no records, so record numbers do not move.
+        data = b"\n" + data
     block = _PARSE_BLOCK_BYTES
     odd: list[tuple[int, str]] = []
 

@@ -56,7 +56,7 @@ def _read(reader: Any, src: Source, path: Path, codec: str, chunk_rows: int) -> 
 
 # a field: text without the delimiter, quotes, CR or LF; some Chinese, some blanks
 FIELD = st.text(
-    alphabet=st.sampled_from(list("0123456789Xx 张王李号路市\u3000\u200b\tａ-·.()（）")), max_size=8
+    alphabet=st.sampled_from(list("0123456789Xx 张王李号路市\u3000\u200b\ufeff\tａ-·.()（）")), max_size=8
 )
 ROW = st.lists(FIELD, min_size=0, max_size=5)  # 3 fields is regular; others ragged or blank
 
@@ -164,3 +164,30 @@ def test_fast_path_lines_longer_than_the_parse_block(tmp_path: Path, monkeypatch
     _, got, flagged, _, _ = fast
     assert len(got) == 20 and got[5]["住址"] == "长" * 500
     assert flagged == [(8, "ragged", "ragged: expected 3 fields, got 2")]
+
+
+def test_fast_path_keeps_a_byte_order_mark_that_starts_a_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyarrow.csv drops U+FEFF at the start of its input; a delivered U+FEFF starting
+    a line that starts a decode block (or a BOM in a file declared utf-8) is kept."""
+    src = _source(header_rows=0)
+    path = tmp_path / "f.csv"
+    path.write_bytes("".join(f"\ufeff{i},张三{i},北京\n" for i in range(30)).encode("utf-8"))
+    for block in (7, 40, 16 * 1024 * 1024):
+        monkeypatch.setattr(csv_reader, "FAST_BLOCK_BYTES", block)
+        fast = _read(csv_reader.read_fast, src, path, "utf-8", 8)
+        assert fast == _read(csv_reader.read_with_csv_module, src, path, "utf-8", 8)
+        assert [r["公民身份号码"] for r in fast[1]] == [f"\ufeff{i}" for i in range(30)]
+
+
+def test_non_ascii_delimiter_is_read_by_the_csv_module(tmp_path: Path) -> None:
+    src = _source(delimiter="；")
+    path = tmp_path / "f.csv"
+    path.write_bytes("公民身份号码；姓名；住址\n1；张三；北京\n2；李四\n".encode("gbk"))
+    assert csv_reader.fast_path_applies(path)  # the file would allow it; the delimiter does not
+    got = _read(csv_reader.read, src, path, "gbk", 100)
+    assert got == _read(csv_reader.read_with_csv_module, src, path, "gbk", 100)
+    assert [r["姓名"] for r in got[1]] == ["张三", "李四"] and got[2] == [
+        (2, "ragged", "ragged: expected 3 fields, got 2")
+    ]
