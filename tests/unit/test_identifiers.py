@@ -269,3 +269,26 @@ def test_id_helpers_keep_the_index_of_their_input() -> None:
     ids = pd.Series(["11010519491231002X", "11010519491231002X"], dtype="string", index=[7, 9])
     assert identifiers.id_birth_date(ids).notna().all()
     assert identifiers.id_gender(ids).tolist() == ["2", "2"]
+
+
+def test_all_digits_equals_the_plain_check() -> None:
+    rng = np.random.default_rng(3)
+    chars = rng.integers(0, 256, size=(6000, 17), dtype=np.uint8)
+    chars[::2] = rng.integers(ord("0"), ord("9") + 1, size=(3000, 17), dtype=np.uint8)
+    chars[1::4, 5] = ord("/")  # the neighbours of the digits in ASCII
+    chars[2::4, 9] = ord(":")
+    want = ((chars >= ord("0")) & (chars <= ord("9"))).all(axis=1)
+    assert (identifiers._all_digits(chars) == want).all()
+    assert 1000 < want.sum() < 5000
+
+
+@pytest.mark.parametrize("position", [3, 7, 16])
+@pytest.mark.parametrize("char", ["/", ":"])
+def test_an_id_with_a_neighbour_of_the_digits_is_no_id(position: int, char: str) -> None:
+    valid = "11010519491231002X"
+    bad = pd.Series([valid[:position] + char + valid[position + 1 :]], dtype="str")
+    out, reasons = identifiers.resident_id(bad)
+    assert out.isna().all() and reasons.tolist() == ["resident_id_format"]
+    assert not identifiers.is_canonical_resident_id(bad).any()
+    # the encoded birth date reads characters 7-14 only
+    assert id_birth_date(bad).isna().all() == (6 <= position < 14)
