@@ -95,14 +95,6 @@ def empty_to_null(arr: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(pc.utf8_length(arr), 0), pa.scalar(None, pa.string()), arr)
 
 
-def flag(mask: Any, code: str) -> np.ndarray:
-    """Object array: `code` where mask is true, None elsewhere."""
-    m = np.asarray(mask, dtype=bool)
-    out = np.full(len(m), None, dtype=object)
-    out[m] = code
-    return out
-
-
 def null_strings(n: int) -> pd.arrays.ArrowStringArray:
     """n nulls as a STRING array (built in Arrow: no Python objects)."""
     return pd.array(pa.nulls(n, pa.string()), dtype=STRING)
@@ -136,7 +128,7 @@ def coded_reasons(codes: np.ndarray, labels: list[str], index: pd.Index) -> pd.S
 
 def flagged(mask: Any, code: str, index: pd.Index) -> pd.Series:
     """A STRING Series of reasons: `code` where mask is true, <NA> elsewhere (what
-    reasons_series(flag(mask, code), index) gives, with no Python object per row)."""
+    reasons_series gives for such an object array, with no Python object per row)."""
     return coded_reasons(np.asarray(mask, dtype=bool).astype(np.uint8), [code], index)
 
 

@@ -37,11 +37,11 @@ from etl.normalize._common import (
     to_arrow,
 )
 
-RIC_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
+RIC_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int32)
 RIC_CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-USCC_WEIGHTS = np.array([1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28], dtype=np.int64)
+USCC_WEIGHTS = np.array([1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28], dtype=np.int32)
 _USCC_INDEX = np.full(256, -1, dtype=np.int16)
 _USCC_INDEX[np.frombuffer(USCC_ALPHABET.encode(), dtype=np.uint8)] = np.arange(31)
 _USCC_CHARS = np.frombuffer(USCC_ALPHABET.encode(), dtype=np.uint8)
@@ -124,7 +124,7 @@ def ric_check_chars(first17: np.ndarray) -> np.ndarray:
     """Check characters (uint8 ASCII) for an int matrix of the first 17 digits."""
     # an integer matmul: numpy's own loop, as fast as BLAS here on one core, and no
     # BLAS thread pool spinning beside the stage's other threads
-    total = first17.astype(np.int32) @ RIC_WEIGHTS.astype(np.int32)
+    total = first17.astype(np.int32) @ RIC_WEIGHTS
     return RIC_CHECK[total % 11]
 
 
@@ -136,18 +136,29 @@ def _ascii18(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return pos, _char_matrix(pc.take(arr, pa.array(pos)), 18)
 
 
+def _ric18_checks(
+    mat: np.ndarray, today: dt.date | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For an 18-wide ASCII character matrix: (format ok: 17 digits and a digit or X,
+    last character a digit, check character right, birth date exists, birth date in
+    1880..today). The last three mean something only where the format is ok."""
+    last = mat[:, 17]
+    last_digit = (last >= _ZERO) & (last <= _NINE)
+    fmt_ok = _all_digits(mat[:, :17]) & (last_digit | (last == _X))
+    # rows that are not 17 digits give meaningless sums and dates here: fmt_ok masks them
+    digits = mat[:, :17].astype(np.int16) - _ZERO
+    check_ok = fmt_ok & (ric_check_chars(digits) == last)
+    exists, in_range = _date_checks(digits[:, 6:14], today)
+    return fmt_ok, last_digit, check_ok, exists, in_range
+
+
 def is_canonical_resident_id(values: pd.Series, today: dt.date | None = None) -> np.ndarray:
     """True where a value is already a normalized resident ID: 18 characters, 17 digits
     and a check character (digit or upper-case X) that matches, an embedded birth date
     that exists and lies in 1880..today. Null and anything else: False. (The check a
     staged value must pass; `resident_id` cleans and converts first.)"""
     pos, mat = _ascii18(to_arrow(values))
-    last = mat[:, 17]
-    fmt = _all_digits(mat[:, :17]) & (((last >= _ZERO) & (last <= _NINE)) | (last == _X))
-    # rows that are not 17 digits give meaningless sums and dates here: `fmt` masks them
-    digits = mat[:, :17].astype(np.int16) - _ZERO
-    check = fmt & (ric_check_chars(digits) == last)
-    exists, in_range = _date_checks(digits[:, 6:14], today)
+    _, _, check, exists, in_range = _ric18_checks(mat, today)
     ok = np.zeros(len(values), dtype=bool)
     ok[pos] = check & exists & in_range
     return ok
@@ -176,15 +187,9 @@ def resident_id(values: pd.Series, today: dt.date | None = None) -> Result:
     is18 = notnull & ascii_ & (length == 18)
     pos18 = np.flatnonzero(is18)
     mat = _char_matrix(pc.take(arr, pa.array(pos18)), 18)
-    last = mat[:, 17]
-    last_digit = (last >= _ZERO) & (last <= _NINE)
-    fmt_ok = _all_digits(mat[:, :17]) & (last_digit | (last == _X))
-    # rows that are not 17 digits give meaningless sums and dates here: `fmt_ok` masks them
-    digits = mat[:, :17].astype(np.int16) - _ZERO
-    check_ok = fmt_ok & (ric_check_chars(digits) == last)
+    fmt_ok, last_digit, check_ok, exists, in_range = _ric18_checks(mat, today)
     tail000 = (mat[:, 15:] == _ZERO).all(axis=1)
     destroyed = fmt_ok & last_digit & tail000 & ~check_ok
-    exists, in_range = _date_checks(digits[:, 6:14], today)
     c18 = np.zeros(len(pos18), dtype=np.uint8)
     c18[~fmt_ok] = _FORMAT
     c18[fmt_ok & ~check_ok] = _CHECKSUM
@@ -308,7 +313,7 @@ def credit_code(values: pd.Series) -> Result:
     mat = _char_matrix(pc.take(arr, pa.array(pos)), 18)
     idx = _USCC_INDEX[mat]
     fmt_ok = (idx >= 0).all(axis=1) & (idx[:, :8] <= 9).all(axis=1)
-    total = np.where(fmt_ok[:, None], idx[:, :17], 0).astype(np.int32) @ USCC_WEIGHTS.astype(np.int32)
+    total = np.where(fmt_ok[:, None], idx[:, :17], 0).astype(np.int32) @ USCC_WEIGHTS
     check_ok = fmt_ok & (idx[:, 17] == (31 - total % 31) % 31)
     r = np.full(len(pos), None, dtype=object)
     r[~fmt_ok] = "credit_code_format"
@@ -329,7 +334,7 @@ def is_canonical_credit_code(values: pd.Series) -> np.ndarray:
     )
     pos = np.flatnonzero(ok)
     idx = _USCC_INDEX[_char_matrix(pc.take(arr, pa.array(pos)), 18)]
-    total = idx[:, :17].astype(np.int32) @ USCC_WEIGHTS.astype(np.int32)
+    total = idx[:, :17].astype(np.int32) @ USCC_WEIGHTS
     ok[pos] = idx[:, 17] == (31 - total % 31) % 31
     return ok
 
