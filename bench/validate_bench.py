@@ -30,8 +30,9 @@ def main() -> None:
     from etl.config import get_settings
     from etl.contracts import get_contracts
     from etl.demo import generate
-    from etl.pipeline import run_stage, work_dir
+    from etl.pipeline import run_stage
     from etl.validate.runner import SuiteRunner
+    from etl.workdir import work_dir
 
     with tempfile.TemporaryDirectory(prefix="govbase-validate-bench-") as tmp:
         settings = get_settings(Path(tmp) / "home")

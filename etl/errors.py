@@ -33,3 +33,15 @@ class SourceError(GovbaseError):
         if row is not None:
             where += f", row {row}"
         super().__init__(f"{where}: {problem}")
+
+
+class ValidationFailed(GovbaseError):
+    """Batch-level expectations failed: the batch is not published."""
+
+
+class ReconciliationError(GovbaseError):
+    """extracted != loaded + quarantined: rows would be lost or invented."""
+
+
+class StageOrderError(GovbaseError):
+    """A stage ran before the stage it depends on produced its output."""

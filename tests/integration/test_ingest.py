@@ -330,7 +330,8 @@ def test_cli_status_and_quarantine_views(ingested: Settings, tmp_path: Path) -> 
 
 
 def test_a_run_that_does_not_reconcile_fails_and_publishes_nothing(tmp_path: Path) -> None:
-    from etl.pipeline import ReconciliationError, run_stage, work_dir
+    from etl.pipeline import ReconciliationError, run_stage
+    from etl.workdir import work_dir
 
     settings = get_settings(tmp_path / "home")
     generate(settings, persons=300, seed=9)
@@ -412,7 +413,7 @@ def test_both_validation_engines_quarantine_the_same_rows(ingested: Settings, tm
 def test_quarantined_raw_values_are_the_delivered_rows(ingested: Settings) -> None:
     """The raw JSON kept with each quarantined row (taken while normalizing, or looked up
     in the raw batch for rows failing expectations only) is the delivered row."""
-    from etl.pipeline import _raw_lookup
+    from etl.validate.quarantine import raw_lookup
 
     with _con(ingested) as con:
         q = con.execute(
@@ -420,7 +421,7 @@ def test_quarantined_raw_values_are_the_delivered_rows(ingested: Settings) -> No
             "join meta.extract_batch b on b.batch_id = q._batch_id"
         ).df()
     assert len(q) > 50
-    fresh = _raw_lookup(sorted({Path(p) for p in q["raw_path"]}), q)
+    fresh = raw_lookup(sorted({Path(p) for p in q["raw_path"]}), q)
     keys = pd.MultiIndex.from_frame(q[["_batch_id", "_row_number"]].astype({"_row_number": "int64"}))
     expected = fresh.reindex(keys).to_numpy()
     assert [json.loads(a) for a in q["raw"]] == [json.loads(b) for b in expected]
@@ -433,7 +434,7 @@ def test_uniqueness_sees_duplicates_in_different_validation_chunks(
 ) -> None:
     """A batch validated in chunks of 100 rows quarantines exactly what one chunk does,
     including duplicates delivered hundreds of rows apart."""
-    from etl import pipeline
+    from etl.validate import stage as validate_stage
 
     project = tmp_path / "project"
     shutil.copytree(get_settings().schemas_dir, project / "schemas")
@@ -455,7 +456,7 @@ def test_uniqueness_sees_duplicates_in_different_validation_chunks(
 
     quarantined: dict[str, list[tuple[int, str]]] = {}
     for label, validate_chunk in (("chunked", 100), ("whole", 10**9)):
-        monkeypatch.setattr(pipeline, "VALIDATE_CHUNK_ROWS", validate_chunk)
+        monkeypatch.setattr(validate_stage, "VALIDATE_CHUNK_ROWS", validate_chunk)
         settings = get_settings(tmp_path / label)
         generate(settings, persons=600, seed=5)
         truth = pd.read_parquet(settings.landing / "_truth" / "ps_hukou.parquet")
