@@ -32,7 +32,7 @@ def main() -> None:
     from etl.demo import generate
     from etl.pipeline import run_stage
     from etl.validate.runner import SuiteRunner
-    from etl.workdir import work_dir
+    from etl.workdir import WorkDir
 
     with tempfile.TemporaryDirectory(prefix="govbase-validate-bench-") as tmp:
         settings = get_settings(Path(tmp) / "home")
@@ -40,7 +40,7 @@ def main() -> None:
         for stage in ("extract", "normalize"):
             run_stage(stage, "ps_hukou", "2026-11-01", "bench", settings=settings)
         contracts = get_contracts(settings)
-        staged = work_dir(settings, "ps_hukou", "2026-11-01", "bench") / "normalized" / "staged.arrow"
+        staged = WorkDir.of(settings, "ps_hukou", "2026-11-01", "bench").staged
         with pa.OSFile(str(staged)) as fh:
             table = pa.ipc.open_file(fh).read_all()
         chunks = [table.slice(i, ns.chunk_rows).to_pandas() for i in range(0, table.num_rows, ns.chunk_rows)]

@@ -18,16 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from etl import meta
 from etl.config import Settings, get_settings
 from etl.contracts import SharedTable, get_contracts
 from etl.errors import ReconciliationError, StageOrderError, ValidationFailed
 from etl.extract.stage import stage_extract
-from etl.ledger import write_ledger
+from etl.ledger import ledger
 from etl.load.stage import stage_load
 from etl.normalize.stage import stage_normalize
 from etl.validate.stage import stage_validate
-from etl.workdir import Progress, check_date
+from etl.workdir import Progress, StageRun, check_date
 
 __all__ = [
     "STAGES",
@@ -42,7 +41,7 @@ __all__ = [
 STAGES = ("extract", "normalize", "validate", "load")
 
 
-_STAGE_FUNCS: dict[str, Callable[..., dict[str, Any]]] = {
+_STAGE_FUNCS: dict[str, Callable[[StageRun], dict[str, Any]]] = {
     "extract": stage_extract,
     "normalize": stage_normalize,
     "validate": stage_validate,
@@ -71,29 +70,9 @@ def run_stage(
     contracts = get_contracts(settings)
     src = contracts.source(source)
     logical_date = check_date(logical_date)
-    kwargs: dict[str, Any] = {"progress": progress}
-    if stage == "extract":
-        kwargs["full_refresh"] = full_refresh
-    started = meta.now()
-    try:
-        return _STAGE_FUNCS[stage](settings, contracts, src, logical_date, run_id, **kwargs)
-    except (ValidationFailed, ReconciliationError):
-        raise  # already in the ledger with its counts
-    except Exception as exc:
-        write_ledger(
-            settings,
-            run_id=run_id,
-            source=source,
-            stage=stage,
-            logical_date=logical_date,
-            rows_in=0,
-            rows_out=0,
-            rows_quarantined=0,
-            started=started,
-            status="failed",
-            message=str(exc)[:2000],
-        )
-        raise
+    with ledger(settings, run_id=run_id, source=source, stage=stage, logical_date=logical_date) as entry:
+        run = StageRun(settings, contracts, src, logical_date, run_id, entry, progress, full_refresh)
+        return _STAGE_FUNCS[stage](run)
 
 
 def run_source(

@@ -8,54 +8,35 @@ from typing import Any
 
 from etl import meta
 from etl.config import Settings
-from etl.contracts import Contracts, Source
 from etl.errors import GovbaseError
-from etl.ledger import write_ledger
-from etl.workdir import Progress
+from etl.workdir import StageRun
 
 log = logging.getLogger(__name__)
 
 
-def stage_extract(
-    settings: Settings,
-    contracts: Contracts,
-    source: Source,
-    logical_date: str,
-    run_id: str,
-    full_refresh: bool = False,
-    progress: Progress | None = None,
-) -> dict[str, Any]:
+def stage_extract(run: StageRun) -> dict[str, Any]:
+    """Extract the source's deliveries due by the logical date into raw batches, and carry
+    forward batches an earlier run of the same date extracted but never published.
+
+    Raises GovbaseError when any file failed (the others are still extracted and counted).
+    """
     from etl.extract import extract_source
 
-    started = meta.now()
+    source = run.source
     results = extract_source(
-        settings,
+        run.settings,
         source,
-        run_id=run_id,
-        logical_date=date.fromisoformat(logical_date),
-        full_refresh=full_refresh,
-        progress=progress,
+        run_id=run.run_id,
+        logical_date=date.fromisoformat(run.logical_date),
+        full_refresh=run.full_refresh,
+        progress=run.progress,
     )
     extracted = [r for r in results if r.status == "extracted"]
     failed = [r for r in results if r.status == "failed"]
     rows = sum(r.rows for r in extracted)
-    adopted = _adopt_unpublished(settings, source.name, run_id, logical_date)
+    adopted = _adopt_unpublished(run.settings, source.name, run.run_id, run.logical_date)
     rows += sum(n for _, n in adopted)
-    status = "failed" if failed else "ok"
-    message = "; ".join(r.message or "" for r in failed) or None
-    write_ledger(
-        settings,
-        run_id=run_id,
-        source=source.name,
-        stage="extract",
-        logical_date=logical_date,
-        rows_in=rows,
-        rows_out=rows,
-        rows_quarantined=0,
-        started=started,
-        status=status,
-        message=message,
-    )
+    run.ledger.counts(rows, rows)
     summary = {
         "source": source.name,
         "stage": "extract",
@@ -67,7 +48,10 @@ def stage_extract(
         "rows": rows,
     }
     if failed:
-        raise GovbaseError(f"extract failed for {len(failed)} file(s) of {source.name}: {message}")
+        message = "; ".join(r.message or "" for r in failed)
+        message = f"extract failed for {len(failed)} file(s) of {source.name}: {message}"
+        run.ledger.fail(message)  # the rows of the files that did extract stay counted
+        raise GovbaseError(message)
     return summary
 
 

@@ -2,96 +2,75 @@
 
 from __future__ import annotations
 
-import json
 import shutil
+from pathlib import Path
 from typing import Any
 
 from etl import meta
-from etl.config import Settings
-from etl.contracts import Contracts, Source
 from etl.errors import ReconciliationError, StageOrderError, ValidationFailed
 from etl.faults import checkpoint
-from etl.ledger import write_ledger
-from etl.workdir import Progress, raw_paths, work_dir
+from etl.workdir import StageRun, ValidatedBatch
 
 
-def stage_load(
-    settings: Settings,
-    contracts: Contracts,
-    source: Source,
-    logical_date: str,
-    run_id: str,
-    progress: Progress | None = None,
-) -> dict[str, Any]:
-    from etl.load.warehouse import LINEAGE, Partition, audit, partition_path, publish, sweep
+def stage_load(run: StageRun) -> dict[str, Any]:
+    """Publish the validated batch of the run as one partition per (table, source, date):
+    copy its files into the warehouse, audit them, make them visible in one transaction.
 
-    started = meta.now()
-    table = contracts.tables[source.table]
-    wd = work_dir(settings, source.name, logical_date, run_id)
-    summary_path = wd / "validated" / "summary.json"
-    raws = raw_paths(settings, source.name, run_id)
+    Refuses (nothing published) a batch that failed validation (ValidationFailed) or
+    whose counts do not reconcile (ReconciliationError); with nothing new extracted for
+    the run, the published partition stays as it is.
+    """
+    source, logical_date, wd = run.source, run.logical_date, run.work
+    raws = run.raw_batches()
     extracted = sum(n for _, _, n in raws)
-    if not raws or not summary_path.exists():
-        if not raws:
-            # Nothing new arrived for this run (files already extracted): the published
-            # partition stays as it is.
-            write_ledger(
-                settings,
-                run_id=run_id,
-                source=source.name,
-                stage="load",
-                logical_date=logical_date,
-                rows_in=0,
-                rows_out=0,
-                rows_quarantined=0,
-                started=started,
-                status="ok",
-                message="nothing new to load",
-            )
-            return {"source": source.name, "stage": "load", "published": False, "reason": "nothing new"}
-        raise StageOrderError(f"{source.name} {logical_date}: load before validate (no {summary_path})")
-    v = json.loads(summary_path.read_text())
-    if not v["batch_ok"]:
+    if not raws:
+        # Nothing new arrived for this run (files already extracted): the published
+        # partition stays as it is.
+        run.ledger.message = "nothing new to load"
+        return {"source": source.name, "stage": "load", "published": False, "reason": "nothing new"}
+    if not wd.summary.exists():
+        raise StageOrderError(f"{source.name} {logical_date}: load before validate (no {wd.summary})")
+    v = ValidatedBatch.read(wd.summary)
+    if not v.batch_ok:
         raise ValidationFailed(
-            f"batch of {source.name} for {logical_date} failed validation: {v['batch_failures']}"
+            f"batch of {source.name} for {logical_date} failed validation: {v.batch_failures}"
         )
-    loaded, quarantined = v["source_rows_loaded"], v["source_rows_quarantined"]
-    balanced = extracted == loaded + quarantined
-    if not balanced:
+    loaded, quarantined = v.source_rows_loaded, v.source_rows_quarantined
+    run.ledger.counts(extracted, loaded, quarantined)
+    if extracted != loaded + quarantined:
         msg = (
-            f"{source.name} {logical_date} run {run_id} does not reconcile: extracted {extracted} != "
+            f"{source.name} {logical_date} run {run.run_id} does not reconcile: extracted {extracted} != "
             f"loaded {loaded} + quarantined {quarantined}; nothing published"
         )
-        write_ledger(
-            settings,
-            run_id=run_id,
-            source=source.name,
-            stage="load",
-            logical_date=logical_date,
-            rows_in=extracted,
-            rows_out=loaded,
-            rows_quarantined=quarantined,
-            started=started,
-            status="failed",
-            message=msg,
-        )
+        run.ledger.fail(msg)
         raise ReconciliationError(msg)
+    _write_audit_publish(run, v)
+    shutil.rmtree(wd.root, ignore_errors=True)
+    return {
+        "source": source.name,
+        "stage": "load",
+        "published": True,
+        "rows_loaded": v.good_rows,
+        "source_rows_loaded": loaded,
+        "source_rows_quarantined": quarantined,
+        "extracted": extracted,
+    }
 
-    p = Partition(table.name, source.name, logical_date, run_id)
+
+def _write_audit_publish(run: StageRun, v: ValidatedBatch) -> None:
+    """Copy the batch's files to their partition paths, audit them, publish them in one
+    DuckDB transaction, then drop the files the partition replaced."""
+    from etl.load.warehouse import LINEAGE, Partition, audit, partition_path, publish, sweep
+
+    settings, table = run.settings, run.table
+    p = Partition(table.name, run.source.name, run.logical_date, run.run_id)
     # write
-    st_path = q_path = None
-    if v["good_path"]:
-        st_path = partition_path(settings, "staging", p)
-        st_path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(v["good_path"], st_path)
-    if v["quarantine_path"]:
-        q_path = partition_path(settings, "quarantine", p)
-        q_path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(v["quarantine_path"], q_path)
+    st_path = _copy_into(v.good_path, partition_path(settings, "staging", p))
+    q_path = _copy_into(v.quarantine_path, partition_path(settings, "quarantine", p))
     checkpoint("load:after_write")
     # audit
-    audit(st_path, v["good_rows"], table.column_names + LINEAGE)
-    audit(q_path, quarantined, ["_source", "_batch_id", "_row_number", "reasons", "raw"])
+    audit(st_path, v.good_rows, table.column_names + LINEAGE)
+    audit(q_path, v.source_rows_quarantined, ["_source", "_batch_id", "_row_number", "reasons", "raw"])
     # publish
     with meta.connect(settings) as con:
         superseded = publish(
@@ -100,33 +79,20 @@ def stage_load(
             p,
             staging_path=st_path,
             quarantine_path=q_path,
-            rows_loaded=v["good_rows"],
-            source_rows=loaded,
-            rows_quarantined=quarantined,
+            rows_loaded=v.good_rows,
+            source_rows=v.source_rows_loaded,
+            rows_quarantined=v.source_rows_quarantined,
         )
         checkpoint("load:after_commit")
         for f in superseded:
             f.unlink(missing_ok=True)
-        sweep(settings, con, table.name, source.name)
-    write_ledger(
-        settings,
-        run_id=run_id,
-        source=source.name,
-        stage="load",
-        logical_date=logical_date,
-        rows_in=extracted,
-        rows_out=loaded,
-        rows_quarantined=quarantined,
-        started=started,
-        status="ok",
-    )
-    shutil.rmtree(wd, ignore_errors=True)
-    return {
-        "source": source.name,
-        "stage": "load",
-        "published": True,
-        "rows_loaded": v["good_rows"],
-        "source_rows_loaded": loaded,
-        "source_rows_quarantined": quarantined,
-        "extracted": extracted,
-    }
+        sweep(settings, con, table.name, run.source.name)
+
+
+def _copy_into(src: Path | None, dest: Path) -> Path | None:
+    """`src` copied to `dest` (folders made); None when there is no file to copy."""
+    if src is None:
+        return None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)
+    return dest

@@ -331,17 +331,17 @@ def test_cli_status_and_quarantine_views(ingested: Settings, tmp_path: Path) -> 
 
 def test_a_run_that_does_not_reconcile_fails_and_publishes_nothing(tmp_path: Path) -> None:
     from etl.pipeline import ReconciliationError, run_stage
-    from etl.workdir import work_dir
+    from etl.workdir import ValidatedBatch, WorkDir
 
     settings = get_settings(tmp_path / "home")
     generate(settings, persons=300, seed=9)
     for stage in ("extract", "normalize", "validate"):
         run_stage(stage, "tax_registration", DATE, "run-x", settings=settings)
     # lose a row between validate and load, as a bug would
-    summary_path = work_dir(settings, "tax_registration", DATE, "run-x") / "validated" / "summary.json"
-    v = json.loads(summary_path.read_text())
-    v["source_rows_loaded"] -= 1
-    summary_path.write_text(json.dumps(v))
+    summary_path = WorkDir.of(settings, "tax_registration", DATE, "run-x").summary
+    v = ValidatedBatch.read(summary_path)
+    v.source_rows_loaded -= 1
+    v.write(summary_path)
     with pytest.raises(ReconciliationError, match="does not reconcile"):
         run_stage("load", "tax_registration", DATE, "run-x", settings=settings)
     with _con(settings) as con:

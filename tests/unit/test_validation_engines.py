@@ -36,6 +36,7 @@ from etl.pipeline import run_stage
 from etl.validate import compiled
 from etl.validate import runner as runner_module
 from etl.validate.runner import ENGINES, SuiteRunner
+from etl.workdir import WorkDir
 
 pytestmark = pytest.mark.unit
 
@@ -641,7 +642,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict[str, 
     for source in SOURCES:
         run_stage("extract", source, DATE, RUN_ID, settings=settings)
         run_stage("normalize", source, DATE, RUN_ID, settings=settings)
-        path = settings.warehouse / "_work" / source / DATE / RUN_ID / "normalized" / "staged.arrow"
+        path = WorkDir.of(settings, source, DATE, RUN_ID).staged
         staged[source] = ipc.open_file(path).read_all().to_pandas()
     return settings, staged
 
