@@ -57,6 +57,8 @@ KNOWN_TRANSFORMS = frozenset(
 )
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Characters a CSV delimiter cannot be: they end a line, quote a field, or are data.
+_BAD_DELIMITERS = frozenset({"\n", "\r", '"', "\x00"})
 
 
 class _Strict(BaseModel):
@@ -166,7 +168,7 @@ class Source(_Strict):
     )
     sql_table: str | None = None
     encoding: Encoding = "auto"
-    delimiter: str = ","
+    delimiter: str = Field(",", description="csv: one character between fields (see _one_char)")
     header_rows: int = Field(1, ge=0, le=5)
     skip_rows: int = Field(0, ge=0)
     sheet: str | int = 0
@@ -192,6 +194,25 @@ class Source(_Strict):
     def _snake(cls, v: str) -> str:
         if not _NAME.match(v):
             raise ValueError(f"source name {v!r} must be snake_case ascii")
+        return v
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, v: str) -> str:
+        # Both CSV readers (pyarrow's and Python's csv module) and the quoting rules are
+        # defined for one character. A "delimiter" such as ", " is a comma followed by
+        # padding: declare "," and let the field's transforms (text, name, ...) trim it.
+        if len(v) != 1:
+            hint = (
+                f" (declare {v.strip()[0]!r} and trim the padding with a transform such as text)"
+                if len(v) > 1 and v.strip()
+                else ""
+            )
+            raise ValueError(f"delimiter must be exactly one character, got {v!r}{hint}")
+        if v in _BAD_DELIMITERS or v.isalnum():
+            raise ValueError(
+                f"delimiter {v!r} cannot separate fields: not a line break, quote, NUL, letter or digit"
+            )
         return v
 
     @model_validator(mode="after")

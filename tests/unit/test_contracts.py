@@ -136,3 +136,35 @@ def test_invalid_yaml_syntax_names_line(schemas: Path) -> None:
     assert info.value.file == str(path)
     assert info.value.key.startswith("line ")
     assert "not valid YAML" in info.value.problem
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "problem"),
+    [
+        (", ", "exactly one character, got ', ' (declare ','"),
+        ("||", "exactly one character, got '||' (declare '|'"),
+        ("", "exactly one character, got ''"),
+        ("\n", "cannot separate fields"),
+        ('"', "cannot separate fields"),
+        ("a", "cannot separate fields"),
+    ],
+)
+def test_delimiter_the_readers_cannot_use_is_a_contract_error(
+    schemas: Path, delimiter: str, problem: str
+) -> None:
+    """A delimiter that would pass the check and then fail the run (", " gave a TypeError in
+    the csv module) is refused when the contract loads, naming the key."""
+    path = schemas / "sources" / "ps_hukou.yml"
+    _edit(path, lambda d: d.update(delimiter=delimiter))
+    with pytest.raises(ContractError) as info:
+        load_contracts(schemas)
+    assert info.value.file == str(path)
+    assert info.value.key == "delimiter"
+    assert problem in info.value.problem
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t", "|", ";", "；", " ", "\x01"])
+def test_one_character_delimiters_load(schemas: Path, delimiter: str) -> None:
+    path = schemas / "sources" / "ps_hukou.yml"
+    _edit(path, lambda d: d.update(delimiter=delimiter))
+    assert load_contracts(schemas).sources["ps_hukou"].delimiter == delimiter
