@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -150,20 +149,16 @@ def run(
     home: HomeOpt = None,
 ) -> None:
     """Run extract, normalize, validate and load for each source, then refresh reports and Data Docs."""
-    if engine is not None:
-        from etl.validate.runner import ENGINES
+    from etl.config import VALIDATION_ENGINES
 
-        if engine not in ENGINES:
-            _fail(GovbaseError(f"--validation-engine {engine!r}: use one of {', '.join(ENGINES)}"))
-        os.environ["GOVBASE_VALIDATION_ENGINE"] = engine
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
+    if engine is not None and engine not in VALIDATION_ENGINES:
+        _fail(GovbaseError(f"--validation-engine {engine!r}: use one of {', '.join(VALIDATION_ENGINES)}"))
     from etl import meta
     from etl.contracts import get_contracts
-    from etl.pipeline import STAGES, run_publish, run_stage
+    from etl.pipeline import run_publish
 
-    settings = get_settings(home)
     try:
+        settings = get_settings(home, validation_engine=engine)
         contracts = get_contracts(settings)
         names = source or sorted(contracts.sources)
         for n in names:
@@ -172,6 +167,31 @@ def run(
         _fail(exc)
     day = _logical_date(logical_date)
     run_id = meta.new_run_id()
+    failures = _run_sources(settings, names, day, run_id, full_refresh)
+    try:
+        run_publish(day, run_id, names, settings=settings)
+    except GovbaseError as exc:  # reports are secondary: say so, keep the run's verdict
+        console.print(f"[yellow]publish: {exc}[/]")
+    _print_reconciliation(settings, run_id)
+    for name, msg in failures.items():
+        console.print(f"[bold red]{name}:[/] {msg}")
+    out.print(
+        f"run {run_id}: warehouse {settings.duckdb_path}; reports {settings.reports_dir}; "
+        f"Data Docs {settings.docs_dir / 'index.html'}"
+    )
+    if failures:
+        raise typer.Exit(1)
+
+
+def _run_sources(
+    settings: Any, names: list[str], day: str, run_id: str, full_refresh: bool
+) -> dict[str, str]:
+    """Every stage of each source in turn, with a progress bar; returns the failures by
+    source (one source failing does not stop the others)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from etl.pipeline import STAGES, run_stage
+
     failures: dict[str, str] = {}
     with Progress(
         TextColumn("{task.description:<18}"),
@@ -204,19 +224,7 @@ def run(
                     break
             else:
                 bar.update(task, stage="done", completed=len(STAGES), rows=rows["extract"])
-    try:
-        run_publish(day, run_id, names, settings=settings)
-    except GovbaseError as exc:  # reports are secondary: say so, keep the run's verdict
-        console.print(f"[yellow]publish: {exc}[/]")
-    _print_reconciliation(settings, run_id)
-    for name, msg in failures.items():
-        console.print(f"[bold red]{name}:[/] {msg}")
-    out.print(
-        f"run {run_id}: warehouse {settings.duckdb_path}; reports {settings.reports_dir}; "
-        f"Data Docs {settings.docs_dir / 'index.html'}"
-    )
-    if failures:
-        raise typer.Exit(1)
+    return failures
 
 
 def _print_reconciliation(settings: object, run_id: str | None = None, limit: int = 20) -> bool:

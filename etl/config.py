@@ -1,18 +1,25 @@
 """Resolve the environment in one place.
 
 Everything that depends on where things live (GOVBASE_HOME, the project's
-contract folders, the warehouse file) is computed here, so a deployment swaps
-one environment variable, not code.
+contract folders, the warehouse file) and every switch of a run (the validation
+engine, the retry delay of the DAGs) is a field of `Settings`, read from the
+environment once, in `get_settings`. Callers that override a switch (a CLI flag)
+build Settings with it; nothing writes os.environ at run time.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
+from typing import Any
+
+from etl.errors import GovbaseError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
+#: who evaluates the expectation suites (etl.validate.runner)
+VALIDATION_ENGINES = ("compiled", "ge")
 
 
 def _default_project_dir() -> Path:
@@ -32,14 +39,33 @@ def _default_project_dir() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    """Paths for one govbase deployment.
+    """Paths and switches of one govbase deployment.
 
     home: GOVBASE_HOME (default ./var), holding landing/, warehouse/, docs/, reports/.
-    project_dir: where schemas/ and expectations/ are read from.
+    project_dir: GOVBASE_PROJECT_DIR, where schemas/ and expectations/ are read from.
+    validation_engine: GOVBASE_VALIDATION_ENGINE, `compiled` (default: the suites'
+      expectations as vectorized checks with GE semantics) or `ge` (every expectation
+      through Great Expectations).
+    retry_delay_seconds: GOVBASE_RETRY_DELAY_SECONDS, the first retry delay of a DAG
+      task (default 30; doubled per try).
     """
 
     home: Path
     project_dir: Path
+    validation_engine: str = "compiled"
+    retry_delay_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.validation_engine not in VALIDATION_ENGINES:
+            raise GovbaseError(
+                f"validation engine {self.validation_engine!r}: use one of {', '.join(VALIDATION_ENGINES)}"
+            )
+        if not self.retry_delay_seconds >= 0:
+            raise GovbaseError(f"retry delay {self.retry_delay_seconds!r}: a number of seconds >= 0")
+
+    def with_(self, **changes: Any) -> Settings:
+        """These settings with some fields replaced (a CLI flag overriding the environment)."""
+        return replace(self, **changes)
 
     @cached_property
     def landing(self) -> Path:
@@ -81,7 +107,20 @@ class Settings:
         return self.landing / source
 
 
-def get_settings(home: str | os.PathLike[str] | None = None) -> Settings:
-    """Settings from the environment; `home` overrides GOVBASE_HOME."""
+def get_settings(home: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment; `home` overrides GOVBASE_HOME, `overrides` any other
+    field (None values are ignored, so an unset CLI option keeps the environment's)."""
     raw_home = home if home is not None else os.environ.get("GOVBASE_HOME", "var")
-    return Settings(home=Path(raw_home).resolve(), project_dir=_default_project_dir())
+    delay = os.environ.get("GOVBASE_RETRY_DELAY_SECONDS", "30")
+    try:
+        retry_delay = float(delay)
+    except ValueError:
+        raise GovbaseError(f"GOVBASE_RETRY_DELAY_SECONDS={delay!r}: a number of seconds") from None
+    fields: dict[str, Any] = {
+        "home": Path(raw_home).resolve(),
+        "project_dir": _default_project_dir(),
+        "validation_engine": os.environ.get("GOVBASE_VALIDATION_ENGINE", "compiled"),
+        "retry_delay_seconds": retry_delay,
+    }
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**fields)

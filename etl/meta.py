@@ -184,22 +184,6 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.Duck
         con.close()
 
 
-def record_error(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    run_id: str | None,
-    source: str,
-    kind: str,
-    problem: str,
-    file: str | None = None,
-    row_number: int | None = None,
-) -> None:
-    con.execute(
-        "insert into meta.source_error values (?, ?, ?, ?, ?, ?, ?)",
-        [run_id, source, file, row_number, kind, problem, now()],
-    )
-
-
 @dataclass(frozen=True)
 class Watermark:
     """Where a source's SQL pulls stand: the highest `key` value delivered, and the rows

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from etl.config import Settings, get_settings
-from etl.contracts import SharedTable, get_contracts
+from etl.contracts import get_contracts
 from etl.errors import ReconciliationError, StageOrderError, ValidationFailed
 from etl.extract.stage import stage_extract
 from etl.ledger import ledger
@@ -97,10 +97,6 @@ def run_source(
             progress=progress,
         )
     return summary
-
-
-def table_of(source: str, settings: Settings | None = None) -> SharedTable:
-    return get_contracts(settings or get_settings()).table_of(source)
 
 
 def run_publish(

@@ -18,7 +18,6 @@ from etl.reference import ETHNICITIES
 #: The reference date of the demo drop: ages, deaths and dates are "as of" it.
 REF_DATE = np.datetime64("2026-11-01")
 DROP_DATE = "20261101"
-EPOCH = np.datetime64("1970-01-01")
 
 RIC_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
 RIC_CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
@@ -27,7 +26,6 @@ USCC_WEIGHTS = np.array([1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10,
 _USCC_ASCII = np.frombuffer(USCC_ALPHABET.encode(), dtype=np.uint8)
 ORG_WEIGHTS = np.array([3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)  # GB 11714
 
-MARITAL_NAMES = {"10": "未婚", "20": "已婚", "30": "丧偶", "40": "离婚"}
 ENTITY_TYPE_SHARES = {
     "limited_company": 0.55,
     "joint_stock": 0.03,

@@ -27,7 +27,7 @@ def replay(settings: Settings, contracts: Contracts, source: str) -> dict[str, A
 
     src = contracts.source(source)
     table = contracts.tables[src.table]
-    runner = SuiteRunner(settings.expectations_dir, table, src)
+    runner = SuiteRunner(settings.expectations_dir, table, src, settings.validation_engine)
     with meta.connect(settings) as con:
         parts = con.execute(
             "select logical_date, run_id, staging_path, quarantine_path, rows_loaded, source_rows, rows_quarantined "

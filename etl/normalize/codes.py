@@ -104,8 +104,6 @@ BOOLEAN = _lookup(
     }
 )  # fmt: skip
 
-#: Status codes (schemas/reference/entity_status.csv).
-ENTITY_STATUS_CODES = ("active", "revoked", "cancelled", "moved_out")
 #: Entity type codes (schemas/reference/entity_type.csv).
 ENTITY_TYPE_CODES = (
     "limited_company", "joint_stock", "sole_proprietorship", "partnership",

@@ -12,9 +12,7 @@ scheduler parses the DAG files.
 
 from __future__ import annotations
 
-import importlib
 import logging
-import os
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
@@ -60,8 +58,9 @@ def default_args(owner: str) -> dict[str, Any]:
     return {
         "owner": owner,
         "retries": 2,
-        # GOVBASE_RETRY_DELAY_SECONDS shortens the first delay (tests, demos); doubled each try
-        "retry_delay": timedelta(seconds=float(os.environ.get("GOVBASE_RETRY_DELAY_SECONDS", "30"))),
+        # Settings.retry_delay_seconds (GOVBASE_RETRY_DELAY_SECONDS) shortens the first delay
+        # (tests, demos); doubled each try
+        "retry_delay": timedelta(seconds=get_settings().retry_delay_seconds),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=30),
         "on_failure_callback": record_task_failure,
@@ -105,9 +104,7 @@ def publish_task(sources: list[str], context: dict[str, Any]) -> dict[str, Any]:
     from airflow.sdk.exceptions import AirflowFailException
 
     from etl.errors import GovbaseError
-
-    # looked up at call time: run_publish lands with the publish issue
-    run_publish = importlib.import_module("etl.pipeline").run_publish
+    from etl.pipeline import run_publish
 
     logical_date = _logical_date(context)
     run_id = govbase_run_id(context["dag_run"].run_id)

@@ -13,7 +13,7 @@ once over the key columns of the whole batch; batch-level ones run once on
 per-column null counts gathered over the batch, so memory stays flat as batches
 grow (the uniqueness pass holds the key columns only).
 
-Two engines evaluate the same suite (GOVBASE_VALIDATION_ENGINE, or `engine=`):
+Two engines evaluate the same suite (`engine=`, Settings.validation_engine in a run):
 - "compiled" (default): etl.validate.compiled evaluates the expectation types
   govbase uses as vectorized predicates with GE's semantics and reports in GE's
   result format; any expectation it does not support still goes to GE;
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -35,11 +34,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from etl.config import VALIDATION_ENGINES
 from etl.contracts import SharedTable, Source
 from etl.errors import ContractError
 from etl.validate import compiled
 
-ENGINES = ("compiled", "ge")
+ENGINES = VALIDATION_ENGINES
 
 #: Row-level expectation types whose verdict on one row depends on the other rows of
 #: the batch: they must see the whole batch, never one chunk of it.
@@ -139,7 +139,7 @@ class SuiteRunner:
         self, expectations_dir: Path, table: SharedTable, source: Source, engine: str | None = None
     ) -> None:
         self.table, self.source = table, source
-        self.engine = engine or os.environ.get("GOVBASE_VALIDATION_ENGINE", "compiled")
+        self.engine = engine or "compiled"
         if self.engine not in ENGINES:
             raise ValueError(f"validation engine {self.engine!r}: use one of {', '.join(ENGINES)}")
         suite = load_suite(expectations_dir, table.name)

@@ -58,7 +58,7 @@ def stage_validate(run: StageRun) -> dict[str, Any]:
     if not wd.staged.exists() and extracted:
         raise StageOrderError(f"{source.name} {logical_date}: validate before normalize (no {wd.staged})")
     shutil.rmtree(wd.validated, ignore_errors=True)
-    runner = SuiteRunner(run.settings.expectations_dir, run.table, source)
+    runner = SuiteRunner(run.settings.expectations_dir, run.table, source, run.settings.validation_engine)
     value_errors = _value_errors(wd.errors)
     checks = _check_rows(run, runner, value_errors)
     quarantine = assemble(
