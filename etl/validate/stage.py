@@ -229,6 +229,32 @@ def _record_results(run: StageRun, checks: RowChecks, verdict: BatchVerdict, qua
         )
 
 
+def check_beside_published(
+    runner: SuiteRunner, staged: pd.DataFrame, published: pa.Table | None
+) -> pd.DataFrame:
+    """Row-level failures (FAILURE_COLUMNS) of `staged` rows joining a partition whose
+    `published` rows (its staging file) stay: per-row expectations on `staged` alone, the
+    cross-row ones (uniqueness) over the published rows and `staged` together, a failure
+    counting for a staged row only (the published ones are not reconsidered). Replay
+    validates with it, so a replayed row that duplicates a published key stays quarantined."""
+    from etl.validate.runner import columns_of
+
+    cross = runner.cross_row_expectations
+    staged = staged.reset_index(drop=True)
+    fails, _ = runner.validate_rows(staged, [e for e in runner.row_expectations if e not in cross])
+    parts = [keyed(staged, fails)] if len(fails) else []
+    if cross and len(staged):
+        cols = [*sorted({c for e in cross for c in columns_of(e["kwargs"])}), "_batch_id", "_row_number"]
+        mine = pa.Table.from_pandas(staged[cols], preserve_index=False)
+        before = published.select(cols) if published is not None else mine.slice(0, 0)
+        both = pa.concat_tables([before, mine], promote_options="permissive").to_pandas()
+        fails, _ = runner.validate_rows(both, cross)
+        fails = fails[fails["position"] >= before.num_rows]
+        if len(fails):
+            parts.append(keyed(both, fails))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=FAILURE_COLUMNS)
+
+
 def _rows_in(batch: pa.Table, rows: dict[str, np.ndarray]) -> np.ndarray:
     """Which rows of `batch` have a (_batch_id, _row_number) among `rows` (row numbers
     per batch id). Works on the Arrow columns: no Python string per row."""
