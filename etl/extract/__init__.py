@@ -152,6 +152,17 @@ def extract_source(
     return results
 
 
+def nothing_due(settings: Settings, source: Source, logical_date: date | None = None) -> str | None:
+    """When a file source has no file to extract for `logical_date`, why, in operator
+    words: no file matches its location, or the files that match are all dated (by
+    `file_date_pattern`) after the logical date, with how many there are and their dates.
+    None when some file is due (or for an SQL source)."""
+    if source.kind == "sql":
+        return None
+    job = _Job(settings, source, "", logical_date or datetime.now(UTC).date(), False, None, logical_date)
+    return None if job.landing_files() else job.nothing_found()
+
+
 def new_batch_id(source: str) -> str:
     return f"{source}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
@@ -180,7 +191,7 @@ class _Job:
         self.raw_dir = settings.layer("raw") / src.name / f"load_date={load_date.isoformat()}"
 
     # ------------------------------------------------------------------ files
-    def landing_files(self) -> list[tuple[str, Path]]:
+    def matching_files(self) -> list[tuple[str, Path]]:
         """(name relative to landing/<source>, path) of every file matching the location glob."""
         root = self.settings.source_landing(self.src.name)
         loc = self.src.location or ""
@@ -190,22 +201,42 @@ class _Job:
             )
         if not root.is_dir():
             return []
-        out = []
-        for p in sorted(root.glob(loc)):
-            if p.is_dir() or not self._delivered_by_logical_date(p.name):
-                continue
-            out.append((p.relative_to(root).as_posix(), p))
-        return out
+        return [(p.relative_to(root).as_posix(), p) for p in sorted(root.glob(loc)) if not p.is_dir()]
+
+    def landing_files(self) -> list[tuple[str, Path]]:
+        """The matching files due by the run's logical date (see `file_date`)."""
+        return [(n, p) for n, p in self.matching_files() if self._delivered_by_logical_date(p.name)]
+
+    def file_date(self, name: str) -> str | None:
+        """The delivery date (YYYYMMDD) `file_date_pattern` finds in a file name, if any."""
+        if not self.src.file_date_pattern:
+            return None
+        m = re.search(self.src.file_date_pattern, name)
+        return m.group(1) if m else None
 
     def _delivered_by_logical_date(self, name: str) -> bool:
         """A file dated (by `file_date_pattern`) after the run's logical date belongs to a
         later run; undated files, and runs without a logical date, take everything."""
-        if not (self.src.file_date_pattern and self.logical_date):
+        if not self.logical_date:
             return True
-        m = re.search(self.src.file_date_pattern, name)
-        if not m:
-            return True
-        return m.group(1) <= self.logical_date.strftime("%Y%m%d")
+        dated = self.file_date(name)
+        return dated is None or dated <= self.logical_date.strftime("%Y%m%d")
+
+    def nothing_found(self) -> str:
+        """Why no file is due: none matches the location, or those that match are all
+        dated after the logical date (how many, their dates, the logical date)."""
+        root = self.settings.source_landing(self.src.name)
+        matching = self.matching_files()
+        if not matching or self.logical_date is None:
+            return f"source {self.src.name}: no file matches {self.src.location} under {root}"
+        dates = sorted({d for n, p in matching if (d := self.file_date(p.name))})
+        shown = ", ".join(f"{d[:4]}-{d[4:6]}-{d[6:]}" for d in dates[:10]) + (
+            ", ..." if len(dates) > 10 else ""
+        )
+        return (
+            f"source {self.src.name}: {len(matching)} file(s) match {self.src.location} under {root}, "
+            f"none due by the logical date {self.logical_date.isoformat()}: dated {shown}"
+        )
 
     def run_files(self) -> list[BatchResult]:
         try:
@@ -216,12 +247,7 @@ class _Job:
             log.error("%s", exc)
             return [res]
         if not files:
-            log.warning(
-                "source %s: no file matches %s under %s",
-                self.src.name,
-                self.src.location,
-                self.settings.source_landing(self.src.name),
-            )
+            log.warning("%s", self.nothing_found())
         return [self.extract_file(name, path) for name, path in files]
 
     def _result(self, file: str | None, status: str, **kw: object) -> BatchResult:
@@ -426,5 +452,6 @@ __all__ = [
     "extract",
     "extract_source",
     "new_batch_id",
+    "nothing_due",
     "raw_batches",
 ]

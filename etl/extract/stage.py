@@ -20,7 +20,7 @@ def stage_extract(run: StageRun) -> dict[str, Any]:
 
     Raises GovbaseError when any file failed (the others are still extracted and counted).
     """
-    from etl.extract import extract_source
+    from etl.extract import extract_source, nothing_due
 
     source = run.source
     results = extract_source(
@@ -37,7 +37,7 @@ def stage_extract(run: StageRun) -> dict[str, Any]:
     adopted = _adopt_unpublished(run.settings, source.name, run.run_id, run.logical_date)
     rows += sum(n for _, n in adopted)
     run.ledger.counts(rows, rows)
-    summary = {
+    summary: dict[str, Any] = {
         "source": source.name,
         "stage": "extract",
         "files": len(results),
@@ -47,6 +47,11 @@ def stage_extract(run: StageRun) -> dict[str, Any]:
         "failed": len(failed),
         "rows": rows,
     }
+    if not results and not adopted:
+        # nothing to extract: say why (no file matches, or none is due yet by its date)
+        why = nothing_due(run.settings, source, date.fromisoformat(run.logical_date))
+        if why:
+            run.ledger.message = summary["note"] = why
     if failed:
         message = "; ".join(r.message or "" for r in failed)
         message = f"extract failed for {len(failed)} file(s) of {source.name}: {message}"

@@ -520,3 +520,25 @@ def test_a_malformed_date_stops_the_run_before_any_work(tmp_path: Path) -> None:
             and f"--date {bad!r}: not a date in the form YYYY-MM-DD" in out.stdout + out.stderr
         )
     assert not settings.duckdb_path.exists()  # no stage ran, nothing was recorded
+
+
+def test_a_run_before_the_first_dated_delivery_says_none_is_due(tmp_path: Path) -> None:
+    """The demo's drops are dated 20261101: a run for the day before extracts nothing and
+    says why, in the run's output, its summary and its ledger row."""
+    from etl.pipeline import run_stage
+
+    settings = get_settings(tmp_path / "home")
+    generate(settings, persons=200, seed=2)
+    why = "1 file(s) match hukou_*.csv under"
+    summary = run_stage("extract", "ps_hukou", "2026-10-31", "run-early", settings=settings)
+    assert (
+        why in summary["note"]
+        and "none due by the logical date 2026-10-31: dated 2026-11-01" in summary["note"]
+    )
+    with _con(settings) as con:
+        ledger = con.execute(
+            "select status, message from meta.run_ledger where run_id = 'run-early'"
+        ).fetchall()
+    assert ledger == [("ok", summary["note"])]
+    out = _cli(settings, "run", "--source", "ps_hukou", "--date", "2026-10-31")
+    assert out.returncode == 0 and "none due by the logical date 2026-10-31" in out.stderr

@@ -514,6 +514,33 @@ def test_a_run_takes_the_drops_delivered_by_its_logical_date(settings: Settings)
     assert [r.file for r in everything if r.status == "extracted"] == ["d_20240503.csv"]
 
 
+def test_files_not_due_yet_are_named_with_their_dates_and_the_logical_date(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Files match the location but all are dated after the logical date: the run says
+    how many, their dates and the logical date, not that no file matches."""
+    from datetime import date
+
+    from etl.extract import nothing_due
+
+    src = source(location="d_*.csv", file_date_pattern=r"_(\d{8})\.")
+    assert nothing_due(settings, src, date(2024, 5, 1)) == (
+        f"source t_src: no file matches d_*.csv under {settings.source_landing('t_src')}"
+    )
+    for day in ("20240510", "20240503"):
+        land(settings, src, f"d_{day}.csv", f"id,name,city\n{day},x,y\n".encode())
+    with caplog.at_level("WARNING", logger="etl.extract"):
+        assert extract_source(settings, src, logical_date=date(2024, 5, 1)) == []
+    why = nothing_due(settings, src, date(2024, 5, 1))
+    assert why == (
+        f"source t_src: 2 file(s) match d_*.csv under {settings.source_landing('t_src')}, "
+        "none due by the logical date 2024-05-01: dated 2024-05-03, 2024-05-10"
+    )
+    assert why in caplog.text and "no file matches" not in caplog.text
+    assert not settings.duckdb_path.exists()  # nothing was extracted, nothing recorded
+    assert nothing_due(settings, src, date(2024, 5, 3)) is None  # one is due
+
+
 def test_prefetch_keeps_order_errors_and_stops_its_source() -> None:
     from etl.background import prefetch
 
