@@ -278,7 +278,9 @@ def publish(
 
 
 def _quarantine_frame(source: str, home: Path | None) -> tuple[object, object]:
+    """The quarantine of a source (file names masked by content) and its delivered values, masked."""
     from etl.contracts import get_contracts
+    from etl.publish.masking import mask_content
     from etl.publish.reports import masked_values, quarantined_rows
 
     settings = get_settings(home)
@@ -287,6 +289,8 @@ def _quarantine_frame(source: str, home: Path | None) -> tuple[object, object]:
         q = quarantined_rows(settings, contracts, source)
     except GovbaseError as exc:
         _fail(exc)
+    if len(q):
+        q["file"] = mask_content(q["file"])
     return q, (masked_values(contracts, source, q["raw"]) if len(q) else None)
 
 
@@ -359,6 +363,8 @@ def quarantine_export(
     """Export the quarantined rows of a source to CSV (values masked, reasons in plain words)."""
     import pandas as pd
 
+    from etl.publish.csvfile import write_csv
+    from etl.publish.masking import mask_frame
     from etl.quality import REASONS
 
     q, masked = _quarantine_frame(source, home)
@@ -376,7 +382,10 @@ def quarantine_export(
             "reasons": q["reasons"].map(lambda s: " ".join(REASONS.get(c, c) for c in s.split(","))),
         }
     )
-    pd.concat([df, masked], axis=1).to_csv(output, index=False, encoding="utf-8-sig")
+    try:  # masked by content as well (file names too), formula-like cells neutralized
+        write_csv(mask_frame(pd.concat([df, masked], axis=1)), output)
+    except GovbaseError as exc:
+        _fail(exc)
     out.print(f"{len(df)} row(s) written to {output}")
 
 

@@ -22,13 +22,14 @@ out. Columns:
 
 from __future__ import annotations
 
-import csv
 import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 import pandas as pd
+
+from etl.publish.csvfile import write_csv
 
 _ENTRY = re.compile(r"^\[(\d*)-(\d*)\](.*)$")
 _PLACEHOLDERS = (
@@ -230,7 +231,7 @@ def write_reference(project_dir: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     regions = out / "regions.csv"
-    build_regions().to_csv(regions, index=False, lineterminator="\n")
+    write_csv(build_regions(), regions, audience="programs")
     written.append(regions)
     tables: dict[str, tuple[list[str], list[tuple[str, ...]]]] = {
         "ethnicity.csv": (["code", "name"], list(ETHNICITIES)),
@@ -242,11 +243,7 @@ def write_reference(project_dir: Path) -> list[Path]:
     }
     for fname, (header, data) in tables.items():
         path = out / fname
-        with path.open("w", encoding="utf-8", newline="") as fh:
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(header)
-            w.writerows(data)
-        written.append(path)
+        written.append(write_csv(pd.DataFrame(data, columns=header), path, audience="programs"))
     return written
 
 

@@ -3,7 +3,10 @@ plain words and its delivered values masked, as CSV and HTML, so the department
 can fix its data at the source.
 
 Delivered fields are masked by the mask kind of the shared column they map to;
-fields that map to no column (and overflow of ragged rows) are redacted.
+fields that map to no column (and overflow of ragged rows) are redacted. Every cell is
+then masked by content too (etl.publish.masking): a resident ID, mobile phone or an
+individual business's credit code is masked wherever it sits. The CSV is written by
+etl.publish.csvfile (formula-like cells neutralized, UTF-8 with a BOM).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import pandas as pd
 from etl import meta
 from etl.config import Settings
 from etl.contracts import Contracts
-from etl.publish.masking import mask
+from etl.publish.csvfile import write_csv
+from etl.publish.masking import mask, mask_frame
 from etl.quality import REASONS
 
 
@@ -88,6 +92,7 @@ def build_rejection_reports(settings: Settings, contracts: Contracts) -> list[Re
             }
         )
         body = pd.concat([body, masked_values(contracts, src.name, q["raw"]).add_prefix("value:")], axis=1)
+        body = mask_frame(body)  # file names and any other text: personal data masked by content
         by_dept.setdefault(src.department, []).append(body)
     reports = []
     for dept in sorted({s.department for s in contracts.sources.values()}):
@@ -100,7 +105,7 @@ def build_rejection_reports(settings: Settings, contracts: Contracts) -> list[Re
         folder = settings.reports_dir / dept
         folder.mkdir(parents=True, exist_ok=True)
         csv_path, html_path = folder / "rejections.csv", folder / "rejections.html"
-        df.to_csv(csv_path, index=False, encoding="utf-8-sig")  # opens in Excel with Chinese intact
+        write_csv(df, csv_path)
         names = sorted({s.department_name for s in contracts.sources.values() if s.department == dept})
         counts = (
             df["reason_codes"].str.split(",").explode().value_counts() if len(df) else pd.Series(dtype=int)
