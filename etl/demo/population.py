@@ -299,9 +299,13 @@ def make_persons(rng: np.random.Generator, n: int, regions: Regions) -> pd.DataF
     ethnicity[ns] = ethnicity[namesake_of[ns]] = "01"
     # Uyghur and Kazakh names: given·father in the register; others write them without the dot
     sep = np.flatnonzero(np.isin(ethnicity, T.SEPARATOR_NAME_GROUPS))
-    given = T.sarr(T.MINORITY_GIVEN)[rng.integers(0, len(T.MINORITY_GIVEN), len(sep))]
-    father = T.sarr(T.MINORITY_FATHER)[rng.integers(0, len(T.MINORITY_FATHER), len(sep))]
-    name[sep], name_variant[sep] = cat(given, "·", father), cat(given, "·", father)
+    given = T.sarr(T.MINORITY_GIVEN)[rng.integers(0, len(T.MINORITY_GIVEN), n)]
+    father = T.sarr(T.MINORITY_FATHER)[rng.integers(0, len(T.MINORITY_FATHER), n)]
+    father[tw] = father[twin_of[tw]]  # twins: one father's name
+    clash = tw[given[tw] == given[twin_of[tw]]]
+    nxt = [(T.MINORITY_GIVEN.index(g) + 1) % len(T.MINORITY_GIVEN) for g in given[clash].tolist()]
+    given[clash] = T.sarr(T.MINORITY_GIVEN)[np.asarray(nxt, dtype=np.int64)]
+    name[sep] = name_variant[sep] = cat(given[sep], "·", father[sep])
     name_no_separator = np.strings.replace(name, "·", "").astype(S)
     name_traditional = T.sarr(T.traditional(name.tolist()))
     sur_alt = np.array([T.SURNAME_VARIANTS.get(c, "") for c in sur.tolist()], dtype=S)
