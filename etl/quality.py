@@ -51,6 +51,8 @@ _DEFECTS = [
     Defect("code_lowercase", True, None, "lowercase letters in the credit code"),
     Defect("name_whitespace", True, None, "spaces or zero-width characters inside a name"),
     Defect("phone_format", True, None, "phone written with +86, dashes or spaces"),
+    Defect("name_separator_dot", True, None, "a minority name's middle dot typed as '.' or '•'"),
+    Defect("org_name_bracket", True, None, "half-width brackets in an organisation name"),
     # not repairable: quarantine with the reason
     Defect("id_bad_checksum", False, "resident_id_checksum", "a resident ID digit mistyped (check fails)"),
     Defect(
@@ -71,7 +73,17 @@ _DEFECTS = [
     # neither: variation that normalization leaves alone (entity resolution's job)
     Defect("id_missing", True, None, "no resident ID given (linked probabilistically later)"),
     Defect("name_variant", True, None, "name spelled differently from the household register"),
-    Defect("moved", True, None, "an older or newer address than the household register"),
+    Defect("moved", True, None, "an older address (and region, after a move of county) than the register"),
     Defect("phone_changed", True, None, "an older or newer phone number"),
+    Defect("name_variant_traditional", True, None, "the name written in traditional characters"),
+    Defect("name_variant_surname", True, None, "the surname replaced by a homophone or look-alike"),
+    Defect("name_variant_separator", True, None, "a minority name written without its middle dot"),
+    Defect("birth_swapped", True, None, "birth day and month swapped (a record without an ID)"),
+    Defect("birth_off_by_one", True, None, "birth date one day off (a record without an ID)"),
+    Defect("duplicate_record", True, None, "a second record of the same person in one department"),
+    Defect("code_missing", True, None, "no credit code given (linked on name and region later)"),
+    Defect("org_name_variant_form", True, None, "有限公司 written 有限责任公司 or the reverse"),
+    Defect("org_name_variant_branch", True, None, "the organisation name with a branch suffix (分公司)"),
+    Defect("org_name_variant_region", True, None, "the organisation name without its region prefix"),
 ]
 DEFECTS: dict[str, Defect] = {d.code: d for d in _DEFECTS}

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from etl.config import Settings
 from etl.demo.population import DROP_DATE, Regions, make_organisations, make_persons
 from etl.demo.sources import BUILDERS, RATES, Ctx, build_samr_registry, set_schemas_dir, write_registry
+from etl.demo.truth import identity_flags, link_rows
 from etl.reference import load_regions
 
 __all__ = ["DROP_DATE", "RATES", "DemoSummary", "SourceSummary", "generate", "write_registry"]
@@ -105,17 +106,35 @@ def generate(
         landing=settings.landing, persons=people, orgs=orgs, regions=regions, seed=seed, drop_date=drop_date
     )
     summary = DemoSummary(persons=persons, organisations=len(orgs), seed=seed, truth_dir=truth_dir)
+    links = []
     for name in SOURCE_ORDER:
         say(f"{name} ...")
         if name == "samr_registry":
             files, truth = build_samr_registry(ctx, sql_url)
         else:
             files, truth = BUILDERS[name](ctx)
+        truth = identity_flags(truth, orgs)
         _write_parquet(truth, truth_dir / f"{name}.parquet")
+        links.append(link_rows(truth))
         summary.sources[name] = SourceSummary(files=files, rows=len(truth))
         say(f"{name}: {len(truth)} rows")
+    _write_parquet(pd.concat(links, ignore_index=True), truth_dir / "links.parquet")
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+#: Population columns that only feed the sources' variation (not part of the truth).
+VARIATION_COLUMNS = (
+    "name_variant",
+    "name_traditional",
+    "surname_variant",
+    "name_no_separator",
+    "old_household_region",
+    "old_address",
+    "old_phone",
+)
+
+ORG_VARIATION_COLUMNS = ("name_no_region", "name_form", "name_branch", "name_half_brackets")
 
 
 def _iso(col: pd.Series) -> pd.Series:
@@ -123,7 +142,7 @@ def _iso(col: pd.Series) -> pd.Series:
 
 
 def _persons_truth(p: pd.DataFrame) -> pd.DataFrame:
-    out = p.drop(columns=["name_variant", "old_address", "old_phone"]).copy()
+    out = p.drop(columns=[c for c in VARIATION_COLUMNS if c in p.columns]).copy()
     for c in out.columns:
         if c != "alive":
             out[c] = out[c].astype(object) if c not in ("birth_date", "death_date") else _iso(out[c])
@@ -131,7 +150,7 @@ def _persons_truth(p: pd.DataFrame) -> pd.DataFrame:
 
 
 def _orgs_truth(o: pd.DataFrame) -> pd.DataFrame:
-    out = o.drop(columns=["entity_type_name", "status_name"]).copy()
+    out = o.drop(columns=["entity_type_name", "status_name", *ORG_VARIATION_COLUMNS]).copy()
     for c in out.columns:
         out[c] = _iso(out[c]) if c == "established_date" else out[c].astype(object)
     return out

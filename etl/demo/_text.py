@@ -222,3 +222,55 @@ def surnames() -> tuple[list[str], np.ndarray]:
 def given_pairs() -> tuple[list[str], list[str]]:
     pairs = GIVEN_PAIRS.split()
     return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+# Surnames and the homophone or look-alike a clerk writes instead (肖/萧, 闫/阎, 付/傅 are
+# also official variants people use interchangeably).
+def _pairs(text: str) -> dict[str, str]:
+    return {p[0]: p[1] for p in text.split()}
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+SURNAME_VARIANTS = _pairs(
+    "张章 王汪 李黎 刘柳 陈程 杨扬 黄皇 徐许 周州 吴伍 胡湖 郭国 何和 高郜 林霖 罗骆 郑正 梁粱 "
+    "谢解 唐汤 韩寒 冯凤 曾增 肖萧 董懂 袁元 于余 蒋姜 余于 程陈 魏卫 任仁 沈申 姚尧 卢芦 姜蒋 "
+    "钟仲 谭覃 陆路 汪王 范樊 金靳 石史 付傅 方芳 白柏 孟梦 熊雄 邱丘 江姜 尹殷 薛雪 闫阎 雷蕾 "
+    "侯候 龙隆 史石 陶桃 贺何 顾古 毛茅 郝赫 龚宫 邵召 严颜 覃谭 武吴 戴代 莫墨 向项 汤唐"
+)
+
+# Given-name characters and a homophone or look-alike clerks confuse them with (晶/精, 玲/琳).
+LOOKALIKE_GIVEN = _pairs(
+    "晶精 玲琳 琳玲 精晶 婷亭 燕艳 艳燕 丽莉 莉丽 娟鹃 静净 敏闽 峰锋 锋峰 斌彬 彬斌 杰洁 洁杰 "
+    "辉晖 晖辉 军均 俊骏 浩皓 皓浩 宇羽 雨宇 欣昕 昕欣 佳嘉 嘉佳 颖英 英颖 萍苹 红宏 宏红 "
+    "华骅 明鸣 鹏朋 刚钢 超朝 勇涌 强墙 伟玮 玮伟 芳方 秀绣 霞侠 梅枚 兰岚 岚兰 倩茜 茜倩"
+)
+
+#: Most frequent full names (national statistics): namesakes are drawn from these.
+COMMON_NAMES = _words(
+    "张伟 王伟 王芳 李伟 李娜 张敏 李静 王静 刘伟 王秀英 张丽 李秀英 王丽 张静 张秀英 李强 王敏 "
+    "李敏 王磊 刘洋 王艳 王勇 李军 张勇 李杰 张杰 张磊 王强 李娟 王军 张艳 张涛 王涛 李明 李艳"
+)
+
+# Transliterated Uyghur and Kazakh names: given name, then the father's name, joined with
+# the middle dot "·" in the household register (阿卜杜拉·买买提).
+MINORITY_GIVEN = _words(
+    "阿卜杜拉 艾合买提 买买提 吐尔逊 艾力 依明 阿不都 努尔 热合曼 伊力哈木 阿迪力 艾山 卡德尔 "
+    "阿依古丽 古丽娜尔 热依拉 帕提古丽 迪丽努尔 阿娜尔 海热古丽 米娜瓦尔 努尔古丽 阿斯哈尔 叶尔兰"
+)
+MINORITY_FATHER = _words(
+    "买买提 吐尔逊 艾力 阿不都 依明 肉孜 司马义 克里木 热合曼 阿布拉 努尔 玉素甫 托合提 哈力克"
+)
+#: GB/T 3304 codes whose names are written given·father: 维吾尔族, 哈萨克族.
+SEPARATOR_NAME_GROUPS = ("05", "17")
+
+
+def traditional(names: list[str]) -> list[str]:
+    """The names in traditional characters (OpenCC s2t), converted in one call."""
+    import opencc
+
+    if not names:
+        return []
+    return str(opencc.OpenCC("s2t").convert("\n".join(names))).split("\n")

@@ -30,6 +30,18 @@ GROUP = {
     "code_bad_checksum": "code",
     "name_whitespace": "name",
     "name_variant": "name",
+    "name_variant_traditional": "name",
+    "name_variant_surname": "name",
+    "name_variant_separator": "name",
+    "name_separator_dot": "name",
+    "org_name_variant_form": "org_name",
+    "org_name_variant_branch": "org_name",
+    "org_name_variant_region": "org_name",
+    "org_name_bracket": "org_name",
+    "code_missing": "code",
+    "birth_swapped": "birth",
+    "birth_off_by_one": "birth",
+    "duplicate_record": "duplicate",
     "phone_format": "phone",
     "phone_changed": "phone",
     "moved": "address",
@@ -58,6 +70,12 @@ class Defects:
         taken |= mask
         self.masks[code] = mask
         return mask
+
+    def mark(self, code: str, mask: np.ndarray) -> None:
+        """Record rows the builder chose itself (e.g. appended duplicates) as carrying `code`."""
+        self.masks[code] = np.asarray(mask, dtype=bool)
+        taken = self._taken.setdefault(GROUP[code], np.zeros(self.n, dtype=bool))
+        taken |= self.masks[code]
 
     def get(self, code: str) -> np.ndarray:
         return self.masks.get(code, np.zeros(self.n, dtype=bool))
@@ -141,6 +159,7 @@ def mess_resident_ids(
     *,
     zero_width: bool = True,
     eligible_15: np.ndarray | None = None,
+    eligible_missing: np.ndarray | None = None,
 ) -> np.ndarray:
     """Inject the resident-ID defects configured in dfx.rates into a copy of ids.
 
@@ -152,7 +171,8 @@ def mess_resident_ids(
     dfx.pick("id_excel_destroyed", numeric)
     if eligible_15 is not None:
         dfx.pick("id_15digit", eligible_15)
-    for code in ("id_bad_checksum", "id_fullwidth", "id_whitespace", "id_missing"):
+    dfx.pick("id_missing", eligible_missing)  # before the others: its rate is the largest
+    for code in ("id_bad_checksum", "id_fullwidth", "id_whitespace"):
         dfx.pick(code)
     _apply(out, dfx.get("id_lowercase_x"), lambda s: s[:-1] + "x")
     _apply(out, dfx.get("id_15digit"), lambda s: s[:6] + s[8:17])
@@ -174,7 +194,9 @@ def mess_resident_ids(
     return out
 
 
-def mess_credit_codes(rng: np.random.Generator, codes: np.ndarray, dfx: Defects) -> np.ndarray:
+def mess_credit_codes(
+    rng: np.random.Generator, codes: np.ndarray, dfx: Defects, eligible_missing: np.ndarray | None = None
+) -> np.ndarray:
     out = np.array(codes, dtype=S)
     has_letter = (
         np.asarray([any(c.isalpha() for c in s) for s in out.tolist()]) if len(out) else np.zeros(0, bool)
@@ -182,6 +204,7 @@ def mess_credit_codes(rng: np.random.Generator, codes: np.ndarray, dfx: Defects)
     dfx.pick("code_lowercase", has_letter)
     dfx.pick("code_bad_checksum")
     dfx.pick("code_fullwidth")
+    dfx.pick("code_missing", eligible_missing)
     from etl.demo.population import USCC_ALPHABET
 
     def typo(s: str) -> str:  # an organisation-code character (pos 9-16) changed
@@ -192,26 +215,85 @@ def mess_credit_codes(rng: np.random.Generator, codes: np.ndarray, dfx: Defects)
     _apply(out, dfx.get("code_lowercase"), str.lower)
     _apply(out, dfx.get("code_bad_checksum"), typo)
     _apply(out, dfx.get("code_fullwidth"), lambda s: s.translate(T.FULLWIDTH))
+    out[dfx.get("code_missing")] = ""
+    return out
+
+
+#: Name variation codes, in the order they are drawn (the rarest eligibility first).
+NAME_VARIANTS = (
+    "name_variant_separator",
+    "name_separator_dot",
+    "name_variant_surname",
+    "name_variant_traditional",
+    "name_variant",
+)
+
+
+ORG_NAME_VARIANTS = (
+    "org_name_bracket",
+    "org_name_variant_branch",
+    "org_name_variant_region",
+    "org_name_variant_form",
+)
+
+
+def vary(
+    names: np.ndarray, variants: dict[str, np.ndarray], codes: tuple[str, ...], dfx: Defects
+) -> np.ndarray:
+    """A copy of names where the rows drawn for each code (among those whose variant differs)
+    carry that code's variant."""
+    out = np.array(names, dtype=S)
+    for code in codes:
+        if code in variants:
+            alt = np.asarray(variants[code], dtype=S)
+            m = dfx.pick(code, alt != out)
+            out[m] = alt[m]
     return out
 
 
 def mess_names(
     rng: np.random.Generator,
     names: np.ndarray,
-    variants: np.ndarray | None,
+    variants: dict[str, np.ndarray] | None,
     dfx: Defects,
     *,
     zero_width: bool = True,
 ) -> np.ndarray:
-    out = np.array(names, dtype=S)
-    if variants is not None:
-        m = dfx.pick("name_variant", np.asarray(variants, dtype=S) != out)
-        out[m] = np.asarray(variants, dtype=S)[m]
+    """Names with variation (`variants`: defect code of NAME_VARIANTS -> the variant of each
+    row's name; a row is eligible where its variant differs) and whitespace defects."""
+    out = vary(names, variants or {}, NAME_VARIANTS, dfx)
     spaces = ["\u200b", " ", "\u3000"] if zero_width else [" ", "\u3000"]
     dfx.pick("name_whitespace", np.strings.str_len(out) >= 2)
     _apply(
         out, dfx.get("name_whitespace"), lambda s: s[:1] + spaces[int(rng.integers(0, len(spaces)))] + s[1:]
     )
+    return out
+
+
+def separator_dot(names: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Minority names with the middle dot typed as '.' or '•' (normalization restores '·')."""
+    dots = np.where(rng.random(len(names)) < 0.6, ".", "•").tolist()
+    return np.asarray(
+        [n.replace("·", d) for n, d in zip(np.asarray(names).tolist(), dots, strict=True)], dtype=S
+    )
+
+
+def mess_birth_without_id(
+    rng: np.random.Generator, birth: np.ndarray, dfx: Defects, no_id: np.ndarray
+) -> np.ndarray:
+    """Birth dates of records without a resident ID: day and month swapped (days 1-12 only,
+    day != month) or one day off. With an ID such a date would be a mismatch finding."""
+    from etl.demo.population import ymd_parts
+
+    y, m, d = ymd_parts(birth)
+    swap = dfx.pick("birth_swapped", no_id & (d <= 12) & (d != m))
+    off = dfx.pick("birth_off_by_one", no_id)
+    out = birth.astype("datetime64[D]").copy()
+    swapped = ((y[swap] - 1970).astype("datetime64[Y]").astype("datetime64[M]") + (d[swap] - 1)).astype(
+        "datetime64[D]"
+    ) + (m[swap] - 1)
+    out[swap] = swapped
+    out[off] = out[off] + np.where(rng.random(int(off.sum())) < 0.5, -1, 1)
     return out
 
 

@@ -207,20 +207,115 @@ def _birth_year_weights() -> tuple[np.ndarray, np.ndarray]:
     return years, w / w.sum()
 
 
+#: Shares of the population with a look-alike: a twin (second-born of a pair: same birth
+#: date, household and address, another given name; ~1 % of births in China are twins) and
+#: a namesake (same common name and birth date as another person, elsewhere).
+TWIN_SHARE = 0.01
+NAMESAKE_SHARE = 0.005
+#: Share who moved county: the household register has the new region and address, some
+#: departments still the old ones (`old_household_region`, `old_address`).
+MOVED_COUNTY_SHARE = 0.05
+
+
+def _look_alikes(rng: np.random.Generator, n: int, male: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(twin_of, namesake_of): index of the look-alike partner per person, -1 for none.
+    Partners are never look-alikes themselves; namesakes share the gender."""
+    order = rng.permutation(n)
+    k_twin, k_same = round(n * TWIN_SHARE), round(n * NAMESAKE_SHARE)
+    twin_of = np.full(n, -1, dtype=np.int64)
+    namesake_of = np.full(n, -1, dtype=np.int64)
+    twins, twin_partner = order[:k_twin], order[k_twin : 2 * k_twin]
+    twin_of[twins] = twin_partner
+    rest = order[2 * k_twin :]
+    same, pool = rest[: 2 * k_same], rest[2 * k_same :]
+    for i in same[:k_same]:
+        cands = pool[male[pool] == male[i]]
+        if len(cands):
+            namesake_of[i] = cands[int(rng.integers(0, len(cands)))]
+    return twin_of, namesake_of
+
+
+def _partner_ids(pid: np.ndarray, partner: np.ndarray) -> np.ndarray:
+    out = np.full(len(pid), None, dtype=object)
+    has = partner >= 0
+    out[has] = pid[partner[has]].astype(object)
+    return out
+
+
+def _given_variant(given_last: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """A look-alike of the last given-name character where the table has one, else the
+    generic homophone/traditional pair."""
+    alike = np.array([T.LOOKALIKE_GIVEN.get(c, "") for c in given_last.tolist()], dtype=S)
+    return np.where(np.strings.str_len(alike) > 0, alike, fallback).astype(S)
+
+
 def make_persons(rng: np.random.Generator, n: int, regions: Regions) -> pd.DataFrame:
     """One row per person; columns hold canonical (truth) values plus the pieces the sources
-    need for variation (name_variant, old_address, old_phone)."""
+    need for variation (name_variant, name_traditional, surname_variant, name_no_separator,
+    old_household_region, old_address, old_phone) and the look-alike partners (twin_of,
+    namesake_of: person_id or None)."""
     years, yw = _birth_year_weights()
     by = rng.choice(years, size=n, p=yw)
     start = (by - 1970).astype("datetime64[Y]").astype("datetime64[D]")
     ylen = ((by + 1 - 1970).astype("datetime64[Y]").astype("datetime64[D]") - start).astype(np.int64)
     birth = start + (rng.random(n) * ylen).astype(np.int64)
     birth = np.minimum(birth, REF_DATE - 30)
-    _, bm, bd = ymd_parts(birth)
     male = rng.random(n) < 0.512
-    gender = np.where(male, "1", "2")
-
     cidx = regions.pick_for_years(rng, by)
+
+    # names
+    snames, sw = T.surnames()
+    g1, g1v = T.given_pairs()
+    s_idx = rng.choice(len(snames), size=n, p=sw)
+    a_idx = rng.integers(0, len(g1), n)
+    b_idx = rng.integers(0, len(g1), n)
+    single = rng.random(n) < np.where(by < 1975, 0.35, 0.2)
+    sur = T.sarr(snames)[s_idx]
+    ga, gav = T.sarr(g1)[a_idx], T.sarr(g1v)[a_idx]
+    gb, gbv = T.sarr(g1)[b_idx], T.sarr(g1v)[b_idx]
+    eth_codes = np.array([c for c, _ in _ethnicity_table()], dtype=object)
+    eth_w = np.array([w for _, w in _ethnicity_table()])
+    ethnicity = eth_codes[rng.choice(len(eth_codes), size=n, p=eth_w)].astype(S)
+
+    # look-alikes: twins take the partner's birth, county, surname and ethnicity (and, below,
+    # address); namesakes the partner's birth date and a common full name
+    twin_of, namesake_of = _look_alikes(rng, n, male)
+    tw = np.flatnonzero(twin_of >= 0)
+    birth[tw], cidx[tw], by[tw] = birth[twin_of[tw]], cidx[twin_of[tw]], by[twin_of[tw]]
+    sur[tw], ethnicity[tw] = sur[twin_of[tw]], ethnicity[twin_of[tw]]
+    same_given = (ga[tw] == ga[twin_of[tw]]) & (single[tw] | (gb[tw] == gb[twin_of[tw]]))
+    ga[tw[same_given]] = T.sarr(g1)[(a_idx[tw[same_given]] + 1) % len(g1)]
+    name = np.where(single, cat(sur, ga), cat(sur, ga, gb))
+    name_variant = np.where(single, cat(sur, _given_variant(ga, gav)), cat(sur, ga, _given_variant(gb, gbv)))
+    ns = np.flatnonzero(namesake_of >= 0)
+    common = T.sarr(T.COMMON_NAMES)[rng.integers(0, len(T.COMMON_NAMES), len(ns))]
+    name[ns] = name[namesake_of[ns]] = common
+    name_variant[ns] = name_variant[namesake_of[ns]] = common
+    sur[ns] = sur[namesake_of[ns]] = np.strings.slice(common, 0, 1)
+    birth[ns], by[ns] = birth[namesake_of[ns]], by[namesake_of[ns]]
+    cidx[ns] = regions.pick_for_years(rng, by[ns])  # a county that existed in the new birth year
+    ethnicity[ns] = ethnicity[namesake_of[ns]] = "01"
+    # Uyghur and Kazakh names: given·father in the register; others write them without the dot
+    sep = np.flatnonzero(np.isin(ethnicity, T.SEPARATOR_NAME_GROUPS))
+    given = T.sarr(T.MINORITY_GIVEN)[rng.integers(0, len(T.MINORITY_GIVEN), n)]
+    father = T.sarr(T.MINORITY_FATHER)[rng.integers(0, len(T.MINORITY_FATHER), n)]
+    father[tw] = father[twin_of[tw]]  # twins: one father's name
+    clash = tw[given[tw] == given[twin_of[tw]]]
+    nxt = [(T.MINORITY_GIVEN.index(g) + 1) % len(T.MINORITY_GIVEN) for g in given[clash].tolist()]
+    given[clash] = T.sarr(T.MINORITY_GIVEN)[np.asarray(nxt, dtype=np.int64)]
+    name[sep] = name_variant[sep] = cat(given[sep], "·", father[sep])
+    name_no_separator = np.strings.replace(name, "·", "").astype(S)
+    name_traditional = T.sarr(T.traditional(name.tolist()))
+    sur_alt = np.array([T.SURNAME_VARIANTS.get(c, "") for c in sur.tolist()], dtype=S)
+    surname_variant = np.where(
+        (np.strings.str_len(sur_alt) > 0) & (np.strings.str_len(sur) == 1),
+        cat(sur_alt, np.strings.slice(name, 1, None)),
+        name,
+    ).astype(S)
+    surname_variant[sep] = name[sep]
+
+    _, bm, bd = ymd_parts(birth)
+    gender = np.where(male, "1", "2")
     addr_code = regions.code[cidx]
     ymd = by * 10000 + bm * 100 + bd
     seq = rng.integers(0, 500, n) * 2 + male.astype(np.int64)
@@ -234,26 +329,21 @@ def make_persons(rng: np.random.Generator, n: int, regions: Regions) -> pd.DataF
         dup = key.groupby(["a", "d", "s"], sort=False).cumcount().to_numpy()
     rid = resident_ids(addr_code, ymd, seq)
 
-    # names
-    snames, sw = T.surnames()
-    g1, g1v = T.given_pairs()
-    s_idx = rng.choice(len(snames), size=n, p=sw)
-    a_idx = rng.integers(0, len(g1), n)
-    b_idx = rng.integers(0, len(g1), n)
-    single = rng.random(n) < np.where(by < 1975, 0.35, 0.2)
-    sur = T.sarr(snames)[s_idx]
-    ga, gav = T.sarr(g1)[a_idx], T.sarr(g1v)[a_idx]
-    gb, gbv = T.sarr(g1)[b_idx], T.sarr(g1v)[b_idx]
-    name = np.where(single, cat(sur, ga), cat(sur, ga, gb))
-    name_variant = np.where(single, cat(sur, gav), cat(sur, ga, gbv))
-
-    eth_codes = np.array([c for c, _ in _ethnicity_table()], dtype=object)
-    eth_w = np.array([w for _, w in _ethnicity_table()])
-    ethnicity = eth_codes[rng.choice(len(eth_codes), size=n, p=eth_w)].astype(S)
-
     prefix = regions.prefix[cidx]
     address = street_addresses(rng, prefix)
+    address[tw] = address[twin_of[tw]]
     old_address = street_addresses(rng, prefix)
+    # moved county: the register's region and address are the new ones; the old county
+    # (whose code the resident ID keeps, as it encodes the place of first registration) and
+    # an address there are what a department not yet told still holds
+    in_pair = twin_of >= 0
+    in_pair[twin_of[tw]] = True
+    moved = weighted_sample(rng, (~in_pair).astype(float), round(n * MOVED_COUNTY_SHARE))
+    new_cidx = rng.integers(0, len(regions.code), len(moved))
+    region = addr_code.copy()
+    region[moved] = regions.code[new_cidx]
+    old_address[moved] = address[moved]
+    address[moved] = street_addresses(rng, regions.prefix[new_cidx])
     phone = mobiles(rng, n)
     old_phone = mobiles(rng, n)
 
@@ -284,16 +374,21 @@ def make_persons(rng: np.random.Generator, n: int, regions: Regions) -> pd.DataF
     marital = np.where(legal, marital, "10")
 
     width = max(7, len(str(n)))
+    pid = cat("P", num(np.arange(1, n + 1), width))
     return pd.DataFrame(
         {
-            "person_id": cat("P", num(np.arange(1, n + 1), width)),
+            "person_id": pid,
             "resident_id": rid,
             "name": name,
             "name_variant": name_variant,
+            "name_traditional": name_traditional,
+            "surname_variant": surname_variant,
+            "name_no_separator": name_no_separator,
             "gender": gender,
             "birth_date": birth.astype("datetime64[D]"),
             "ethnicity": ethnicity,
-            "household_region": num(addr_code, 6),
+            "household_region": num(region, 6),
+            "old_household_region": num(addr_code, 6),
             "address": address,
             "old_address": old_address,
             "phone": phone,
@@ -301,6 +396,8 @@ def make_persons(rng: np.random.Generator, n: int, regions: Regions) -> pd.DataF
             "marital_status": marital,
             "alive": alive,
             "death_date": np.where(alive, np.datetime64("NaT"), death).astype("datetime64[D]"),
+            "twin_of": _partner_ids(pid, twin_of),
+            "namesake_of": _partner_ids(pid, namesake_of),
         }
     )
 
@@ -414,6 +511,21 @@ def make_organisations(
         cat(city, zh, words, form),
     ).astype(S)
 
+    # name variants other departments write: region in brackets for some companies (华信（杭州）
+    # 科技有限公司), without the region, 有限公司 <-> 有限责任公司, a branch suffix, ASCII brackets
+    company = np.isin(etype, ["limited_company", "joint_stock"])
+    bracketed = company & (rng.random(m) < 0.3)
+    name = np.where(bracketed, cat(zh, "（", city, "）", words, form), name).astype(S)
+    name_no_region = np.where(company, cat(zh, words, form), name).astype(S)
+    limited = etype == "limited_company"
+    name_form = np.where(
+        limited & np.strings.endswith(name, "有限责任公司"),
+        np.strings.replace(name, "有限责任公司", "有限公司"),
+        np.where(limited, np.strings.replace(name, "有限公司", "有限责任公司"), name),
+    ).astype(S)
+    name_branch = np.where(company, cat(name, county, "分公司"), name).astype(S)
+    name_half = np.strings.replace(np.strings.replace(name, "（", "("), "）", ")").astype(S)
+
     # registered capital in CNY
     lo_hi = {
         "limited_company": (1e5, 5e7),
@@ -443,6 +555,10 @@ def make_organisations(
             "org_id": cat("E", num(np.arange(1, m + 1), width)),
             "credit_code": code,
             "name": name,
+            "name_no_region": name_no_region,
+            "name_form": name_form,
+            "name_branch": name_branch,
+            "name_half_brackets": name_half,
             "entity_type": etype,
             "entity_type_name": [_TYPE_NAME[t] for t in etype],
             "legal_rep_person": persons["person_id"].to_numpy()[rep],

@@ -45,8 +45,12 @@ RATES: dict[str, dict[str, float]] = {
         "id_lowercase_x": 0.003,
         "id_whitespace": 0.005,
         "id_bad_checksum": 0.002,
-        "id_missing": 0.02,
+        "id_missing": 0.045,  # individual businesses only: ~15 % of them
+        "code_missing": 0.03,
         "name_whitespace": 0.005,
+        "org_name_variant_form": 0.02,
+        "org_name_variant_region": 0.02,
+        "org_name_bracket": 0.01,
         "phone_format": 0.05,
         "ragged_row": 0.001,
     },
@@ -59,7 +63,15 @@ RATES: dict[str, dict[str, float]] = {
         "id_missing": 0.01,
         "id_gender_mismatch": 0.002,
         "name_whitespace": 0.005,
-        "name_variant": 0.02,
+        "name_variant": 0.015,
+        "name_variant_traditional": 0.005,
+        "name_variant_surname": 0.005,
+        "name_variant_separator": 0.002,
+        "name_separator_dot": 0.002,
+        "org_name_variant_form": 0.02,
+        "org_name_variant_branch": 0.03,
+        "org_name_variant_region": 0.02,
+        "org_name_bracket": 0.01,
         "phone_format": 0.03,
         "phone_changed": 0.05,
         "code_lowercase": 0.005,
@@ -71,12 +83,19 @@ RATES: dict[str, dict[str, float]] = {
         "id_lowercase_x": 0.003,
         "id_whitespace": 0.01,
         "id_bad_checksum": 0.002,
-        "id_missing": 0.03,
+        "id_missing": 0.08,
         "id_birth_mismatch": 0.002,
         "id_gender_mismatch": 0.002,
         "date_impossible": 0.001,
+        "birth_swapped": 0.004,
+        "birth_off_by_one": 0.004,
         "name_whitespace": 0.005,
-        "name_variant": 0.02,
+        "name_variant": 0.015,
+        "name_variant_traditional": 0.008,
+        "name_variant_surname": 0.005,
+        "name_variant_separator": 0.003,
+        "name_separator_dot": 0.002,
+        "duplicate_record": 0.015,
         "moved": 0.08,
         "phone_format": 0.03,
         "phone_changed": 0.03,
@@ -86,12 +105,17 @@ RATES: dict[str, dict[str, float]] = {
         "id_lowercase_x": 0.003,
         "id_whitespace": 0.005,
         "id_bad_checksum": 0.002,
-        "id_missing": 0.005,
+        "id_missing": 0.03,
         "id_birth_mismatch": 0.002,
         "id_gender_mismatch": 0.002,
         "date_impossible": 0.001,
+        "birth_swapped": 0.003,
+        "birth_off_by_one": 0.003,
         "name_whitespace": 0.005,
         "name_variant": 0.01,
+        "name_variant_traditional": 0.003,
+        "name_variant_surname": 0.003,
+        "name_variant_separator": 0.002,
     },
     "samr_registry": {
         "code_fullwidth": 0.002,
@@ -107,10 +131,15 @@ RATES: dict[str, dict[str, float]] = {
     "ca_assistance": {
         "id_15digit": 0.25,
         "id_bad_checksum": 0.003,
-        "id_missing": 0.01,
+        "id_missing": 0.12,
         "id_birth_mismatch": 0.003,
         "date_impossible": 0.002,
-        "name_variant": 0.03,
+        "birth_swapped": 0.01,
+        "birth_off_by_one": 0.01,
+        "name_variant": 0.02,
+        "name_variant_traditional": 0.01,
+        "name_variant_surname": 0.01,
+        "name_variant_separator": 0.005,
         "moved": 0.10,
         "phone_changed": 0.10,
     },
@@ -219,6 +248,51 @@ def truth(
     return pd.DataFrame(data)
 
 
+def _name_variants(rng: np.random.Generator, P: pd.DataFrame, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Per name-variation code (messy.NAME_VARIANTS) the variant of each row's name."""
+    name = P["name"].to_numpy()[rows]
+    return {
+        "name_variant": P["name_variant"].to_numpy()[rows],
+        "name_variant_traditional": P["name_traditional"].to_numpy()[rows],
+        "name_variant_surname": P["surname_variant"].to_numpy()[rows],
+        "name_variant_separator": P["name_no_separator"].to_numpy()[rows],
+        "name_separator_dot": M.separator_dot(name, rng),
+    }
+
+
+def _org_name_variants(OR: pd.DataFrame, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Per organisation-name variation code (messy.ORG_NAME_VARIANTS) the variant of each row."""
+    return {
+        "org_name_bracket": OR["name_half_brackets"].to_numpy()[rows],
+        "org_name_variant_branch": OR["name_branch"].to_numpy()[rows],
+        "org_name_variant_region": OR["name_no_region"].to_numpy()[rows],
+        "org_name_variant_form": OR["name_form"].to_numpy()[rows],
+    }
+
+
+def _birth_texts(
+    rng: np.random.Generator, birth: np.ndarray, dfx: M.Defects, probs: dict[str, float]
+) -> np.ndarray:
+    """Delivered birth dates: wrong dates on records without an ID (birth_swapped,
+    birth_off_by_one), mismatches with a valid ID, impossible dates (the birth group)."""
+    has_id = ~dfx.get("id_missing") & ~dfx.get("id_bad_checksum") & ~dfx.get("id_excel_destroyed")
+    bd = M.fmt_dates(rng, M.mess_birth_without_id(rng, birth, dfx, dfx.get("id_missing")), probs)
+    mm = dfx.pick("id_birth_mismatch", has_id)
+    bd[mm] = M.fmt_dates(rng, birth[mm] + rng.integers(1, 400, int(mm.sum())), probs)
+    imp = dfx.pick("date_impossible")
+    bd[imp] = M.impossible_dates(rng, birth[imp], probs)
+    return bd
+
+
+def _stale_residence(P: pd.DataFrame, rows: np.ndarray, moved: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(household region, address) as delivered: the old ones where `moved`."""
+    region = sarr(P["household_region"].to_numpy()[rows])
+    address = sarr(P["address"].to_numpy()[rows])
+    region[moved] = sarr(P["old_household_region"].to_numpy()[rows][moved])
+    address[moved] = sarr(P["old_address"].to_numpy()[rows][moved])
+    return region, address
+
+
 def _csv_lines(cols: Sequence[np.ndarray], header: Sequence[str], ragged: np.ndarray | None = None) -> str:
     line = cols[0]
     for c in cols[1:]:
@@ -317,10 +391,14 @@ def build_tax_registration(ctx: Ctx) -> Built:
     rows = _pick(rng, len(OR), COVERAGE[src])
     n = len(rows)
     dfx = M.Defects(rng, n, RATES[src])
-    codes = M.mess_credit_codes(rng, OR["credit_code"].to_numpy()[rows], dfx)
-    ids = M.mess_resident_ids(rng, OR["legal_rep_id"].to_numpy()[rows], dfx)
-    reps = M.mess_names(rng, OR["legal_rep_name"].to_numpy()[rows], None, dfx)
     etype = OR["entity_type"].to_numpy()[rows]
+    codes = M.mess_credit_codes(rng, OR["credit_code"].to_numpy()[rows], dfx)
+    # individual businesses are often registered under the owner's name without an ID on file
+    ids = M.mess_resident_ids(
+        rng, OR["legal_rep_id"].to_numpy()[rows], dfx, eligible_missing=etype == "individual_business"
+    )
+    reps = M.mess_names(rng, OR["legal_rep_name"].to_numpy()[rows], None, dfx)
+    org_names = M.vary(OR["name"].to_numpy()[rows], _org_name_variants(OR, rows), M.ORG_NAME_VARIANTS, dfx)
     alias_pick = rng.integers(0, 100, n)
     type_txt = sarr(
         [_TYPE_ALIASES[t][a % min(3, len(_TYPE_ALIASES[t]))] for t, a in zip(etype, alias_pick, strict=True)]
@@ -335,7 +413,7 @@ def build_tax_registration(ctx: Ctx) -> Built:
     key = cat("SW", num(rows + 1, 9))  # 登记序号: the tax bureau's registration serial
     cols = [
         codes,
-        sarr(OR["name"].to_numpy()[rows]),
+        org_names,
         reps,
         ids,
         type_txt,
@@ -405,9 +483,10 @@ def build_hrss_insurance(ctx: Ctx) -> Built:
     gm = dfx.pick("id_gender_mismatch", has_id)
     gender = np.where(gm, np.where(gender == "1", "2", "1"), gender)
     gtxt = M.fmt_gender(rng, gender, {"cn": 0.8, "code": 0.2})
-    names = M.mess_names(rng, P["name"].to_numpy()[pr], P["name_variant"].to_numpy()[pr], dfx)
+    names = M.mess_names(rng, P["name"].to_numpy()[pr], _name_variants(rng, P, pr), dfx)
     phones = M.mess_phones(rng, P["phone"].to_numpy()[pr], P["old_phone"].to_numpy()[pr], dfx)
     codes = M.mess_credit_codes(rng, OR["credit_code"].to_numpy()[orr], dfx)
+    employer = M.vary(OR["name"].to_numpy()[orr], _org_name_variants(OR, orr), M.ORG_NAME_VARIANTS, dfx)
     start = E["start_date"].to_numpy().astype("datetime64[D]")
     serial = (start - np.datetime64("1899-12-30")).astype(np.int64)  # 1900 system, after 1900-03-01
     as_text = rng.random(n) < 0.1
@@ -458,7 +537,7 @@ def build_hrss_insurance(ctx: Ctx) -> Built:
         "人员信息/联系电话": phones.tolist(),
         "人员信息/个人编号": key.tolist(),
         "单位信息/统一社会信用代码": codes.tolist(),
-        "单位信息/单位名称": OR["name"].to_numpy()[orr].tolist(),
+        "单位信息/单位名称": employer.tolist(),
         "参保信息/险种": E["insurance_type"].tolist(),
     }
     at = {f: c for c, f in enumerate(fields)}
@@ -518,26 +597,25 @@ def build_nhc_health(ctx: Ctx) -> Built:
     alive_all = P["alive"].to_numpy()
     share = np.where(alive_all, COVERAGE[src], 0.95)
     rows = np.flatnonzero(rng.random(len(P)) < share)
+    # persons registered twice (another clinic, before the ID was on file): appended records
+    rate = RATES[src]["duplicate_record"]
+    twice = np.sort(rng.permutation(rows)[: round(rate * len(rows) / (1 - rate))])
+    record_id = np.concatenate([cat("HR", num(rows + 1, 9)), cat("HD", num(twice + 1, 9))]).astype(S)
+    rows = np.concatenate([rows, twice])
     n = len(rows)
     dfx = M.Defects(rng, n, RATES[src])
+    dfx.mark("duplicate_record", np.arange(n) >= n - len(twice))
     ids = M.mess_resident_ids(rng, P["resident_id"].to_numpy()[rows], dfx)
     has_id = ~dfx.get("id_missing") & ~dfx.get("id_bad_checksum")
     birth = P["birth_date"].to_numpy().astype("datetime64[D]")[rows]
-    probs = {"iso": 0.85, "dot": 0.1, "compact": 0.05}
-    bd = M.fmt_dates(rng, birth, probs)
-    mm = dfx.pick("id_birth_mismatch", has_id)
-    bd[mm] = M.fmt_dates(rng, birth[mm] + rng.integers(1, 400, int(mm.sum())), probs)
-    imp = dfx.pick("date_impossible")
-    bd[imp] = M.impossible_dates(rng, birth[imp], probs)
+    bd = _birth_texts(rng, birth, dfx, {"iso": 0.85, "dot": 0.1, "compact": 0.05})
     gender = P["gender"].to_numpy()[rows]
     gm = dfx.pick("id_gender_mismatch", has_id)
     gender = np.where(gm, np.where(gender == "1", "2", "1"), gender)
     sex = M.fmt_gender(rng, gender, {"code": 0.6, "cn": 0.2, "mf": 0.1, "en": 0.1})
-    names = M.mess_names(rng, P["name"].to_numpy()[rows], P["name_variant"].to_numpy()[rows], dfx)
+    names = M.mess_names(rng, P["name"].to_numpy()[rows], _name_variants(rng, P, rows), dfx)
     phones = M.mess_phones(rng, P["phone"].to_numpy()[rows], P["old_phone"].to_numpy()[rows], dfx)
-    address = sarr(P["address"].to_numpy()[rows])
-    moved = dfx.pick("moved")
-    address[moved] = sarr(P["old_address"].to_numpy()[rows][moved])
+    region, address = _stale_residence(P, rows, dfx.pick("moved"))
     alive = alive_all[rows]
     death = P["death_date"].to_numpy().astype("datetime64[D]")[rows]
     dd = M.fmt_dates(rng, np.where(alive, np.datetime64("2000-01-01"), death), {"iso": 1.0})
@@ -546,7 +624,6 @@ def build_nhc_health(ctx: Ctx) -> Built:
         np.where(rng.random(n) < 0.3, '{"alive":true,"death_date":null}', '{"alive":true}'),
         cat('{"alive":false,"death_date":"', dd, '"}'),
     ).astype(S)
-    record_id = cat("HR", num(rows + 1, 9))
     line = cat(
         '{"record_id":"',
         record_id,
@@ -561,7 +638,7 @@ def build_nhc_health(ctx: Ctx) -> Built:
         ',"phone":',
         _js(phones),
         '},"address":{"region_code":',
-        _js(sarr(P["household_region"].to_numpy()[rows])),
+        _js(region),
         ',"detail":',
         _js(address),
         '},"vital_status":',
@@ -635,18 +712,12 @@ def build_ca_marriage(ctx: Ctx) -> Built:
     dfx = M.Defects(rng, n, RATES[src])
     ids = M.mess_resident_ids(rng, P["resident_id"].to_numpy()[rows], dfx)
     has_id = ~dfx.get("id_missing") & ~dfx.get("id_bad_checksum")
-    b = birth[rows]
-    probs = {"cn": 0.5, "iso": 0.5}
-    bd = M.fmt_dates(rng, b, probs)
-    mm = dfx.pick("id_birth_mismatch", has_id)
-    bd[mm] = M.fmt_dates(rng, b[mm] + rng.integers(1, 400, int(mm.sum())), probs)
-    imp = dfx.pick("date_impossible")
-    bd[imp] = M.impossible_dates(rng, b[imp], probs)
+    bd = _birth_texts(rng, birth[rows], dfx, {"cn": 0.5, "iso": 0.5})
     gender = P["gender"].to_numpy()[rows]
     gm = dfx.pick("id_gender_mismatch", has_id)
     gender = np.where(gm, np.where(gender == "1", "2", "1"), gender)
     xb = M.fmt_gender(rng, gender, {"cn": 1.0})
-    names = M.mess_names(rng, P["name"].to_numpy()[rows], P["name_variant"].to_numpy()[rows], dfx)
+    names = M.mess_names(rng, P["name"].to_numpy()[rows], _name_variants(rng, P, rows), dfx)
     hyzk = np.where(
         rng.random(n) < 0.7, sarr(pd.Series(party_status).map(M_NAMES).to_numpy()), party_status
     ).astype(S)
@@ -855,25 +926,18 @@ def build_ca_assistance(ctx: Ctx) -> Built:
     ids = M.mess_resident_ids(
         rng, P["resident_id"].to_numpy()[rows], dfx, eligible_15=(by >= 1900) & (by <= 1999)
     )
-    has_id = ~dfx.get("id_missing") & ~dfx.get("id_bad_checksum")
-    bd = M.fmt_dates(rng, birth, {"compact": 1.0})
-    mm = dfx.pick("id_birth_mismatch", has_id)
-    bd[mm] = M.fmt_dates(rng, birth[mm] + rng.integers(1, 400, int(mm.sum())), {"compact": 1.0})
-    imp = dfx.pick("date_impossible")
-    bd[imp] = M.impossible_dates(rng, birth[imp], {"compact": 1.0})
-    names = M.mess_names(rng, P["name"].to_numpy()[rows], P["name_variant"].to_numpy()[rows], dfx)
-    address = sarr(P["address"].to_numpy()[rows])
-    moved = dfx.pick("moved")
-    address[moved] = sarr(P["old_address"].to_numpy()[rows][moved])
+    bd = _birth_texts(rng, birth, dfx, {"compact": 1.0})
+    names = M.mess_names(rng, P["name"].to_numpy()[rows], _name_variants(rng, P, rows), dfx)
+    region, address = _stale_residence(P, rows, dfx.pick("moved"))
     phones = M.mess_phones(rng, P["phone"].to_numpy()[rows], P["old_phone"].to_numpy()[rows], dfx)
     amount = cat(num(rng.integers(30, 120, n) * 10), ".00")
-    key = cat("DB", num(P["household_region"].to_numpy()[rows].astype(np.int64), 6), num(rows + 1, 8))
+    key = cat("DB", num(rows + 1, 12))  # 救助档案编号: the assistance case number
     values = {
         "SFZH": ids,
         "XM": names,
         "XB": sarr(P["gender"].to_numpy()[rows]),
         "CSRQ": bd,
-        "XZQH": sarr(P["household_region"].to_numpy()[rows]),
+        "XZQH": region,
         "DZ": address,
         "LXDH": phones,
         "BZJE": amount,
