@@ -182,6 +182,11 @@ class Source(_Strict):
         "logical date D takes only files delivered on or before D (backfills process each drop once)",
     )
     incremental_key: str | None = None
+    record_key: list[str] = Field(
+        default_factory=list,
+        description="delivered field(s) identifying one record of this source across deliveries "
+        "(its own record number where it has one); normalize fills the table's record_key column",
+    )
     schedule: str | None = "@daily"
     schema_drift: Literal["fail", "warn"] = "fail"
     chunk_rows: int = Field(100_000, gt=0)
@@ -229,6 +234,13 @@ class Source(_Strict):
             raise ValueError(f"duplicate fields: {', '.join(dupes)}")
         if self.incremental_key and self.incremental_key not in names:
             raise ValueError(f"incremental_key {self.incremental_key!r} is not a declared field")
+        unknown = [k for k in self.record_key if k not in names]
+        if unknown:
+            raise ValueError(f"record_key field(s) not declared in fields: {', '.join(unknown)}")
+        if len(set(self.record_key)) != len(self.record_key):
+            raise ValueError("record_key names a field twice")
+        if self.record_key and self.unpivot is not None:
+            raise ValueError("record_key is not supported with unpivot (one record gives several rows)")
         return self
 
     @property
@@ -323,6 +335,7 @@ def load_contracts(schemas_dir: Path) -> Contracts:
             for key in ("variable_to", "value_to"):
                 if getattr(src.unpivot, key) not in cols:
                     raise ContractError(str(p), f"unpivot.{key}", f"not a column of {table.name}")
+        _check_record_key(p, src, table)
         for col in src.max_null_rate:
             if col not in cols:
                 raise ContractError(str(p), f"max_null_rate.{col}", f"not a column of {table.name}")
@@ -332,6 +345,30 @@ def load_contracts(schemas_dir: Path) -> Contracts:
 
         load_resolve_configs(schemas_dir, tables)
     return Contracts(tables=tables, sources=sources)
+
+
+#: The shared column normalize fills from a source's declared `record_key` fields.
+RECORD_KEY = "record_key"
+
+
+def _check_record_key(path: Path, src: Source, table: SharedTable) -> None:
+    """A table with a record_key column needs every source to declare its record key
+    (else every row would have a null key); a source declaring one needs the column."""
+    for i, f in enumerate(src.fields):
+        if f.to == RECORD_KEY:
+            raise ContractError(
+                str(path), f"fields[{i}].to", f"{RECORD_KEY!r} is filled from record_key, not mapped"
+            )
+    has_column = RECORD_KEY in table.column_names
+    if src.record_key and not has_column:
+        raise ContractError(str(path), "record_key", f"{table.name} has no {RECORD_KEY!r} column to fill")
+    if has_column and not src.record_key:
+        raise ContractError(
+            str(path),
+            "record_key",
+            f"missing: {table.name} has a {RECORD_KEY!r} column; declare the delivered field(s) "
+            "identifying one record of this source",
+        )
 
 
 @lru_cache(maxsize=8)
@@ -346,6 +383,7 @@ def get_contracts(settings: Settings | None = None) -> Contracts:
 
 __all__ = [
     "KNOWN_TRANSFORMS",
+    "RECORD_KEY",
     "Column",
     "Contracts",
     "FieldMap",

@@ -200,8 +200,10 @@ def truth(
     frame: pd.DataFrame,
     rows: np.ndarray,
     columns: dict[str, str],
+    record_key: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """columns: shared column -> population column."""
+    """columns: shared column -> population column; record_key: the source's own key of each
+    delivered record, as staging's record_key column will hold it."""
     n = len(rows)
     data: dict[str, object] = {
         "source": np.full(n, source, dtype=object),
@@ -210,6 +212,8 @@ def truth(
         "entity_id": np.asarray(entity_id, dtype=object),
         "defects": np.asarray(defects, dtype=object),
     }
+    if record_key is not None:
+        data["record_key"] = np.asarray(record_key, dtype=object)
     for shared, col in columns.items():
         data[f"true_{shared}"] = _as_text(frame[col].to_numpy()[rows])
     return pd.DataFrame(data)
@@ -257,6 +261,7 @@ def build_ps_hukou(ctx: Ctx) -> Built:
     names = M.mess_names(rng, P["name"].to_numpy()[rows], None, dfx, zero_width=False)
     phones = M.mess_phones(rng, P["phone"].to_numpy()[rows], P["old_phone"].to_numpy()[rows], dfx)
     ragged = dfx.pick("ragged_row")
+    key = cat("HJ", num(rows + 1, 10))  # 人员编号: the population system's person number
     cols = [
         ids,
         names,
@@ -267,6 +272,7 @@ def build_ps_hukou(ctx: Ctx) -> Built:
         sarr(P["address"].to_numpy()[rows]),
         phones,
         mar_txt,
+        key,
     ]
     header = [f.name for f in _fields(src)]
     path = ctx.folder(src) / f"hukou_{ctx.drop_date}.csv"
@@ -279,6 +285,7 @@ def build_ps_hukou(ctx: Ctx) -> Built:
         P,
         rows,
         _mapped(src),
+        key,
     )
     return [path], t
 
@@ -325,6 +332,7 @@ def build_tax_registration(ctx: Ctx) -> Built:
     )
     status = sarr(pd.Series(OR["status"].to_numpy()[rows]).map(_STATUS_TAX).to_numpy())
     ragged = dfx.pick("ragged_row")
+    key = cat("SW", num(rows + 1, 9))  # 登记序号: the tax bureau's registration serial
     cols = [
         codes,
         sarr(OR["name"].to_numpy()[rows]),
@@ -335,6 +343,7 @@ def build_tax_registration(ctx: Ctx) -> Built:
         phones,
         reg_date,
         status,
+        key,
     ]
     path = ctx.folder(src) / f"taxpayers_{ctx.drop_date}.csv"
     path.write_bytes(_csv_lines(cols, [f.name for f in _fields(src)], ragged).encode("utf-8-sig"))
@@ -346,6 +355,7 @@ def build_tax_registration(ctx: Ctx) -> Built:
         OR,
         rows,
         _mapped(src),
+        key,
     )
     return [path], t
 
@@ -441,17 +451,19 @@ def build_hrss_insurance(ctx: Ctx) -> Built:
         col = end + 1
     for c, (_, leaf) in enumerate(groups):
         ws.write_string(1, c, leaf, head)
-    cols = {
-        "ids": ids.tolist(),
-        "names": names.tolist(),
-        "g": gtxt.tolist(),
-        "ph": phones.tolist(),
-        "code": codes.tolist(),
-        "emp": OR["name"].to_numpy()[orr].tolist(),
-        "ins": E["insurance_type"].tolist(),
-        "date": date_txt.tolist(),
-        "wage": wage.tolist(),
+    key = cat("SB", num(pr + 1, 9))  # 个人编号: the social insurance person number
+    text_cols = {  # delivered field -> cell text, for the fields written as strings
+        "人员信息/姓名": names.tolist(),
+        "人员信息/性别": gtxt.tolist(),
+        "人员信息/联系电话": phones.tolist(),
+        "人员信息/个人编号": key.tolist(),
+        "单位信息/统一社会信用代码": codes.tolist(),
+        "单位信息/单位名称": OR["name"].to_numpy()[orr].tolist(),
+        "参保信息/险种": E["insurance_type"].tolist(),
     }
+    at = {f: c for c, f in enumerate(fields)}
+    c_id, c_date, c_wage = at["人员信息/公民身份号码"], at["参保信息/参保日期"], at["参保信息/缴费基数"]
+    id_l, date_l, wage_l = ids.tolist(), date_txt.tolist(), wage.tolist()
     true_ids = P["resident_id"].to_numpy()[pr]
     serial_l, as_text_l, wage_text_l, destroyed_l = (
         serial.tolist(),
@@ -462,23 +474,19 @@ def build_hrss_insurance(ctx: Ctx) -> Built:
     for i in range(n):  # xlsxwriter is row-at-a-time; rows stay ~10 % of persons
         r = i + 2
         if destroyed_l[i]:
-            ws.write_number(r, 0, float(int(true_ids[i][:15]) * 1000))  # Excel keeps 15 significant digits
+            ws.write_number(r, c_id, float(int(true_ids[i][:15]) * 1000))  # Excel keeps 15 significant digits
         else:
-            ws.write_string(r, 0, cols["ids"][i])
-        ws.write_string(r, 1, cols["names"][i])
-        ws.write_string(r, 2, cols["g"][i])
-        ws.write_string(r, 3, cols["ph"][i])
-        ws.write_string(r, 4, cols["code"][i])
-        ws.write_string(r, 5, cols["emp"][i])
-        ws.write_string(r, 6, cols["ins"][i])
+            ws.write_string(r, c_id, id_l[i])
+        for f, values in text_cols.items():
+            ws.write_string(r, at[f], values[i])
         if as_text_l[i]:
-            ws.write_string(r, 7, cols["date"][i])
+            ws.write_string(r, c_date, date_l[i])
         else:
-            ws.write_number(r, 7, serial_l[i])
+            ws.write_number(r, c_date, serial_l[i])
         if wage_text_l[i]:
-            ws.write_string(r, 8, cols["wage"][i] + "元")
+            ws.write_string(r, c_wage, wage_l[i] + "元")
         else:
-            ws.write_number(r, 8, int(cols["wage"][i]))
+            ws.write_number(r, c_wage, int(wage_l[i]))
     wb.close()
 
     base = truth(
@@ -489,6 +497,7 @@ def build_hrss_insurance(ctx: Ctx) -> Built:
         P,
         pr,
         {"resident_id": "resident_id", "name": "name", "gender": "gender", "phone": "phone"},
+        cat(key, "|", E["insurance_type"].to_numpy().astype(S)),
     )
     base["true_employer_credit_code"] = OR["credit_code"].to_numpy()[orr].astype(object)
     base["true_employer_name"] = OR["name"].to_numpy()[orr].astype(object)
@@ -569,6 +578,7 @@ def build_nhc_health(ctx: Ctx) -> Built:
         P,
         rows,
         _mapped(src),
+        record_id,
     )
     return [path], t
 
@@ -620,6 +630,7 @@ def build_ca_marriage(ctx: Ctx) -> Built:
     )
     cnames = dict(zip(ctx.regions.code.astype(str), ctx.regions.county.tolist(), strict=True))
     office = np.repeat(sarr([cnames.get(c, "") + "民政局婚姻登记处" for c in office_county.tolist()]), 2)
+    party = np.tile(sarr(["男方", "女方"]), k)  # 当事人类别: the husband is delivered first
 
     dfx = M.Defects(rng, n, RATES[src])
     ids = M.mess_resident_ids(rng, P["resident_id"].to_numpy()[rows], dfx)
@@ -642,7 +653,9 @@ def build_ca_marriage(ctx: Ctx) -> Built:
     rec = cat(
         "  <record>\n    <djbh>",
         djbh,
-        "</djbh>\n    <sfzh>",
+        "</djbh>\n    <dsrlb>",
+        party,
+        "</dsrlb>\n    <sfzh>",
         ids,
         "</sfzh>\n    <xm>",
         names,
@@ -669,6 +682,7 @@ def build_ca_marriage(ctx: Ctx) -> Built:
         P,
         rows,
         _mapped(src),
+        cat(djbh, "|", party),
     )
     return [path], t
 
@@ -759,6 +773,7 @@ def registry_frame(ctx: Ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
         OR,
         rows,
         _mapped(src),
+        num(np.arange(1, n + 1)),  # the registry's id: 1..n in updated_at order
     )
     return frame, t
 
@@ -852,6 +867,7 @@ def build_ca_assistance(ctx: Ctx) -> Built:
     address[moved] = sarr(P["old_address"].to_numpy()[rows][moved])
     phones = M.mess_phones(rng, P["phone"].to_numpy()[rows], P["old_phone"].to_numpy()[rows], dfx)
     amount = cat(num(rng.integers(30, 120, n) * 10), ".00")
+    key = cat("DB", num(P["household_region"].to_numpy()[rows].astype(np.int64), 6), num(rows + 1, 8))
     values = {
         "SFZH": ids,
         "XM": names,
@@ -861,6 +877,7 @@ def build_ca_assistance(ctx: Ctx) -> Built:
         "DZ": address,
         "LXDH": phones,
         "BZJE": amount,
+        "JLBH": key,
     }
     line = None
     for f in sorted(_fields(src), key=lambda f: f.start or 0):
@@ -876,6 +893,7 @@ def build_ca_assistance(ctx: Ctx) -> Built:
         P,
         rows,
         _mapped(src),
+        key,
     )
     return [path], t
 

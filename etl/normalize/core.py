@@ -20,9 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api.extensions import take
 
-from etl.contracts import FieldMap, SharedTable, Source
+from etl.contracts import RECORD_KEY, FieldMap, SharedTable, Source
 from etl.normalize._common import STRING, basic_clean, flagged, null_strings, to_arrow
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
+from etl.normalize.record_key import record_keys
 from etl.normalize.transforms import DEFAULT_FOR_TYPE, TRANSFORMS
 
 LINEAGE = ("_source", "_batch_id", "_row_number")
@@ -533,6 +534,8 @@ def normalize(
     table's columns in contract order, typed (string: pandas string dtype;
     date: datetime64[ms]; decimal: float64; integer: Int64; boolean: boolean),
     null where this source maps nothing, then _source, _batch_id, _row_number.
+    `record_key` (tables with that column): the source's declared record_key fields,
+    delivered text trimmed, joined with "|" (etl.normalize.record_key).
     Errors: one row per (row, column) problem, reasons from etl.quality.REASONS:
     each value that could not be normalized (its staged value is null), one
     malformed_row per raw row whose _row_error is set (column "_row"; its values
@@ -548,6 +551,8 @@ def normalize(
     lineage = _lineage(raw, source)
     rn = lineage["_row_number"]
     cols, errs = _map_fields(raw, source.fields, table, rn, today, memos)
+    if source.record_key and RECORD_KEY in table.column_names:
+        cols[RECORD_KEY] = record_keys(raw, source.record_key)
     staged = _assemble(table, cols, lineage)
     errs.append(_malformed(raw, rn))
     errs.append(consistency(staged))

@@ -82,6 +82,27 @@ def test_quarantine_precision_and_recall_are_one(ingested: Settings) -> None:
     print("\nquarantine vs truth:", json.dumps(counts), "total:", total)
 
 
+def test_staged_record_keys_are_the_sources_own(ingested: Settings) -> None:
+    """Every staged person, employment and legal-entity row carries its source's record key
+    (the truth's), unique within its source's batch, records without a resident ID included."""
+    contracts = get_contracts(ingested)
+    checked = 0
+    with _con(ingested) as con:
+        for name, src in sorted(contracts.sources.items()):
+            if not src.record_key:
+                continue
+            truth = pd.read_parquet(ingested.truth_dir / f"{name}.parquet")
+            staged = con.execute(
+                f"select _row_number, record_key from staging.{src.table} where _source = ?", [name]
+            ).df()
+            m = truth.merge(staged, left_on="row_number", right_on="_row_number", suffixes=("_true", ""))
+            assert len(m) == len(staged) > 0, name
+            assert (m["record_key"] == m["record_key_true"]).all(), name
+            assert staged["record_key"].notna().all() and staged["record_key"].is_unique, name
+            checked += int(m["defects"].str.contains("id_missing").sum())
+    assert checked > 0  # records without a resident ID are among them
+
+
 def _as_text(col: pd.Series) -> pd.Series:
     if str(col.dtype).startswith("datetime"):
         return col.dt.strftime("%Y-%m-%d").astype("string")
