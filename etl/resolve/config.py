@@ -50,6 +50,18 @@ class Level(_Strict):
     label: str = Field(min_length=1)
     is_null: bool = Field(False, description="the null level (no evidence either way)")
     term_frequency: str | None = Field(None, description="column whose frequency adjusts this level")
+    m_probability: float | None = Field(
+        None, gt=0, le=1, description="fixed m (with u_probability: not trained)"
+    )
+    u_probability: float | None = Field(
+        None, gt=0, le=1, description="fixed u (with m_probability: not trained)"
+    )
+
+    @model_validator(mode="after")
+    def _fixed_pair(self) -> Level:
+        if (self.m_probability is None) != (self.u_probability is None):
+            raise ValueError("fix both m_probability and u_probability, or neither")
+        return self
 
 
 class Comparison(_Strict):
@@ -118,6 +130,11 @@ class ResolveConfig(_Strict):
     )
     inputs: list[Input] = Field(min_length=1)
     features: dict[str, str] = Field(default_factory=dict, description="derived column -> DuckDB SQL")
+    context: list[str] = Field(
+        default_factory=list,
+        description="other entities resolved first; column <entity>_id holds the master their resolution gave "
+        "the same source record (e.g. the organisation of a legal representative or an employee)",
+    )
     blocking_rules: list[list[str] | str] = Field(min_length=1)
     comparisons: list[Comparison] = Field(min_length=1)
     training: Training
@@ -132,7 +149,8 @@ class ResolveConfig(_Strict):
 
     @property
     def linkage_columns(self) -> set[str]:
-        return set(self.attributes) | set(self.features) | set(RECORD_COLUMNS)
+        ctx = {f"{c}_id" for c in self.context}
+        return set(self.attributes) | set(self.features) | set(RECORD_COLUMNS) | ctx
 
 
 # ---------------------------------------------------------------- checks
@@ -174,6 +192,9 @@ def _check(cfg: ResolveConfig, tables: dict[str, SharedTable], file: str) -> Non
             if attr not in inp.columns:
                 fail(f"inputs[{i}].require_any", f"{attr!r} is not among this input's columns")
     attrs = set(cfg.attributes) | set(RECORD_COLUMNS)
+    for i, other in enumerate(cfg.context):
+        if other == cfg.name or other not in tables:
+            fail(f"context[{i}]", f"{other!r} is not another entity")
     if cfg.exact_key not in attrs:
         fail("exact_key", f"{cfg.exact_key!r} is not an attribute of the inputs")
     for name, sql in cfg.features.items():
@@ -203,6 +224,11 @@ def _check(cfg: ResolveConfig, tables: dict[str, SharedTable], file: str) -> Non
     classes = _comparison_classes()
     for i, comp in enumerate(cfg.comparisons):
         _check_comparison(comp, f"comparisons[{i}]", known, classes, fail)
+        if comp.levels is not None:
+            try:
+                splink_comparison(comp)
+            except Exception as exc:  # Splink's own check of the levels, reported where declared
+                fail(f"comparisons[{i}].levels", f"Splink rejects these levels: {type(exc).__name__}: {exc}")
 
 
 def _check_comparison(
@@ -252,8 +278,25 @@ def build_comparison(comp: Comparison) -> Any:
         if lv.term_frequency:
             level["tf_adjustment_column"] = lv.term_frequency
             level["tf_adjustment_weight"] = 1.0
+        if lv.m_probability is not None:
+            level.update(
+                m_probability=lv.m_probability,
+                u_probability=lv.u_probability,
+                fix_m_probability=True,
+                fix_u_probability=True,
+            )
         levels.append(level)
     return {"output_column_name": comp.name, "comparison_levels": levels}
+
+
+def splink_comparison(comp: Comparison) -> Any:
+    """The comparison as Splink builds it for DuckDB (raises what Splink raises)."""
+    from splink.internals.comparison import Comparison as SplinkComparison
+
+    made = build_comparison(comp)
+    if isinstance(made, dict):
+        return SplinkComparison(**made, sqlglot_dialect="duckdb")
+    return made.get_comparison("duckdb")
 
 
 def splink_settings(cfg: ResolveConfig) -> Any:
@@ -289,4 +332,28 @@ def load_resolve_config(path: Path, tables: dict[str, SharedTable]) -> ResolveCo
 def load_resolve_configs(schemas_dir: Path, tables: dict[str, SharedTable]) -> dict[str, ResolveConfig]:
     """Every `schemas/resolve/*.yml`, checked against the shared tables."""
     folder = schemas_dir / "resolve"
-    return {p.stem: load_resolve_config(p, tables) for p in sorted(folder.glob("*.yml"))}
+    configs = {p.stem: load_resolve_config(p, tables) for p in sorted(folder.glob("*.yml"))}
+    for name, cfg in configs.items():
+        for i, other in enumerate(cfg.context):
+            if other not in configs:
+                raise ContractError(
+                    str(folder / f"{name}.yml"), f"context[{i}]", f"no resolve settings for {other!r}"
+                )
+            if name in configs[other].context:
+                raise ContractError(
+                    str(folder / f"{name}.yml"), f"context[{i}]", f"{other!r} needs {name!r} first"
+                )
+    return configs
+
+
+def resolution_order(configs: dict[str, ResolveConfig]) -> list[ResolveConfig]:
+    """Entities in an order where every context entity comes before the ones using it."""
+    done: list[str] = []
+    pending = dict(sorted(configs.items()))
+    while pending:
+        ready = [n for n, c in pending.items() if all(o in done for o in c.context)]
+        if not ready:
+            raise ContractError("schemas/resolve", "context", f"circular context among {', '.join(pending)}")
+        done.append(ready[0])
+        pending.pop(ready[0])
+    return [configs[n] for n in done]

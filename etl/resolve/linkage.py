@@ -175,6 +175,9 @@ def link(
     """Cluster `records` (one row per rec_id, with features). `decisions`: clerical
     decisions (rec_id_l < rec_id_r, decision accept|reject) that win over the model."""
     records = records.assign(exact_id=exact_ids(records, cfg))
+    for other in cfg.context:  # no context given: no record is tied to another entity's master
+        if f"{other}_id" not in records:
+            records[f"{other}_id"] = pd.Series(pd.NA, index=records.index, dtype="string")
     pairs, model = score(records, cfg)
     edges = _edges(records, pairs, cfg, decisions)
     comps = _components(records, edges)

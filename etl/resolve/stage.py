@@ -29,7 +29,7 @@ from etl.config import Settings, get_settings
 from etl.contracts import Contracts, get_contracts
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
 from etl.resolve import golden, ids, store
-from etl.resolve.config import ResolveConfig, load_resolve_configs
+from etl.resolve.config import ResolveConfig, load_resolve_configs, resolution_order
 from etl.resolve.linkage import Linkage, exact_ids, link
 from etl.resolve.records import load_records
 
@@ -101,12 +101,20 @@ def _review_queue(
 
 
 def resolve_entity(
-    con: duckdb.DuckDBPyConnection, settings: Settings, contracts: Contracts, cfg: ResolveConfig, run_id: str
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    contracts: Contracts,
+    cfg: ResolveConfig,
+    run_id: str,
+    context: dict[str, pd.Series] | None = None,
 ) -> EntityResult:
-    """Link, id and survive one entity; the frames to publish."""
+    """Link, id and survive one entity; the frames to publish. `context`: for each entity of
+    `cfg.context`, rec_id -> the master its resolution gave that source record."""
     started = meta.now()
     ent, id_col = cfg.name, f"{cfg.name}_id"
     recs = load_records(con, cfg, contracts)
+    for other in cfg.context:
+        recs[f"{other}_id"] = recs["rec_id"].map((context or {})[other]).astype("string")
     decided = store.decisions(con, ent)
     linkage: Linkage = link(recs, cfg, decided)
     previous = store.read_core(con, settings, f"{ent}_record")
@@ -207,7 +215,10 @@ def consolidate(settings: Settings | None = None, run_id: str | None = None) -> 
     run_id = run_id or meta.new_run_id("consolidate")
     with meta.connect(settings) as con:
         store.ensure(con)
-        results = [resolve_entity(con, settings, contracts, cfg, run_id) for cfg in configs.values()]
+        results: list[EntityResult] = []
+        for cfg in resolution_order(configs):
+            ctx = {r.entity: r.records.set_index("rec_id")["master_id"] for r in results}
+            results.append(resolve_entity(con, settings, contracts, cfg, run_id, ctx))
         tables = _merge_shared(results)
         by = {r.entity: r for r in results}
         if "person" in by and "legal_entity" in by:
