@@ -13,6 +13,7 @@ from rich.table import Table
 
 from etl.config import get_settings
 from etl.errors import GovbaseError
+from etl.resolve import cli as resolve_cli
 
 app = typer.Typer(
     help="govbase: consolidate department data islands into the national basic information base.",
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 quarantine_app = typer.Typer(help="Inspect, export and replay quarantined rows.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
+resolve_cli.register(app)
 console = Console(stderr=True)
 out = Console()
 

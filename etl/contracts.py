@@ -28,6 +28,8 @@ SecurityLevel = Literal["L1", "L2", "L3", "L4"]
 SharingCategory = Literal["unconditional", "conditional", "not_shared"]
 OpenCategory = Literal["unconditional", "conditional", "not_open"]
 DataGrade = Literal["general", "important", "core"]
+#: golden-record survivorship rules, applied in the declared order (then a deterministic tie-break)
+SurvivorshipRule = Literal["trust", "recent", "complete", "frequent"]
 MaskKind = Literal["none", "resident_id", "name", "phone", "address", "date", "credit_code", "redact"]
 SourceKind = Literal["csv", "excel", "json", "xml", "sql", "fixed_width"]
 Encoding = Literal["auto", "utf-8", "utf-8-sig", "gbk", "gb18030"]
@@ -75,6 +77,9 @@ class Column(_Strict):
     sharing: SharingCategory
     open: OpenCategory
     mask: MaskKind = "none"
+    survivorship: list[SurvivorshipRule] | None = Field(
+        None, min_length=1, description="how core picks this attribute among a master's records"
+    )
 
     @field_validator("name")
     @classmethod
@@ -356,6 +361,10 @@ def load_contracts(schemas_dir: Path) -> Contracts:
             if col not in cols:
                 raise ContractError(str(p), f"max_null_rate.{col}", f"not a column of {table.name}")
         sources[src.name] = src
+    if (schemas_dir / "resolve").is_dir():  # linkage settings are contracts too: checked here
+        from etl.resolve.config import load_resolve_configs
+
+        load_resolve_configs(schemas_dir, tables)
     return Contracts(tables=tables, sources=sources)
 
 

@@ -1,0 +1,196 @@
+"""Link an entity's records into clusters: exact on a valid identifier, Splink otherwise.
+
+The model is Splink's (DuckDB backend), declared in schemas/resolve/<entity>.yml:
+- probability_two_random_records_match from the config's deterministic rules and recall;
+- u-probabilities from random sampling (seeded: same input, same model);
+- m-probabilities from the records a valid identifier links (`exact_id` as label column),
+  i.e. the ID-linked pairs are the labelled matches the model learns from.
+No expectation maximisation runs, so training is deterministic.
+
+Edges: every pair of records sharing a valid identifier, and every scored pair at or above
+the match threshold unless both records carry valid identifiers (identifiers decide those).
+Clerical decisions override the model: an accepted pair is an edge, a rejected one never is.
+Splink's connected components cluster the edges. A cluster that would hold two different
+valid identifiers is split (see `_split_conflicts`) and recorded as a finding.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from etl.normalize.identifiers import is_canonical_credit_code, is_canonical_resident_id
+from etl.resolve.config import ResolveConfig, splink_settings
+
+_CHECKS = {"resident_id": is_canonical_resident_id, "credit_code": is_canonical_credit_code}
+
+
+@dataclass
+class Linkage:
+    """What linking one entity's records produced."""
+
+    clusters: pd.DataFrame  # rec_id, cluster (the smallest rec_id of the cluster)
+    pairs: pd.DataFrame  # rec_id_l, rec_id_r, match_probability, match_weight (scored >= review)
+    model: dict[str, Any]  # the trained Splink model (settings + parameters)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def exact_ids(records: pd.DataFrame, cfg: ResolveConfig) -> pd.Series:
+    """The exact key where it is a valid identifier, else null."""
+    values = records[cfg.exact_key].astype("string")
+    ok = _CHECKS[cfg.exact_key_check](values)
+    return values.where(pd.Series(ok, index=values.index))
+
+
+def _train(linker: Any, cfg: ResolveConfig, labelled: bool) -> None:
+    from splink import block_on
+
+    t = cfg.training
+    rules = [block_on(*r) for r in t.prior.rules]
+    linker.training.estimate_probability_two_random_records_match(rules, recall=t.prior.recall)
+    linker.training.estimate_u_using_random_sampling(max_pairs=t.u_max_pairs, seed=t.seed)
+    if labelled:
+        linker.training.estimate_m_from_label_column("exact_id")
+
+
+def score(records: pd.DataFrame, cfg: ResolveConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Train the model on `records` (with features and exact_id) and score the blocked pairs
+    at or above the review threshold. Returns the pairs and the model as a dict."""
+    from splink import DuckDBAPI, Linker
+
+    if len(records) < 2:
+        empty = pd.DataFrame(columns=["rec_id_l", "rec_id_r", "match_probability", "match_weight"])
+        return empty, {}
+    db = DuckDBAPI()
+    linker = Linker(db.register(records), splink_settings(cfg), log_level=logging.ERROR)
+    labelled = bool(records["exact_id"].duplicated(keep=False)[records["exact_id"].notna()].any())
+    _train(linker, cfg, labelled)
+    model = linker.misc.save_model_to_json()
+    pred = linker.inference.predict(threshold_match_probability=cfg.thresholds.review)
+    pairs = pred.as_pandas_dataframe()[["rec_id_l", "rec_id_r", "match_probability", "match_weight"]]
+    pairs = pairs.sort_values(["rec_id_l", "rec_id_r"], ignore_index=True)
+    return pairs, model
+
+
+def _edges(
+    records: pd.DataFrame,
+    pairs: pd.DataFrame,
+    cfg: ResolveConfig,
+    decisions: pd.DataFrame | None,
+) -> pd.DataFrame:
+    ids = records.set_index("rec_id")["exact_id"]
+    keyed = records[records["exact_id"].notna()]
+    first = keyed.groupby("exact_id")["rec_id"].transform("min")
+    exact = pd.DataFrame({"rec_id_l": first, "rec_id_r": keyed["rec_id"], "match_probability": 1.0})
+    exact = exact[exact["rec_id_l"] != exact["rec_id_r"]]
+    both = (
+        ids.reindex(pairs["rec_id_l"]).notna().to_numpy() & ids.reindex(pairs["rec_id_r"]).notna().to_numpy()
+    )
+    model = pairs[(pairs["match_probability"] >= cfg.thresholds.match) & ~both]
+    model = model[["rec_id_l", "rec_id_r", "match_probability"]]
+    edges = pd.concat([exact, model], ignore_index=True)
+    if decisions is not None and len(decisions):
+        key = edges["rec_id_l"] + "\x1f" + edges["rec_id_r"]
+        rejected = decisions[decisions["decision"] == "reject"]
+        edges = edges[~key.isin(rejected["rec_id_l"] + "\x1f" + rejected["rec_id_r"])]
+        accepted = decisions[decisions["decision"] == "accept"][["rec_id_l", "rec_id_r"]]
+        edges = pd.concat([edges, accepted.assign(match_probability=1.0)], ignore_index=True)
+    return edges.drop_duplicates(["rec_id_l", "rec_id_r"]).reset_index(drop=True)
+
+
+def _components(records: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
+    from splink import DuckDBAPI
+    from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+    db = DuckDBAPI()
+    nodes = records[["rec_id"]]
+    if edges.empty:
+        return pd.DataFrame({"rec_id": nodes["rec_id"], "cluster": nodes["rec_id"]})
+    got = cluster_pairwise_predictions_at_threshold(
+        nodes, edges[["rec_id_l", "rec_id_r"]], db_api=db, node_id_column_name="rec_id"
+    ).as_pandas_dataframe()
+    got = got.rename(columns={"cluster_id": "cluster"})[["rec_id", "cluster"]]
+    # the cluster label is the smallest member, whatever label the library chose
+    got["cluster"] = got.groupby("cluster")["rec_id"].transform("min")
+    return got
+
+
+def _split_conflicts(
+    comps: pd.DataFrame, edges: pd.DataFrame, records: pd.DataFrame
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Split every cluster that holds two different valid identifiers.
+
+    Different valid identifiers are different entities unless a person says otherwise: the
+    records of such a cluster are regrouped by its edges taken strongest first (identifier
+    edges, then by match probability, then by record ids), skipping an edge that would join
+    two groups with different identifiers. Each split is a finding.
+    """
+    ids = records.set_index("rec_id")["exact_id"]
+    per = comps.assign(exact_id=ids.reindex(comps["rec_id"]).to_numpy())
+    n_ids = per.dropna(subset=["exact_id"]).groupby("cluster")["exact_id"].nunique()
+    bad = set(n_ids[n_ids > 1].index)
+    findings: list[dict[str, Any]] = []
+    if not bad:
+        return comps, findings
+    cluster_of = comps.set_index("rec_id")["cluster"]
+    e = edges[edges["rec_id_l"].map(cluster_of).isin(bad)]
+    e = e.sort_values(["match_probability", "rec_id_l", "rec_id_r"], ascending=[False, True, True])
+    parent: dict[str, str] = {r: r for r in comps.loc[comps["cluster"].isin(bad), "rec_id"]}
+    label: dict[str, str | None] = {r: (None if pd.isna(ids[r]) else str(ids[r])) for r in parent}
+
+    def root(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(e["rec_id_l"], e["rec_id_r"], strict=True):
+        ra, rb = root(a), root(b)
+        if ra == rb or (label[ra] and label[rb] and label[ra] != label[rb]):
+            continue
+        keep, drop = (ra, rb) if ra < rb else (rb, ra)
+        parent[drop] = keep
+        label[keep] = label[keep] or label[drop]
+    out = comps.copy()
+    sub = out["rec_id"].isin(parent.keys())
+    out.loc[sub, "cluster"] = out.loc[sub, "rec_id"].map(root)
+    out.loc[sub, "cluster"] = out[sub].groupby("cluster")["rec_id"].transform("min")
+    for c in sorted(bad):
+        members = sorted(comps.loc[comps["cluster"] == c, "rec_id"])
+        findings.append(
+            {"kind": "two_valid_ids_in_cluster", "rec_ids": members, "detail": f"{int(n_ids[c])} identifiers"}
+        )
+    return out, findings
+
+
+def link(
+    records: pd.DataFrame,
+    cfg: ResolveConfig,
+    decisions: pd.DataFrame | None = None,
+) -> Linkage:
+    """Cluster `records` (one row per rec_id, with features). `decisions`: clerical
+    decisions (rec_id_l < rec_id_r, decision accept|reject) that win over the model."""
+    records = records.assign(exact_id=exact_ids(records, cfg))
+    for other in cfg.context:  # no context given: no record is tied to another entity's master
+        if f"{other}_id" not in records:
+            records[f"{other}_id"] = pd.Series(pd.NA, index=records.index, dtype="string")
+    pairs, model = score(records, cfg)
+    edges = _edges(records, pairs, cfg, decisions)
+    comps = _components(records, edges)
+    comps, findings = _split_conflicts(comps, edges, records)
+    comps = comps.sort_values("rec_id", ignore_index=True)
+    stats = {
+        "records": len(records),
+        "with_valid_id": int(records["exact_id"].notna().sum()),
+        "pairs_scored": len(pairs),
+        "pairs_linked": int((pairs["match_probability"] >= cfg.thresholds.match).sum()),
+        "clusters": int(comps["cluster"].nunique()),
+    }
+    return Linkage(clusters=comps, pairs=pairs, model=model, findings=findings, stats=stats)
+
+
+__all__ = ["Linkage", "exact_ids", "link", "score"]

@@ -1,0 +1,91 @@
+"""The linkage records of an entity: every staged row that carries one, in one frame.
+
+One row per source record: `rec_id` (`<table>|<source>|<record key>`), the lineage of
+the staged row it came from, the entity's attributes named as in its shared table, and
+the features of the resolve config. A record redelivered in a later batch (same table,
+source and record key) is the same record: the latest delivery wins.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from etl.contracts import Contracts
+from etl.resolve.config import ResolveConfig
+
+_DUCK = {
+    "string": "varchar",
+    "integer": "bigint",
+    "decimal": "double",
+    "date": "date",
+    "boolean": "boolean",
+    "timestamp": "timestamp",
+}
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
+    rows = con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def record_key_sql(cols: set[str]) -> str:
+    """The source's own key of a staged row: `record_key` where the staging table has it,
+    else the delivered position (batch and row), which identifies the row but not a redelivery."""
+    position = "_batch_id || ':' || cast(_row_number as varchar)"
+    return f"coalesce(record_key, {position})" if "record_key" in cols else position
+
+
+def records_sql(con: duckdb.DuckDBPyConnection, cfg: ResolveConfig, contracts: Contracts) -> str:
+    """A SELECT of the entity's records from the staging views (attributes, no features)."""
+    entity = contracts.tables[cfg.name]
+    parts = []
+    for inp in cfg.inputs:
+        cols = _columns(con, "staging", inp.table)
+        if not cols:
+            continue
+        select = [
+            f"'{inp.table}' || '|' || _source || '|' || {record_key_sql(cols)} as rec_id",
+            f"'{inp.table}' as _table",
+            "_source",
+            "_batch_id",
+            "_row_number",
+            "_logical_date",
+            f"{record_key_sql(cols)} as record_key",
+        ]
+        for attr in cfg.attributes:
+            typ = _DUCK[entity.column(attr).type]
+            src = inp.columns.get(attr)
+            select.append(f"cast({src if src else 'null'} as {typ}) as {attr}")
+        where = ""
+        if inp.require_any:
+            where = " where " + " or ".join(f"{inp.columns[a]} is not null" for a in inp.require_any)
+        parts.append(f"select {', '.join(select)} from staging.{inp.table}{where}")
+    if not parts:
+        raise LookupError(f"no staged table holds {cfg.name} records yet")
+    union = " union all by name ".join(parts)
+    # a redelivered record replaces its earlier delivery
+    return (
+        f"select * from ({union}) qualify row_number() over "
+        "(partition by rec_id order by _logical_date desc, _batch_id desc, _row_number desc) = 1"
+    )
+
+
+def load_records(con: duckdb.DuckDBPyConnection, cfg: ResolveConfig, contracts: Contracts) -> pd.DataFrame:
+    """The entity's records with their features, ordered by rec_id (deterministic input)."""
+    feats = "".join(f", {sql} as {name}" for name, sql in cfg.features.items())
+    return con.execute(f"select *{feats} from ({records_sql(con, cfg, contracts)}) order by rec_id").df()
+
+
+def add_features(frame: pd.DataFrame, cfg: ResolveConfig) -> pd.DataFrame:
+    """Compute the config's features over an in-memory frame of attributes (tests, onboarding)."""
+    con = duckdb.connect()
+    try:
+        con.register("recs", frame)
+        feats = "".join(f", {sql} as {name}" for name, sql in cfg.features.items())
+        return con.execute(f"select *{feats} from recs order by rec_id").df()
+    finally:
+        con.close()

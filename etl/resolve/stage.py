@@ -1,0 +1,237 @@
+"""The consolidate stage: staging -> core (master entities, golden records, relations).
+
+For each entity with a `schemas/resolve/<entity>.yml` (person, legal_entity):
+records from every staged table that carries it -> linkage (exact + Splink) -> stable
+master ids -> golden records by survivorship -> provenance and findings. Then the relations
+keyed by master ids. Writes, in one publish (see etl.resolve.store):
+
+- core.<entity>: one golden record per master (`<entity>_id`);
+- core.<entity>_record: one row per source record -> its master;
+- core.<entity>_id_map: ids merged into others or split from them, by run;
+- core.provenance: one row per golden value: the record it came from and the rule;
+- core.finding: conflicts for a person's eye (two valid ids in a cluster, a valid ID whose
+  birth date or gender another record contradicts);
+- core.review_queue: pairs scored between the review and the match threshold;
+- core.legal_representative, core.employment, core.person_source: relations.
+The trained Splink model of each entity is kept per run (meta.resolve_run.model_path).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from etl import meta
+from etl.config import Settings, get_settings
+from etl.contracts import Contracts, get_contracts
+from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
+from etl.resolve import golden, ids, store
+from etl.resolve.config import ResolveConfig, load_resolve_configs, resolution_order
+from etl.resolve.linkage import Linkage, exact_ids, link
+from etl.resolve.records import load_records
+
+FINDING_COLUMNS = ["entity", "kind", "master_id", "rec_ids", "attribute", "detail", "run_id"]
+
+
+@dataclass
+class EntityResult:
+    entity: str
+    records: pd.DataFrame  # the linkage records with master_id
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
+    last_value: int = 0
+
+
+@dataclass
+class ConsolidateSummary:
+    run_id: str
+    entities: dict[str, dict[str, Any]]
+
+    def __str__(self) -> str:
+        lines = [f"consolidate {self.run_id}"]
+        for e, r in self.entities.items():
+            lines.append(
+                f"  {e}: {r['records']} records -> {r['masters']} masters "
+                f"({r['with_valid_id']} with a valid identifier; {r['pairs_linked']} pairs linked by the model, "
+                f"{r['review_pairs']} for review, {r['merged']} merged, {r['split']} split, {r['findings']} findings)"
+            )
+        return "\n".join(lines)
+
+
+def _id_findings(recs: pd.DataFrame, cfg: ResolveConfig, run_id: str) -> list[dict[str, Any]]:
+    """A valid resident ID whose master holds a record with another birth date or gender."""
+    if cfg.exact_key_check != "resident_id":
+        return []
+    master_id = recs.groupby("master_id")["exact_id"].first()
+    the_id = recs["master_id"].map(master_id).astype("string")
+    out = []
+    for attr, check in (("birth_date", birth_date_mismatch), ("gender", gender_mismatch)):
+        if attr not in recs:
+            continue
+        differ, _ = check(the_id.fillna(""), recs[attr])
+        for m, grp in recs[differ].groupby("master_id"):
+            out.append(
+                {
+                    "entity": cfg.name,
+                    "kind": f"{attr}_contradicts_id",
+                    "master_id": m,
+                    "rec_ids": ",".join(sorted(grp["rec_id"])),
+                    "attribute": attr,
+                    "detail": f"{len(grp)} record(s) disagree with the {attr} the resident ID encodes",
+                    "run_id": run_id,
+                }
+            )
+    return out
+
+
+def _review_queue(
+    pairs: pd.DataFrame, recs: pd.DataFrame, cfg: ResolveConfig, decided: pd.DataFrame
+) -> pd.DataFrame:
+    q = pairs[pairs["match_probability"] < cfg.thresholds.match]
+    keyed = recs.set_index("rec_id")["exact_id"]
+    both = keyed.reindex(q["rec_id_l"]).notna().to_numpy() & keyed.reindex(q["rec_id_r"]).notna().to_numpy()
+    q = q[~both]
+    if len(decided):
+        done = set(zip(decided["rec_id_l"], decided["rec_id_r"], strict=True))
+        q = q[[(a, b) not in done for a, b in zip(q["rec_id_l"], q["rec_id_r"], strict=True)]]
+    return q.assign(entity=cfg.name).reset_index(drop=True)
+
+
+def resolve_entity(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    contracts: Contracts,
+    cfg: ResolveConfig,
+    run_id: str,
+    context: dict[str, pd.Series] | None = None,
+) -> EntityResult:
+    """Link, id and survive one entity; the frames to publish. `context`: for each entity of
+    `cfg.context`, rec_id -> the master its resolution gave that source record."""
+    started = meta.now()
+    ent, id_col = cfg.name, f"{cfg.name}_id"
+    recs = load_records(con, cfg, contracts)
+    for other in cfg.context:
+        recs[f"{other}_id"] = recs["rec_id"].map((context or {})[other]).astype("string")
+    decided = store.decisions(con, ent)
+    linkage: Linkage = link(recs, cfg, decided)
+    previous = store.read_core(con, settings, f"{ent}_record")
+    prev = (
+        previous.rename(columns={id_col: "master_id"})
+        if previous is not None
+        else pd.DataFrame(columns=["rec_id", "master_id"])
+    )
+    seq = store.last_value(con, ent)
+    got = ids.assign(
+        linkage.clusters, prev, last_value=seq, prefix=cfg.id_prefix, digits=cfg.id_digits, run_id=run_id
+    )
+    recs = recs.merge(got.records, on="rec_id").assign(exact_id=exact_ids(recs, cfg).to_numpy())
+    recs[cfg.exact_key] = recs["exact_id"]  # only a valid identifier may survive into a golden record
+    attrs = cfg.attributes
+    trust = golden.trust_table(contracts, {i.table: i.columns for i in cfg.inputs})
+    chosen = golden.choose(recs, contracts.tables[ent], attrs, trust)
+    gold = golden.golden(recs, chosen, attrs, id_col)
+    master_of = got.records.set_index("rec_id")["master_id"]
+    findings = [
+        {
+            "entity": ent,
+            "kind": f["kind"],
+            "master_id": ",".join(sorted({master_of[r] for r in f["rec_ids"]})),
+            "rec_ids": ",".join(f["rec_ids"]),
+            "attribute": cfg.exact_key,
+            "detail": f["detail"],
+            "run_id": run_id,
+        }
+        for f in linkage.findings
+    ] + _id_findings(recs, cfg, run_id)
+    id_map = got.id_map.rename(columns={"master_id": id_col})
+    old_map = store.read_core(con, settings, f"{ent}_id_map")
+    if old_map is not None:
+        id_map = pd.concat([old_map, id_map], ignore_index=True)
+    queue = _review_queue(linkage.pairs, recs, cfg, decided)
+    record_cols = [
+        "rec_id",
+        "master_id",
+        "_table",
+        "_source",
+        "_batch_id",
+        "_row_number",
+        "record_key",
+        "_logical_date",
+    ]
+    record_table = (
+        recs[record_cols].assign(has_valid_id=recs["exact_id"].notna()).rename(columns={"master_id": id_col})
+    )
+    provenance = chosen.assign(entity=ent, run_id=run_id)
+    run = {
+        "run_id": run_id,
+        "entity": ent,
+        **{k: linkage.stats[k] for k in ("records", "with_valid_id", "pairs_scored", "pairs_linked")},
+        "masters": len(gold),
+        "merged": int((got.id_map["reason"] == "merged").sum()),
+        "split": int((got.id_map["reason"] == "split").sum()),
+        "findings": len(findings),
+        "review_pairs": len(queue),
+        "model_path": store.write_model(settings, ent, run_id, linkage.model),
+        "started_at": started,
+        "finished_at": meta.now(),
+    }
+    return EntityResult(
+        entity=ent,
+        records=recs,
+        tables={
+            ent: gold,
+            f"{ent}_record": record_table.sort_values("rec_id", ignore_index=True),
+            f"{ent}_id_map": id_map,
+            "_provenance": provenance,
+            "_finding": pd.DataFrame(findings, columns=FINDING_COLUMNS),
+            "_review": queue,
+        },
+        run=run,
+        last_value=got.last_value,
+    )
+
+
+def _merge_shared(results: list[EntityResult]) -> dict[str, pd.DataFrame]:
+    tables: dict[str, pd.DataFrame] = {}
+    for res in results:
+        tables.update({k: v for k, v in res.tables.items() if not k.startswith("_")})
+    for key, name in (("_provenance", "provenance"), ("_finding", "finding"), ("_review", "review_queue")):
+        parts = [r.tables[key] for r in results if len(r.tables[key])]
+        first = results[0].tables[key]
+        tables[name] = pd.concat(parts, ignore_index=True) if parts else first
+    return tables
+
+
+def consolidate(settings: Settings | None = None, run_id: str | None = None) -> ConsolidateSummary:
+    """Build schema core from the current staging views (a full pass over staging)."""
+    from etl.resolve.relations import relations
+
+    settings = settings or get_settings()
+    contracts = get_contracts(settings)
+    configs = load_resolve_configs(settings.schemas_dir, contracts.tables)
+    run_id = run_id or meta.new_run_id("consolidate")
+    with meta.connect(settings) as con:
+        store.ensure(con)
+        results: list[EntityResult] = []
+        for cfg in resolution_order(configs):
+            ctx = {r.entity: r.records.set_index("rec_id")["master_id"] for r in results}
+            results.append(resolve_entity(con, settings, contracts, cfg, run_id, ctx))
+        tables = _merge_shared(results)
+        by = {r.entity: r for r in results}
+        if "person" in by and "legal_entity" in by:
+            tables.update(relations(con, contracts, by["person"].records, by["legal_entity"].records, tables))
+        store.publish(
+            con,
+            settings,
+            run_id,
+            tables,
+            sequences={r.entity: r.last_value for r in results},
+            runs=[r.run for r in results],
+        )
+    return ConsolidateSummary(run_id=run_id, entities={r.entity: r.run for r in results})
+
+
+__all__ = ["ConsolidateSummary", "consolidate", "resolve_entity"]

@@ -1,0 +1,139 @@
+"""Where consolidation keeps its state: Parquet under warehouse/core/, views in schema `core`.
+
+Every run writes each core table as one immutable file
+`warehouse/core/<table>/run=<run_id>.parquet`, then one DuckDB transaction points
+`meta.core_table` (paths relative to the warehouse root) and the views `core.<table>` at
+the new files, advances the id sequences and records the run; superseded files are
+deleted after the commit. A run killed before the commit leaves the previous base readable.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from etl import meta
+from etl.config import Settings
+
+DDL_CORE = """
+create table if not exists meta.core_table (
+    table_name varchar primary key,
+    path       varchar not null,     -- relative to the warehouse root
+    run_id     varchar not null,
+    rows       bigint not null,
+    written_at timestamp not null
+);
+create table if not exists meta.id_sequence (
+    entity     varchar primary key,
+    last_value bigint not null
+);
+create table if not exists meta.resolve_run (
+    run_id        varchar not null,
+    entity        varchar not null,
+    records       bigint,
+    with_valid_id bigint,
+    pairs_scored  bigint,
+    pairs_linked  bigint,
+    masters       bigint,
+    merged        bigint,
+    split         bigint,
+    findings      bigint,
+    review_pairs  bigint,
+    model_path    varchar,           -- the trained Splink model (JSON), relative to the warehouse root
+    started_at    timestamp,
+    finished_at   timestamp
+);
+create table if not exists meta.review_decision (
+    entity     varchar not null,
+    rec_id_l   varchar not null,
+    rec_id_r   varchar not null,
+    decision   varchar not null,     -- accept | reject
+    decided_by varchar,
+    decided_at timestamp not null
+);
+"""
+
+
+def ensure(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(DDL_CORE)
+
+
+def read_core(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) -> pd.DataFrame | None:
+    """The current content of core.<table>, or None before its first run."""
+    row = con.execute("select path from meta.core_table where table_name = ?", [table]).fetchone()
+    if not row:
+        return None
+    return pd.read_parquet(settings.warehouse / row[0])
+
+
+def last_value(con: duckdb.DuckDBPyConnection, entity: str) -> int:
+    row = con.execute("select last_value from meta.id_sequence where entity = ?", [entity]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def decisions(con: duckdb.DuckDBPyConnection, entity: str) -> pd.DataFrame:
+    """The latest clerical decision per pair of an entity."""
+    return con.execute(
+        "select rec_id_l, rec_id_r, decision from meta.review_decision where entity = ? "
+        "qualify row_number() over (partition by rec_id_l, rec_id_r order by decided_at desc) = 1",
+        [entity],
+    ).df()
+
+
+def write_model(settings: Settings, entity: str, run_id: str, model: dict[str, Any]) -> str:
+    """Keep the trained model of a run; returns its path relative to the warehouse root."""
+    rel = Path("core") / "_models" / entity / f"run={run_id}.json"
+    path = settings.warehouse / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(model, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
+    return rel.as_posix()
+
+
+def publish(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    run_id: str,
+    tables: dict[str, pd.DataFrame],
+    sequences: dict[str, int],
+    runs: list[dict[str, Any]],
+) -> None:
+    """Write every core table of a run and make them current in one transaction."""
+    written: dict[str, str] = {}
+    for name, frame in tables.items():
+        file = Path("core") / name / f"run={run_id}.parquet"
+        path = settings.warehouse / file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(path, index=False)
+        written[name] = file.as_posix()
+    old = dict(con.execute("select table_name, path from meta.core_table").fetchall())
+    con.execute("begin transaction")
+    try:
+        for name, rel in written.items():
+            con.execute("delete from meta.core_table where table_name = ?", [name])
+            con.execute(
+                "insert into meta.core_table values (?, ?, ?, ?, ?)",
+                [name, rel, run_id, len(tables[name]), meta.now()],
+            )
+            target = str(settings.warehouse / rel).replace("'", "''")
+            con.execute(f"create or replace view core.{name} as select * from read_parquet('{target}')")
+        for entity, value in sequences.items():
+            con.execute("insert or replace into meta.id_sequence values (?, ?)", [entity, value])
+        for r in runs:
+            cols = ", ".join(r)
+            con.execute(
+                f"insert into meta.resolve_run ({cols}) values ({', '.join('?' * len(r))})", list(r.values())
+            )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    for name, old_rel in old.items():
+        if name in written and written[name] != old_rel:
+            (settings.warehouse / old_rel).unlink(missing_ok=True)
+
+
+__all__ = ["DDL_CORE", "decisions", "ensure", "last_value", "publish", "read_core", "write_model"]

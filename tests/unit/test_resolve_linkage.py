@@ -1,0 +1,146 @@
+"""Linkage on small in-code records: exact on valid IDs, Splink for the rest, conflicts split."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from stdnum.cn import ric
+
+from etl.config import get_settings
+from etl.contracts import Contracts
+from etl.resolve.config import ResolveConfig, load_resolve_configs
+from etl.resolve.evaluate import pairwise, split_scores
+from etl.resolve.linkage import link
+from etl.resolve.records import add_features
+
+pytestmark = pytest.mark.unit
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
+
+
+def _rid(region: str, born: dt.date, seq: int) -> str:
+    first17 = f"{region}{born:%Y%m%d}{seq:03d}"
+    return first17 + ric.calc_check_digit(first17 + "0")
+
+
+@pytest.fixture(scope="module")
+def cfg(contracts: Contracts) -> ResolveConfig:
+    return load_resolve_configs(get_settings().schemas_dir, contracts.tables)["person"]
+
+
+def _people(n: int = 60) -> pd.DataFrame:
+    rows = []
+    for i in range(n):
+        born = dt.date(1950 + i % 50, 1 + i % 12, 1 + (i * 7) % 28)
+        region = ["110105", "310104", "440106", "510107"][i % 4]
+        gender = "1" if i % 2 else "2"
+        rows.append(
+            {
+                "true": f"T{i}",
+                "name": SURNAMES[i % 20] + GIVEN[(i * 3) % len(GIVEN)] + GIVEN[(i * 5 + 1) % len(GIVEN)],
+                "birth_date": pd.Timestamp(born),
+                "gender": gender,
+                "household_region": region,
+                "address": f"{region}某街道{i}号",
+                "phone": f"139{i:08d}",
+                "resident_id": _rid(region, born, 100 + 2 * i + (1 if gender == "1" else 0)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _records(people: pd.DataFrame) -> pd.DataFrame:
+    """Two departments: hukou holds everyone with an ID; health a copy, every third without its ID."""
+    hukou = people.assign(_source="ps_hukou", rec_id=[f"person|ps_hukou|{i:03d}" for i in range(len(people))])
+    health = people.assign(
+        _source="nhc_health",
+        rec_id=[f"person|nhc_health|{i:03d}" for i in range(len(people))],
+        resident_id=[None if i % 3 == 0 else r for i, r in enumerate(people["resident_id"])],
+    )
+    recs = pd.concat([hukou, health], ignore_index=True)
+    recs = recs.assign(
+        _table="person",
+        _batch_id="b",
+        _row_number=range(len(recs)),
+        _logical_date=pd.Timestamp("2026-11-01"),
+        record_key=recs["rec_id"],
+        ethnicity=None,
+        marital_status=None,
+        alive=True,
+        death_date=pd.NaT,
+    )
+    return recs
+
+
+def test_records_without_an_id_link_to_their_person_and_namesakes_stay_apart(cfg: ResolveConfig) -> None:
+    people = _people()
+    # a namesake: same name and region as person 0, born elsewhere in time, no ID anywhere
+    twin = people.iloc[[0]].assign(
+        true="T-namesake", birth_date=pd.Timestamp("1999-09-09"), phone="13000000000"
+    )
+    recs = _records(people)
+    extra = recs.iloc[[0]].assign(
+        rec_id="person|ca_assistance|001",
+        _source="ca_assistance",
+        resident_id=None,
+        **twin.iloc[0][["birth_date", "phone"]].to_dict(),
+        true="T-namesake",
+        address="别处",
+    )
+    recs = add_features(pd.concat([recs, extra], ignore_index=True), cfg)
+    got = link(recs, cfg)
+    merged = recs.merge(got.clusters, on="rec_id")
+    overall, no_id = split_scores(merged["cluster"], merged["true"], merged["resident_id"].notna())
+    assert overall.precision == 1.0 and overall.recall == 1.0, overall
+    assert no_id.true_pairs == 20 and no_id.correct_pairs == 20
+    assert got.stats["clusters"] == len(people) + 1
+    assert got.stats["with_valid_id"] == 2 * len(people) - 20  # the IDs built here are valid ones
+    assert got.model["comparisons"], "the trained model is kept"
+
+
+def test_two_valid_ids_are_never_merged_by_the_model_and_the_conflict_is_a_finding(
+    cfg: ResolveConfig,
+) -> None:
+    people = _people()
+    recs = _records(people)
+    # a typo that passes the checksum: person 1 in health under another valid ID, and a
+    # third record without an ID that matches both
+    other = _rid("110105", people.loc[1, "birth_date"].date(), 999)
+    recs.loc[recs["rec_id"] == "person|nhc_health|001", "resident_id"] = other
+    bridge = recs[recs["rec_id"] == "person|ps_hukou|001"].assign(
+        rec_id="person|ca_marriage|001", _source="ca_marriage", resident_id=None
+    )
+    recs = add_features(pd.concat([recs, bridge], ignore_index=True), cfg)
+    got = link(recs, cfg)
+    cl = got.clusters.set_index("rec_id")["cluster"]
+    assert cl["person|ps_hukou|001"] != cl["person|nhc_health|001"]
+    assert cl["person|ca_marriage|001"] in {cl["person|ps_hukou|001"], cl["person|nhc_health|001"]}
+    kinds = [f["kind"] for f in got.findings]
+    assert kinds == ["two_valid_ids_in_cluster"]
+    assert set(got.findings[0]["rec_ids"]) >= {"person|ps_hukou|001", "person|nhc_health|001"}
+
+
+def test_clerical_decisions_win_over_the_model(cfg: ResolveConfig) -> None:
+    recs = add_features(_records(_people()), cfg)
+    a, b = "person|nhc_health|000", "person|ps_hukou|000"  # linked by the model (no ID on a)
+    c = "person|nhc_health|003"  # another person, no ID
+    decisions = pd.DataFrame(
+        [(a, b, "reject"), (c, "person|ps_hukou|005", "accept")], columns=["rec_id_l", "rec_id_r", "decision"]
+    )
+    base = link(recs, cfg).clusters.set_index("rec_id")["cluster"]
+    assert base[a] == base[b]
+    got = link(recs, cfg, decisions).clusters.set_index("rec_id")["cluster"]
+    assert got[a] != got[b]
+    assert got[c] == got["person|ps_hukou|005"]
+
+
+def test_pairwise_counts_pairs() -> None:
+    pred = pd.Series(["x", "x", "x", "y"])
+    truth = pd.Series(["1", "1", "2", "2"])
+    s = pairwise(pred, truth)
+    assert (s.linked_pairs, s.true_pairs, s.correct_pairs) == (3, 2, 1)
+    assert s.precision == pytest.approx(1 / 3) and s.recall == pytest.approx(0.5)
+    assert (s.clusters, s.true_clusters) == (2, 2)
