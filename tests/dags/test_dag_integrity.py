@@ -73,25 +73,20 @@ def test_publish_scheduled_on_every_staging_asset(dagbag, contracts) -> None:  #
     assert uris == {f"govbase://staging/{s.table}/{n}" for n, s in contracts.sources.items()}
 
 
-def test_dag_files_parse_fast_without_heavy_imports() -> None:
-    """Fresh interpreter: import airflow.sdk (the scheduler has it), then time the DAG file alone."""
+def test_dag_files_parse_without_heavy_imports() -> None:
+    """Fresh interpreter: import airflow.sdk (the scheduler has it), then the DAG files alone
+    must not import pandas, DuckDB, GE or Arrow. How fast they parse is a figure for
+    bench/dag_parse_bench.py (a wall-clock threshold has no place in a test)."""
     code = (
-        "import sys, time, runpy\n"
+        "import sys, runpy\n"
         "import airflow.sdk\n"
-        "t = time.perf_counter()\n"
         f"for p in sorted(__import__('pathlib').Path({str(DAGS_DIR)!r}).glob('*.py')):\n"
         "    runpy.run_path(str(p))\n"
-        "print('SECONDS', round(time.perf_counter() - t, 3))\n"
         f"print('HEAVY', ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    found = dict(
-        line.partition(" ")[::2] for line in out.splitlines() if line.startswith(("SECONDS", "HEAVY"))
-    )
-    seconds_line, heavy_line = found["SECONDS"], found["HEAVY"].strip()
-    print(f"\nall DAG files parse in {seconds_line} s (after airflow.sdk import)")
+    heavy_line = next(line for line in out.splitlines() if line.startswith("HEAVY")).partition(" ")[2].strip()
     assert heavy_line == "", f"heavy modules imported at parse time: {heavy_line}"
-    assert float(seconds_line) < 2.0
 
 
 def test_dag_stages_are_the_pipeline_stages() -> None:

@@ -30,7 +30,7 @@ SERVERS = {
 }
 
 
-@pytest.fixture(params=[pytest.param("sqlite", marks=pytest.mark.unit), "postgresql", "mariadb"])
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def database(
     request: pytest.FixtureRequest, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[str]:

@@ -265,6 +265,8 @@ def test_replay_moves_rows_that_pass_after_a_fix(tmp_path: Path, monkeypatch: py
 CHILD = "import sys; from etl.pipeline import run_source; run_source('ps_hukou', sys.argv[1], sys.argv[2])"
 
 
+@pytest.mark.slow
+@pytest.mark.fault
 @pytest.mark.parametrize("point", ["load:after_write", "load:before_commit", "load:after_commit"])
 def test_a_killed_load_leaves_the_previous_batch_and_a_rerun_completes(tmp_path: Path, point: str) -> None:
     settings = get_settings(tmp_path / "home")

@@ -1,4 +1,7 @@
-"""The demo generator: determinism, valid identifiers, truth alignment, documented defect rates."""
+"""The demo generator: determinism, valid identifiers, truth alignment, documented defect rates.
+
+The identifier generators alone (no demo generation) are checked in tests/unit/test_demo_ids.py.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +18,9 @@ from stdnum.cn import ric, uscc
 from etl.config import Settings, get_settings
 from etl.contracts import Contracts
 from etl.demo import RATES, generate
-from etl.demo.population import credit_codes, resident_ids
 from etl.quality import DEFECTS
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration  # generates the demo landing (files on disk)
 PERSONS = 6000
 
 
@@ -66,17 +68,6 @@ def test_files_match_contract_globs(demo: Settings, contracts: Contracts) -> Non
         else:
             assert len(list((demo.landing / name).glob(src.location or ""))) == 1, name
         assert (demo.truth_dir / f"{name}.parquet").is_file()
-
-
-def test_vectorized_ids_agree_with_stdnum() -> None:
-    rng = np.random.default_rng(0)
-    ids = resident_ids(
-        np.full(500, 110105), rng.integers(1950, 2000, 500) * 10000 + 101, rng.integers(1, 999, 500)
-    )
-    assert all(ric.is_valid(x) for x in ids.tolist())
-    codes = credit_codes(np.full(500, 91), np.full(500, 110105), rng.integers(0, 31, (500, 8)))
-    assert all(uscc.calc_check_digit(c[:17]) == c[17] for c in codes.tolist())
-    assert uscc.is_valid("91110000600037341L")
 
 
 def test_population_ids_valid(demo: Settings) -> None:

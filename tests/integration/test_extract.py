@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from etl.contracts import Contracts, Source
 from etl.extract import BatchResult, ExtractFailed, extract, extract_source, raw_batches
 from etl.meta import connect
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration  # every extract records itself in the DuckDB catalog
 
 META = ["_source", "_batch_id", "_row_number", "_file_sha256", "_row_error", "_extra"]
 
@@ -539,27 +537,3 @@ def test_files_not_due_yet_are_named_with_their_dates_and_the_logical_date(
     assert why in caplog.text and "no file matches" not in caplog.text
     assert not settings.duckdb_path.exists()  # nothing was extracted, nothing recorded
     assert nothing_due(settings, src, date(2024, 5, 3)) is None  # one is due
-
-
-def test_prefetch_keeps_order_errors_and_stops_its_source() -> None:
-    from etl.background import prefetch
-
-    produced: list[int] = []
-
-    def numbers(n: int, fail_at: int | None = None) -> Iterator[int]:
-        for i in range(n):
-            if i == fail_at:
-                raise ValueError(f"bad item {i}")
-            produced.append(i)
-            yield i
-
-    assert list(prefetch(numbers(5), "t")) == [0, 1, 2, 3, 4]
-    got: list[int] = []
-    with pytest.raises(ValueError, match="bad item 3"):
-        for i in prefetch(numbers(9, fail_at=3), "t"):
-            got.append(i)
-    assert got == [0, 1, 2]  # every item before the error, then the error itself
-    produced.clear()
-    with closing(prefetch(numbers(100), "t")) as it:
-        assert next(it) == 0
-    assert produced == [0, 1]  # one item ahead, never more, and nothing after closing
