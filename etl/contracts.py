@@ -227,6 +227,13 @@ class Source(_Strict):
 
     @model_validator(mode="after")
     def _check_kind(self) -> Source:
+        self._check_where()
+        self._check_fields()
+        self._check_record_key()
+        return self
+
+    def _check_where(self) -> None:
+        """Where the deliveries come from: a connection and table, or a landing glob."""
         if self.kind == "sql":
             if not self.connection_id:
                 raise ValueError("a sql source needs connection_id")
@@ -245,6 +252,9 @@ class Source(_Strict):
                 raise ValueError("file_date_pattern needs a group capturing YYYYMMDD")
         if self.kind == "xml" and not self.record_tag:
             raise ValueError("an xml source needs record_tag")
+
+    def _check_fields(self) -> None:
+        """The declared fields: spans for fixed width, no name twice, the watermark among them."""
         if self.kind == "fixed_width":
             bad = [f.name for f in self.fields if f.start is None or f.width is None]
             if bad:
@@ -255,6 +265,10 @@ class Source(_Strict):
             raise ValueError(f"duplicate fields: {', '.join(dupes)}")
         if self.incremental_key and self.incremental_key not in names:
             raise ValueError(f"incremental_key {self.incremental_key!r} is not a declared field")
+
+    def _check_record_key(self) -> None:
+        """record_key names declared fields, each once, and one record gives one row."""
+        names = [f.name for f in self.fields]
         unknown = [k for k in self.record_key if k not in names]
         if unknown:
             raise ValueError(f"record_key field(s) not declared in fields: {', '.join(unknown)}")
@@ -262,7 +276,6 @@ class Source(_Strict):
             raise ValueError("record_key names a field twice")
         if self.record_key and self.unpivot is not None:
             raise ValueError("record_key is not supported with unpivot (one record gives several rows)")
-        return self
 
     @property
     def field_names(self) -> list[str]:

@@ -551,3 +551,26 @@ def test_a_run_before_the_first_dated_delivery_says_none_is_due(tmp_path: Path) 
     assert ledger == [("ok", summary["note"])]
     out = _cli(settings, "run", "--source", "ps_hukou", "--date", "2026-10-31")
     assert out.returncode == 0 and "none due by the logical date 2026-10-31" in out.stderr
+
+
+def test_every_stage_is_in_the_ledger_also_when_it_raises(tmp_path: Path) -> None:
+    """etl.ledger.ledger records each stage once: counts and ok, or failed with the error."""
+    from etl.errors import StageOrderError
+    from etl.pipeline import run_stage
+
+    settings = get_settings(tmp_path / "home")
+    generate(settings, persons=200, seed=2)
+    rows = run_stage("extract", "ps_hukou", DATE, "run-o", settings=settings)["rows"]
+    with pytest.raises(StageOrderError, match="validate before normalize"):
+        run_stage("validate", "ps_hukou", DATE, "run-o", settings=settings)
+    with _con(settings) as con:
+        ledger = con.execute(
+            "select stage, rows_in, rows_out, status, message, started_at <= finished_at from meta.run_ledger "
+            "where run_id = 'run-o' order by finished_at"
+        ).fetchall()
+    assert rows > 100
+    assert ledger[0] == ("extract", rows, rows, "ok", None, True)
+    stage, rows_in, rows_out, status, message, ordered = ledger[1]
+    assert (stage, rows_in, rows_out, status, ordered) == ("validate", 0, 0, "failed", True)
+    assert "validate before normalize" in message
+    assert len(ledger) == 2
