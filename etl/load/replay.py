@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -27,7 +26,8 @@ from etl import meta
 from etl.config import Settings
 from etl.contracts import Contracts, SharedTable, Source
 from etl.ledger import ledger
-from etl.load.warehouse import LINEAGE, Partition, audit, partition_path, publish
+from etl.load.stage import publish_partition
+from etl.load.warehouse import LINEAGE, Partition, audit, partition_path
 from etl.validate.quarantine import assemble
 
 #: what a changed quarantine row differs in
@@ -120,21 +120,18 @@ def _replay_partition(
     with ledger(
         settings, run_id=part.run_id, source=src.name, stage="replay", logical_date=logical_date
     ) as entry:
-        with meta.connect(settings) as con:
-            superseded = publish(
-                con,
-                table,
-                p,
-                staging_path=new_st,
-                quarantine_path=new_q,
-                rows_loaded=len(new_staging),
-                source_rows=part.source_rows + moved_rows,
-                rows_quarantined=part.rows_quarantined - moved_rows,
-            )
+        publish_partition(
+            settings,
+            table,
+            p,
+            staging_path=new_st,
+            quarantine_path=new_q,
+            rows_loaded=len(new_staging),
+            source_rows=part.source_rows + moved_rows,
+            rows_quarantined=part.rows_quarantined - moved_rows,
+        )
         entry.counts(len(q), moved_rows, -moved_rows)
         entry.message = f"replayed quarantine of {logical_date}: {moved_rows} row(s) moved to staging"
-    for f in superseded:
-        Path(f).unlink(missing_ok=True)
     return moved_rows, len(still)
 
 

@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from etl import meta
+from etl.config import Settings
+from etl.contracts import SharedTable
 from etl.errors import ReconciliationError, StageOrderError, ValidationFailed
 from etl.faults import checkpoint
+from etl.load.warehouse import Partition
 from etl.workdir import StageRun, ValidatedBatch
 
 
@@ -60,7 +63,7 @@ def stage_load(run: StageRun) -> dict[str, Any]:
 def _write_audit_publish(run: StageRun, v: ValidatedBatch) -> None:
     """Copy the batch's files to their partition paths, audit them, publish them in one
     DuckDB transaction, then drop the files the partition replaced."""
-    from etl.load.warehouse import LINEAGE, Partition, audit, partition_path, publish, sweep
+    from etl.load.warehouse import LINEAGE, audit, partition_path
 
     settings, table = run.settings, run.table
     p = Partition(table.name, run.source.name, run.logical_date, run.run_id)
@@ -71,22 +74,49 @@ def _write_audit_publish(run: StageRun, v: ValidatedBatch) -> None:
     # audit
     audit(st_path, v.good_rows, table.column_names + LINEAGE)
     audit(q_path, v.source_rows_quarantined, ["_source", "_batch_id", "_row_number", "reasons", "raw"])
-    # publish
+    publish_partition(
+        settings,
+        table,
+        p,
+        staging_path=st_path,
+        quarantine_path=q_path,
+        rows_loaded=v.good_rows,
+        source_rows=v.source_rows_loaded,
+        rows_quarantined=v.source_rows_quarantined,
+    )
+
+
+def publish_partition(
+    settings: Settings,
+    table: SharedTable,
+    p: Partition,
+    *,
+    staging_path: Path | None,
+    quarantine_path: Path | None,
+    rows_loaded: int,
+    source_rows: int,
+    rows_quarantined: int,
+) -> None:
+    """Make written, audited files the partition's content in one DuckDB transaction
+    (etl.load.warehouse.publish), then delete the files it replaced and any a killed run
+    left behind. The load stage and replay both publish through here."""
+    from etl.load.warehouse import publish, sweep
+
     with meta.connect(settings) as con:
         superseded = publish(
             con,
             table,
             p,
-            staging_path=st_path,
-            quarantine_path=q_path,
-            rows_loaded=v.good_rows,
-            source_rows=v.source_rows_loaded,
-            rows_quarantined=v.source_rows_quarantined,
+            staging_path=staging_path,
+            quarantine_path=quarantine_path,
+            rows_loaded=rows_loaded,
+            source_rows=source_rows,
+            rows_quarantined=rows_quarantined,
         )
         checkpoint("load:after_commit")
         for f in superseded:
             f.unlink(missing_ok=True)
-        sweep(settings, con, table.name, run.source.name)
+        sweep(settings, con, table.name, p.source)
 
 
 def _copy_into(src: Path | None, dest: Path) -> Path | None:
