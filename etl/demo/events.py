@@ -89,6 +89,28 @@ def _frame(
     )
 
 
+def _marriages(
+    rng: np.random.Generator, persons: pd.DataFrame, alive: np.ndarray, age: np.ndarray
+) -> list[pd.DataFrame]:
+    """Marriages of unmarried adults 22-40 alive through the horizon: men and women in the
+    order of their draws, paired; two event rows per marriage (each with the partner)."""
+    n = len(persons)
+    pid = persons["person_id"].to_numpy().astype(object)
+    male = persons["gender"].to_numpy() == "1"
+    single = alive & (persons["marital_status"].to_numpy() == "10") & (age >= 22) & (age < 40)
+    wed = np.where(single, _wait_days(rng, np.full(n, ANNUAL["marriage"])), np.inf)
+    men = np.flatnonzero(male & (wed <= HORIZON_DAYS))
+    women = np.flatnonzero(~male & (wed <= HORIZON_DAYS))
+    men, women = men[np.argsort(wed[men], kind="stable")], women[np.argsort(wed[women], kind="stable")]
+    k = min(len(men), len(women))
+    men, women = men[:k], women[:k]
+    day = _first_on_day_one(np.maximum(wed[men], wed[women])) if k else np.empty(0)
+    return [
+        _frame("marriage", day, "person", pid[who], "10", "20", pid[other])
+        for who, other in ((men, women), (women, men))
+    ]
+
+
 def make_events(seed: int, persons: pd.DataFrame, orgs: pd.DataFrame, regions: Regions) -> Events:
     """All events of the horizon for this seed's base population (deterministic per seed)."""
     rng = np.random.default_rng([seed, 2])
@@ -103,18 +125,7 @@ def make_events(seed: int, persons: pd.DataFrame, orgs: pd.DataFrame, regions: R
     dead = np.flatnonzero(death_days <= HORIZON_DAYS)
     parts.append(_frame("death", death_days[dead], "person", pid[dead], "alive", "deceased"))
 
-    male = persons["gender"].to_numpy() == "1"
-    single = alive & (persons["marital_status"].to_numpy() == "10") & (age >= 22) & (age < 40)
-    wed = np.where(single, _wait_days(rng, np.full(n, ANNUAL["marriage"])), np.inf)
-    wed[death_days <= HORIZON_DAYS] = np.inf
-    men = np.flatnonzero(male & (wed <= HORIZON_DAYS))
-    women = np.flatnonzero(~male & (wed <= HORIZON_DAYS))
-    men, women = men[np.argsort(wed[men], kind="stable")], women[np.argsort(wed[women], kind="stable")]
-    k = min(len(men), len(women))
-    men, women = men[:k], women[:k]
-    day = _first_on_day_one(np.maximum(wed[men], wed[women])) if k else np.empty(0)
-    for who, other in ((men, women), (women, men)):
-        parts.append(_frame("marriage", day, "person", pid[who], "10", "20", pid[other]))
+    parts += _marriages(rng, persons, alive & (death_days > HORIZON_DAYS), age)
 
     move_days = _first_on_day_one(np.where(alive, _wait_days(rng, np.full(n, ANNUAL["move"])), np.inf))
     movers = np.flatnonzero(move_days <= HORIZON_DAYS)
