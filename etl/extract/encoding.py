@@ -102,8 +102,8 @@ class Detected:
 
     def explain(self, failure: DecodeFailure) -> DecodeFailure:
         """A failure of the read, as the auto rule reports it when it had assumed GB18030."""
-        if self.how != "gb18030-assumed" or self.utf8_failure is None:
-            return failure
+        if self.how != "gb18030-assumed" or self.utf8_failure is None or isinstance(failure, MixedEncoding):
+            return failure  # a mixed file did decode as GB18030: it is no case of "neither"
         return _neither(failure, self.utf8_failure)
 
 

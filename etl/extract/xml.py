@@ -95,9 +95,9 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
                     del parent[0]
                 if len(buf) >= chunk_rows:
                     yield buf.take()
-        except etree.XMLSyntaxError as exc:
+        except etree.XMLSyntaxError as exc:  # lineno 0: libxml2 did not say (e.g. an undefined entity)
             raise ctx.error(
-                f"malformed XML: {exc.msg}", kind="malformed", row=row + 1, line=exc.lineno
+                f"malformed XML: {exc.msg}", kind="malformed", row=row + 1, line=exc.lineno or None
             ) from None
     if row:
         missing = [f.name for f in src.fields if f.required and f.name not in seen]
