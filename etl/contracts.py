@@ -192,6 +192,18 @@ class Source(_Strict):
     schedule: str | None = "@daily"
     schema_drift: Literal["fail", "warn"] = "fail"
     chunk_rows: int = Field(100_000, gt=0)
+    max_field_chars: int = Field(
+        10_000,
+        gt=0,
+        description="longest delivered value taken as it is; a longer one flags its row (it is "
+        "mostly a quote left open that swallowed the rows after it)",
+    )
+    max_field_lines: int = Field(
+        1,
+        ge=1,
+        description="csv: physical lines one quoted field may span; 1 = no line break inside a field. "
+        "A quote still open after that many lines is reported at the line where it opened",
+    )
     volume_band: VolumeBand = Field(default_factory=VolumeBand)
     max_null_rate: dict[str, float] = Field(default_factory=dict)
     unpivot: Unpivot | None = None

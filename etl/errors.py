@@ -15,8 +15,22 @@ class ContractError(GovbaseError):
         super().__init__(f"{file}: {key}: {problem}")
 
 
+def where_in_file(line: int | None, row: int | None) -> str:
+    """ "line 12 (record 10)", "line 12", "record 10" or "" (what is known).
+
+    `line` is the physical line of the file (1-based, header and blank lines
+    counted; an Excel sheet's row number), `row` the data record's ordinal
+    (`_row_number`); both are named when they differ.
+    """
+    if line is not None and row is not None and line != row:
+        return f"line {line} (record {row})"
+    if line is not None:
+        return f"line {line}"
+    return f"record {row}" if row is not None else ""
+
+
 class SourceError(GovbaseError):
-    """A source could not be read: names source, file, row (when known) and problem."""
+    """A source could not be read: names source, file, line and record (when known) and problem."""
 
     def __init__(
         self,
@@ -25,13 +39,16 @@ class SourceError(GovbaseError):
         file: str | None = None,
         row: int | None = None,
         kind: str = "error",
+        line: int | None = None,
     ) -> None:
         self.source, self.file, self.row, self.problem, self.kind = source, file, row, problem, kind
+        self.line = line
         where = f"source {source}"
         if file:
             where += f", file {file}"
-        if row is not None:
-            where += f", row {row}"
+        at = where_in_file(line, row)
+        if at:
+            where += f", {at}"
         super().__init__(f"{where}: {problem}")
 
 

@@ -96,8 +96,10 @@ create table if not exists meta.validation_result (   -- one row per validated (
     ge_result_path          varchar,            -- the Great Expectations results (JSON) behind the Data Docs
     validated_at            timestamp
 );
--- One row per (run, source): a run balances when every extracted source row was
--- either loaded or quarantined. The latest ledger row of each stage counts (a
+-- One row per (run, source): a run balances when every delivered record (counted from
+-- the files' lines, apart from the parser) was extracted, and every extracted source row
+-- either loaded or quarantined; a run whose stages all ended ok but that does not
+-- balance has status 'unbalanced', never 'ok'. The latest ledger row of each stage counts (a
 -- retried task replaces its earlier attempt); replays move rows from quarantine
 -- to loaded and add up.
 create or replace view meta.reconciliation as
@@ -111,6 +113,7 @@ with latest as (
     select run_id, source, min(logical_date) as logical_date, min(started_at) as started_at,
            max(finished_at) as finished_at,
            max(rows_out) filter (where stage = 'extract') as extracted,
+           max(rows_in) filter (where stage = 'extract') as delivered,
            max(rows_out) filter (where stage = 'load') as loaded,
            max(rows_quarantined) filter (where stage = 'load') as quarantined,
            bool_and(status = 'ok') as ok,
@@ -120,9 +123,12 @@ with latest as (
 select r.run_id, r.source, r.logical_date, r.started_at, r.finished_at, r.extracted,
        r.loaded + coalesce(p.moved, 0) as loaded,
        r.quarantined - coalesce(p.moved, 0) as quarantined,
-       coalesce(r.extracted = r.loaded + r.quarantined, false) as balanced,
-       case when not r.ok then 'failed' when r.loaded is null then 'incomplete' else 'ok' end as status,
-       r.failure
+       coalesce(r.extracted = r.loaded + r.quarantined and r.delivered = r.extracted, false) as balanced,
+       case when not r.ok then 'failed' when r.loaded is null then 'incomplete'
+            when not coalesce(r.extracted = r.loaded + r.quarantined and r.delivered = r.extracted, false)
+            then 'unbalanced' else 'ok' end as status,
+       r.failure,
+       r.delivered
 from runs r left join replays p using (run_id, source);
 """
 
@@ -133,6 +139,8 @@ DDL_EXTRACT = """
 alter table meta.extract_batch add column if not exists watermark_from varchar;
 alter table meta.extract_batch add column if not exists watermark_to varchar;
 alter table meta.watermark add column if not exists boundary varchar;
+alter table meta.extract_batch add column if not exists delivered bigint;  -- records by the file's lines
+alter table meta.source_error add column if not exists line_number bigint;  -- physical line (sheet row)
 """
 
 

@@ -37,9 +37,30 @@ REASONS: dict[str, str] = {
     "invalid_number": "A numeric value cannot be read as a number.",
     "invalid_phone": "The phone number is not a valid mobile or landline number.",
     "malformed_row": "The row has more or fewer fields than the header (a ragged row); its fields may be shifted.",
+    "unbalanced_quote": "A quote opened in this line is not closed on it (or only many lines later); the line was read without quoting, its fields may be cut.",
+    "control_character": "A value holds an invisible control character (NUL, or a bidirectional override that makes text display differently from what it is).",
+    "field_too_long": "A value is longer than the source allows (mostly a quote left open that swallowed the following rows).",
+    "invalid_cell": "A spreadsheet cell holds an error (#DIV/0!, #N/A ...) or a formula whose value was never calculated.",
+    "wrong_json_type": "A JSON value has another type than the field expects (a number, list, object or true/false where text is expected).",
+    "duplicate_json_key": "A JSON record names the same key twice; which value is meant is unclear.",
+    "unreadable_record": "The record cannot be read (e.g. JSON nested deeper than allowed); it is kept as delivered.",
     "missing_required": "A required value is empty.",
     "duplicate_key": "The same key appears more than once in the batch.",
 }
+
+#: reason codes a reader can give a whole row: its `_row_error` starts with "<code>: ";
+#: any other `_row_error` (ragged rows, short fixed-width lines ...) is malformed_row
+ROW_ERRORS = frozenset(
+    {
+        "unbalanced_quote",
+        "control_character",
+        "field_too_long",
+        "invalid_cell",
+        "wrong_json_type",
+        "duplicate_json_key",
+        "unreadable_record",
+    }
+)
 
 _DEFECTS = [
     # repairable: normalization restores the true value

@@ -258,11 +258,13 @@ def read_arrow(path: Path) -> pd.DataFrame:
 
 
 def raw_paths(settings: Settings, source: str, run_id: str) -> list[tuple[str, Path, int]]:
-    """(batch_id, raw Parquet path, rows) of the batches extracted for (or carried into) a run."""
+    """(batch_id, raw Parquet path, rows) of the batches extracted for (or carried into) a run;
+    rows are the records the file delivers, counted from its lines (meta.extract_batch.delivered,
+    equal to the rows written, or the extract would have failed the file)."""
     from etl.extract.catalog import raw_batches
 
     return [
-        (b.batch_id, b.raw_path, int(b.rows or 0))
+        (b.batch_id, b.raw_path, int(b.delivered if b.delivered is not None else b.rows or 0))
         for b in raw_batches(settings, source, run_id)
         if b.raw_path is not None
     ]

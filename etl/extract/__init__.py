@@ -51,11 +51,12 @@ from pathlib import Path
 import pyarrow as pa
 
 from etl.config import Settings
-from etl.contracts import Contracts, Source
-from etl.errors import SourceError
+from etl.contracts import Contracts, Source, get_contracts
+from etl.errors import GovbaseError, SourceError, where_in_file
 from etl.extract.catalog import BatchResult, find_extracted, raw_batches, record_batch
 from etl.extract.common import RawWriter, ReadContext
-from etl.extract.encoding import DecodeFailure, UnsupportedEncoding, detect_encoding
+from etl.extract.encoding import DecodeFailure, MixedEncoding, UnsupportedEncoding, detect_encoding
+from etl.extract.screen import screen
 from etl.meta import Watermark, connect, get_watermark, new_run_id, now, set_watermark
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,16 @@ _STRICT_READS = frozenset({"csv", "json", "fixed_width"})
 def _file_reader(kind: str) -> _Reader:
     reader: _Reader = importlib.import_module(_FILE_READERS[kind]).read
     return reader
+
+
+class WarehouseWriteError(GovbaseError):
+    """The raw layer cannot be written (permissions, a full disk): names the path and the
+    operating system's reason. Not a problem of the delivered file, so it stops the
+    extract instead of failing one file after another."""
+
+    def __init__(self, exc: OSError) -> None:
+        self.path = exc.filename
+        super().__init__(f"cannot write the warehouse: {exc.strerror or exc} ({exc.filename})")
 
 
 class ExtractFailed(SourceError):
@@ -277,6 +288,7 @@ class _Job:
                 warnings=ctx.warnings if ctx else (),
                 flagged=ctx.flagged if ctx else (),
                 error=error,
+                lines=ctx.lines if ctx else None,
             )
             if watermark is not None:
                 set_watermark(con, self.src.name, watermark)
@@ -295,7 +307,7 @@ class _Job:
     def extract_file(self, name: str, path: Path) -> BatchResult:
         """Extract one landing file; never raises for a problem of the file itself."""
         res = self._result(name, "extracted")
-        ctx = ReadContext(self.src, name, path)
+        ctx = ReadContext(self.src, name, path, types=self._field_types())
         writer: RawWriter | None = None
         try:
             self._safe_path(name, path, ctx)
@@ -322,10 +334,15 @@ class _Job:
             res.raw_path = self.raw_dir / f"{res.batch_id}.parquet"
             writer = RawWriter(res.raw_path, source=self.src.name, batch_id=res.batch_id, sha256=res.sha256)
             self._write(ctx, _file_reader(self.src.kind)(ctx, self.src.chunk_rows), writer)
-            res.rows, res.flagged_rows = writer.rows, len(ctx.flagged)
+            res.rows, res.flagged_rows = writer.rows, len({r for r, _, _ in ctx.flagged})
+            res.delivered = ctx.delivered if ctx.delivered is not None else writer.rows
             res.message = self._message(ctx)
             self._record(res, ctx)
             log.info("source %s, file %s: %d rows -> %s", self.src.name, name, res.rows, res.raw_path)
+        except WarehouseWriteError:
+            if writer is not None:
+                writer.abort()
+            raise  # not the file's fault: no other file can be written either
         except SourceError as exc:
             self._fail(res, ctx, exc, writer)
         except (
@@ -337,6 +354,14 @@ class _Job:
             )
         return res
 
+    def _field_types(self) -> dict[str, str]:
+        """Declared field -> the type of the shared column it maps to (fields with `to`)."""
+        table = get_contracts(self.settings).tables.get(self.src.table)
+        if table is None:
+            return {}
+        types = {c.name: c.type for c in table.columns}
+        return {f.name: str(types[f.to]) for f in self.src.fields if f.to in types}
+
     def _codec(self, path: Path, ctx: ReadContext) -> str:
         try:
             detected = detect_encoding(path, self.src.encoding, verify=self.src.kind not in _STRICT_READS)
@@ -347,22 +372,38 @@ class _Job:
                         return "utf-8-sig"
             return detected.codec
         except DecodeFailure as exc:
-            raise ctx.error(str(exc), kind="decode", row=exc.line) from None
+            raise ctx.error(str(exc), kind="decode", line=exc.line) from None
         except UnsupportedEncoding as exc:
             raise ctx.error(str(exc), kind="decode") from None
 
     def _write(self, ctx: ReadContext, chunks: Iterator[pa.Table], writer: RawWriter) -> None:
+        """Screen (etl.extract.screen) and write every chunk; check the rows against the
+        records the reader counted from the file's lines (`ReadContext.delivered`)."""
         try:
             for table in chunks:
-                writer.write(table)
+                screened = screen(ctx, table)
+                try:
+                    writer.write(screened)
+                except OSError as exc:
+                    raise WarehouseWriteError(exc) from None
                 if self.progress:
                     self.progress("extract", table.num_rows)
         except DecodeFailure as exc:
             failure = ctx.detected.explain(exc) if ctx.detected else exc
-            raise ctx.error(str(failure), kind="decode", row=failure.line) from None
+            kind = "mixed_encoding" if isinstance(failure, MixedEncoding) else "decode"
+            raise ctx.error(str(failure), kind=kind, line=failure.line) from None
         except PermissionError as exc:
             raise ctx.error(f"unreadable: {exc.strerror or exc}", kind="unreadable") from None
-        writer.close(self.src.field_names)
+        if ctx.delivered is not None and ctx.delivered != writer.rows:
+            raise ctx.error(
+                f"the file delivers {ctx.delivered} record(s) by its lines, the reader gave "
+                f"{writer.rows}: rows would be lost",
+                kind="unreconciled",
+            )
+        try:
+            writer.close(self.src.field_names)
+        except OSError as exc:
+            raise WarehouseWriteError(exc) from None
 
     def _message(self, ctx: ReadContext) -> str | None:
         parts = list(ctx.notes)
@@ -374,7 +415,8 @@ class _Job:
     def _fail(self, res: BatchResult, ctx: ReadContext, exc: SourceError, writer: RawWriter | None) -> None:
         if writer is not None:
             writer.abort()
-        res.status, res.message, res.raw_path = "failed", exc.problem, None
+        at = where_in_file(exc.line, exc.row)
+        res.status, res.message, res.raw_path = "failed", f"{at}: {exc.problem}" if at else exc.problem, None
         res.rows, res.flagged_rows = 0, 0
         self._record(res, error=exc)  # flagged rows of a failed file are not recorded: the file is redone
         log.error("%s", exc)
@@ -415,7 +457,7 @@ class _Job:
                 self._write(ctx, rows, writer)
             finally:
                 engine.dispose()
-            res.rows = writer.rows
+            res.rows = res.delivered = writer.rows
             res.watermark_to = pull.high if pull.high is not None else wm
             if pull.skipped:
                 ctx.notes.append(
@@ -449,6 +491,7 @@ __all__ = [
     "BatchResult",
     "ExtractFailed",
     "Progress",
+    "WarehouseWriteError",
     "extract",
     "extract_source",
     "new_batch_id",

@@ -31,6 +31,7 @@ class BatchResult:
     status: str
     rows: int = 0
     flagged_rows: int = 0
+    delivered: int | None = None  # records the file delivers, counted apart from the parser
     raw_path: Path | None = None
     encoding: str | None = None
     sha256: str | None = None
@@ -46,7 +47,7 @@ class BatchResult:
 
 _COLUMNS = (
     "batch_id, run_id, source, file, file_sha256, file_bytes, encoding, rows, flagged_rows, raw_path, "
-    "logical_date, status, message, started_at, finished_at, watermark_from, watermark_to"
+    "logical_date, status, message, started_at, finished_at, watermark_from, watermark_to, delivered"
 )
 
 
@@ -67,10 +68,11 @@ def record_batch(
     warnings: Sequence[SourceError] = (),
     flagged: Sequence[tuple[int, str, str]] = (),
     error: SourceError | None = None,
+    lines: dict[int, int] | None = None,
 ) -> None:
     """Insert the batch row and its source_error rows (failure, warnings, flagged rows)."""
     con.execute(
-        f"insert into meta.extract_batch ({_COLUMNS}) values ({', '.join('?' * 17)})",
+        f"insert into meta.extract_batch ({_COLUMNS}) values ({', '.join('?' * 18)})",
         [
             result.batch_id,
             result.run_id,
@@ -89,6 +91,7 @@ def record_batch(
             result.finished_at,
             result.watermark_from,
             result.watermark_to,
+            result.delivered,
         ],
     )
     at = now()
@@ -98,6 +101,7 @@ def record_batch(
         "source": [result.source] * (len(errs) + len(flagged)),
         "file": [e.file or result.file for e in errs] + [result.file] * len(flagged),
         "row_number": [e.row for e in errs] + [r for r, _, _ in flagged],
+        "line_number": [e.line for e in errs] + [(lines or {}).get(r) for r, _, _ in flagged],
         "kind": [e.kind for e in errs] + [k for _, k, _ in flagged],
         "problem": [e.problem for e in errs] + [p for _, _, p in flagged],
         "recorded_at": [at] * (len(errs) + len(flagged)),
@@ -111,6 +115,7 @@ def record_batch(
                     ("source", pa.string()),
                     ("file", pa.string()),
                     ("row_number", pa.int64()),
+                    ("line_number", pa.int64()),
                     ("kind", pa.string()),
                     ("problem", pa.string()),
                     ("recorded_at", pa.timestamp("us")),
@@ -120,7 +125,8 @@ def record_batch(
         con.register("_extract_errors", errors_tbl)
         try:
             con.execute(
-                "insert into meta.source_error (run_id, source, file, row_number, kind, problem, recorded_at) "
+                "insert into meta.source_error "
+                "(run_id, source, file, row_number, line_number, kind, problem, recorded_at) "
                 "select * from _extract_errors"
             )
         finally:
@@ -146,6 +152,7 @@ def _from_row(row: tuple[Any, ...]) -> BatchResult:
         finished,
         wm_from,
         wm_to,
+        delivered,
     ) = row
     return BatchResult(
         batch_id=str(batch_id),
@@ -165,6 +172,7 @@ def _from_row(row: tuple[Any, ...]) -> BatchResult:
         finished_at=finished,
         watermark_from=wm_from,
         watermark_to=wm_to,
+        delivered=int(delivered) if delivered is not None else None,
     )
 
 

@@ -36,6 +36,9 @@ from etl.errors import SourceError
 from etl.extract.encoding import Detected
 
 META_COLUMNS = ("_source", "_batch_id", "_row_number", "_file_sha256", "_row_error", "_extra")
+#: the physical line (an Excel sheet's row number) of each record, as a reader hands a chunk
+#: over; used for messages (meta.source_error.line_number) and dropped before the raw file
+LINE = "_line"
 
 
 @dataclass
@@ -44,7 +47,11 @@ class ReadContext:
 
     `warnings` are recorded in meta.source_error without failing the batch
     (schema drift under policy warn, an empty delivery); `flagged` are the rows
-    kept but flagged, also recorded there one row each.
+    kept but flagged, also recorded there one row each, with the physical line
+    of each (`lines`, by record number) where the reader knows it.
+    `delivered`: the records the file delivers, counted from its physical lines
+    apart from the parser (readers of line-based text set it); the extract
+    fails a file whose parser gave another number of rows.
     """
 
     source: Source
@@ -54,17 +61,24 @@ class ReadContext:
     detected: Detected | None = None  # how `codec` was chosen (files only)
     warnings: list[SourceError] = field(default_factory=list)
     flagged: list[tuple[int, str, str]] = field(default_factory=list)  # (row, kind, problem)
+    lines: dict[int, int] = field(default_factory=dict)  # record number -> physical line, flagged rows
     notes: list[str] = field(default_factory=list)  # short facts for the batch message
+    delivered: int | None = None
+    types: dict[str, str] = field(default_factory=dict)  # declared field -> type of its column
 
-    def error(self, problem: str, *, kind: str, row: int | None = None) -> SourceError:
-        return SourceError(self.source.name, problem, file=self.file, row=row, kind=kind)
+    def error(
+        self, problem: str, *, kind: str, row: int | None = None, line: int | None = None
+    ) -> SourceError:
+        return SourceError(self.source.name, problem, file=self.file, row=row, kind=kind, line=line)
 
-    def warn(self, problem: str, *, kind: str, row: int | None = None) -> None:
-        self.warnings.append(self.error(problem, kind=kind, row=row))
+    def warn(self, problem: str, *, kind: str, row: int | None = None, line: int | None = None) -> None:
+        self.warnings.append(self.error(problem, kind=kind, row=row, line=line))
 
-    def flag(self, row: int, problem: str, kind: str = "ragged") -> str:
+    def flag(self, row: int, problem: str, kind: str = "ragged", line: int | None = None) -> str:
         """Note a row kept but suspect; returns `problem` for its `_row_error`."""
         self.flagged.append((row, kind, problem))
+        if line is not None:
+            self.lines[row] = line
         return problem
 
 
@@ -147,14 +161,17 @@ class RowBuffer:
 
     Records are numbered 1, 2, ... in the order added, across chunks. The hot
     path appends to `rows` directly (a clean row); `add` also takes the row's
-    flag and overflow. `take()` empties the same `rows` list, so a bound
-    `rows.append` stays valid.
+    flag and overflow. A reader that knows the physical line of each record
+    appends it to `lines` (one per row, or none at all): the chunk then carries
+    it as `_line`. `take()` empties the same `rows` and `lines` lists, so a
+    bound `rows.append` stays valid.
     """
 
     def __init__(self, columns: Sequence[str], null_columns: Sequence[str] = ()) -> None:
         self.columns = list(columns)
         self.null_columns = list(null_columns)
         self.rows: list[Sequence[str | None]] = []
+        self.lines: list[int] = []
         self.taken = 0
         self._flags: dict[int, tuple[str | None, str | None]] = {}
 
@@ -185,6 +202,9 @@ class RowBuffer:
             errors[i], extras[i] = err, extra
         numbers = list(range(self.taken + 1, self.taken + n + 1))
         table = _with_row_meta(self.columns + self.null_columns, arrays, numbers, errors, extras)
+        if self.lines and len(self.lines) == n:
+            table = table.append_column(LINE, pa.array(self.lines, pa.int64()))
+        self.lines.clear()
         self.rows.clear()
         self._flags = {}
         self.taken += n
@@ -217,6 +237,7 @@ class DictBuffer:
         self.row_numbers: list[int] = []
         self.row_errors: list[str | None] = []
         self.extras: list[str | None] = []
+        self.lines: list[int] = []
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -230,17 +251,26 @@ class DictBuffer:
         return new
 
     def add(
-        self, record: dict[str, str | None], row: int, error: str | None = None, extra: str | None = None
+        self,
+        record: dict[str, str | None],
+        row: int,
+        error: str | None = None,
+        extra: str | None = None,
+        line: int | None = None,
     ) -> None:
         self.rows.append(record)
         self.row_numbers.append(row)
         self.row_errors.append(error)
         self.extras.append(extra)
+        if line is not None:
+            self.lines.append(line)
 
     def take(self) -> pa.Table:
         arrays = [pa.array([r.get(c) for r in self.rows], type=pa.string()) for c in self.columns]
         table = _with_row_meta(self.columns, arrays, self.row_numbers, self.row_errors, self.extras)
-        self.rows, self.row_numbers, self.row_errors, self.extras = [], [], [], []
+        if self.lines and len(self.lines) == len(self.rows):
+            table = table.append_column(LINE, pa.array(self.lines, pa.int64()))
+        self.rows, self.row_numbers, self.row_errors, self.extras, self.lines = [], [], [], [], []
         return table
 
 

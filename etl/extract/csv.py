@@ -35,6 +35,7 @@ import pyarrow.csv as pacsv
 
 from etl.background import prefetch
 from etl.extract.common import (
+    LINE,
     RAW_TEXT,
     ReadContext,
     RowBuffer,
@@ -88,51 +89,153 @@ def fast_path_applies(path: Path) -> bool:
     return not prev_cr
 
 
+class _OpenQuote(Exception):
+    """A quoted field still open after the source's max_field_lines lines."""
+
+
+class _Feed:
+    """The decoded physical lines for csv.reader, numbered from the file's first line.
+
+    Keeps the lines of the record being read (`record`: reset before each record),
+    so that a record whose quoting breaks can be read again from its second line
+    (`back`); raises _OpenQuote when one record asks for more than `max_lines`
+    lines. `count` and `blank` count the file's lines and its blank ones, each once.
+    """
+
+    def __init__(self, lines: Iterator[str], max_lines: int) -> None:
+        self._lines = lines
+        self.max_lines = max_lines
+        self.count = 0
+        self.blank = 0
+        self.back: list[tuple[int, str]] = []  # lines to hand out again, the next one last
+        self.record: list[tuple[int, str]] = []
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> str:
+        if self.back:
+            item = self.back.pop()
+        else:
+            text = next(self._lines)
+            self.count += 1
+            if text == "\n" or text == "\r\n":
+                self.blank += 1
+            item = (self.count, text)
+        self.record.append(item)
+        if len(self.record) > self.max_lines:
+            raise _OpenQuote
+        return item[1]
+
+
+def _unquoted(line: str, delimiter: str) -> list[str]:
+    """The fields of one physical line cut at every delimiter, quotes kept as characters."""
+    if line.endswith("\n"):
+        line = line[:-2] if line.endswith("\r\n") else line[:-1]
+    return line.split(delimiter)
+
+
+def _csv_header(ctx: ReadContext, reader: Iterator[list[str]], feed: _Feed) -> list[str]:
+    src = ctx.source
+    if not src.header_rows:
+        return list(src.field_names)
+    header_rows: list[list[str]] = []
+    for _ in range(src.header_rows):
+        feed.record = []
+        try:
+            header_rows.append(next(reader))
+        except StopIteration:
+            break
+        except (csv.Error, _OpenQuote) as exc:
+            line = feed.record[0][0] if feed.record else feed.count
+            raise ctx.error(
+                f"malformed header: {exc or 'a quote left open'}", kind="malformed", line=line
+            ) from None
+    if len(header_rows) < src.header_rows or not any(header_rows):
+        raise ctx.error("empty file: no header row", kind="empty")
+    if src.header_rows == 1:
+        return [c if c != "" else unnamed(i + 1) for i, c in enumerate(header_rows[0])]
+    return combine_header_rows(header_rows)
+
+
 def read_with_csv_module(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
-    """The general reader: Python's csv module over strictly decoded lines."""
+    """The general reader: Python's csv module (strict) over strictly decoded lines.
+
+    A record whose quoting breaks (a quote still open after `max_field_lines`
+    lines or at the end of the file, a quote followed by text) is not taken as
+    the csv module would take it: the line where it opened is kept as a
+    flagged row, cut at every delimiter with its quotes as characters
+    (`unbalanced_quote`), and the lines after it are read again as records.
+    """
     assert ctx.path is not None and ctx.codec is not None
     src = ctx.source
     csv.field_size_limit(_FIELD_LIMIT)
     with ctx.path.open("rb") as fh:
-        lines = iter_lines(fh, ctx.codec)
+        feed = _Feed(iter_lines(fh, ctx.codec), src.max_field_lines)
         for _ in range(src.skip_rows):
-            next(lines, None)
-        reader = csv.reader(lines, delimiter=src.delimiter)
-        try:
-            if src.header_rows:
-                header_rows = [row for _, row in zip(range(src.header_rows), reader, strict=False)]
-                if len(header_rows) < src.header_rows or not any(header_rows):
-                    raise ctx.error("empty file: no header row", kind="empty")
-                if src.header_rows == 1:
-                    columns = [c if c != "" else unnamed(i + 1) for i, c in enumerate(header_rows[0])]
+            next(feed, None)
+        reader = csv.reader(feed, delimiter=src.delimiter, strict=True)
+        columns = _csv_header(ctx, reader, feed)
+        head_lines, head_blank = feed.count, feed.blank
+        null_columns = check_columns(ctx, columns)
+        ncols = len(columns)
+        buf = RowBuffer(columns, null_columns)
+        append, line_append = buf.rows.append, buf.lines.append
+        blank = 0
+        continued = 0  # non-blank lines inside accepted multi-line records
+        while True:
+            record: list[tuple[int, str]] = []
+            feed.record = record
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except (csv.Error, _OpenQuote) as exc:
+                line, text = record[0]
+                feed.back.extend(reversed(record[1:]))
+                reader = csv.reader(feed, delimiter=src.delimiter, strict=True)
+                if isinstance(exc, _OpenQuote):
+                    why = f"a quote opened on this line is still open after {src.max_field_lines} line(s)"
+                elif "unexpected end of data" in str(exc):
+                    why = "a quote opened on this line is not closed before the end of the file"
                 else:
-                    columns = combine_header_rows(header_rows)
+                    why = f"malformed quoting ({exc})"
+                fields = _unquoted(text, src.delimiter)
+                problem = ctx.flag(
+                    buf.next_row,
+                    f"unbalanced_quote: {why}; the line is read without quoting",
+                    "unbalanced_quote",
+                    line,
+                )
+                line_append(line)
+                buf.add(
+                    [*fields[:ncols], *([None] * (ncols - len(fields)))],
+                    problem,
+                    json_list(fields[ncols:]) if len(fields) > ncols else None,
+                )
+                continue
+            n = len(fields)
+            if len(record) > 1:
+                continued += sum(t != "\n" and t != "\r\n" for _, t in record[1:])
+            if n == ncols:
+                append(fields)
+            elif n == 0:
+                blank += 1
+                continue
+            elif n > ncols:
+                problem = ctx.flag(
+                    buf.next_row, f"ragged: expected {ncols} fields, got {n}", line=record[0][0]
+                )
+                buf.add(fields[:ncols], problem, json_list(fields[ncols:]))
             else:
-                columns = list(src.field_names)
-            null_columns = check_columns(ctx, columns)
-            ncols = len(columns)
-            buf = RowBuffer(columns, null_columns)
-            append = buf.rows.append
-            blank = 0
-            for fields in reader:
-                n = len(fields)
-                if n == ncols:
-                    append(fields)
-                elif n == 0:
-                    blank += 1
-                    continue
-                elif n > ncols:
-                    problem = ctx.flag(buf.next_row, f"ragged: expected {ncols} fields, got {n}")
-                    buf.add(fields[:ncols], problem, json_list(fields[ncols:]))
-                else:
-                    problem = ctx.flag(buf.next_row, f"ragged: expected {ncols} fields, got {n}")
-                    buf.add([*fields, *([None] * (ncols - n))], problem)
-                if len(buf.rows) >= chunk_rows:
-                    yield buf.take()
-        except csv.Error as exc:
-            raise ctx.error(
-                f"malformed CSV at line {reader.line_num}: {exc}", kind="malformed", row=None
-            ) from None
+                problem = ctx.flag(
+                    buf.next_row, f"ragged: expected {ncols} fields, got {n}", line=record[0][0]
+                )
+                buf.add([*fields, *([None] * (ncols - n))], problem)
+            line_append(record[0][0])
+            if len(buf.rows) >= chunk_rows:
+                yield buf.take()
+    ctx.delivered = (feed.count - head_lines) - (feed.blank - head_blank) - continued
     if blank:
         ctx.notes.append(f"{blank} blank line(s) skipped")
     if buf.total == 0:
@@ -230,18 +333,26 @@ def read_fast(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
     carry = ""
     taken = 0  # records so far
     blank = 0
+    lines_before = src.skip_rows + src.header_rows  # physical lines before the text being cut
+    delivered = 0  # non-blank data lines, counted from the bytes (not by pyarrow)
     pending: list[pa.Table] = []
     pending_rows = 0
 
     def cut(text: str) -> pa.Table:
-        nonlocal taken, blank
+        nonlocal taken, blank, lines_before, delivered
         assert columns is not None
         ncols = len(columns)
         data = text.encode("utf-8")
         table, odd = _parse(data, delimiter, ncols)
         m = table.num_rows
         n = m + len(odd)
-        blank += data.count(b"\n") - n  # every line ends with "\n"; the rest are blank
+        nlines = data.count(b"\n")  # every line ends with "\n"
+        blank += nlines - n  # the lines pyarrow gave no record for
+        lines = _record_lines(data, nlines, n, lines_before)
+        delivered += len(lines)
+        if len(lines) != n:  # pyarrow lost or invented a line: the extract fails on `delivered`
+            lines = np.resize(lines, n)
+        lines_before += nlines
         numbers = np.arange(taken + 1, taken + n + 1, dtype=np.int64)
         taken += n
         cols: list[pa.Array | pa.ChunkedArray] = list(table.columns)
@@ -255,7 +366,9 @@ def read_fast(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
             for pos, (_, line) in zip(odd_pos, odd, strict=True):
                 fields = line.split(delimiter)
                 k = len(fields)
-                problem = ctx.flag(int(numbers[pos]), f"ragged: expected {ncols} fields, got {k}")
+                problem = ctx.flag(
+                    int(numbers[pos]), f"ragged: expected {ncols} fields, got {k}", line=int(lines[pos])
+                )
                 odd_err.append(problem)
                 odd_extra.append(json_list(fields[ncols:]) if k > ncols else None)
                 padded = fields[:ncols] + [None] * (ncols - k)
@@ -265,9 +378,9 @@ def read_fast(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
             errors = _interleave(pa.nulls(m, RAW_TEXT), pa.array(odd_err, RAW_TEXT), odd_pos)
             extras = _interleave(pa.nulls(m, RAW_TEXT), pa.array(odd_extra, RAW_TEXT), odd_pos)
         arrays = [*cols, *(pa.nulls(n, RAW_TEXT) for _ in null_columns)]
-        arrays += [pa.array(numbers), errors, extras]
+        arrays += [pa.array(numbers), errors, extras, pa.array(lines, pa.int64())]
         return pa.Table.from_arrays(
-            arrays, names=[*columns, *null_columns, "_row_number", "_row_error", "_extra"]
+            arrays, names=[*columns, *null_columns, "_row_number", "_row_error", "_extra", LINE]
         )
 
     # Decoding holds the GIL, cutting mostly does not: the next block is decoded on a
@@ -309,6 +422,7 @@ def read_fast(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
         null_columns = check_columns(ctx, columns)
     if carry:
         pending.append(cut(carry + "\n"))
+    ctx.delivered = delivered
     if blank:
         ctx.notes.append(f"{blank} blank line(s) skipped")
     if taken == 0:
@@ -317,6 +431,25 @@ def read_fast(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
         return
     if pending:
         yield from _slices(pa.concat_tables(pending), chunk_rows)
+
+
+def _record_lines(data: bytes, nlines: int, records: int, before: int) -> np.ndarray:
+    """The physical line numbers of the non-blank lines of `data` (lines ending in "\\n"; a
+    blank one is empty or a lone "\\r"), the first line of `data` being line `before + 1`.
+
+    Counted from the bytes, not by the parser: two byte counts say whether `data` has
+    any blank line (a blank line follows a "\\n", or starts `data`); only then is each
+    line looked at (numpy over the newline positions).
+    """
+    if not (records != nlines or data.startswith((b"\n", b"\r\n")) or b"\n\n" in data or b"\n\r\n" in data):
+        return np.arange(before + 1, before + nlines + 1, dtype=np.int64)
+    a = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(a == 10)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    length = ends - starts
+    first = a[np.minimum(starts, len(a) - 1)]
+    blank = (length == 0) | ((length == 1) & (first == 13))
+    return before + 1 + np.flatnonzero(~blank).astype(np.int64)
 
 
 def _slices(table: pa.Table, chunk_rows: int) -> Iterator[pa.Table]:

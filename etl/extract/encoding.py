@@ -24,11 +24,22 @@ the 1-based physical line, so the caller can name them.
 
 Decoding is done a block at a time; a character cut by a block boundary is
 carried over to the next block.
+
+Mixed encodings: UTF-8 Chinese inside a file decoded as GBK/GB18030 mostly
+decodes (three UTF-8 bytes make one and a half plausible, wrong characters), so
+the strict decode cannot see it. Each block of such a file is checked
+(`utf8_inside`): a line that is valid UTF-8 and holds UTF-8 Chinese raises
+`MixedEncoding` naming its line and offset. It is cheap: a line of UTF-8 Chinese
+almost always holds bytes 0x80-0xA0 (half of UTF-8's continuation bytes), which
+GBK's common characters (GB2312) never do, so only the lines holding such bytes
+(rare GBK characters, or UTF-8) are looked at. One UTF-8 character whose two
+continuation bytes both lie in 0xA1-0xBF is not seen; a line of several is.
 """
 
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +69,20 @@ class DecodeFailure(Exception):
         )
 
 
+class MixedEncoding(DecodeFailure):
+    """A file decoded as GBK/GB18030 holds a line of UTF-8 Chinese: it decodes, into wrong
+    but plausible characters, so the strict decode alone cannot see it."""
+
+    def __init__(self, encoding: str, offset: int, line: int, bad: bytes) -> None:
+        reason = "mixed encodings: the line is UTF-8 (Chinese in UTF-8) in a file decoded as " + encoding
+        super().__init__(encoding, offset, line, bad, reason)
+        Exception.__init__(
+            self,
+            f"UTF-8 text at byte offset {offset} (line {line}) in a file decoded as {encoding}: "
+            "mixed encodings; deliver the file in one encoding",
+        )
+
+
 class UnsupportedEncoding(Exception):
     """The file is in an encoding govbase does not read (e.g. UTF-16)."""
 
@@ -77,8 +102,8 @@ class Detected:
 
     def explain(self, failure: DecodeFailure) -> DecodeFailure:
         """A failure of the read, as the auto rule reports it when it had assumed GB18030."""
-        if self.how != "gb18030-assumed" or self.utf8_failure is None:
-            return failure
+        if self.how != "gb18030-assumed" or self.utf8_failure is None or isinstance(failure, MixedEncoding):
+            return failure  # a mixed file did decode as GB18030: it is no case of "neither"
         return _neither(failure, self.utf8_failure)
 
 
@@ -194,6 +219,35 @@ def _decode_in_pieces(block: bytes, codec: str) -> tuple[str, bytes | None]:
     return "".join(parts), decoder.getstate()[0]
 
 
+#: a character of the CJK blocks (U+3000-U+9FFF) in UTF-8
+_UTF8_CJK = re.compile(rb"[\xe3-\xe9][\x80-\xbf][\x80-\xbf]")
+
+
+def utf8_inside(block: bytes) -> int | None:
+    """Offset in `block` (bytes of a GBK/GB18030 file) of the first line that is valid UTF-8
+    holding UTF-8 Chinese, or None (see the module docstring). The bytes 0x80-0xA0 are
+    found by numpy (one pass, no Python object per byte); only their lines are decoded."""
+    import numpy as np
+
+    a = np.frombuffer(block, dtype=np.uint8)
+    checked_to = -1  # the end of the last line looked at
+    for p in np.flatnonzero((a - np.uint8(0x80)) < 0x21).tolist():
+        if p < checked_to:
+            continue
+        start = block.rfind(b"\n", 0, p) + 1
+        end = block.find(b"\n", p)
+        end = len(block) if end < 0 else end
+        checked_to = end
+        line = block[start:end]
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if _UTF8_CJK.search(line):
+            return start
+    return None
+
+
 def iter_decoded_blocks(fh: BinaryIO, codec: str, block_bytes: int = BLOCK_BYTES) -> Iterator[str]:
     """Decode a binary stream strictly, yielding text blocks (cut anywhere between characters).
 
@@ -205,6 +259,7 @@ def iter_decoded_blocks(fh: BinaryIO, codec: str, block_bytes: int = BLOCK_BYTES
     pending = b""
     first = True
     decode_codec = "utf-8" if codec == "utf-8-sig" else codec
+    check_mixed = codec in ("gbk", "gb18030")
     while True:
         data = fh.read(max(block_bytes, 4) if first else block_bytes)
         if first:
@@ -232,6 +287,8 @@ def iter_decoded_blocks(fh: BinaryIO, codec: str, block_bytes: int = BLOCK_BYTES
                 raise DecodeFailure(
                     codec, offset + exc.start, bad_line, block[exc.start : exc.end], exc.reason
                 ) from None
+        if check_mixed and (at := utf8_inside(block)) is not None:
+            raise MixedEncoding(codec, offset + at, line + block.count(b"\n", 0, at), block[at : at + 12])
         offset += len(block)
         line += text.count("\n")
         if text:

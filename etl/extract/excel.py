@@ -12,15 +12,31 @@ Cells become text the way the sheet holds them, never repaired:
 - booleans as TRUE/FALSE, empty cells as "".
 A row whose cells are all empty is not a record (skipped, counted). Non-empty
 cells right of the header are kept in `_extra` and flag the row.
+
+What calamine alone would pass on as a plausible value (.xlsx, from the sheet's
+XML, `xlsx_cells`):
+- an error cell (#DIV/0!, #N/A ...) keeps its error text and flags the row
+  (`invalid_cell`), where calamine gives "";
+- a formula whose value was never calculated (no cached value, or a workbook
+  written by a library that asks Excel to recalculate on opening,
+  `fullCalcOnLoad`, whose cached values are placeholders such as 0) flags the row;
+- a merged range in the data rows holds its value in its first cell only: the
+  value is filled into every cell of the range, as the sheet shows it, and one
+  `merged_cell` warning per range says so.
 """
 
 from __future__ import annotations
 
+import re
+import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from lxml import etree
 from python_calamine import CalamineWorkbook
 
 from etl.extract.common import (
@@ -70,6 +86,74 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
+_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_REF = re.compile(r"([A-Z]+)(\d+)")
+
+
+@dataclass
+class SheetCells:
+    """Cells of one .xlsx sheet that calamine's values do not show: (0-based row, col) ->
+    error text, and -> the formula of a formula cell without a trustworthy cached value."""
+
+    errors: dict[tuple[int, int], str] = field(default_factory=dict)
+    uncalculated: dict[tuple[int, int], str] = field(default_factory=dict)
+
+
+def _cell(ref: str) -> tuple[int, int]:
+    m = _REF.match(ref)
+    assert m, ref
+    col = 0
+    for ch in m.group(1):
+        col = col * 26 + ord(ch) - 64
+    return int(m.group(2)) - 1, col - 1
+
+
+def _a1(row: int, col: int) -> str:
+    letters = ""
+    col += 1
+    while col:
+        col, rem = divmod(col - 1, 26)
+        letters = chr(65 + rem) + letters
+    return f"{letters}{row + 1}"
+
+
+def xlsx_cells(path: Path, sheet: str | int, names: list[str]) -> SheetCells:
+    """Error and uncalculated formula cells of one sheet of an .xlsx (streamed from its XML);
+    empty for other workbooks (.xls, .ods) and anything not laid out as expected."""
+    out = SheetCells()
+    if not zipfile.is_zipfile(path):
+        return out
+    with zipfile.ZipFile(path) as zf:
+        try:
+            book = etree.fromstring(zf.read("xl/workbook.xml"))
+            rels = etree.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+        except (KeyError, etree.XMLSyntaxError):
+            return out
+        calc = book.find(f"{_NS}calcPr")
+        recalc = calc is not None and calc.get("fullCalcOnLoad") in ("1", "true")
+        name = sheet if isinstance(sheet, str) else (names[sheet] if sheet < len(names) else None)
+        rid = next((s.get(_REL) for s in book.iter(f"{_NS}sheet") if s.get("name") == name), None)
+        target = next((r.get("Target") for r in rels if r.get("Id") == rid), None)
+        if not target:
+            return out
+        member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+        try:
+            fh = zf.open(member)
+        except KeyError:
+            return out
+        with fh:
+            for _, c in etree.iterparse(fh, tag=f"{_NS}c", huge_tree=True, resolve_entities=False):
+                f, v = c.find(f"{_NS}f"), c.find(f"{_NS}v")
+                ref = c.get("r")
+                if ref and c.get("t") == "e":
+                    out.errors[_cell(ref)] = v.text if v is not None and v.text else "#ERROR"
+                elif ref and f is not None and (recalc or v is None or not v.text):
+                    out.uncalculated[_cell(ref)] = f.text or "(shared formula)"
+                c.clear()
+    return out
+
+
 def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
     """Yield the sheet's data rows in chunks of `chunk_rows` (see module docstring)."""
     assert ctx.path is not None
@@ -92,6 +176,9 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
         rows = sheet.iter_rows()
     except Exception as exc:
         raise ctx.error(f"unreadable sheet: {type(exc).__name__}: {exc}", kind="unreadable") from None
+    # calamine's rows start at the sheet's first row, its columns at the used range's first
+    # column (col0); merged ranges and the XML's cells are absolute
+    first, col0 = 0, (sheet.start[1] if sheet.start else 0)
     for _ in range(src.skip_rows):
         next(rows, None)
     if src.header_rows:
@@ -111,24 +198,84 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
     ncols = len(columns)
     buf = RowBuffer(columns, null_columns)
     blank = 0
-    for cells in rows:
-        values = [cell_text(c) for c in cells]
+    line_append = buf.lines.append
+    data_start = first + src.skip_rows + src.header_rows  # 0-based sheet row of the first record
+    cells = xlsx_cells(ctx.path, src.sheet, list(wb.sheet_names))
+    marked = {r for r, _ in cells.errors} | {r for r, _ in cells.uncalculated}
+    fill = _merged_fill(ctx, sheet, data_start)
+    for index, row_cells in enumerate(rows, start=data_start):
+        values = [cell_text(c) for c in row_cells]
+        problem = None
+        if fill:
+            for (_, c), value in fill.get(index, {}).items():
+                if 0 <= c - col0 < len(values):
+                    values[c - col0] = value
+        if index in marked:
+            problem = _cell_problems(values, index, cells, col0)
         if not any(values):
             blank += 1
             continue
         overflow = values[ncols:]
+        line_append(index + 1)  # the sheet's row number, as Excel shows it
+        if problem:
+            problem = ctx.flag(buf.next_row, problem, "invalid_cell", line=index + 1)
         if len(values) < ncols:
-            buf.add([*values, *([""] * (ncols - len(values)))])
+            buf.add([*values, *([""] * (ncols - len(values)))], problem)
         elif any(overflow):
-            problem = ctx.flag(buf.next_row, f"ragged: cells right of the {ncols} header columns")
-            buf.add(values[:ncols], problem, json_list(overflow))
+            ragged = ctx.flag(
+                buf.next_row, f"ragged: cells right of the {ncols} header columns", line=index + 1
+            )
+            buf.add(values[:ncols], f"{ragged}; {problem}" if problem else ragged, json_list(overflow))
         else:
-            buf.add(values[:ncols])
+            buf.add(values[:ncols], problem)
         if len(buf) >= chunk_rows:
             yield buf.take()
+    ctx.delivered = buf.total
     if blank:
         ctx.notes.append(f"{blank} blank row(s) skipped")
     if buf.total == 0:
         ctx.warn("empty sheet: header only, no data rows", kind="empty")
     if len(buf) or buf.total == 0:
         yield buf.take()
+
+
+def _cell_problems(values: list[str], index: int, cells: SheetCells, col0: int) -> str | None:
+    """The invalid_cell text of sheet row `index` (0-based); error cells get their error text."""
+    parts = []
+    for (r, c), err in sorted(cells.errors.items()):
+        if r == index:
+            if 0 <= c - col0 < len(values):
+                values[c - col0] = err
+            parts.append(f"{_a1(r, c)} holds the error {err}")
+    for (r, c), formula in sorted(cells.uncalculated.items()):
+        if r == index:
+            parts.append(f"{_a1(r, c)} holds the formula ={formula} whose value was never calculated")
+    return "invalid_cell: " + "; ".join(parts) if parts else None
+
+
+def _merged_fill(ctx: ReadContext, sheet: Any, data_start: int) -> dict[int, dict[tuple[int, int], str]]:
+    """Sheet row -> {(row, col): value} for the cells of merged ranges in the data rows other
+    than the range's first cell (which holds the value), warning once per range."""
+    try:
+        ranges = sheet.merged_cell_ranges or []
+    except Exception:  # a workbook kind calamine keeps no merge list for
+        return {}
+    out: dict[int, dict[tuple[int, int], str]] = {}
+    if not ranges:
+        return out
+    table = sheet.to_python(skip_empty_area=False)  # from the sheet's first cell, A1
+    for (r0, c0), (r1, c1) in ranges:
+        if r1 < data_start or (r0 == r1 and c0 == c1):
+            continue
+        top = table[r0][c0] if r0 < len(table) and c0 < len(table[r0]) else ""
+        value = cell_text(top)
+        for r in range(max(r0, data_start), r1 + 1):
+            for c in range(c0, c1 + 1):
+                if (r, c) != (r0, c0):
+                    out.setdefault(r, {})[(r, c)] = value
+        ctx.warn(
+            f"merged cell {_a1(r0, c0)}:{_a1(r1, c1)}: its value is filled into each of its cells",
+            kind="merged_cell",
+            line=r0 + 1,
+        )
+    return out

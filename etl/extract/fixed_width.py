@@ -24,34 +24,47 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
     spans = [(f.start or 0, (f.start or 0) + (f.width or 0)) for f in src.fields]
     record_len = max(end for _, end in spans)
     buf = RowBuffer(src.field_names)
+    line_append = buf.lines.append
     blank = 0
+    line_no = src.skip_rows + src.header_rows
     with ctx.path.open("rb") as fh:
         lines = iter_lines(fh, ctx.codec)
         for _ in range(src.skip_rows + src.header_rows):
             next(lines, None)
         for line in lines:
+            line_no += 1
             if line.endswith("\n"):
                 line = line[:-2] if line.endswith("\r\n") else line[:-1]
             if not line:
                 blank += 1
                 continue
             n = len(line)
+            line_append(line_no)
             if n == record_len:
                 buf.rows.append([line[a:b] for a, b in spans])
             else:
                 values: list[str | None] = [line[a:b] if a < n else None for a, b in spans]
                 error = extra = None
                 if n < record_len:
-                    error = ctx.flag(buf.next_row, f"short line: expected {record_len} characters, got {n}")
+                    error = ctx.flag(
+                        buf.next_row,
+                        f"short line: expected {record_len} characters, got {n}",
+                        "ragged",
+                        line_no,
+                    )
                 else:
                     extra = line[record_len:]
                     if extra.strip(" "):
                         error = ctx.flag(
-                            buf.next_row, f"long line: expected {record_len} characters, got {n}"
+                            buf.next_row,
+                            f"long line: expected {record_len} characters, got {n}",
+                            "ragged",
+                            line_no,
                         )
                 buf.add(values, error, extra)
             if len(buf.rows) >= chunk_rows:
                 yield buf.take()
+    ctx.delivered = line_no - src.skip_rows - src.header_rows - blank  # every non-blank line is one
     if blank:
         ctx.notes.append(f"{blank} blank line(s) skipped")
     if buf.total == 0:

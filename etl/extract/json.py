@@ -1,10 +1,22 @@
 """Newline-delimited JSON: one object per line, nested objects flattened to dotted paths.
 
 Values as text exactly as delivered: strings as they are, numbers as their
-literal text ("1.10" stays "1.10"), true/false as "true"/"false", null and
-absent keys as null. Arrays are kept as compact JSON text. A line that is not a
-JSON object fails the file, naming the line: it usually means a truncated or
-corrupted delivery, and the department must resend it. Blank lines are not records.
+literal text ("1.10" stays "1.10", "1e400" stays "1e400"), true/false as
+"true"/"false", null and absent keys as null. Arrays are kept as compact JSON
+text. A line that is not a JSON object fails the file, naming the line: it
+usually means a truncated or corrupted delivery, and the department must resend
+it. Blank lines are not records.
+
+Rows kept but flagged (quarantined with the reason, values as delivered):
+- duplicate_json_key: an object names a key twice (json.loads would keep the last);
+- wrong_json_type: a declared field mapped to a column holds another JSON type
+  than the column takes. Text is always taken (the transforms read text); a
+  number only for integer and decimal columns, true/false only for boolean
+  ones; a list or an object for none (an object where a field is declared would
+  otherwise flatten away and leave the field null). Fields kept raw only
+  (`to: null`) and undeclared keys are not checked;
+- unreadable_record: nested deeper than MAX_DEPTH levels (or than Python's
+  recursion allows): the values are null, the line goes to `_extra` as delivered.
 """
 
 from __future__ import annotations
@@ -18,13 +30,83 @@ import pyarrow as pa
 from etl.extract.common import DictBuffer, ReadContext, check_new_columns
 from etl.extract.encoding import iter_lines
 
+#: objects nested deeper than this are no record govbase reads (delivered records nest 2-3 levels)
+MAX_DEPTH = 32
+#: JSON types a column type takes besides text (see module docstring)
+_TAKES: dict[str, tuple[type, ...]] = {"boolean": (bool,)}
+
 
 class _Number(str):
     """A JSON number kept as its literal text."""
 
 
+class _Object(dict[str, Any]):
+    """A JSON object; `dupes` names the keys it repeats."""
+
+    dupes: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    obj = _Object(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        obj.dupes = tuple(sorted({k for k, _ in pairs if k in seen or seen.add(k)}))  # type: ignore[func-returns-value]
+    return obj
+
+
 def _loads(line: str) -> Any:
-    return json.loads(line, parse_float=_Number, parse_int=_Number, parse_constant=_Number)
+    return json.loads(
+        line, parse_float=_Number, parse_int=_Number, parse_constant=_Number, object_pairs_hook=_object
+    )
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, _Number):
+        return "number"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, list):
+        return "list"
+    return "object" if isinstance(value, dict) else type(value).__name__
+
+
+def _problems(obj: dict[str, Any], types: dict[str, str], depth: int = 0) -> list[tuple[str, str]]:
+    """(reason code, what) of one record: duplicate keys at any level, declared fields of a
+    type their column does not take (module docstring)."""
+    out: list[tuple[str, str]] = []
+    stack: list[tuple[str, Any, int]] = [("", obj, 0)]
+    while stack:
+        prefix, o, d = stack.pop()
+        if d > MAX_DEPTH:
+            raise _TooDeep
+        if isinstance(o, _Object) and o.dupes:
+            out.append(("duplicate_json_key", ", ".join(prefix + k for k in o.dupes)))
+        if isinstance(o, dict):
+            stack.extend((f"{prefix}{k}.", v, d + 1) for k, v in o.items() if isinstance(v, dict | list))
+        elif isinstance(o, list):
+            stack.extend((prefix, v, d + 1) for v in o if isinstance(v, dict | list))
+    for name, column_type in types.items():
+        value: Any = obj
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None or (isinstance(value, str) and not isinstance(value, _Number)):
+            continue
+        if isinstance(value, _Number):
+            ok = column_type in ("integer", "decimal")
+        else:
+            ok = isinstance(value, _TAKES.get(column_type, ()))
+        if not ok:
+            out.append(
+                (
+                    "wrong_json_type",
+                    f"{name} is a JSON {_type_name(value)}, not what its {column_type} column takes",
+                )
+            )
+    return out
 
 
 def _scalar(value: Any) -> str | None:
@@ -86,24 +168,46 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
                 obj = _loads(line)
             except json.JSONDecodeError as exc:
                 raise ctx.error(
-                    f"line {line_no} is not valid JSON: {exc.msg} at column {exc.colno}",
+                    f"not valid JSON: {exc.msg} at column {exc.colno}",
                     kind="invalid_json",
                     row=row,
+                    line=line_no,
                 ) from None
-            if not isinstance(obj, dict):
+            except RecursionError:
+                obj = None
+            if obj is not None and not isinstance(obj, dict):
                 raise ctx.error(
-                    f"line {line_no} is a JSON {type(obj).__name__}, not an object",
+                    f"a JSON {_type_name(obj)}, not an object",
                     kind="invalid_json",
                     row=row,
+                    line=line_no,
                 )
-            record = flatten(obj)
+            try:
+                if obj is None:
+                    raise _TooDeep
+                problems = _problems(obj, ctx.types)
+                record = flatten(obj)
+            except (_TooDeep, RecursionError):
+                why = f"unreadable_record: nested deeper than {MAX_DEPTH} levels; kept whole in _extra"
+                buf.add(
+                    {}, row, ctx.flag(row, why, "unreadable_record", line_no), line.rstrip("\r\n"), line_no
+                )
+                continue
             new = buf.new_keys(record)
             if new:
                 check_new_columns(ctx, new, row=row)
             seen.update(record)
-            buf.add(record, row)
+            error = None
+            if problems:
+                by_kind: dict[str, list[str]] = {}
+                for kind, what in problems:
+                    by_kind.setdefault(kind, []).append(what)
+                text = "; ".join(f"{k}: {', '.join(v)}" for k, v in by_kind.items())
+                error = ctx.flag(row, text, next(iter(by_kind)), line_no)
+            buf.add(record, row, error, None, line_no)
             if len(buf) >= chunk_rows:
                 yield buf.take()
+    ctx.delivered = row
     if row:
         missing = [f.name for f in src.fields if f.required and f.name not in seen]
         if missing:

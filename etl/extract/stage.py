@@ -34,9 +34,13 @@ def stage_extract(run: StageRun) -> dict[str, Any]:
     extracted = [r for r in results if r.status == "extracted"]
     failed = [r for r in results if r.status == "failed"]
     rows = sum(r.rows for r in extracted)
+    # delivered: the records the files deliver, counted from their lines apart from the
+    # parser (rows_in); the load reconciles loaded + quarantined against it
+    delivered = sum(r.delivered if r.delivered is not None else r.rows for r in extracted)
     adopted = _adopt_unpublished(run.settings, source.name, run.run_id, run.logical_date)
-    rows += sum(n for _, n in adopted)
-    run.ledger.counts(rows, rows)
+    rows += sum(n for _, n, _ in adopted)
+    delivered += sum(d for _, _, d in adopted)
+    run.ledger.counts(delivered, rows)
     summary: dict[str, Any] = {
         "source": source.name,
         "stage": "extract",
@@ -46,6 +50,7 @@ def stage_extract(run: StageRun) -> dict[str, Any]:
         "skipped": sum(r.status == "skipped" for r in results),
         "failed": len(failed),
         "rows": rows,
+        "delivered": delivered,
     }
     if not results and not adopted:
         # nothing to extract: say why (no file matches, or none is due yet by its date)
@@ -53,7 +58,9 @@ def stage_extract(run: StageRun) -> dict[str, Any]:
         if why:
             run.ledger.message = summary["note"] = why
     if failed:
-        message = "; ".join(r.message or "" for r in failed)
+        message = "; ".join(
+            f"file {r.file}: {r.message or ''}" if r.file else r.message or "" for r in failed
+        )
         message = f"extract failed for {len(failed)} file(s) of {source.name}: {message}"
         run.ledger.fail(message)  # the rows of the files that did extract stay counted
         raise GovbaseError(message)
@@ -62,20 +69,20 @@ def stage_extract(run: StageRun) -> dict[str, Any]:
 
 def _adopt_unpublished(
     settings: Settings, source: str, run_id: str, logical_date: str
-) -> list[tuple[str, int]]:
+) -> list[tuple[str, int, int]]:
     """Carry forward batches an earlier run of the same (source, logical date) extracted
     but never published (killed, or stopped by validation): the file is not extracted
     twice, so without this its rows would sit in raw forever. Only the same logical
     date: Airflow never runs one (DAG, date) twice at once, while runs of other dates
-    (a backfill beside a scheduled run) may be in flight. Returns (batch_id, rows)."""
+    (a backfill beside a scheduled run) may be in flight. Returns (batch_id, rows, delivered)."""
     with meta.connect(settings) as con:
         rows = con.execute(
             "update meta.extract_batch set run_id = ? where source = ? and status = 'extracted' "
             "and logical_date = ? and coalesce(run_id, '') <> ? and coalesce(run_id, '') not in ("
             "  select run_id from meta.run_ledger where source = ? and stage = 'load' and status = 'ok') "
-            "returning batch_id, rows",
+            "returning batch_id, rows, coalesce(delivered, rows)",
             [run_id, source, logical_date, run_id, source],
         ).fetchall()
     if rows:
         log.warning("%s: carrying forward %d unpublished batch(es) into run %s", source, len(rows), run_id)
-    return [(b, int(n or 0)) for b, n in rows]
+    return [(b, int(n or 0), int(d or 0)) for b, n, d in rows]

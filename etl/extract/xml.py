@@ -77,16 +77,17 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
                 row += 1
                 record, repeated = _record(el)
                 error = extra = None
+                line = el.sourceline
                 if repeated:
                     error = ctx.flag(
-                        row, "repeated element(s): " + ", ".join(sorted(repeated)), "repeated_element"
+                        row, "repeated element(s): " + ", ".join(sorted(repeated)), "repeated_element", line
                     )
                     extra = json.dumps(repeated, ensure_ascii=False)
                 new = buf.new_keys(record)
                 if new:
                     check_new_columns(ctx, new, row=row)
                 seen.update(record)
-                buf.add(record, row, error, extra)
+                buf.add(record, row, error, extra, line)
                 # free what was parsed: memory stays flat however many records
                 el.clear(keep_tail=False)
                 parent = el.getparent()
@@ -94,9 +95,9 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
                     del parent[0]
                 if len(buf) >= chunk_rows:
                     yield buf.take()
-        except etree.XMLSyntaxError as exc:
+        except etree.XMLSyntaxError as exc:  # lineno 0: libxml2 did not say (e.g. an undefined entity)
             raise ctx.error(
-                f"malformed XML at line {exc.lineno}: {exc.msg}", kind="malformed", row=row + 1
+                f"malformed XML: {exc.msg}", kind="malformed", row=row + 1, line=exc.lineno or None
             ) from None
     if row:
         missing = [f.name for f in src.fields if f.required and f.name not in seen]

@@ -27,6 +27,17 @@ def stage_load(run: StageRun) -> dict[str, Any]:
     raws = run.raw_batches()
     extracted = sum(n for _, _, n in raws)
     if not raws:
+        taken = _extracted_by_ledger(run)
+        if taken:
+            # the run extracted rows whose batches are no longer its own (another run
+            # carried them forward): loading nothing would leave this run unbalanced
+            msg = (
+                f"{source.name} {logical_date} run {run.run_id} does not reconcile: it extracted "
+                f"{taken} row(s), but no batch of this run is left to load; nothing published"
+            )
+            run.ledger.counts(taken, 0, 0)
+            run.ledger.fail(msg)
+            raise ReconciliationError(msg)
         # Nothing new arrived for this run (files already extracted): the published
         # partition stays as it is.
         run.ledger.message = "nothing new to load"
@@ -58,6 +69,17 @@ def stage_load(run: StageRun) -> dict[str, Any]:
         "source_rows_quarantined": quarantined,
         "extracted": extracted,
     }
+
+
+def _extracted_by_ledger(run: StageRun) -> int:
+    """Rows the latest extract of this run recorded in meta.run_ledger (0 if none)."""
+    with meta.connect(run.settings) as con:
+        row = con.execute(
+            "select rows_out from meta.run_ledger where source = ? and run_id = ? and stage = 'extract' "
+            "order by finished_at desc limit 1",
+            [run.source.name, run.run_id],
+        ).fetchall()
+    return int(row[0][0] or 0) if row else 0
 
 
 def _write_audit_publish(run: StageRun, v: ValidatedBatch) -> None:

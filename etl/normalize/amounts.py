@@ -8,7 +8,9 @@ Other currencies (万美元) or words -> invalid_amount.
 
 decimal: a plain number (thousands separators, blanks and full width allowed,
 scientific notation accepted) -> float64; integer: the same but it must be
-whole ("12.0" is 12) -> Int64. Otherwise invalid_number.
+whole ("12.0" is 12) -> Int64. Otherwise invalid_number. A number beyond
+float64's range ("1e400", which would read as infinity) is invalid_number
+(invalid_amount) too: no staged figure is ever infinite.
 
 Decimals and amounts are float64 in staging (documented choice: exact to 15
 significant digits, i.e. to the fen for amounts below 1e13 CNY, which covers
@@ -55,6 +57,7 @@ def amount_cny(values: pd.Series) -> Result:
     for u, f in _UNITS.items():
         if u:
             factor[pc.fill_null(pc.equal(unit, u), False).to_numpy(zero_copy_only=False)] = f
+    hit &= np.isfinite(num * factor)
     out = np.where(hit, num * factor, np.nan)
     return pd.Series(out, index=values.index, dtype="float64"), flagged(
         notnull & ~hit, "invalid_amount", values.index
@@ -67,12 +70,14 @@ def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ok = pc.fill_null(pc.match_substring_regex(arr, _NUMBER), False).to_numpy(zero_copy_only=False)
     clean = pc.if_else(ok, arr, pa.scalar(None, pa.string()))
     num = pc.fill_null(pc.cast(clean, pa.float64()), np.nan).to_numpy(zero_copy_only=False)
+    ok &= np.isfinite(num)  # "1e400" matches the pattern but overflows to infinity
     return num, notnull, ok
 
 
 def decimal(values: pd.Series) -> Result:
     """Plain numbers -> float64; else invalid_number."""
     num, notnull, ok = _numbers(values)
+    num = np.where(ok, num, np.nan)
     return pd.Series(num, index=values.index, dtype="float64"), flagged(
         notnull & ~ok, "invalid_number", values.index
     )

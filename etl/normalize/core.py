@@ -25,6 +25,7 @@ from etl.normalize._common import STRING, basic_clean, flagged, null_strings, to
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
 from etl.normalize.record_key import record_keys
 from etl.normalize.transforms import DEFAULT_FOR_TYPE, TRANSFORMS
+from etl.quality import ROW_ERRORS
 
 LINEAGE = ("_source", "_batch_id", "_row_number")
 #: `column` of an error about the whole row (reason malformed_row).
@@ -398,6 +399,14 @@ def _malformed(raw: pd.DataFrame, row_numbers: pd.Series) -> pd.DataFrame:
     blank = noted[(row_error.iloc[noted].str.strip().str.len() == 0).to_numpy()]
     row_error.iloc[blank] = None
     reasons = flagged(row_error.notna().to_numpy(), "malformed_row", row_error.index)
+    # a reader's own code ("control_character: ...") where it gave one (etl.quality.ROW_ERRORS)
+    noted = np.flatnonzero(row_error.notna().to_numpy())
+    codes = row_error.iloc[noted].str.split(":", n=1).str[0]
+    own = codes.isin(ROW_ERRORS).to_numpy()
+    if own.any():
+        reasons = reasons.astype(object)
+        reasons.iloc[noted[own]] = codes[own].to_numpy()
+        reasons = reasons.astype(STRING)
     return _errors(row_numbers, ROW, row_error, reasons, row_error.fillna(""))
 
 

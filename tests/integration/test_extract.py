@@ -82,9 +82,20 @@ def source_errors(settings: Settings, src: str) -> list[tuple[Any, ...]]:
         ).fetchall()
 
 
+def source_error_lines(settings: Settings, src: str) -> list[tuple[Any, ...]]:
+    """(file, line_number, row_number, kind) of the source's errors: a decode failure has a
+    physical line and no record number, a flagged row both."""
+    with connect(settings) as con:
+        return con.execute(
+            "select file, line_number, row_number, kind from meta.source_error where source = ? "
+            "order by line_number, row_number",
+            [src],
+        ).fetchall()
+
+
 # ---------------------------------------------------------------- csv
 def test_csv_gbk_values_exactly_as_delivered(settings: Settings) -> None:
-    src = source(encoding="gbk")
+    src = source(encoding="gbk", max_field_lines=2)  # "多\n行": a field may hold one line break
     text = 'id,name,city\n 1 ,张三,"北京,朝阳"\n2,,"多\n行"\n3,"",  \n'
     land(settings, src, "a.csv", text.encode("gbk"))
     res = one(settings, src)
@@ -180,8 +191,7 @@ def test_undecodable_bytes_fail_the_file_naming_offset_and_line(settings: Settin
     res = one(settings, src)
     assert res.status == "failed" and res.raw_path is None
     assert "byte offset 24" in (res.message or "") and "line 3" in (res.message or "")
-    [(file, row, kind, _problem)] = source_errors(settings, "t_src")
-    assert (file, row, kind) == ("a.csv", 3, "decode")
+    assert source_error_lines(settings, "t_src") == [("a.csv", 3, None, "decode")]
     assert not list((settings.layer("raw") / "t_src").rglob("*.parquet*")), "no partial raw file"
 
 
@@ -214,7 +224,8 @@ def test_auto_file_neither_utf8_nor_gb18030_is_reported_by_the_read(
     res = one(settings, src)
     assert res.status == "failed" and str(rule.value) in (res.message or "")
     assert "neither UTF-8 nor GB18030" in str(rule.value) and rule.value.line == bad_line
-    assert source_errors(settings, src.name) == [("a.csv", bad_line, "decode", str(rule.value))]
+    assert source_errors(settings, src.name) == [("a.csv", None, "decode", str(rule.value))]
+    assert source_error_lines(settings, src.name) == [("a.csv", bad_line, None, "decode")]
     assert decoded_as == ["utf-8"]  # detection stopped at the first non-UTF-8 byte
 
 
@@ -427,7 +438,7 @@ def test_json_invalid_line_fails_naming_the_line(settings: Settings) -> None:
     src = source(kind="json", fields=["id"])
     land(settings, src, "a.jsonl", b'{"id": "1"}\n\n{"id": "2"\n')
     res = one(settings, src)
-    assert res.status == "failed" and "line 3 is not valid JSON" in (res.message or "")
+    assert res.status == "failed" and "line 3 (record 2): not valid JSON" in (res.message or "")
     assert source_errors(settings, "t_src")[0][1:3] == (2, "invalid_json")
 
 

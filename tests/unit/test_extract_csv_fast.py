@@ -51,7 +51,7 @@ def _read(reader: Any, src: Source, path: Path, codec: str, chunk_rows: int) -> 
     table = pa.concat_tables(tables) if tables else None
     rows = table.to_pylist() if table is not None else []
     names = table.column_names if table is not None else []
-    return (names, rows, ctx.flagged, ctx.notes, [str(w) for w in ctx.warnings])
+    return (names, rows, ctx.flagged, ctx.lines, ctx.delivered, ctx.notes, [str(w) for w in ctx.warnings])
 
 
 # a field: text without the delimiter, quotes, CR or LF; some Chinese, some blanks
@@ -132,7 +132,9 @@ def test_fast_path_across_decode_blocks(tmp_path: Path, monkeypatch: pytest.Monk
     fast = _read(csv_reader.read_fast, src, path, "gbk", 8)
     slow = _read(csv_reader.read_with_csv_module, src, path, "gbk", 8)
     assert fast == slow
-    _, got, flagged, notes, _ = fast
+    _, got, flagged, lines, delivered, notes, _ = fast
+    assert delivered == 49 and lines == {11: 12}  # the blank line 22 counts as no record
+    assert [r["_line"] for r in got][9:12] == [11, 12, 13] and got[-1]["_line"] == 51
     assert len(got) == 49 and got[10]["_row_error"] == "ragged: expected 3 fields, got 5"
     assert got[10]["_extra"] == '["five", "fields"]'
     assert flagged == [(11, "ragged", "ragged: expected 3 fields, got 5")]
@@ -161,7 +163,7 @@ def test_fast_path_lines_longer_than_the_parse_block(tmp_path: Path, monkeypatch
     path.write_bytes(("公民身份号码,姓名,住址\n" + "\n".join(rows) + "\n").encode("gbk"))
     fast = _read(csv_reader.read_fast, src, path, "gbk", 100)
     assert fast == _read(csv_reader.read_with_csv_module, src, path, "gbk", 100)
-    _, got, flagged, _, _ = fast
+    _, got, flagged, _, _, _, _ = fast
     assert len(got) == 20 and got[5]["住址"] == "长" * 500
     assert flagged == [(8, "ragged", "ragged: expected 3 fields, got 2")]
 
