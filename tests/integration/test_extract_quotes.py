@@ -18,7 +18,7 @@ from etl.contracts import Source
 from etl.extract import BatchResult, extract_source
 from etl.meta import connect
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration  # every extract records itself in the DuckDB catalog
 
 HEADER = "id,name,city\n"
 
