@@ -80,7 +80,11 @@ def demo_data(
         typer.Option(help="also write the SQL source into this SQLAlchemy URL (PostgreSQL, MariaDB)"),
     ] = None,
     drop_date: Annotated[
-        str, typer.Option(help="delivery date YYYYMMDD in the file names; another date adds another drop")
+        str,
+        typer.Option(
+            help="delivery date YYYYMMDD in the file names; another date adds another drop, and a "
+            "date after 20261101 shows the seed's events up to it (deaths, marriages, moves, ...)"
+        ),
     ] = "20261101",
     home: HomeOpt = None,
 ) -> None:

@@ -249,6 +249,114 @@ def _given_variant(given_last: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     return np.where(np.strings.str_len(alike) > 0, alike, fallback).astype(S)
 
 
+def _name_forms(
+    rng: np.random.Generator,
+    name: np.ndarray,
+    name_variant: np.ndarray,
+    sur: np.ndarray,
+    ethnicity: np.ndarray,
+    tw: np.ndarray,
+    twin_of: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Give Uyghur and Kazakh persons given·father names (in place in `name`, `name_variant`)
+    and return the other forms departments write: (no separator, traditional, surname variant)."""
+    n = len(name)
+    sep = np.flatnonzero(np.isin(ethnicity, T.SEPARATOR_NAME_GROUPS))
+    given = T.sarr(T.MINORITY_GIVEN)[rng.integers(0, len(T.MINORITY_GIVEN), n)]
+    father = T.sarr(T.MINORITY_FATHER)[rng.integers(0, len(T.MINORITY_FATHER), n)]
+    father[tw] = father[twin_of[tw]]  # twins: one father's name
+    clash = tw[given[tw] == given[twin_of[tw]]]
+    nxt = [(T.MINORITY_GIVEN.index(g) + 1) % len(T.MINORITY_GIVEN) for g in given[clash].tolist()]
+    given[clash] = T.sarr(T.MINORITY_GIVEN)[np.asarray(nxt, dtype=np.int64)]
+    name[sep] = name_variant[sep] = cat(given[sep], "·", father[sep])
+    name_no_separator = np.strings.replace(name, "·", "").astype(S)
+    name_traditional = T.sarr(T.traditional(name.tolist()))
+    sur_alt = np.array([T.SURNAME_VARIANTS.get(c, "") for c in sur.tolist()], dtype=S)
+    surname_variant = np.where(
+        (np.strings.str_len(sur_alt) > 0) & (np.strings.str_len(sur) == 1),
+        cat(sur_alt, np.strings.slice(name, 1, None)),
+        name,
+    ).astype(S)
+    surname_variant[sep] = name[sep]
+    return name_no_separator, name_traditional, surname_variant
+
+
+def _unique_resident_ids(
+    rng: np.random.Generator, addr_code: np.ndarray, by: np.ndarray, birth: np.ndarray, male: np.ndarray
+) -> np.ndarray:
+    """GB 11643 IDs, unique: the sequence is bumped within (address, birth, gender) groups."""
+    n = len(addr_code)
+    _, bm, bd = ymd_parts(birth)
+    ymd = by * 10000 + bm * 100 + bd
+    seq = rng.integers(0, 500, n) * 2 + male.astype(np.int64)
+    seq = np.where(seq == 0, 2, seq)
+    # uniqueness: bump the sequence within (address, birth, gender) groups, keeping parity
+    key = pd.DataFrame({"a": addr_code, "d": ymd, "s": seq})
+    dup = key.groupby(["a", "d", "s"], sort=False).cumcount().to_numpy()
+    while dup.any():  # odd sequences stay odd (1..999), even stay even (2..998)
+        seq = np.where(male, (seq - 1 + 2 * dup) % 1000 + 1, (seq - 2 + 2 * dup) % 998 + 2)
+        key["s"] = seq
+        dup = key.groupby(["a", "d", "s"], sort=False).cumcount().to_numpy()
+    return resident_ids(addr_code, ymd, seq)
+
+
+def _residence(
+    rng: np.random.Generator, regions: Regions, cidx: np.ndarray, addr_code: np.ndarray, twin_of: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(address, old address, household region); twins share the first twin's address."""
+    n = len(cidx)
+    tw = np.flatnonzero(twin_of >= 0)
+    prefix = regions.prefix[cidx]
+    address = street_addresses(rng, prefix)
+    address[tw] = address[twin_of[tw]]
+    old_address = street_addresses(rng, prefix)
+    # moved county: the register's region and address are the new ones; the old county
+    # (whose code the resident ID keeps, as it encodes the place of first registration) and
+    # an address there are what a department not yet told still holds
+    in_pair = twin_of >= 0
+    in_pair[twin_of[tw]] = True
+    moved = weighted_sample(rng, (~in_pair).astype(float), round(n * MOVED_COUNTY_SHARE))
+    new_cidx = rng.integers(0, len(regions.code), len(moved))
+    region = addr_code.copy()
+    region[moved] = regions.code[new_cidx]
+    old_address[moved] = address[moved]
+    address[moved] = street_addresses(rng, regions.prefix[new_cidx])
+    return address, old_address, region
+
+
+def _vital(
+    rng: np.random.Generator, birth: np.ndarray, male: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(alive, death date, marital status) on REF_DATE."""
+    n = len(birth)
+    age = (REF_DATE - birth).astype(np.int64) / 365.25
+    # deaths: ~1.5 %, strongly age dependent
+    dw = np.exp(age / 9.0)
+    dead_idx = weighted_sample(rng, dw, round(n * 0.015))
+    alive = np.ones(n, dtype=bool)
+    alive[dead_idx] = False
+    lo = np.maximum(birth, np.datetime64("2005-01-01"))
+    span = (REF_DATE - 1 - lo).astype(np.int64)
+    death = lo + (rng.random(n) * span).astype(np.int64)
+
+    u = rng.random(n)
+    marital = np.full(n, "10", dtype=object)
+    legal = age >= np.where(male, 22, 20)
+    band = np.select([age < 30, age < 60, age >= 60], [0, 1, 2])
+    married_p = np.array([0.45, 0.86, 0.72])[band]
+    widowed_p = np.array([0.0, 0.02, 0.20])[band] * (age >= 25)
+    divorced_p = np.array([0.02, 0.05, 0.03])[band]
+    marital = np.where(
+        u < married_p,
+        "20",
+        np.where(
+            u < married_p + widowed_p, "30", np.where(u < married_p + widowed_p + divorced_p, "40", "10")
+        ),
+    )
+    marital = np.where(legal, marital, "10")
+    return alive, death, marital
+
+
 def make_persons(rng: np.random.Generator, n: int, regions: Regions) -> pd.DataFrame:
     """One row per person; columns hold canonical (truth) values plus the pieces the sources
     need for variation (name_variant, name_traditional, surname_variant, name_no_separator,
@@ -295,83 +403,19 @@ def make_persons(rng: np.random.Generator, n: int, regions: Regions) -> pd.DataF
     birth[ns], by[ns] = birth[namesake_of[ns]], by[namesake_of[ns]]
     cidx[ns] = regions.pick_for_years(rng, by[ns])  # a county that existed in the new birth year
     ethnicity[ns] = ethnicity[namesake_of[ns]] = "01"
-    # Uyghur and Kazakh names: given·father in the register; others write them without the dot
-    sep = np.flatnonzero(np.isin(ethnicity, T.SEPARATOR_NAME_GROUPS))
-    given = T.sarr(T.MINORITY_GIVEN)[rng.integers(0, len(T.MINORITY_GIVEN), n)]
-    father = T.sarr(T.MINORITY_FATHER)[rng.integers(0, len(T.MINORITY_FATHER), n)]
-    father[tw] = father[twin_of[tw]]  # twins: one father's name
-    clash = tw[given[tw] == given[twin_of[tw]]]
-    nxt = [(T.MINORITY_GIVEN.index(g) + 1) % len(T.MINORITY_GIVEN) for g in given[clash].tolist()]
-    given[clash] = T.sarr(T.MINORITY_GIVEN)[np.asarray(nxt, dtype=np.int64)]
-    name[sep] = name_variant[sep] = cat(given[sep], "·", father[sep])
-    name_no_separator = np.strings.replace(name, "·", "").astype(S)
-    name_traditional = T.sarr(T.traditional(name.tolist()))
-    sur_alt = np.array([T.SURNAME_VARIANTS.get(c, "") for c in sur.tolist()], dtype=S)
-    surname_variant = np.where(
-        (np.strings.str_len(sur_alt) > 0) & (np.strings.str_len(sur) == 1),
-        cat(sur_alt, np.strings.slice(name, 1, None)),
-        name,
-    ).astype(S)
-    surname_variant[sep] = name[sep]
+    name_no_separator, name_traditional, surname_variant = _name_forms(
+        rng, name, name_variant, sur, ethnicity, tw, twin_of
+    )
 
-    _, bm, bd = ymd_parts(birth)
     gender = np.where(male, "1", "2")
     addr_code = regions.code[cidx]
-    ymd = by * 10000 + bm * 100 + bd
-    seq = rng.integers(0, 500, n) * 2 + male.astype(np.int64)
-    seq = np.where(seq == 0, 2, seq)
-    # uniqueness: bump the sequence within (address, birth, gender) groups, keeping parity
-    key = pd.DataFrame({"a": addr_code, "d": ymd, "s": seq})
-    dup = key.groupby(["a", "d", "s"], sort=False).cumcount().to_numpy()
-    while dup.any():  # odd sequences stay odd (1..999), even stay even (2..998)
-        seq = np.where(male, (seq - 1 + 2 * dup) % 1000 + 1, (seq - 2 + 2 * dup) % 998 + 2)
-        key["s"] = seq
-        dup = key.groupby(["a", "d", "s"], sort=False).cumcount().to_numpy()
-    rid = resident_ids(addr_code, ymd, seq)
+    rid = _unique_resident_ids(rng, addr_code, by, birth, male)
 
-    prefix = regions.prefix[cidx]
-    address = street_addresses(rng, prefix)
-    address[tw] = address[twin_of[tw]]
-    old_address = street_addresses(rng, prefix)
-    # moved county: the register's region and address are the new ones; the old county
-    # (whose code the resident ID keeps, as it encodes the place of first registration) and
-    # an address there are what a department not yet told still holds
-    in_pair = twin_of >= 0
-    in_pair[twin_of[tw]] = True
-    moved = weighted_sample(rng, (~in_pair).astype(float), round(n * MOVED_COUNTY_SHARE))
-    new_cidx = rng.integers(0, len(regions.code), len(moved))
-    region = addr_code.copy()
-    region[moved] = regions.code[new_cidx]
-    old_address[moved] = address[moved]
-    address[moved] = street_addresses(rng, regions.prefix[new_cidx])
+    address, old_address, region = _residence(rng, regions, cidx, addr_code, twin_of)
     phone = mobiles(rng, n)
     old_phone = mobiles(rng, n)
 
-    age = (REF_DATE - birth).astype(np.int64) / 365.25
-    # deaths: ~1.5 %, strongly age dependent
-    dw = np.exp(age / 9.0)
-    dead_idx = weighted_sample(rng, dw, round(n * 0.015))
-    alive = np.ones(n, dtype=bool)
-    alive[dead_idx] = False
-    lo = np.maximum(birth, np.datetime64("2005-01-01"))
-    span = (REF_DATE - 1 - lo).astype(np.int64)
-    death = lo + (rng.random(n) * span).astype(np.int64)
-
-    u = rng.random(n)
-    marital = np.full(n, "10", dtype=object)
-    legal = age >= np.where(male, 22, 20)
-    band = np.select([age < 30, age < 60, age >= 60], [0, 1, 2])
-    married_p = np.array([0.45, 0.86, 0.72])[band]
-    widowed_p = np.array([0.0, 0.02, 0.20])[band] * (age >= 25)
-    divorced_p = np.array([0.02, 0.05, 0.03])[band]
-    marital = np.where(
-        u < married_p,
-        "20",
-        np.where(
-            u < married_p + widowed_p, "30", np.where(u < married_p + widowed_p + divorced_p, "40", "10")
-        ),
-    )
-    marital = np.where(legal, marital, "10")
+    alive, death, marital = _vital(rng, birth, male)
 
     width = max(7, len(str(n)))
     pid = cat("P", num(np.arange(1, n + 1), width))
@@ -429,6 +473,41 @@ _TYPE_NAME = {
     "public_institution": "事业单位",
     "social_organisation": "社会团体",
 }
+
+
+def _org_names(
+    rng: np.random.Generator,
+    etype: np.ndarray,
+    name: np.ndarray,
+    zh: np.ndarray,
+    city: np.ndarray,
+    county: np.ndarray,
+    words: np.ndarray,
+    form: np.ndarray,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(registered names, the variants other departments write): some companies are named
+    with the region in brackets; variants drop the region, swap 有限公司/有限责任公司, add a
+    branch suffix, or use ASCII brackets."""
+    m = len(name)
+    company = np.isin(etype, ["limited_company", "joint_stock"])
+    bracketed = company & (rng.random(m) < 0.3)
+    name = np.where(bracketed, cat(zh, "（", city, "）", words, form), name).astype(S)
+    name_no_region = np.where(company, cat(zh, words, form), name).astype(S)
+    limited = etype == "limited_company"
+    name_form = np.where(
+        limited & np.strings.endswith(name, "有限责任公司"),
+        np.strings.replace(name, "有限责任公司", "有限公司"),
+        np.where(limited, np.strings.replace(name, "有限公司", "有限责任公司"), name),
+    ).astype(S)
+    name_branch = np.where(company, cat(name, county, "分公司"), name).astype(S)
+    name_half = np.strings.replace(np.strings.replace(name, "（", "("), "）", ")").astype(S)
+
+    return name, {
+        "name_no_region": name_no_region,
+        "name_form": name_form,
+        "name_branch": name_branch,
+        "name_half_brackets": name_half,
+    }
 
 
 def make_organisations(
@@ -511,20 +590,7 @@ def make_organisations(
         cat(city, zh, words, form),
     ).astype(S)
 
-    # name variants other departments write: region in brackets for some companies (华信（杭州）
-    # 科技有限公司), without the region, 有限公司 <-> 有限责任公司, a branch suffix, ASCII brackets
-    company = np.isin(etype, ["limited_company", "joint_stock"])
-    bracketed = company & (rng.random(m) < 0.3)
-    name = np.where(bracketed, cat(zh, "（", city, "）", words, form), name).astype(S)
-    name_no_region = np.where(company, cat(zh, words, form), name).astype(S)
-    limited = etype == "limited_company"
-    name_form = np.where(
-        limited & np.strings.endswith(name, "有限责任公司"),
-        np.strings.replace(name, "有限责任公司", "有限公司"),
-        np.where(limited, np.strings.replace(name, "有限公司", "有限责任公司"), name),
-    ).astype(S)
-    name_branch = np.where(company, cat(name, county, "分公司"), name).astype(S)
-    name_half = np.strings.replace(np.strings.replace(name, "（", "("), "）", ")").astype(S)
+    name, variants = _org_names(rng, etype, name, zh, city, county, words, form)
 
     # registered capital in CNY
     lo_hi = {
@@ -555,10 +621,7 @@ def make_organisations(
             "org_id": cat("E", num(np.arange(1, m + 1), width)),
             "credit_code": code,
             "name": name,
-            "name_no_region": name_no_region,
-            "name_form": name_form,
-            "name_branch": name_branch,
-            "name_half_brackets": name_half,
+            **variants,
             "entity_type": etype,
             "entity_type_name": [_TYPE_NAME[t] for t in etype],
             "legal_rep_person": persons["person_id"].to_numpy()[rep],

@@ -193,9 +193,29 @@ class Ctx:
     regions: Regions
     seed: int
     drop_date: str = DROP_DATE  # YYYYMMDD in the file names: the delivery date
+    #: The state at the base drop: which records a source holds is decided on it, so a later
+    #: drop redelivers the same records (same keys) with the values of `persons` / `orgs`.
+    base_persons: pd.DataFrame | None = None
+    base_orgs: pd.DataFrame | None = None
+    #: Events up to the drop (etl.demo.events.EVENT_COLUMNS); empty for the base drop.
+    events: pd.DataFrame | None = None
+    #: Set for the records events add to a source (newborns; marriage: registrations):
+    #: the builder delivers exactly these instead of its own selection.
+    fresh_rows: np.ndarray | None = None
+    fresh_pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # husband, wife, date
+    serial_start: int = 0  # marriage: registrations already numbered
 
     def rng(self, source: str) -> np.random.Generator:
-        return np.random.default_rng([self.seed, *source.encode()])
+        salt = [1] if self.fresh_rows is not None or self.fresh_pairs is not None else []
+        return np.random.default_rng([self.seed, *source.encode(), *salt])
+
+    @property
+    def base_p(self) -> pd.DataFrame:
+        return self.persons if self.base_persons is None else self.base_persons
+
+    @property
+    def base_o(self) -> pd.DataFrame:
+        return self.orgs if self.base_orgs is None else self.base_orgs
 
     def folder(self, source: str) -> Path:
         p = self.landing / source
@@ -309,7 +329,7 @@ def _pick(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
 # ---------------------------------------------------------------- ps_hukou (CSV, GBK)
 def build_ps_hukou(ctx: Ctx) -> Built:
     src, rng, P = "ps_hukou", ctx.rng("ps_hukou"), ctx.persons
-    rows = _pick(rng, len(P), COVERAGE[src])
+    rows = _pick(rng, len(ctx.base_p), COVERAGE[src]) if ctx.fresh_rows is None else ctx.fresh_rows
     n = len(rows)
     dfx = M.Defects(rng, n, RATES[src])
     birth = P["birth_date"].to_numpy().astype("datetime64[D]")[rows]
@@ -443,7 +463,7 @@ INSURANCE_TYPES = ["养老保险", "医疗保险", "失业保险", "工伤保险
 
 
 def _employment(ctx: Ctx, rng: np.random.Generator) -> pd.DataFrame:
-    P, OR = ctx.persons, ctx.orgs
+    P, OR = ctx.base_p, ctx.base_o
     age = (REF_DATE - P["birth_date"].to_numpy().astype("datetime64[D]")).astype(np.int64) / 365.25
     ok = (age >= 18) & (age < 60) & P["alive"].to_numpy()
     people = weighted_sample(rng, ok.astype(float), round(len(P) * COVERAGE["hrss_insurance_persons"]))
@@ -595,10 +615,10 @@ def _js(values: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
 def build_nhc_health(ctx: Ctx) -> Built:
     src, rng, P = "nhc_health", ctx.rng("nhc_health"), ctx.persons
     alive_all = P["alive"].to_numpy()
-    share = np.where(alive_all, COVERAGE[src], 0.95)
-    rows = np.flatnonzero(rng.random(len(P)) < share)
+    share = np.where(ctx.base_p["alive"].to_numpy(), COVERAGE[src], 0.95)
+    rows = np.flatnonzero(rng.random(len(share)) < share) if ctx.fresh_rows is None else ctx.fresh_rows
     # persons registered twice (another clinic, before the ID was on file): appended records
-    rate = RATES[src]["duplicate_record"]
+    rate = RATES[src]["duplicate_record"] if ctx.fresh_rows is None else 0.0
     twice = np.sort(rng.permutation(rows)[: round(rate * len(rows) / (1 - rate))])
     record_id = np.concatenate([cat("HR", num(rows + 1, 9)), cat("HD", num(twice + 1, 9))]).astype(S)
     rows = np.concatenate([rows, twice])
@@ -662,16 +682,21 @@ def build_nhc_health(ctx: Ctx) -> Built:
 
 # ---------------------------------------------------------------- ca_marriage (XML)
 def build_ca_marriage(ctx: Ctx) -> Built:
-    src, rng, P = "ca_marriage", ctx.rng("ca_marriage"), ctx.persons
-    mar = P["marital_status"].to_numpy()
-    male = P["gender"].to_numpy() == "1"
-    birth = P["birth_date"].to_numpy().astype("datetime64[D]")
+    rng = ctx.rng("ca_marriage")
+    if ctx.fresh_pairs is not None:
+        hm, wf, reg = ctx.fresh_pairs
+        st = np.full(len(hm), "20")
+        return _marriage_file(ctx, rng, hm, wf, st, reg.astype("datetime64[D]"))
+    B = ctx.base_p  # registrations up to the base drop
+    mar = B["marital_status"].to_numpy()
+    male = B["gender"].to_numpy() == "1"
+    birth = B["birth_date"].to_numpy().astype("datetime64[D]")
     parts_m, parts_f, kind = [], [], []
     for status in ("20", "40"):
         share = COVERAGE["ca_marriage_pairs"] * (1.0 if status == "20" else 0.5)
         men = np.flatnonzero((mar == status) & male)
         women = np.flatnonzero((mar == status) & ~male)
-        k = min(round(len(P) * share / 2), len(men), len(women))
+        k = min(round(len(B) * share / 2), len(men), len(women))
         men = np.sort(rng.permutation(men)[:k])
         women = np.sort(rng.permutation(women)[:k])
         men = men[np.argsort(birth[men], kind="stable")]
@@ -686,14 +711,24 @@ def build_ca_marriage(ctx: Ctx) -> Built:
     span = np.maximum((REF_DATE - 1 - lo).astype(np.int64), 1)
     reg = (lo + (rng.random(k) * span).astype(np.int64)).astype("datetime64[D]")
     order = np.argsort(reg, kind="stable")
-    hm, wf, st, reg = hm[order], wf[order], st[order], reg[order]
+    return _marriage_file(ctx, rng, hm[order], wf[order], st[order], reg[order])
+
+
+def _marriage_file(
+    ctx: Ctx, rng: np.random.Generator, hm: np.ndarray, wf: np.ndarray, st: np.ndarray, reg: np.ndarray
+) -> Built:
+    """The XML of registrations (husband, wife, kind 20/40, date), numbered after ctx.serial_start."""
+    src, P = "ca_marriage", ctx.persons
+    birth = P["birth_date"].to_numpy().astype("datetime64[D]")
+    k = len(hm)
     rows = np.empty(2 * k, dtype=np.int64)
     rows[0::2], rows[1::2] = hm, wf
     party_status = np.repeat(st, 2)
     regd = np.repeat(reg, 2)
     n = len(rows)
     y, _, _ = ymd_parts(reg)
-    office_county = pd.Series(P["household_region"].to_numpy()[hm])
+    # the registering office: the husband's county when the record was made (keeps djbh stable)
+    office_county = pd.Series(ctx.base_p["household_region"].to_numpy()[hm])
     djbh = np.repeat(
         cat(
             np.where(st == "20", "J", "L"),
@@ -701,7 +736,7 @@ def build_ca_marriage(ctx: Ctx) -> Built:
             "-",
             num(y),
             "-",
-            num(np.arange(1, k + 1), 6),
+            num(np.arange(ctx.serial_start + 1, ctx.serial_start + k + 1), 6),
         ),
         2,
     )
@@ -803,6 +838,10 @@ def registry_frame(ctx: Ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
     order = np.argsort(upd, kind="stable")
     rows, upd, est = rows[order], upd[order], est[order]
     n = len(rows)
+    key = np.arange(1, n + 1)  # the registry's id, given in base updated_at order: stable
+    upd = _updated_by_events(ctx, rows, upd)
+    later = np.lexsort((key, upd))  # rows come in (updated_at, id) order, as extracted
+    rows, upd, est, key = rows[later], upd[later], est[later], key[later]
     dfx = M.Defects(rng, n, RATES[src])
     codes = M.mess_credit_codes(rng, OR["credit_code"].to_numpy()[rows], dfx)
     ids = M.mess_resident_ids(rng, OR["legal_rep_id"].to_numpy()[rows], dfx)
@@ -820,6 +859,7 @@ def registry_frame(ctx: Ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
     frame = pd.DataFrame(
         {
+            "id": key,
             "tyshxydm": codes,
             "qymc": OR["name"].to_numpy()[rows],
             "qylx": qylx,
@@ -835,7 +875,9 @@ def registry_frame(ctx: Ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
         }
     )
     frame["updated_at"] = frame["updated_at"].str.replace("T", " ")
+    registry_id = frame.pop("id").to_numpy()
     frame = frame.astype(object).where(frame.astype(str) != "", None)  # empty -> NULL in the database
+    frame.insert(0, "id", registry_id)
     t = truth(
         src,
         "enterprise_registry",
@@ -844,9 +886,23 @@ def registry_frame(ctx: Ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
         OR,
         rows,
         _mapped(src),
-        num(np.arange(1, n + 1)),  # the registry's id: 1..n in updated_at order
+        num(key),  # the registry's id
     )
     return frame, t
+
+
+def _updated_by_events(ctx: Ctx, rows: np.ndarray, upd: np.ndarray) -> np.ndarray:
+    """updated_at of registry rows, moved to the day of a deregistration where one happened."""
+    ev = ctx.events
+    if ev is None or not len(ev):
+        return upd
+    gone = ev[ev["kind"] == "deregistration"].set_index("entity_id")["date"]
+    when = pd.Series(ctx.orgs["org_id"].to_numpy()[rows]).map(gone)
+    hit = when.notna().to_numpy()
+    out = upd.copy()
+    secs = 9 * 3600 + (np.arange(len(rows))[hit] * 97) % 28800  # office hours, deterministic
+    out[hit] = when[hit].to_numpy().astype("datetime64[D]").astype("datetime64[s]") + secs
+    return out
 
 
 def _table(meta, name: str = "enterprise_registry"):  # type: ignore[no-untyped-def]
@@ -862,7 +918,7 @@ def _table(meta, name: str = "enterprise_registry"):  # type: ignore[no-untyped-
 
 def write_registry(url: str, rows: pd.DataFrame, table: str = "enterprise_registry") -> int:
     """(Re)create `table` in the database at SQLAlchemy `url` and insert rows (columns SAMR_COLUMNS,
-    in order; id = 1..n). Returns the row count."""
+    in order; id = rows["id"] where given, else 1..n). Returns the row count."""
     from sqlalchemy import MetaData, create_engine
 
     engine = create_engine(url)
@@ -875,8 +931,9 @@ def write_registry(url: str, rows: pd.DataFrame, table: str = "enterprise_regist
             records: list[dict[str, object]] = [
                 {str(k): v for k, v in r.items()} for r in rows[SAMR_COLUMNS].to_dict("records")
             ]
-            for i, r in enumerate(records, start=1):
-                r["id"] = i
+            ids = rows["id"].tolist() if "id" in rows.columns else range(1, len(records) + 1)
+            for i, r in zip(ids, records, strict=True):
+                r["id"] = int(i)
             for lo in range(0, len(records), 5000):
                 conn.execute(t.insert(), records[lo : lo + 5000])
     finally:
@@ -891,9 +948,13 @@ def write_sqlite(path: Path, rows: pd.DataFrame) -> None:
     try:
         cols = ", ".join(f"{c} TEXT" for c in SAMR_COLUMNS)
         con.execute(f"CREATE TABLE enterprise_registry (id INTEGER PRIMARY KEY, {cols})")
+        ids = rows["id"].tolist() if "id" in rows.columns else list(range(1, len(rows) + 1))
         con.executemany(
             f"INSERT INTO enterprise_registry VALUES (?, {', '.join('?' * len(SAMR_COLUMNS))})",
-            ((i, *r) for i, r in enumerate(rows[SAMR_COLUMNS].itertuples(index=False, name=None), start=1)),
+            (
+                (int(i), *r)
+                for i, r in zip(ids, rows[SAMR_COLUMNS].itertuples(index=False, name=None), strict=True)
+            ),
         )
         con.commit()
     finally:
@@ -917,8 +978,8 @@ def _fixed(values: np.ndarray, width: int, right: bool = False) -> np.ndarray:
 
 def build_ca_assistance(ctx: Ctx) -> Built:
     src, rng, P = "ca_assistance", ctx.rng("ca_assistance"), ctx.persons
-    alive = P["alive"].to_numpy()
-    rows = np.sort(weighted_sample(rng, alive.astype(float), round(len(P) * COVERAGE[src])))
+    alive = ctx.base_p["alive"].to_numpy()
+    rows = np.sort(weighted_sample(rng, alive.astype(float), round(len(alive) * COVERAGE[src])))
     n = len(rows)
     dfx = M.Defects(rng, n, RATES[src])
     birth = P["birth_date"].to_numpy().astype("datetime64[D]")[rows]
