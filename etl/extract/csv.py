@@ -158,6 +158,43 @@ def _csv_header(ctx: ReadContext, reader: Iterator[list[str]], feed: _Feed) -> l
     return combine_header_rows(header_rows)
 
 
+def _padded(fields: list[str], ncols: int) -> tuple[list[str | None], str | None]:
+    """`fields` cut or padded (null) to `ncols`, and the overflow as a JSON list (or None)."""
+    extra = json_list(fields[ncols:]) if len(fields) > ncols else None
+    return [*fields[:ncols], *([None] * (ncols - len(fields)))], extra
+
+
+def _add_ragged(ctx: ReadContext, buf: RowBuffer, fields: list[str], line: int) -> None:
+    """Add a record of another field count than the header's, flagged (its line not yet
+    appended to buf.lines: the caller does, as for every record)."""
+    ncols = len(buf.columns)
+    problem = ctx.flag(buf.next_row, f"ragged: expected {ncols} fields, got {len(fields)}", line=line)
+    values, extra = _padded(fields, ncols)
+    buf.add(values, problem, extra)
+
+
+def _keep_unquoted(
+    ctx: ReadContext, buf: RowBuffer, feed: _Feed, record: list[tuple[int, str]], exc: Exception
+) -> None:
+    """A record whose quoting broke: keep the line where it opened as a flagged row cut
+    without quoting, and hand the lines after it to the reader again."""
+    src = ctx.source
+    line, text = record[0]
+    feed.back.extend(reversed(record[1:]))
+    if isinstance(exc, _OpenQuote):
+        why = f"a quote opened on this line is still open after {src.max_field_lines} line(s)"
+    elif "unexpected end of data" in str(exc):
+        why = "a quote opened on this line is not closed before the end of the file"
+    else:
+        why = f"malformed quoting ({exc})"
+    problem = ctx.flag(
+        buf.next_row, f"unbalanced_quote: {why}; the line is read without quoting", "unbalanced_quote", line
+    )
+    buf.lines.append(line)
+    values, extra = _padded(_unquoted(text, src.delimiter), len(buf.columns))
+    buf.add(values, problem, extra)
+
+
 def read_with_csv_module(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
     """The general reader: Python's csv module (strict) over strictly decoded lines.
 
@@ -191,28 +228,8 @@ def read_with_csv_module(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table
             except StopIteration:
                 break
             except (csv.Error, _OpenQuote) as exc:
-                line, text = record[0]
-                feed.back.extend(reversed(record[1:]))
-                reader = csv.reader(feed, delimiter=src.delimiter, strict=True)
-                if isinstance(exc, _OpenQuote):
-                    why = f"a quote opened on this line is still open after {src.max_field_lines} line(s)"
-                elif "unexpected end of data" in str(exc):
-                    why = "a quote opened on this line is not closed before the end of the file"
-                else:
-                    why = f"malformed quoting ({exc})"
-                fields = _unquoted(text, src.delimiter)
-                problem = ctx.flag(
-                    buf.next_row,
-                    f"unbalanced_quote: {why}; the line is read without quoting",
-                    "unbalanced_quote",
-                    line,
-                )
-                line_append(line)
-                buf.add(
-                    [*fields[:ncols], *([None] * (ncols - len(fields)))],
-                    problem,
-                    json_list(fields[ncols:]) if len(fields) > ncols else None,
-                )
+                _keep_unquoted(ctx, buf, feed, record, exc)
+                reader = csv.reader(feed, delimiter=src.delimiter, strict=True)  # a fresh state
                 continue
             n = len(fields)
             if len(record) > 1:
@@ -222,16 +239,8 @@ def read_with_csv_module(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table
             elif n == 0:
                 blank += 1
                 continue
-            elif n > ncols:
-                problem = ctx.flag(
-                    buf.next_row, f"ragged: expected {ncols} fields, got {n}", line=record[0][0]
-                )
-                buf.add(fields[:ncols], problem, json_list(fields[ncols:]))
             else:
-                problem = ctx.flag(
-                    buf.next_row, f"ragged: expected {ncols} fields, got {n}", line=record[0][0]
-                )
-                buf.add([*fields, *([None] * (ncols - n))], problem)
+                _add_ragged(ctx, buf, fields, record[0][0])
             line_append(record[0][0])
             if len(buf.rows) >= chunk_rows:
                 yield buf.take()
@@ -321,40 +330,36 @@ def _interleave(regular: pa.Array | pa.ChunkedArray, odd: pa.Array, odd_pos: np.
     )
 
 
-def read_fast(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
-    """The fast path (module docstring): same rows, numbers and flags as the csv module gives."""
-    assert ctx.path is not None and ctx.codec is not None
-    src = ctx.source
-    delimiter = src.delimiter
-    skip = src.skip_rows + src.header_rows
-    columns: list[str] | None = None
-    null_columns: list[str] = []
-    head: list[str] = []  # the first `skip` physical lines
-    carry = ""
-    taken = 0  # records so far
-    blank = 0
-    lines_before = src.skip_rows + src.header_rows  # physical lines before the text being cut
-    delivered = 0  # non-blank data lines, counted from the bytes (not by pyarrow)
-    pending: list[pa.Table] = []
-    pending_rows = 0
+class _Cutter:
+    """Cuts the decoded text of the fast path into tables of records (see `read_fast`),
+    counting records, blank lines and the delivered records (from the bytes) as it goes."""
 
-    def cut(text: str) -> pa.Table:
-        nonlocal taken, blank, lines_before, delivered
-        assert columns is not None
-        ncols = len(columns)
+    def __init__(
+        self, ctx: ReadContext, columns: list[str], null_columns: list[str], lines_before: int
+    ) -> None:
+        self.ctx, self.columns, self.null_columns = ctx, columns, null_columns
+        self.delimiter = ctx.source.delimiter
+        self.taken = 0  # records so far
+        self.blank = 0
+        self.lines_before = lines_before  # physical lines before the text being cut
+        self.delivered = 0  # non-blank data lines, counted from the bytes (not by pyarrow)
+
+    def cut(self, text: str) -> pa.Table:
+        """The records of `text` (whole lines, each ending in "\\n") as one table."""
+        ncols = len(self.columns)
         data = text.encode("utf-8")
-        table, odd = _parse(data, delimiter, ncols)
+        table, odd = _parse(data, self.delimiter, ncols)
         m = table.num_rows
         n = m + len(odd)
         nlines = data.count(b"\n")  # every line ends with "\n"
-        blank += nlines - n  # the lines pyarrow gave no record for
-        lines = _record_lines(data, nlines, n, lines_before)
-        delivered += len(lines)
+        self.blank += nlines - n  # the lines pyarrow gave no record for
+        lines = _record_lines(data, nlines, n, self.lines_before)
+        self.delivered += len(lines)
         if len(lines) != n:  # pyarrow lost or invented a line: the extract fails on `delivered`
             lines = np.resize(lines, n)
-        lines_before += nlines
-        numbers = np.arange(taken + 1, taken + n + 1, dtype=np.int64)
-        taken += n
+        self.lines_before += nlines
+        numbers = np.arange(self.taken + 1, self.taken + n + 1, dtype=np.int64)
+        self.taken += n
         cols: list[pa.Array | pa.ChunkedArray] = list(table.columns)
         errors: pa.Array = pa.nulls(n, RAW_TEXT)
         extras: pa.Array = pa.nulls(n, RAW_TEXT)
@@ -364,9 +369,9 @@ def read_fast(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
             odd_vals: list[list[str | None]] = [[] for _ in range(ncols)]
             odd_err, odd_extra = [], []
             for pos, (_, line) in zip(odd_pos, odd, strict=True):
-                fields = line.split(delimiter)
+                fields = line.split(self.delimiter)
                 k = len(fields)
-                problem = ctx.flag(
+                problem = self.ctx.flag(
                     int(numbers[pos]), f"ragged: expected {ncols} fields, got {k}", line=int(lines[pos])
                 )
                 odd_err.append(problem)
@@ -377,11 +382,38 @@ def read_fast(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
             cols = [_interleave(cols[j], pa.array(odd_vals[j], RAW_TEXT), odd_pos) for j in range(ncols)]
             errors = _interleave(pa.nulls(m, RAW_TEXT), pa.array(odd_err, RAW_TEXT), odd_pos)
             extras = _interleave(pa.nulls(m, RAW_TEXT), pa.array(odd_extra, RAW_TEXT), odd_pos)
-        arrays = [*cols, *(pa.nulls(n, RAW_TEXT) for _ in null_columns)]
+        arrays = [*cols, *(pa.nulls(n, RAW_TEXT) for _ in self.null_columns)]
         arrays += [pa.array(numbers), errors, extras, pa.array(lines, pa.int64())]
         return pa.Table.from_arrays(
-            arrays, names=[*columns, *null_columns, "_row_number", "_row_error", "_extra", LINE]
+            arrays, names=[*self.columns, *self.null_columns, "_row_number", "_row_error", "_extra", LINE]
         )
+
+
+def _take_head(text: str, head: list[str], skip: int) -> str:
+    """Move whole lines from the start of `text` to `head` until it holds `skip`; the rest."""
+    while len(head) < skip:
+        nl = text.find("\n")
+        if nl < 0:
+            break
+        head.append(text[: nl + 1])
+        text = text[nl + 1 :]
+    return text
+
+
+def read_fast(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
+    """The fast path (module docstring): same rows, numbers and flags as the csv module gives."""
+    assert ctx.path is not None and ctx.codec is not None
+    src = ctx.source
+    skip = src.skip_rows + src.header_rows
+    cutter: _Cutter | None = None
+    head: list[str] = []  # the first `skip` physical lines
+    carry = ""
+    pending: list[pa.Table] = []
+    pending_rows = 0
+
+    def start(lines: list[str]) -> _Cutter:
+        columns = _header(ctx, lines)
+        return _Cutter(ctx, columns, check_columns(ctx, columns), skip)
 
     # Decoding holds the GIL, cutting mostly does not: the next block is decoded on a
     # thread while this one is cut.
@@ -391,43 +423,33 @@ def read_fast(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
     ):
         for block in blocks:
             text = carry + block if carry else block
-            while columns is None and len(head) < skip:
-                nl = text.find("\n")
-                if nl < 0:
-                    break
-                head.append(text[: nl + 1])
-                text = text[nl + 1 :]
-            if columns is None:
+            if cutter is None:
+                text = _take_head(text, head, skip)
                 if len(head) < skip:
                     carry = text
                     continue
-                columns = _header(ctx, head[src.skip_rows :])
-                null_columns = check_columns(ctx, columns)
+                cutter = start(head[src.skip_rows :])
             last = text.rfind("\n")
             if last < 0:
                 carry = text
                 continue
             carry = text[last + 1 :]
-            table = cut(text[: last + 1])
+            table = cutter.cut(text[: last + 1])
             pending.append(table)
             pending_rows += table.num_rows
             if pending_rows >= chunk_rows:
                 yield from _slices(pa.concat_tables(pending), chunk_rows)
                 pending, pending_rows = [], 0
-    if columns is None:
-        # fewer physical lines than skip + header rows
-        head.append(carry)
-        carry = ""
-        columns = _header(ctx, [h for h in head[src.skip_rows :] if h])
-        null_columns = check_columns(ctx, columns)
-    if carry:
-        pending.append(cut(carry + "\n"))
-    ctx.delivered = delivered
-    if blank:
-        ctx.notes.append(f"{blank} blank line(s) skipped")
-    if taken == 0:
+    if cutter is None:  # fewer physical lines than skip + header rows
+        cutter = start([h for h in [*head, carry][src.skip_rows :] if h])
+    elif carry:
+        pending.append(cutter.cut(carry + "\n"))
+    ctx.delivered = cutter.delivered
+    if cutter.blank:
+        ctx.notes.append(f"{cutter.blank} blank line(s) skipped")
+    if cutter.taken == 0:
         ctx.warn("empty file: header only, no data rows", kind="empty")
-        yield RowBuffer(columns, null_columns).take()
+        yield RowBuffer(cutter.columns, cutter.null_columns).take()
         return
     if pending:
         yield from _slices(pa.concat_tables(pending), chunk_rows)

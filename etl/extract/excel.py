@@ -154,8 +154,8 @@ def xlsx_cells(path: Path, sheet: str | int, names: list[str]) -> SheetCells:
     return out
 
 
-def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
-    """Yield the sheet's data rows in chunks of `chunk_rows` (see module docstring)."""
+def _open_sheet(ctx: ReadContext) -> tuple[Any, Any]:
+    """(workbook, sheet) of the source, or SourceError (unreadable, missing_sheet)."""
     assert ctx.path is not None
     src = ctx.source
     try:
@@ -172,62 +172,77 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
         raise ctx.error(
             f"no sheet {src.sheet!r} (sheets: {', '.join(wb.sheet_names)}): {exc}", kind="missing_sheet"
         ) from None
+    return wb, sheet
+
+
+def _header(ctx: ReadContext, rows: Iterator[list[Any]]) -> list[str]:
+    """The column names from the header rows (consumed from `rows`), or the declared fields."""
+    src = ctx.source
+    if not src.header_rows:
+        return list(src.field_names)
+    header = [[cell_text(c) for c in r] for _, r in zip(range(src.header_rows), rows, strict=False)]
+    if len(header) < src.header_rows or not any(c != "" for r in header for c in r):
+        raise ctx.error("empty sheet: no header row", kind="empty")
+    if src.header_rows == 1:
+        columns = [c if c != "" else unnamed(i + 1) for i, c in enumerate(header[0])]
+    else:
+        columns = combine_header_rows(header)
+    # trailing header cells left empty are the sheet's used range, not columns
+    while columns and columns[-1].startswith("_unnamed_"):
+        columns.pop()
+    return columns
+
+
+def _add_row(
+    ctx: ReadContext, buf: RowBuffer, values: list[str], sheet_row: int, problem: str | None
+) -> None:
+    """Add one non-blank sheet row (`sheet_row` as Excel numbers it), flagging cell problems
+    and cells right of the header."""
+    ncols = len(buf.columns)
+    overflow = values[ncols:]
+    buf.lines.append(sheet_row)
+    if problem:
+        problem = ctx.flag(buf.next_row, problem, "invalid_cell", line=sheet_row)
+    if len(values) < ncols:
+        buf.add([*values, *([""] * (ncols - len(values)))], problem)
+    elif any(overflow):
+        ragged = ctx.flag(buf.next_row, f"ragged: cells right of the {ncols} header columns", line=sheet_row)
+        buf.add(values[:ncols], f"{ragged}; {problem}" if problem else ragged, json_list(overflow))
+    else:
+        buf.add(values[:ncols], problem)
+
+
+def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
+    """Yield the sheet's data rows in chunks of `chunk_rows` (see module docstring)."""
+    assert ctx.path is not None
+    src = ctx.source
+    wb, sheet = _open_sheet(ctx)
     try:
         rows = sheet.iter_rows()
     except Exception as exc:
         raise ctx.error(f"unreadable sheet: {type(exc).__name__}: {exc}", kind="unreadable") from None
     # calamine's rows start at the sheet's first row, its columns at the used range's first
     # column (col0); merged ranges and the XML's cells are absolute
-    first, col0 = 0, (sheet.start[1] if sheet.start else 0)
+    col0 = sheet.start[1] if sheet.start else 0
     for _ in range(src.skip_rows):
         next(rows, None)
-    if src.header_rows:
-        header = [[cell_text(c) for c in r] for _, r in zip(range(src.header_rows), rows, strict=False)]
-        if len(header) < src.header_rows or not any(c != "" for r in header for c in r):
-            raise ctx.error("empty sheet: no header row", kind="empty")
-        if src.header_rows == 1:
-            columns = [c if c != "" else unnamed(i + 1) for i, c in enumerate(header[0])]
-        else:
-            columns = combine_header_rows(header)
-        # trailing header cells left empty are the sheet's used range, not columns
-        while columns and columns[-1].startswith("_unnamed_"):
-            columns.pop()
-    else:
-        columns = list(src.field_names)
-    null_columns = check_columns(ctx, columns)
-    ncols = len(columns)
-    buf = RowBuffer(columns, null_columns)
+    columns = _header(ctx, rows)
+    buf = RowBuffer(columns, check_columns(ctx, columns))
     blank = 0
-    line_append = buf.lines.append
-    data_start = first + src.skip_rows + src.header_rows  # 0-based sheet row of the first record
+    data_start = src.skip_rows + src.header_rows  # 0-based sheet row of the first record
     cells = xlsx_cells(ctx.path, src.sheet, list(wb.sheet_names))
     marked = {r for r, _ in cells.errors} | {r for r, _ in cells.uncalculated}
     fill = _merged_fill(ctx, sheet, data_start)
     for index, row_cells in enumerate(rows, start=data_start):
         values = [cell_text(c) for c in row_cells]
-        problem = None
-        if fill:
-            for (_, c), value in fill.get(index, {}).items():
-                if 0 <= c - col0 < len(values):
-                    values[c - col0] = value
-        if index in marked:
-            problem = _cell_problems(values, index, cells, col0)
+        for (_, c), value in fill.get(index, {}).items():
+            if 0 <= c - col0 < len(values):
+                values[c - col0] = value
+        problem = _cell_problems(values, index, cells, col0) if index in marked else None
         if not any(values):
             blank += 1
             continue
-        overflow = values[ncols:]
-        line_append(index + 1)  # the sheet's row number, as Excel shows it
-        if problem:
-            problem = ctx.flag(buf.next_row, problem, "invalid_cell", line=index + 1)
-        if len(values) < ncols:
-            buf.add([*values, *([""] * (ncols - len(values)))], problem)
-        elif any(overflow):
-            ragged = ctx.flag(
-                buf.next_row, f"ragged: cells right of the {ncols} header columns", line=index + 1
-            )
-            buf.add(values[:ncols], f"{ragged}; {problem}" if problem else ragged, json_list(overflow))
-        else:
-            buf.add(values[:ncols], problem)
+        _add_row(ctx, buf, values, index + 1, problem)
         if len(buf) >= chunk_rows:
             yield buf.take()
     ctx.delivered = buf.total

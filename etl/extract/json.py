@@ -151,6 +151,55 @@ def flatten(
     return out
 
 
+def _parse(ctx: ReadContext, line: str, line_no: int, row: int) -> tuple[Any, bool]:
+    """(the line's object, whether it nests too deep); raises SourceError (invalid_json)
+    for a line that is no JSON object."""
+    try:
+        obj = _loads(line)
+    except json.JSONDecodeError as exc:
+        raise ctx.error(
+            f"not valid JSON: {exc.msg} at column {exc.colno}", kind="invalid_json", row=row, line=line_no
+        ) from None
+    except RecursionError:
+        return None, True
+    if not isinstance(obj, dict):
+        raise ctx.error(
+            f"a JSON {_type_name(obj)}, not an object", kind="invalid_json", row=row, line=line_no
+        )
+    return obj, False
+
+
+def _flag_text(problems: list[tuple[str, str]]) -> tuple[str, str]:
+    """(the _row_error text, its first reason code) of a record's problems."""
+    by_kind: dict[str, list[str]] = {}
+    for kind, what in problems:
+        by_kind.setdefault(kind, []).append(what)
+    return "; ".join(f"{k}: {', '.join(v)}" for k, v in by_kind.items()), next(iter(by_kind))
+
+
+def _add(ctx: ReadContext, buf: DictBuffer, seen: set[str], line: str, line_no: int, row: int) -> None:
+    """Parse one non-blank line and add its record (flagged where module docstring says)."""
+    obj, too_deep = _parse(ctx, line, line_no, row)
+    try:
+        if too_deep:
+            raise _TooDeep
+        problems = _problems(obj, ctx.types)
+        record = flatten(obj)
+    except (_TooDeep, RecursionError):
+        why = f"unreadable_record: nested deeper than {MAX_DEPTH} levels; kept whole in _extra"
+        buf.add({}, row, ctx.flag(row, why, "unreadable_record", line_no), line.rstrip("\r\n"), line_no)
+        return
+    new = buf.new_keys(record)
+    if new:
+        check_new_columns(ctx, new, row=row)
+    seen.update(record)
+    error = None
+    if problems:
+        text, kind = _flag_text(problems)
+        error = ctx.flag(row, text, kind, line_no)
+    buf.add(record, row, error, None, line_no)
+
+
 def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
     """Yield the file's records in chunks of `chunk_rows` (see module docstring)."""
     assert ctx.path is not None and ctx.codec is not None
@@ -164,47 +213,7 @@ def read(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table]:
                 blank += 1
                 continue
             row += 1
-            try:
-                obj = _loads(line)
-            except json.JSONDecodeError as exc:
-                raise ctx.error(
-                    f"not valid JSON: {exc.msg} at column {exc.colno}",
-                    kind="invalid_json",
-                    row=row,
-                    line=line_no,
-                ) from None
-            except RecursionError:
-                obj = None
-            if obj is not None and not isinstance(obj, dict):
-                raise ctx.error(
-                    f"a JSON {_type_name(obj)}, not an object",
-                    kind="invalid_json",
-                    row=row,
-                    line=line_no,
-                )
-            try:
-                if obj is None:
-                    raise _TooDeep
-                problems = _problems(obj, ctx.types)
-                record = flatten(obj)
-            except (_TooDeep, RecursionError):
-                why = f"unreadable_record: nested deeper than {MAX_DEPTH} levels; kept whole in _extra"
-                buf.add(
-                    {}, row, ctx.flag(row, why, "unreadable_record", line_no), line.rstrip("\r\n"), line_no
-                )
-                continue
-            new = buf.new_keys(record)
-            if new:
-                check_new_columns(ctx, new, row=row)
-            seen.update(record)
-            error = None
-            if problems:
-                by_kind: dict[str, list[str]] = {}
-                for kind, what in problems:
-                    by_kind.setdefault(kind, []).append(what)
-                text = "; ".join(f"{k}: {', '.join(v)}" for k, v in by_kind.items())
-                error = ctx.flag(row, text, next(iter(by_kind)), line_no)
-            buf.add(record, row, error, None, line_no)
+            _add(ctx, buf, seen, line, line_no, row)
             if len(buf) >= chunk_rows:
                 yield buf.take()
     ctx.delivered = row

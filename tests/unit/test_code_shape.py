@@ -18,9 +18,6 @@ ETL = Path(__file__).resolve().parents[2] / "etl"
 MAX_LINES = 80
 #: (file under etl/, function): waiting for the branch that reworks the file
 EXCEPTIONS = {
-    ("extract/csv.py", "read_fast"),
-    ("extract/csv.py", "read_with_csv_module"),
-    ("extract/excel.py", "read"),
     ("extract/sql.py", "read"),
     ("resolve/stage.py", "resolve_entity"),
 }
