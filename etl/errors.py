@@ -62,3 +62,15 @@ class ReconciliationError(GovbaseError):
 
 class StageOrderError(GovbaseError):
     """A stage ran before the stage it depends on produced its output."""
+
+
+class WarehouseWriteError(GovbaseError):
+    """A file of the warehouse (raw, staging, reports ...) cannot be written: permissions, a
+    full disk, a path taken by something else. Names the path and the operating system's
+    reason. Not a problem of a delivered file: it stops the stage instead of failing one
+    file after another."""
+
+    def __init__(self, exc: OSError, what: str = "the warehouse") -> None:
+        self.path = exc.filename
+        where = f" ({exc.filename})" if exc.filename else ""
+        super().__init__(f"cannot write {what}: {exc.strerror or exc}{where}")

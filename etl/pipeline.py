@@ -20,7 +20,7 @@ from typing import Any
 
 from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
-from etl.errors import ReconciliationError, StageOrderError, ValidationFailed
+from etl.errors import ReconciliationError, StageOrderError, ValidationFailed, WarehouseWriteError
 from etl.extract.stage import stage_extract
 from etl.ledger import ledger
 from etl.load.stage import stage_load
@@ -106,14 +106,19 @@ def run_publish(
     *,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Refresh what depends on landed batches: rejection reports and Data Docs."""
+    """Refresh what depends on landed batches: rejection reports and Data Docs.
+
+    Raises WarehouseWriteError (a GovbaseError) when their files cannot be written."""
     from etl.publish.docs import build_data_docs
     from etl.publish.reports import build_rejection_reports
 
     settings = settings or get_settings()
     contracts = get_contracts(settings)
-    reports = build_rejection_reports(settings, contracts)
-    index = build_data_docs(settings)
+    try:
+        reports = build_rejection_reports(settings, contracts)
+        index = build_data_docs(settings)
+    except OSError as exc:
+        raise WarehouseWriteError(exc, "the reports and Data Docs") from None
     return {
         "stage": "publish",
         "logical_date": check_date(logical_date),

@@ -52,7 +52,7 @@ import pyarrow as pa
 
 from etl.config import Settings
 from etl.contracts import Contracts, Source, get_contracts
-from etl.errors import GovbaseError, SourceError, where_in_file
+from etl.errors import SourceError, WarehouseWriteError, where_in_file
 from etl.extract.catalog import BatchResult, find_extracted, raw_batches, record_batch
 from etl.extract.common import RawWriter, ReadContext
 from etl.extract.encoding import DecodeFailure, MixedEncoding, UnsupportedEncoding, detect_encoding
@@ -82,16 +82,6 @@ _STRICT_READS = frozenset({"csv", "json", "fixed_width"})
 def _file_reader(kind: str) -> _Reader:
     reader: _Reader = importlib.import_module(_FILE_READERS[kind]).read
     return reader
-
-
-class WarehouseWriteError(GovbaseError):
-    """The raw layer cannot be written (permissions, a full disk): names the path and the
-    operating system's reason. Not a problem of the delivered file, so it stops the
-    extract instead of failing one file after another."""
-
-    def __init__(self, exc: OSError) -> None:
-        self.path = exc.filename
-        super().__init__(f"cannot write the warehouse: {exc.strerror or exc} ({exc.filename})")
 
 
 class ExtractFailed(SourceError):
