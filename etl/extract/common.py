@@ -450,6 +450,6 @@ class RawWriter:
             self._close_part()
         with contextlib.suppress(Exception):
             self._bg.close()
-        for part in self._parts:
-            part.unlink(missing_ok=True)
-        self.tmp.unlink(missing_ok=True)
+        for path in [*self._parts, self.tmp]:
+            with contextlib.suppress(OSError):  # a folder that cannot be written holds no part
+                path.unlink(missing_ok=True)

@@ -520,3 +520,46 @@ def test_the_corpus_is_broad() -> None:
     for c in CASES:
         kinds[c.kind] = kinds.get(c.kind, 0) + 1
     assert len(kinds) >= 30 and min(kinds.values()) >= 2, kinds
+
+
+# ------------------------------------------------------------------ a warehouse that cannot be written
+@pytest.mark.parametrize("taken", ["raw", "raw/bad_csv"])
+def test_raw_layer_that_cannot_be_written_stops_the_extract_clearly(
+    project: Path, tmp_path: Path, taken: str
+) -> None:
+    """A path of the raw layer taken by a file (as root, permissions cannot be taken away):
+    the extract stops with a WarehouseWriteError naming the path, records the failure in
+    the ledger, writes no batch; once the path is free, the rerun extracts and balances."""
+    home = tmp_path / "home"
+    settings = Settings(home=home, project_dir=project)
+    (settings.warehouse / taken).parent.mkdir(parents=True, exist_ok=True)
+    (settings.warehouse / taken).write_text("not a folder")
+    landing = settings.source_landing("bad_csv")
+    landing.mkdir(parents=True)
+    (landing / "a.csv").write_bytes(csv_text().encode())
+    with pytest.raises(GovbaseError) as err:
+        run_stage("extract", "bad_csv", "2026-11-01", "run-1", settings=settings)
+    assert type(err.value).__name__ == "WarehouseWriteError"
+    assert str(err.value).startswith("cannot write the warehouse: ") and str(
+        settings.warehouse / taken
+    ) in str(err.value)
+    with connect(settings) as con:
+        ledger = con.execute("select status, message from meta.run_ledger where stage = 'extract'").fetchall()
+        batches = con.execute("select count(*) from meta.extract_batch").fetchall()[0][0]
+    assert ledger[0][0] == "failed" and "cannot write the warehouse" in ledger[0][1]
+    assert batches == 0, "the file is not recorded as extracted (nor as a failed delivery)"
+    (settings.warehouse / taken).unlink()
+    out = ingest(project, tmp_path / "home", "bad_csv", "a.csv", csv_text().encode())
+    assert (out.failed, out.delivered, out.loaded, out.quarantined) == (None, 12, 12, 0)
+
+
+def test_reports_that_cannot_be_written_are_a_clear_error(project: Path, tmp_path: Path) -> None:
+    from etl.pipeline import run_publish
+
+    settings = Settings(home=tmp_path / "home", project_dir=project)
+    out = ingest(project, settings.home, "bad_csv", "a.csv", edit({2: row(2, 0, "123")}).encode())
+    assert out.quarantined == 1  # a rejection report has a row to write
+    settings.reports_dir.parent.mkdir(parents=True, exist_ok=True)
+    settings.reports_dir.write_text("not a folder")
+    with pytest.raises(GovbaseError, match=r"^cannot write the reports and Data Docs: .*reports"):
+        run_publish("2026-11-01", "run-corpus", settings=settings)
