@@ -48,7 +48,7 @@ create table if not exists meta.source_error (
     source      varchar not null,
     file        varchar,
     row_number  bigint,
-    kind        varchar not null,    -- unreadable | decode | ragged | missing_column | schema_drift | empty | unsafe_path | unreachable | ...
+    kind        varchar not null,    -- unreadable | decode | mixed_encoding | ragged | unbalanced_quote | control_character | field_too_long | invalid_cell | merged_cell | wrong_json_type | duplicate_json_key | unreadable_record | unreconciled | missing_column | schema_drift | empty | unsafe_path | unreachable | ...
     problem     varchar not null,
     recorded_at timestamp not null
 );

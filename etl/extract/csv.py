@@ -8,8 +8,15 @@ Two readers give the same rows (tests/unit/test_extract_csv_fast.py checks it):
   with no Python object per value; rows of another field count (ragged) are rare:
   pyarrow hands them over with their record numbers, and they are cut one by one
   and put back in place;
-- Python's csv module, for everything else (quoted fields, fields spanning
-  lines).
+- Python's csv module (strict), for everything else (quoted fields, fields
+  spanning up to the source's `max_field_lines` lines). A quote left open is no
+  reason to take the rows after it into one field: the line where it opened is
+  kept, flagged `unbalanced_quote`, and the lines after it are read again.
+
+Both readers give each record its physical line (`_line`, for messages) and
+count the records the file delivers from its lines (`ReadContext.delivered`:
+non-blank lines after the header, less the lines inside accepted multi-line
+fields), which the extract checks against the rows written.
 
 pyarrow.csv is not the whole reader: it does not decode GBK (the text is decoded
 strictly first, with the error's byte and line), and its invalid-row handler can
