@@ -201,8 +201,9 @@ class Source(_Strict):
     max_field_lines: int = Field(
         1,
         ge=1,
-        description="csv: physical lines one quoted field may span; 1 = no line break inside a field. "
-        "A quote still open after that many lines is reported at the line where it opened",
+        description="csv: physical lines one record may span (line breaks inside its quoted fields, "
+        "plus one); 1 = no line break inside a field. A quote still open after that many lines "
+        "is reported at the line where it opened",
     )
     volume_band: VolumeBand = Field(default_factory=VolumeBand)
     max_null_rate: dict[str, float] = Field(default_factory=dict)

@@ -193,3 +193,62 @@ def test_non_ascii_delimiter_is_read_by_the_csv_module(tmp_path: Path) -> None:
     assert [r["姓名"] for r in got[1]] == ["张三", "李四"] and got[2] == [
         (2, "ragged", "ragged: expected 3 fields, got 2")
     ]
+
+
+# fields with quotes, delimiters and line breaks: what the csv module path must read
+QFIELD = st.text(alphabet=st.sampled_from(list('0123456789张王路 ",\n\r')), max_size=6)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(st.lists(QFIELD, min_size=3, max_size=3), max_size=20),
+    encoding=st.sampled_from(["utf-8", "gbk"]),
+)
+def test_quoted_files_round_trip_through_the_csv_module(
+    tmp_path: Path, rows: list[list[str]], encoding: str
+) -> None:
+    """Rows written by a CSV writer (quotes doubled, fields with line breaks quoted) come
+    back exactly, and the records counted from the lines equal the rows."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    # "\r\n" as terminator: the writer then quotes fields holding "\r" or "\n" (a lone
+    # "\r" before "\n" is a CRLF line ending, not data)
+    csv.writer(buf, lineterminator="\r\n").writerows([FIELDS, *rows])
+    path = tmp_path / "f.csv"
+    path.write_bytes(buf.getvalue().encode(encoding))
+    # the lines one record spans: its fields' line breaks ("\r\n" and a lone "\r" or "\n" each one)
+    most = max([1, *(sum(f.count("\n") for f in r) + 1 for r in rows)])
+    src = _source(max_field_lines=most)
+    out = _read(csv_reader.read, src, path, encoding, 7)
+    _, got, flagged, _, delivered, _, _ = out
+    assert [[g[f] for f in FIELDS] for g in got] == rows, flagged
+    assert delivered == len(rows) and flagged == []
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(
+        st.lists(QFIELD.filter(lambda f: "\n" not in f and "\r" not in f), min_size=1, max_size=4),
+        min_size=1,
+        max_size=20,
+    ),
+    max_lines=st.sampled_from([1, 2, 5]),
+)
+def test_stray_quotes_never_lose_a_line(tmp_path: Path, rows: list[list[str]], max_lines: int) -> None:
+    """Lines joined without any quoting rules (stray quotes anywhere): every non-blank line
+    is a record or inside an accepted multi-line field, and the rows equal the records the
+    lines deliver, so the extract's check holds; no row holds more lines than allowed."""
+    lines = [",".join(r) for r in rows]
+    path = tmp_path / "f.csv"
+    path.write_bytes(("\n".join([",".join(FIELDS), *lines]) + "\n").encode())
+    src = _source(max_field_lines=max_lines)
+    out = _read(csv_reader.read, src, path, "utf-8", 5)
+    assert out[0] != "error", out
+    _, got, _, _, delivered, _, _ = out
+    assert len(got) == delivered
+    nonblank = sum(1 for line in lines if line)
+    assert delivered <= nonblank and (max_lines > 1 or delivered == nonblank)
+    for g in got:
+        assert all(v is None or v.count("\n") < max_lines for k, v in g.items() if k in FIELDS)
