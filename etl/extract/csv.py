@@ -8,7 +8,7 @@ Two readers give the same rows (tests/unit/test_extract_csv_fast.py checks it):
   with no Python object per value; rows of another field count (ragged) are rare:
   pyarrow hands them over with their record numbers, and they are cut one by one
   and put back in place;
-- Python's csv module (strict), for everything else (quoted fields, fields
+- Python's csv module (strict), for everything else (quoted fields,
   records spanning up to the source's `max_field_lines` lines). A quote left open is no
   reason to take the rows after it into one field: the line where it opened is
   kept, flagged `unbalanced_quote`, and the lines after it are read again.
