@@ -10,7 +10,8 @@ import pytest
 
 from etl.contracts import Contracts
 from etl.errors import ContractError
-from etl.validate.runner import SuiteRunner, load_suite
+from etl.validate.runner import SuiteRunner
+from etl.validate.suites import build_suite, hand_written
 
 pytestmark = pytest.mark.unit
 
@@ -41,9 +42,9 @@ def _person_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
 
 
 def test_every_committed_suite_loads(contracts: Contracts, settings) -> None:  # type: ignore[no-untyped-def]
-    for table in contracts.tables:
-        suite = load_suite(settings.expectations_dir, table)
-        assert suite["name"] == table
+    for name, table in contracts.tables.items():
+        suite = build_suite(table, settings.expectations_dir, settings.schemas_dir / "reference")
+        assert suite["name"] == name
         assert any(e["meta"]["level"] == "row" for e in suite["expectations"])
 
 
@@ -75,7 +76,7 @@ def test_row_level_failures_carry_reason_codes(contracts: Contracts, settings) -
                 "gender": "1",
                 "birth_date": "1949-12-31",
             },  # gender
-            {"resident_id": None, "name": "钱七", "gender": "9", "birth_date": "1949-12-31"},  # no ID: fine
+            {"resident_id": None, "name": "钱七", "gender": "9", "birth_date": "1949-12-31"},  # no key
             {
                 "resident_id": "11010519491231002X",
                 "name": None,
@@ -86,11 +87,14 @@ def test_row_level_failures_carry_reason_codes(contracts: Contracts, settings) -
     )
     failures, summary = runner.validate_rows(df)
     got = {(int(p), r) for p, r in zip(failures["position"], failures["reason"], strict=True)}
+    # person.keys is [resident_id]: null (row 4) or repeated (rows 0, 2, 3, 5) it fails too
     assert got == {
         (1, "resident_id_checksum"),
         (2, "resident_id_birth_mismatch"),
         (3, "resident_id_gender_mismatch"),
+        (4, "missing_required"),
         (5, "missing_required"),
+        *((i, "duplicate_key") for i in (0, 2, 3, 5)),
     }
     assert summary["success"] is False
     assert "unexpected_index_list" not in json.dumps(summary)
@@ -136,9 +140,8 @@ def test_suite_must_say_level_and_reason(tmp_path: Path) -> None:
         )
     )
     with pytest.raises(ContractError, match=r"expectations\[0\]\.meta\.reason"):
-        load_suite(tmp_path, "person")
-    with pytest.raises(ContractError, match="no expectation suite"):
-        load_suite(tmp_path, "legal_entity")
+        hand_written(tmp_path, "person")
+    assert hand_written(tmp_path, "legal_entity") == []  # no JSON: the suite is the YAML's alone
 
 
 def test_compound_uniqueness_needs_two_columns(contracts: Contracts, tmp_path: Path) -> None:
@@ -155,3 +158,100 @@ def test_compound_uniqueness_needs_two_columns(contracts: Contracts, tmp_path: P
     (tmp_path / "person.json").write_text(json.dumps(suite))
     with pytest.raises(ContractError, match="at least two columns"):
         SuiteRunner(tmp_path, contracts.tables["person"], contracts.sources["ps_hukou"])
+
+
+# ---------------------------------------------------------------- suites built from the contracts
+@pytest.mark.parametrize("engine", ["compiled", "ge"])
+def test_a_person_batch_without_any_resident_id_is_quarantined(
+    contracts: Contracts, settings, engine: str
+) -> None:  # type: ignore[no-untyped-def]
+    """person.keys is [resident_id]: a key column is never null (it was never checked)."""
+    runner = SuiteRunner(
+        settings.expectations_dir, contracts.tables["person"], contracts.sources["ps_hukou"], engine=engine
+    )
+    df = _person_frame(
+        [
+            {"resident_id": None, "name": n, "gender": "1", "birth_date": "1980-01-01"}
+            for n in ("张三", "李四", "王五")
+        ]
+    )
+    failures, _ = runner.validate_rows(df)
+    assert sorted(zip(failures["position"], failures["reason"], strict=True)) == [
+        (0, "missing_required"),
+        (1, "missing_required"),
+        (2, "missing_required"),
+    ]
+
+
+def test_keys_become_uniqueness_and_not_null(contracts: Contracts, settings) -> None:  # type: ignore[no-untyped-def]
+    for name, table in contracts.tables.items():
+        suite = build_suite(table, settings.expectations_dir, settings.schemas_dir / "reference")
+        exps = suite["expectations"]
+        unique = [e for e in exps if e["meta"]["reason"] == "duplicate_key"]
+        assert len(unique) == 1, name
+        if len(table.keys) == 1:
+            assert unique[0]["type"] == "expect_column_values_to_be_unique"
+            assert unique[0]["kwargs"] == {"column": table.keys[0]}
+        else:
+            assert unique[0]["type"] == "expect_compound_columns_to_be_unique"
+            assert unique[0]["kwargs"] == {"column_list": table.keys}
+        not_null = {
+            e["kwargs"]["column"]
+            for e in exps
+            if e["type"] == "expect_column_values_to_not_be_null" and e["meta"]["level"] == "row"
+        }
+        assert set(table.keys) <= not_null, name
+        # every generated expectation names the YAML it comes from
+        assert all(
+            e["meta"]["from"].startswith(f"schemas/shared/{name}.yml") for e in exps if "from" in e["meta"]
+        )
+
+
+def test_accepted_values_are_the_code_list_not_a_copy(contracts: Contracts, settings) -> None:  # type: ignore[no-untyped-def]
+    suite = build_suite(
+        contracts.tables["person"], settings.expectations_dir, settings.schemas_dir / "reference"
+    )
+    sets = {
+        e["kwargs"]["column"]: e["kwargs"]["value_set"]
+        for e in suite["expectations"]
+        if "value_set" in e["kwargs"]
+    }
+    reference = settings.schemas_dir / "reference"
+    gender_codes = [line.split(",")[0] for line in (reference / "gender.csv").read_text().splitlines()[1:]]
+    assert sets["gender"] == gender_codes
+    assert sets["marital_status"] == ["10", "20", "30", "40", "90"]  # 21-23 have parent 20
+    assert len(sets["household_region"]) > 3000
+
+
+def test_a_column_check_in_the_json_suite_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "person.json").write_text(
+        json.dumps(
+            {
+                "name": "person",
+                "expectations": [
+                    {
+                        "type": "expect_column_values_to_be_in_set",
+                        "kwargs": {"column": "gender", "value_set": ["1", "2"]},
+                        "meta": {"level": "row", "reason": "invalid_code"},
+                    }
+                ],
+            }
+        )
+    )
+    with pytest.raises(ContractError) as info:
+        hand_written(tmp_path, "person")
+    assert info.value.key == "expectations[0]"
+    assert "declare it beside the column in schemas/shared/person.yml" in info.value.problem
+
+
+def test_write_suites_writes_the_full_suites(contracts: Contracts, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from etl.validate.suites import write_suites
+
+    reference = settings.schemas_dir / "reference"
+    paths = write_suites(contracts.tables, settings.expectations_dir, reference, tmp_path / "suites")
+    assert sorted(p.stem for p in paths) == sorted(contracts.tables)
+    for p in paths:
+        written = json.loads(p.read_text(encoding="utf-8"))
+        assert written == build_suite(contracts.tables[p.stem], settings.expectations_dir, reference)
+    with pytest.raises(ContractError, match="hand-written parts"):
+        write_suites(contracts.tables, settings.expectations_dir, reference, settings.expectations_dir)
