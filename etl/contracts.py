@@ -79,11 +79,12 @@ class _Strict(BaseModel):
 
 
 # ---------------------------------------------------------------- shared tables
-CheckKind = Literal["not_null", "accepted_values", "pattern", "range", "resident_id", "credit_code"]
+CheckKind = Literal["not_null", "unique", "accepted_values", "pattern", "range", "resident_id", "credit_code"]
 
 #: The quarantine reason (etl.quality.REASONS) of a failing check when it names none.
 DEFAULT_REASONS: dict[str, str] = {
     "not_null": "missing_required",
+    "unique": "duplicate_key",
     "accepted_values": "invalid_code",
     "pattern": "invalid_code",
     "range": "out_of_range",
@@ -93,6 +94,7 @@ DEFAULT_REASONS: dict[str, str] = {
 #: The column types each check applies to.
 CHECK_TYPES: dict[str, frozenset[str]] = {
     "not_null": frozenset(ColumnType.__args__),  # type: ignore[attr-defined]
+    "unique": frozenset(ColumnType.__args__),  # type: ignore[attr-defined]
     "accepted_values": frozenset({"string"}),
     "pattern": frozenset({"string"}),
     "range": frozenset({"integer", "decimal"}),
@@ -106,7 +108,7 @@ _SHORT_ARG = {"accepted_values": "code_list", "pattern": "regex"}
 class Check(_Strict):
     """One column-level check, written beside the column as dbt writes tests:
 
-        checks: [not_null, resident_id, {accepted_values: gender},
+        checks: [not_null, unique, resident_id, {accepted_values: gender},
                  {pattern: "^[0-9]{4}$"}, {range: {min: 0, max: 1000000, reason: invalid_amount}}]
 
     accepted_values names a code list of schemas/reference (never a copy of it);
@@ -549,13 +551,21 @@ def _check_record_key(path: Path, src: Source, table: SharedTable) -> None:
 
 
 @lru_cache(maxsize=8)
-def _cached(schemas_dir: str) -> Contracts:
+def _cached(schemas_dir: str, version: tuple[tuple[str, int, int], ...]) -> Contracts:
     return load_contracts(Path(schemas_dir))
 
 
+def _version(schemas_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """The contract and code list files with their mtime and size: an edit loads anew."""
+    files = sorted(p for p in schemas_dir.rglob("*") if p.suffix in (".yml", ".csv") and p.is_file())
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+
+
 def get_contracts(settings: Settings | None = None) -> Contracts:
+    """The project's contracts, loaded once per version of the files (a long-lived process,
+    such as a replay after a contract fix, sees the edit)."""
     settings = settings or get_settings()
-    return _cached(str(settings.schemas_dir))
+    return _cached(str(settings.schemas_dir), _version(settings.schemas_dir))
 
 
 __all__ = [

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from etl.config import VALIDATION_ENGINES
-from etl.contracts import SharedTable, Source
+from etl.contracts import RECORD_KEY, SharedTable, Source
 from etl.errors import ContractError
 from etl.normalize.reference import reference_dir as project_reference_dir
 from etl.validate import compiled
@@ -142,6 +142,8 @@ class SuiteRunner:
         present = set(source.trust_by_column()) | (
             {source.unpivot.variable_to, source.unpivot.value_to} if source.unpivot else set()
         )
+        if source.record_key and RECORD_KEY in table.column_names:
+            present.add(RECORD_KEY)  # normalize fills it from the source's record_key fields
         # An expectation on a column this source does not deliver says nothing about it.
         applies = [e for e in suite["expectations"] if set(columns_of(e["kwargs"])) <= present]
         self.row_expectations = [e for e in applies if e["meta"]["level"] == "row"]

@@ -6,7 +6,7 @@ The suite of a shared table has two parts, joined when it loads:
    - a column with `nullable: false`, and every key column: not null
      (expect_column_values_to_not_be_null, reason missing_required);
    - each check declared beside a column (etl.contracts.Check):
-     not_null, accepted_values (the codes of a list in schemas/reference, read
+     not_null, unique, accepted_values (the codes of a list in schemas/reference, read
      when the suite is built: the list has no copy in the suite), pattern, range,
      resident_id, credit_code;
    then the table's `keys`: unique within the batch (expect_column_values_to_be_unique
@@ -52,6 +52,8 @@ def _check(column: str, check: Check, reference_dir: Path, origin: str) -> dict[
     kw: dict[str, Any] = {"column": column}
     if check.kind == "not_null":
         etype = "expect_column_values_to_not_be_null"
+    elif check.kind == "unique":
+        etype = "expect_column_values_to_be_unique"
     elif check.kind == "accepted_values":
         etype = "expect_column_values_to_be_in_set"
         kw["value_set"] = reference.codes(reference_dir, str(check.code_list))
@@ -82,6 +84,8 @@ def generated_expectations(table: SharedTable, reference_dir: Path) -> list[dict
         for i, check in enumerate(col.checks):
             out.append(_check(col.name, check, reference_dir, f"{where}: columns.{col.name}.checks[{i}]"))
     if len(table.keys) == 1:
+        if any(c.kind == "unique" for c in table.column(table.keys[0]).checks):
+            return out  # the key column declares it already
         out.append(
             _row(
                 "expect_column_values_to_be_unique",

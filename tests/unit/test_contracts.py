@@ -245,3 +245,21 @@ def test_checks_have_default_reasons_and_short_forms() -> None:
     assert (region.code_list, region.reason) == ("regions", "invalid_region")
     assert (phone.kind, phone.reason) == ("pattern", "invalid_phone")
     assert person.column("resident_id").checks[0].reason == "resident_id_checksum"
+
+
+def test_get_contracts_sees_an_edited_contract(tmp_path: Path) -> None:
+    """A process that keeps running (a replay after a fix) reads the edited YAML."""
+    from etl.config import Settings
+    from etl.contracts import get_contracts
+
+    shutil.copytree(SCHEMAS, tmp_path / "schemas")
+    settings = Settings(home=tmp_path / "home", project_dir=tmp_path)
+    assert get_contracts(settings).tables["person"].column("resident_id").checks[0].kind == "resident_id"
+    path = tmp_path / "schemas" / "shared" / "person.yml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("checks: [resident_id]}", "checks: [resident_id, unique]}")
+    )
+    assert [c.kind for c in get_contracts(settings).tables["person"].column("resident_id").checks] == [
+        "resident_id",
+        "unique",
+    ]

@@ -671,6 +671,7 @@ def _person_rows() -> pd.DataFrame:
             "marital_status": _strings(["10", "20", "99", "20"]),
             "alive": pd.array([True] * 4, dtype="boolean"),
             "death_date": pd.Series([None] * 4, dtype="datetime64[ms]"),
+            "record_key": _strings(["HJ01", "HJ02", "HJ03", "HJ04"]),
         }
     )
     df["_batch_id"] = "b1"
