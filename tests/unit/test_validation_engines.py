@@ -27,7 +27,7 @@ import pytest
 from stdnum.cn import ric, uscc
 
 from etl.config import Settings
-from etl.contracts import Contracts
+from etl.contracts import Contracts, get_contracts
 from etl.normalize.identifiers import USCC_ALPHABET
 from etl.validate import compiled
 from etl.validate import runner as runner_module
