@@ -54,12 +54,30 @@ def _logical_date(value: str | None) -> str:
 
 
 @app.command()
-def contracts(home: HomeOpt = None) -> None:
+def contracts(
+    home: HomeOpt = None,
+    write_suites: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-suites",
+            help="also write each table's full Great Expectations suite (built from schemas/shared "
+            "and the hand-written part in expectations/) as <table>.json into this folder",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
     """Check every YAML contract and list the shared tables and sources."""
     from etl.contracts import get_contracts
 
+    settings = get_settings(home)
     try:
-        c = get_contracts(get_settings(home))
+        c = get_contracts(settings)
+        if write_suites is not None:
+            from etl.validate.suites import write_suites as write
+
+            reference_dir = settings.schemas_dir / "reference"
+            for path in write(c.tables, settings.expectations_dir, reference_dir, write_suites):
+                out.print(f"suite {path}")
     except GovbaseError as exc:
         _fail(exc)
     t = Table(title="sources")

@@ -2,7 +2,8 @@
 
 Two kinds of contract, both data, read by the code instead of repeated in it:
 - schemas/shared/<table>.yml: one shared table (grain, keys, columns with type,
-  security level, sharing and open category);
+  security level, sharing and open category, and the column-level checks its
+  Great Expectations suite is built from: etl.validate.suites);
 - schemas/sources/<source>.yml: one department source (kind, location or
   connection id, encoding, field map into a shared table, transforms,
   incremental key, schedule, trust rank per attribute).
@@ -18,10 +19,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from etl import reference
 from etl.config import Settings, get_settings
 from etl.errors import ContractError
+from etl.quality import REASONS
 
 ColumnType = Literal["string", "integer", "decimal", "date", "boolean", "timestamp"]
 SecurityLevel = Literal["L1", "L2", "L3", "L4"]
@@ -68,11 +79,103 @@ class _Strict(BaseModel):
 
 
 # ---------------------------------------------------------------- shared tables
+CheckKind = Literal["not_null", "unique", "accepted_values", "pattern", "range", "resident_id", "credit_code"]
+
+#: The quarantine reason (etl.quality.REASONS) of a failing check when it names none.
+DEFAULT_REASONS: dict[str, str] = {
+    "not_null": "missing_required",
+    "unique": "duplicate_key",
+    "accepted_values": "invalid_code",
+    "pattern": "invalid_code",
+    "range": "out_of_range",
+    "resident_id": "resident_id_checksum",
+    "credit_code": "credit_code_checksum",
+}
+#: The column types each check applies to.
+CHECK_TYPES: dict[str, frozenset[str]] = {
+    "not_null": frozenset(ColumnType.__args__),  # type: ignore[attr-defined]
+    "unique": frozenset(ColumnType.__args__),  # type: ignore[attr-defined]
+    "accepted_values": frozenset({"string"}),
+    "pattern": frozenset({"string"}),
+    "range": frozenset({"integer", "decimal"}),
+    "resident_id": frozenset({"string"}),
+    "credit_code": frozenset({"string"}),
+}
+#: The argument a check written as `{kind: value}` gives (the others take a mapping or nothing).
+_SHORT_ARG = {"accepted_values": "code_list", "pattern": "regex"}
+
+
+class Check(_Strict):
+    """One column-level check, written beside the column as dbt writes tests:
+
+        checks: [not_null, unique, resident_id, {accepted_values: gender},
+                 {pattern: "^[0-9]{4}$"}, {range: {min: 0, max: 1000000, reason: invalid_amount}}]
+
+    accepted_values names a code list of schemas/reference (never a copy of it);
+    every check may name its quarantine `reason` (default: DEFAULT_REASONS)."""
+
+    kind: CheckKind
+    code_list: str | None = None
+    regex: str | None = None
+    min: float | None = None
+    max: float | None = None
+    reason: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_forms(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = {v: None}
+        if not isinstance(v, dict) or "kind" in v:
+            return v
+        if len(v) != 1:
+            raise ValueError(f"a check is one name or a mapping of one name, not {sorted(v)}")
+        ((kind, arg),) = v.items()
+        if kind not in CHECK_TYPES:
+            raise ValueError(f"unknown check {kind!r}; known: {', '.join(CHECK_TYPES)}")
+        if arg is None:
+            return {"kind": kind}
+        if isinstance(arg, dict):
+            return {"kind": kind, **arg}
+        if kind in _SHORT_ARG:
+            return {"kind": kind, _SHORT_ARG[kind]: arg}
+        raise ValueError(f"check {kind} takes a mapping (e.g. {{reason: ...}}), not {arg!r}")
+
+    @model_validator(mode="after")
+    def _args(self) -> Check:
+        args = {"code_list": self.code_list, "regex": self.regex, "min": self.min, "max": self.max}
+        wanted = {"accepted_values": {"code_list"}, "pattern": {"regex"}, "range": {"min", "max"}}.get(
+            self.kind, set()
+        )
+        extra = sorted(k for k, v in args.items() if v is not None and k not in wanted)
+        if extra:
+            raise ValueError(f"check {self.kind} takes no {', '.join(extra)}")
+        if self.kind == "accepted_values" and not self.code_list:
+            raise ValueError("check accepted_values needs code_list: the name of a list in schemas/reference")
+        if self.kind == "pattern":
+            if not self.regex:
+                raise ValueError("check pattern needs regex")
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"pattern {self.regex!r} is not a regular expression: {exc}") from None
+        if self.kind == "range":
+            if self.min is None and self.max is None:
+                raise ValueError("check range needs min, max or both")
+            if self.min is not None and self.max is not None and self.min > self.max:
+                raise ValueError(f"check range has min {self.min:g} > max {self.max:g}")
+        if self.reason and self.reason not in REASONS:
+            raise ValueError(f"unknown reason {self.reason!r}; known: {', '.join(sorted(REASONS))}")
+        if not self.reason:
+            object.__setattr__(self, "reason", DEFAULT_REASONS[self.kind])
+        return self
+
+
 class Column(_Strict):
     name: str
     type: ColumnType
     description: str = Field(min_length=1)
-    nullable: bool = True
+    nullable: bool = Field(True, description="False adds a not_null check")
     security_level: SecurityLevel
     sharing: SharingCategory
     open: OpenCategory
@@ -80,12 +183,23 @@ class Column(_Strict):
     survivorship: list[SurvivorshipRule] | None = Field(
         None, min_length=1, description="how core picks this attribute among a master's records"
     )
+    checks: list[Check] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod
     def _snake(cls, v: str) -> str:
         if not _NAME.match(v):
             raise ValueError(f"column name {v!r} must be snake_case ascii")
+        return v
+
+    @field_validator("checks")
+    @classmethod
+    def _applies(cls, v: list[Check], info: ValidationInfo) -> list[Check]:
+        ctype = info.data.get("type")
+        for i, c in enumerate(v):
+            if ctype is not None and ctype not in CHECK_TYPES[c.kind]:
+                allowed = " or ".join(sorted(CHECK_TYPES[c.kind]))
+                raise ValueError(f"checks[{i}]: {c.kind} applies to {allowed} columns, not {ctype}")
         return v
 
 
@@ -363,9 +477,28 @@ class Contracts(BaseModel):
         return self.tables[self.source(source).table]
 
 
+def _check_code_lists(schemas_dir: Path, table: SharedTable) -> None:
+    """Every accepted_values check names a code list of schemas/reference that can be read."""
+    known = reference.code_list_names(schemas_dir / "reference")
+    for i, col in enumerate(table.columns):
+        for j, check in enumerate(col.checks):
+            if check.code_list is None:
+                continue
+            where = f"columns[{i}].checks[{j}].code_list"
+            if check.code_list not in known:
+                raise ContractError(
+                    str(schemas_dir / "shared" / f"{table.name}.yml"),
+                    where,
+                    f"no code list {check.code_list!r} in schemas/reference; known: {', '.join(known) or 'none'}",
+                )
+            reference.code_list(schemas_dir / "reference", check.code_list)  # readable, or ContractError
+
+
 def load_contracts(schemas_dir: Path) -> Contracts:
     """Load every contract under schemas_dir and check sources against tables."""
     tables = {p.stem: load_shared_table(p) for p in sorted((schemas_dir / "shared").glob("*.yml"))}
+    for shared in tables.values():
+        _check_code_lists(schemas_dir, shared)
     sources: dict[str, Source] = {}
     for p in sorted((schemas_dir / "sources").glob("*.yml")):
         src = load_source(p)
@@ -419,18 +552,29 @@ def _check_record_key(path: Path, src: Source, table: SharedTable) -> None:
 
 
 @lru_cache(maxsize=8)
-def _cached(schemas_dir: str) -> Contracts:
+def _cached(schemas_dir: str, version: tuple[tuple[str, int, int], ...]) -> Contracts:
     return load_contracts(Path(schemas_dir))
 
 
+def _version(schemas_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """The contract and code list files with their mtime and size: an edit loads anew."""
+    files = sorted(p for p in schemas_dir.rglob("*") if p.suffix in (".yml", ".csv") and p.is_file())
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+
+
 def get_contracts(settings: Settings | None = None) -> Contracts:
+    """The project's contracts, loaded once per version of the files (a long-lived process,
+    such as a replay after a contract fix, sees the edit)."""
     settings = settings or get_settings()
-    return _cached(str(settings.schemas_dir))
+    return _cached(str(settings.schemas_dir), _version(settings.schemas_dir))
 
 
 __all__ = [
+    "CHECK_TYPES",
+    "DEFAULT_REASONS",
     "KNOWN_TRANSFORMS",
     "RECORD_KEY",
+    "Check",
     "Column",
     "Contracts",
     "FieldMap",

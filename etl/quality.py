@@ -46,6 +46,7 @@ REASONS: dict[str, str] = {
     "unreadable_record": "The record cannot be read (e.g. JSON nested deeper than allowed); it is kept as delivered.",
     "missing_required": "A required value is empty.",
     "duplicate_key": "The same key appears more than once in the batch.",
+    "out_of_range": "A value is outside the range its column allows.",
 }
 
 #: reason codes a reader can give a whole row: its `_row_error` starts with "<code>: ";

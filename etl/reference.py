@@ -1,17 +1,29 @@
-"""Reference data: administrative divisions (GB/T 2260) and small code lists.
+"""Reference data under schemas/reference/: the one home of every code list.
 
-The CSV files under schemas/reference/ are generated once by this module and
-committed, so runtime never depends on rebuilding them:
+Each code list is one CSV file named after the list (gender.csv, ethnicity.csv,
+marital_status.csv, entity_type.csv, entity_status.csv, industry.csv,
+regions.csv). Normalization, the validation suites (accepted_values checks in
+schemas/shared) and the demo generator all read them through this module; no
+list is repeated in code. Columns, all text:
 
-    .venv/bin/python -m etl.reference      # rewrites schemas/reference/*.csv
+- code: the code a column holds (required);
+- name: its name in the standard (required);
+- aliases: other delivered spellings of it, separated by "|" (optional);
+- keywords: words that identify it inside a longer delivered name, separated by
+  "|" (optional; the longest keyword found wins, ties go to the earlier row);
+- parent: for a sub-code the column records as its parent code (optional; e.g.
+  GB/T 2261.2 21 初婚 is recorded as 20 已婚). A code with a parent is accepted on
+  input but is not a value of the column.
 
-regions.csv is built from python-stdnum's ``stdnum/cn/loc.dat`` (a copy of the
-Wikipedia tables of GB/T 2260 codes with their validity years). Codes whose
-current name carries an end year (``[-2010]崇文区``) are abolished and left
-out. Columns:
+regions.csv is the exception that is generated, by this module, from
+python-stdnum's ``stdnum/cn/loc.dat`` (a copy of the Wikipedia tables of GB/T
+2260 codes with their validity years), so runtime never depends on rebuilding it:
 
-- code: 6 digits
-- name: current name
+    .venv/bin/python -m etl.reference      # rewrites schemas/reference/regions.csv
+
+Codes whose current name carries an end year (``[-2010]崇文区``) are abolished
+and left out. Its further columns:
+
 - level: province | prefecture | county
 - province, prefecture: names of the enclosing divisions ("" when none)
 - valid_from: first year the code was in use (0 = before the tables start);
@@ -29,6 +41,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from etl.errors import ContractError
 from etl.publish.csvfile import write_csv
 
 _ENTRY = re.compile(r"^\[(\d*)-(\d*)\](.*)$")
@@ -40,127 +53,6 @@ _PLACEHOLDERS = (
     "省直辖行政单位",
     "省直辖县级行政单位",
 )
-
-#: GB/T 3304 ethnicity codes (two digits) and names.
-ETHNICITIES: list[tuple[str, str]] = [
-    ("01", "汉族"),
-    ("02", "蒙古族"),
-    ("03", "回族"),
-    ("04", "藏族"),
-    ("05", "维吾尔族"),
-    ("06", "苗族"),
-    ("07", "彝族"),
-    ("08", "壮族"),
-    ("09", "布依族"),
-    ("10", "朝鲜族"),
-    ("11", "满族"),
-    ("12", "侗族"),
-    ("13", "瑶族"),
-    ("14", "白族"),
-    ("15", "土家族"),
-    ("16", "哈尼族"),
-    ("17", "哈萨克族"),
-    ("18", "傣族"),
-    ("19", "黎族"),
-    ("20", "傈僳族"),
-    ("21", "佤族"),
-    ("22", "畲族"),
-    ("23", "高山族"),
-    ("24", "拉祜族"),
-    ("25", "水族"),
-    ("26", "东乡族"),
-    ("27", "纳西族"),
-    ("28", "景颇族"),
-    ("29", "柯尔克孜族"),
-    ("30", "土族"),
-    ("31", "达斡尔族"),
-    ("32", "仫佬族"),
-    ("33", "羌族"),
-    ("34", "布朗族"),
-    ("35", "撒拉族"),
-    ("36", "毛南族"),
-    ("37", "仡佬族"),
-    ("38", "锡伯族"),
-    ("39", "阿昌族"),
-    ("40", "普米族"),
-    ("41", "塔吉克族"),
-    ("42", "怒族"),
-    ("43", "乌孜别克族"),
-    ("44", "俄罗斯族"),
-    ("45", "鄂温克族"),
-    ("46", "德昂族"),
-    ("47", "保安族"),
-    ("48", "裕固族"),
-    ("49", "京族"),
-    ("50", "塔塔尔族"),
-    ("51", "独龙族"),
-    ("52", "鄂伦春族"),
-    ("53", "赫哲族"),
-    ("54", "门巴族"),
-    ("55", "珞巴族"),
-    ("56", "基诺族"),
-]
-
-#: GB/T 2261.1 gender and GB/T 2261.2 marital status (code, name).
-GENDERS: list[tuple[str, str]] = [("0", "未知的性别"), ("1", "男"), ("2", "女"), ("9", "未说明的性别")]
-MARITAL_STATUSES: list[tuple[str, str]] = [
-    ("10", "未婚"),
-    ("20", "已婚"),
-    ("21", "初婚"),
-    ("22", "再婚"),
-    ("23", "复婚"),
-    ("30", "丧偶"),
-    ("40", "离婚"),
-    ("90", "未说明的婚姻状况"),
-]
-
-#: Legal-entity type codes (the slugs of schemas/shared/legal_entity.yml) with the
-#: names departments deliver; the first alias is the registry's own name.
-ENTITY_TYPES: list[tuple[str, str, str]] = [
-    (
-        "limited_company",
-        "有限责任公司",
-        "有限责任公司|有限公司|私营有限责任公司|其他有限责任公司|有限责任公司(自然人投资或控股)",
-    ),
-    ("joint_stock", "股份有限公司", "股份有限公司|股份有限公司(非上市)|股份有限公司(上市)|私营股份有限公司"),
-    ("sole_proprietorship", "个人独资企业", "个人独资企业|私营独资企业"),
-    ("partnership", "合伙企业", "合伙企业|普通合伙企业|有限合伙企业|私营合伙企业"),
-    ("individual_business", "个体工商户", "个体工商户|个体经营|个体户"),
-    ("public_institution", "事业单位", "事业单位|事业单位法人"),
-    ("social_organisation", "社会团体", "社会团体|社会团体法人|民办非企业单位|社会服务机构|基金会"),
-]
-
-#: Registration status codes with the names departments deliver.
-ENTITY_STATUSES: list[tuple[str, str, str]] = [
-    ("active", "存续", "存续|在业|开业|正常|存续(在营、开业、在册)"),
-    ("revoked", "吊销", "吊销|吊销，未注销|吊销未注销"),
-    ("cancelled", "注销", "注销|已注销|注销登记"),
-    ("moved_out", "迁出", "迁出|已迁出"),
-]
-
-#: GB/T 4754-2017 sections.
-INDUSTRY_SECTIONS: list[tuple[str, str]] = [
-    ("A", "农、林、牧、渔业"),
-    ("B", "采矿业"),
-    ("C", "制造业"),
-    ("D", "电力、热力、燃气及水生产和供应业"),
-    ("E", "建筑业"),
-    ("F", "批发和零售业"),
-    ("G", "交通运输、仓储和邮政业"),
-    ("H", "住宿和餐饮业"),
-    ("I", "信息传输、软件和信息技术服务业"),
-    ("J", "金融业"),
-    ("K", "房地产业"),
-    ("L", "租赁和商务服务业"),
-    ("M", "科学研究和技术服务业"),
-    ("N", "水利、环境和公共设施管理业"),
-    ("O", "居民服务、修理和其他服务业"),
-    ("P", "教育"),
-    ("Q", "卫生和社会工作"),
-    ("R", "文化、体育和娱乐业"),
-    ("S", "公共管理、社会保障和社会组织"),
-    ("T", "国际组织"),
-]
 
 
 def _loc_dat() -> Path:
@@ -226,25 +118,15 @@ def reference_dir(project_dir: Path) -> Path:
 
 
 def write_reference(project_dir: Path) -> list[Path]:
-    """(Re)write every CSV under schemas/reference/ of project_dir."""
+    """(Re)write schemas/reference/regions.csv of project_dir from stdnum's loc.dat.
+
+    The small code lists (gender.csv, ethnicity.csv ...) are data kept by hand in
+    schemas/reference/, not generated: they have no copy in code to write them from."""
     out = reference_dir(project_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
     regions = out / "regions.csv"
     write_csv(build_regions(), regions, audience="programs")
-    written.append(regions)
-    tables: dict[str, tuple[list[str], list[tuple[str, ...]]]] = {
-        "ethnicity.csv": (["code", "name"], list(ETHNICITIES)),
-        "gender.csv": (["code", "name"], list(GENDERS)),
-        "marital_status.csv": (["code", "name"], list(MARITAL_STATUSES)),
-        "entity_type.csv": (["code", "name", "aliases"], list(ENTITY_TYPES)),
-        "entity_status.csv": (["code", "name", "aliases"], list(ENTITY_STATUSES)),
-        "industry.csv": (["code", "name"], list(INDUSTRY_SECTIONS)),
-    }
-    for fname, (header, data) in tables.items():
-        path = out / fname
-        written.append(write_csv(pd.DataFrame(data, columns=header), path, audience="programs"))
-    return written
+    return [regions]
 
 
 @lru_cache(maxsize=4)
@@ -257,6 +139,83 @@ def _regions_cached(path: str) -> pd.DataFrame:
 def load_regions(project_dir: Path) -> pd.DataFrame:
     """schemas/reference/regions.csv as a DataFrame (cached; do not mutate)."""
     return _regions_cached(str(reference_dir(project_dir) / "regions.csv"))
+
+
+def code_list_names(directory: Path) -> list[str]:
+    """The code lists of a reference folder: the stems of its CSV files."""
+    return sorted(p.stem for p in directory.glob("*.csv"))
+
+
+@lru_cache(maxsize=64)
+def _list_cached(path: str, version: tuple[int, int]) -> pd.DataFrame:
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    missing = {"code", "name"} - set(df.columns)
+    if missing:
+        raise ContractError(
+            path,
+            "(header)",
+            f"a code list needs the columns code and name; missing {', '.join(sorted(missing))}",
+        )
+    df = df.apply(lambda s: s.str.strip())
+    blank = df.index[df["code"] == ""]
+    if len(blank):
+        raise ContractError(path, f"line {int(blank[0]) + 2}", "empty code")
+    dupes = df["code"][df["code"].duplicated()]
+    if len(dupes):
+        raise ContractError(path, "code", f"duplicate code {dupes.iloc[0]!r}")
+    for col in ("aliases", "keywords", "parent"):
+        if col not in df.columns:
+            df[col] = ""
+    orphans = sorted(set(df["parent"]) - set(df["code"]) - {""})
+    if orphans:
+        raise ContractError(path, "parent", f"parent code(s) not in the list: {', '.join(orphans)}")
+    return df
+
+
+def code_list(directory: Path, name: str) -> pd.DataFrame:
+    """One code list (code, name, aliases, keywords, parent; all text, stripped).
+
+    Raises ContractError naming the file when the list does not exist or is malformed.
+    The frame is cached per file version: do not mutate it."""
+    path = directory / f"{name}.csv"
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        known = ", ".join(code_list_names(directory)) or "none"
+        raise ContractError(
+            str(path), "(file)", f"no code list {name!r} in {directory}; known: {known}"
+        ) from None
+    return _list_cached(str(path), (stat.st_mtime_ns, stat.st_size))
+
+
+def codes(directory: Path, name: str) -> list[str]:
+    """The values a column holding this list may take: its codes without a parent, in file order."""
+    df = code_list(directory, name)
+    return df.loc[df["parent"] == "", "code"].tolist()
+
+
+def spellings(directory: Path, name: str) -> dict[str, str]:
+    """Every delivered spelling of the list (code, name, aliases) -> the code recorded
+    (the parent's for a sub-code). An earlier row wins a spelling two rows share."""
+    df = code_list(directory, name)
+    out: dict[str, str] = {}
+    for code, label, aliases, parent in zip(df["code"], df["name"], df["aliases"], df["parent"], strict=True):
+        for spelling in [code, label, *aliases.split("|")]:
+            if spelling.strip():
+                out.setdefault(spelling.strip(), parent or code)
+    return out
+
+
+def keywords(directory: Path, name: str) -> list[tuple[str, str]]:
+    """(keyword, code) pairs of the list, longest keyword first, ties in file order."""
+    df = code_list(directory, name)
+    pairs = [
+        (word.strip(), parent or code)
+        for code, words, parent in zip(df["code"], df["keywords"], df["parent"], strict=True)
+        for word in words.split("|")
+        if word.strip()
+    ]
+    return sorted(pairs, key=lambda p: -len(p[0]))  # stable: ties keep file order
 
 
 if __name__ == "__main__":  # pragma: no cover

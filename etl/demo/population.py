@@ -13,7 +13,7 @@ import pandas as pd
 
 from etl.demo import _text as T
 from etl.demo._text import S, cat, num
-from etl.reference import ETHNICITIES
+from etl.normalize import reference
 
 #: The reference date of the demo drop: ages, deaths and dates are "as of" it.
 REF_DATE = np.datetime64("2026-11-01")
@@ -26,6 +26,7 @@ USCC_WEIGHTS = np.array([1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10,
 _USCC_ASCII = np.frombuffer(USCC_ALPHABET.encode(), dtype=np.uint8)
 ORG_WEIGHTS = np.array([3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)  # GB 11714
 
+#: Demo shares of the codes of schemas/reference (a code the list lacks is never drawn).
 ENTITY_TYPE_SHARES = {
     "limited_company": 0.55,
     "joint_stock": 0.03,
@@ -35,14 +36,8 @@ ENTITY_TYPE_SHARES = {
     "public_institution": 0.03,
     "social_organisation": 0.02,
 }
+#: Delivered status names (spellings of entity_status.csv) and their shares.
 STATUS_SHARES = {"存续": 0.62, "在业": 0.18, "吊销": 0.07, "注销": 0.11, "迁出": 0.02}
-STATUS_CODE = {
-    "存续": "active",
-    "在业": "active",
-    "吊销": "revoked",
-    "注销": "cancelled",
-    "迁出": "moved_out",
-}
 ETHNICITY_SHARES = {  # GB/T 3304 code -> share; the remaining groups share what is left
     "01": 0.913,
     "08": 0.014,
@@ -155,7 +150,7 @@ class Regions:
         )
         pref = np.where(placeholder_pref | c["prefecture"].isin(["市辖区", "县"]), "", c["prefecture"])
         city_src = np.where(pref == "", c["province"], pref)
-        peoples = "|".join(n[:-1] for _, n in ETHNICITIES)
+        peoples = "|".join(n[:-1] for n in reference.names("ethnicity").values() if n.endswith("族"))
         city = pd.Series(city_src, dtype=str).str.replace(r"(市|地区|盟|省)$", "", regex=True)
         city = city.str.replace(rf"((?:{peoples})族?)*(自治州|自治区)$", "", regex=True)
         prefs = ref[mainland & (ref["level"] == "prefecture") & ~ref["placeholder"]]
@@ -447,9 +442,13 @@ def make_persons(rng: np.random.Generator, n: int, regions: Regions) -> pd.DataF
 
 
 def _ethnicity_table() -> list[tuple[str, float]]:
-    rest = [c for c, _ in ETHNICITIES if c not in ETHNICITY_SHARES]
+    """(code, share) of every code of ethnicity.csv: the shares of ETHNICITY_SHARES for the
+    codes it names, the rest equal parts of what is left."""
+    listed = reference.codes("ethnicity")
+    known = [(c, w) for c, w in ETHNICITY_SHARES.items() if c in listed]
+    rest = [c for c in listed if c not in ETHNICITY_SHARES]
     left = 1.0 - sum(ETHNICITY_SHARES.values())
-    table = list(ETHNICITY_SHARES.items()) + [(c, left / len(rest)) for c in rest]
+    table = known + [(c, left / len(rest)) for c in rest]
     total = sum(w for _, w in table)
     return [(c, w / total) for c, w in table]
 
@@ -464,15 +463,13 @@ _TYPE_PREFIX = {
     "public_institution": 12,
     "social_organisation": 51,
 }
-_TYPE_NAME = {
-    "limited_company": "有限责任公司",
-    "joint_stock": "股份有限公司",
-    "sole_proprietorship": "个人独资企业",
-    "partnership": "合伙企业",
-    "individual_business": "个体工商户",
-    "public_institution": "事业单位",
-    "social_organisation": "社会团体",
-}
+
+
+def _shares(shares: dict[str, float], listed: list[str] | dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """The keys of `shares` found in a code list, and their shares made to sum to 1."""
+    keys = [k for k in shares if k in listed]
+    w = np.array([shares[k] for k in keys], dtype=float)
+    return np.array(keys), w / w.sum()
 
 
 def _org_names(
@@ -514,11 +511,10 @@ def make_organisations(
     rng: np.random.Generator, m: int, persons: pd.DataFrame, regions: Regions
 ) -> pd.DataFrame:
     """One row per organisation, canonical values (entity_type/status as code-list slugs)."""
-    types = np.array(list(ENTITY_TYPE_SHARES))
-    etype = types[rng.choice(len(types), size=m, p=np.array(list(ENTITY_TYPE_SHARES.values())))]
-    sec = np.array(list(T.INDUSTRY_WEIGHTS))
-    sw = np.array(list(T.INDUSTRY_WEIGHTS.values()))
-    industry = sec[rng.choice(len(sec), size=m, p=sw / sw.sum())]
+    types, tw = _shares(ENTITY_TYPE_SHARES, reference.codes("entity_type"))
+    etype = types[rng.choice(len(types), size=m, p=tw)]
+    sec, sw = _shares(T.INDUSTRY_WEIGHTS, reference.codes("industry"))
+    industry = sec[rng.choice(len(sec), size=m, p=sw)]
     industry = np.where(etype == "public_institution", np.where(rng.random(m) < 0.5, "P", "Q"), industry)
     industry = np.where(etype == "social_organisation", "S", industry)
 
@@ -607,15 +603,17 @@ def make_organisations(
     cap = np.exp(np.log(lo) + rng.random(m) ** 1.6 * (np.log(hi) - np.log(lo)))
     cap = np.where(cap >= 1e8, np.round(cap / 1e6) * 1e6, np.round(cap / 1e4) * 1e4).astype(np.int64)
 
-    st_names = np.array(list(STATUS_SHARES))
-    st = st_names[rng.choice(len(st_names), size=m, p=np.array(list(STATUS_SHARES.values())))]
-    status = np.array([STATUS_CODE[s] for s in st])
+    status_of = reference.spellings("entity_status")
+    st_names, stw = _shares(STATUS_SHARES, status_of)
+    st = st_names[rng.choice(len(st_names), size=m, p=stw)]
+    status = np.array([status_of[s] for s in st])
 
     phone = np.where(rng.random(m) < 0.4, persons["phone"].to_numpy()[rep], mobiles(rng, m))
     address = street_addresses(rng, regions.prefix[ridx], with_room=False)
     address = np.where(rng.random(m) < 0.5, cat(address, num(rng.integers(1, 25, m)), "层"), address)
 
     width = max(7, len(str(m)))
+    type_name = reference.names("entity_type")
     return pd.DataFrame(
         {
             "org_id": cat("E", num(np.arange(1, m + 1), width)),
@@ -623,7 +621,7 @@ def make_organisations(
             "name": name,
             **variants,
             "entity_type": etype,
-            "entity_type_name": [_TYPE_NAME[t] for t in etype],
+            "entity_type_name": [type_name[t] for t in etype],
             "legal_rep_person": persons["person_id"].to_numpy()[rep],
             "legal_rep_name": persons["name"].to_numpy()[rep],
             "legal_rep_id": persons["resident_id"].to_numpy()[rep],

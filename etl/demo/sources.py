@@ -19,7 +19,7 @@ from etl.contracts import FieldMap
 from etl.demo import messy as M
 from etl.demo._text import S, cat, num, sarr
 from etl.demo.population import DROP_DATE, REF_DATE, Regions, iso, weighted_sample, ymd_parts
-from etl.reference import ENTITY_TYPES
+from etl.normalize import reference
 
 #: Defect rates per source: fraction of the delivered rows (exact counts, see messy.Defects).
 RATES: dict[str, dict[str, float]] = {
@@ -346,12 +346,12 @@ def build_ps_hukou(ctx: Ctx) -> Built:
     gender = np.where(gm, np.where(gender == "1", "2", "1"), gender)
     gtxt = M.fmt_gender(rng, gender, {"cn": 0.9, "code": 0.1})
     eth = P["ethnicity"].to_numpy()[rows]
-    from etl.reference import ETHNICITIES
-
-    eth_name = pd.Series(eth).map(dict(ETHNICITIES)).to_numpy()
+    eth_name = pd.Series(eth).map(reference.names("ethnicity")).to_numpy()
     eth_txt = np.where(rng.random(n) < 0.8, sarr(eth_name), eth).astype(S)
     mar = P["marital_status"].to_numpy()[rows]
-    mar_txt = np.where(rng.random(n) < 0.8, sarr(pd.Series(mar).map(M_NAMES).to_numpy()), mar).astype(S)
+    mar_txt = np.where(
+        rng.random(n) < 0.8, sarr(pd.Series(mar).map(reference.names("marital_status")).to_numpy()), mar
+    ).astype(S)
     names = M.mess_names(rng, P["name"].to_numpy()[rows], None, dfx, zero_width=False)
     phones = M.mess_phones(rng, P["phone"].to_numpy()[rows], P["old_phone"].to_numpy()[rows], dfx)
     ragged = dfx.pick("ragged_row")
@@ -384,9 +384,6 @@ def build_ps_hukou(ctx: Ctx) -> Built:
     return [path], t
 
 
-M_NAMES = {"10": "未婚", "20": "已婚", "30": "丧偶", "40": "离婚"}
-
-
 def _fields(source: str) -> list[FieldMap]:
     from etl.contracts import load_source
 
@@ -402,7 +399,14 @@ def set_schemas_dir(path: Path) -> None:
 
 
 # ---------------------------------------------------------------- tax_registration (CSV, UTF-8 BOM)
-_TYPE_ALIASES = {code: aliases.split("|") for code, _, aliases in ENTITY_TYPES}
+
+
+def _type_aliases() -> dict[str, list[str]]:
+    """entity type code -> its delivered names (entity_type.csv aliases, registry's own first)."""
+    df = reference.code_list("entity_type")
+    return {c: a.split("|") for c, a in zip(df["code"], df["aliases"], strict=True)}
+
+
 _STATUS_TAX = {"active": "正常", "revoked": "吊销", "cancelled": "注销", "moved_out": "迁出"}
 
 
@@ -420,9 +424,8 @@ def build_tax_registration(ctx: Ctx) -> Built:
     reps = M.mess_names(rng, OR["legal_rep_name"].to_numpy()[rows], None, dfx)
     org_names = M.vary(OR["name"].to_numpy()[rows], _org_name_variants(OR, rows), M.ORG_NAME_VARIANTS, dfx)
     alias_pick = rng.integers(0, 100, n)
-    type_txt = sarr(
-        [_TYPE_ALIASES[t][a % min(3, len(_TYPE_ALIASES[t]))] for t, a in zip(etype, alias_pick, strict=True)]
-    )
+    aliases = _type_aliases()
+    type_txt = sarr([aliases[t][a % min(3, len(aliases[t]))] for t, a in zip(etype, alias_pick, strict=True)])
     phones = M.mess_phones(rng, OR["phone"].to_numpy()[rows], None, dfx)
     est = OR["established_date"].to_numpy().astype("datetime64[D]")[rows]
     reg_date = M.fmt_dates(
@@ -754,7 +757,9 @@ def _marriage_file(
     xb = M.fmt_gender(rng, gender, {"cn": 1.0})
     names = M.mess_names(rng, P["name"].to_numpy()[rows], _name_variants(rng, P, rows), dfx)
     hyzk = np.where(
-        rng.random(n) < 0.7, sarr(pd.Series(party_status).map(M_NAMES).to_numpy()), party_status
+        rng.random(n) < 0.7,
+        sarr(pd.Series(party_status).map(reference.names("marital_status")).to_numpy()),
+        party_status,
     ).astype(S)
     rec = cat(
         "  <record>\n    <djbh>",
@@ -851,9 +856,10 @@ def registry_frame(ctx: Ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
     imp = dfx.pick("date_impossible")
     clrq[imp] = M.impossible_dates(rng, est[imp], probs)
     etype = OR["entity_type"].to_numpy()[rows]
+    aliases = _type_aliases()
     qylx = sarr(
         [
-            _TYPE_ALIASES[t][0] if (t != "limited_company" or u < 0.7) else _TYPE_ALIASES[t][4]
+            aliases[t][0] if (t != "limited_company" or u < 0.7) else aliases[t][4]
             for t, u in zip(etype, rng.random(n).tolist(), strict=True)
         ]
     )

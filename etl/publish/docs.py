@@ -1,5 +1,12 @@
 """Great Expectations Data Docs under $GOVBASE_HOME/docs/, built from the
-validation results that the validate stage keeps under warehouse/validation/."""
+validation results that the validate stage keeps under warehouse/validation/,
+with one page per table suite.
+
+The suites are built from the contracts (etl.validate.suites) and stored, full, in
+the GE file context of the home ($GOVBASE_HOME/gx/expectations/<table>.json): that
+is what GE tools and the Data Docs read. A publish stores a suite again, and renders
+its page, only when the contracts changed it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import datetime as dt
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from etl import meta
 from etl.config import Settings
@@ -48,6 +56,7 @@ def build_data_docs(settings: Settings) -> Path | None:
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             },
         )
+    suites = _store_suites(ctx, settings)
     store = ctx.validation_results_store
     new: list[ValidationResultIdentifier] = []
     for run_id, source, table, logical_date, path, validated_at in rows:
@@ -84,8 +93,39 @@ def build_data_docs(settings: Settings) -> Path | None:
                 store.set(key, ExpectationSuiteValidationResult(**{**item, "meta": info}))
                 new.append(key)
     index = settings.docs_dir / "index.html"
-    if new or not index.exists():
-        # render the new results only (earlier pages stay), then the index of all
-        ctx.build_data_docs(site_names=["govbase"], resource_identifiers=new or None)
-    log.info("Data Docs: %d new validation result(s) rendered", len(new))
+    if new or suites or not index.exists():
+        # render the new results and changed suites only (earlier pages stay), then the index
+        ctx.build_data_docs(site_names=["govbase"], resource_identifiers=[*suites, *new] or None)
+    log.info("Data Docs: %d new validation result(s), %d changed suite(s) rendered", len(new), len(suites))
     return index
+
+
+def _configs(expectations: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """What makes two suites the same, comparable across GE's JSON and the built dicts."""
+    return [
+        (e["type"], json.dumps(e["kwargs"], sort_keys=True), json.dumps(e.get("meta", {}), sort_keys=True))
+        for e in expectations
+    ]
+
+
+def _store_suites(ctx: Any, settings: Settings) -> list[Any]:
+    """Store each table's full suite in the GE context where it changed; returns their ids."""
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+    from great_expectations.exceptions import DataContextError
+
+    from etl.contracts import get_contracts
+    from etl.validate.runner import gx_suite
+    from etl.validate.suites import build_suite
+
+    changed = []
+    for name, table in sorted(get_contracts(settings).tables.items()):
+        built = build_suite(table, settings.expectations_dir, settings.schemas_dir / "reference")
+        try:
+            stored = ctx.suites.get(name).to_json_dict()
+        except DataContextError:  # not stored yet
+            stored = None
+        if stored is not None and _configs(stored["expectations"]) == _configs(built["expectations"]):
+            continue
+        ctx.suites.add_or_update(gx_suite(name, built["expectations"], built["meta"]))
+        changed.append(ExpectationSuiteIdentifier(name=name))
+    return changed

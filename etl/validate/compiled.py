@@ -9,6 +9,8 @@ GE's semantics:
 
 - column map expectations ignore null values (except expect_column_values_to_not_be_null);
   `unexpected_percent` is over the non-null values;
+- uniqueness marks every occurrence of a repeated value (or combination), not
+  only the later ones;
 - multicolumn expectations skip rows by `ignore_row_if` (GE's defaults:
   any_value_is_missing for the resident-ID agreement checks, all_values_are_missing
   for compound uniqueness);
@@ -149,6 +151,16 @@ def _unique(df: pd.DataFrame, kw: dict[str, Any]) -> tuple[np.ndarray, np.ndarra
     return dup, skip
 
 
+def _unique_values(df: pd.DataFrame, kw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """expect_column_values_to_be_unique: every occurrence of a repeated non-null value."""
+    col = df[kw["column"]]
+    missing = col.isna().to_numpy()
+    dup = np.zeros(len(col), dtype=bool)
+    kept = np.flatnonzero(~missing)
+    dup[kept] = col.iloc[kept].duplicated(keep=False).to_numpy()
+    return dup, missing
+
+
 def _column_map(
     check: Callable[[pd.Series], pd.Series],
 ) -> Callable[[pd.DataFrame, dict[str, Any]], tuple[np.ndarray, np.ndarray]]:
@@ -170,6 +182,7 @@ EVALUATORS: dict[
     "expect_column_values_to_match_regex": (_regex, {"regex"}),
     "expect_column_values_to_be_between": (_between, {"min_value", "max_value", "strict_min", "strict_max"}),
     "expect_compound_columns_to_be_unique": (_unique, {"ignore_row_if"}),
+    "expect_column_values_to_be_unique": (_unique_values, set()),
     "expect_column_values_to_be_valid_resident_id": (_column_map(predicates.valid_resident_id), set()),
     "expect_column_values_to_be_valid_credit_code": (_column_map(predicates.valid_credit_code), set()),
     "expect_resident_id_to_agree_with_birth_date": (

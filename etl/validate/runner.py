@@ -1,6 +1,8 @@
 """Run a table's Great Expectations suite on staged batches.
 
-The suite lives in expectations/<table>.json (GE's own suite format). Each
+The suite is built when the runner starts (etl.validate.suites): the column checks
+and keys of schemas/shared/<table>.yml, then the hand-written cross-field and
+batch-level expectations of expectations/<table>.json (GE's own suite format). Each
 expectation's `meta.level` says what a failure means:
 - "row": the failing rows go to quarantine with `meta.reason`;
 - "batch": the batch is not published and the run fails with a message.
@@ -24,7 +26,6 @@ one is what makes ingest fast enough (bench/validate_bench.py).
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -35,9 +36,11 @@ import numpy as np
 import pandas as pd
 
 from etl.config import VALIDATION_ENGINES
-from etl.contracts import SharedTable, Source
+from etl.contracts import RECORD_KEY, SharedTable, Source
 from etl.errors import ContractError
+from etl.normalize.reference import reference_dir as project_reference_dir
 from etl.validate import compiled
+from etl.validate.suites import build_suite
 
 ENGINES = VALIDATION_ENGINES
 
@@ -55,25 +58,6 @@ class BatchVerdict:
     success: bool
     failures: list[str] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
-
-
-def load_suite(expectations_dir: Path, table: str) -> dict[str, Any]:
-    path = expectations_dir / f"{table}.json"
-    try:
-        suite: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ContractError(str(path), "(file)", f"no expectation suite for table {table}") from None
-    except json.JSONDecodeError as exc:
-        raise ContractError(str(path), f"line {exc.lineno}", f"not valid JSON: {exc.msg}") from exc
-    for i, exp in enumerate(suite.get("expectations", [])):
-        level = exp.get("meta", {}).get("level")
-        if level not in ("row", "batch"):
-            raise ContractError(str(path), f"expectations[{i}].meta.level", "must be 'row' or 'batch'")
-        if level == "row" and not exp["meta"].get("reason"):
-            raise ContractError(
-                str(path), f"expectations[{i}].meta.reason", "a row-level expectation needs a reason"
-            )
-    return suite
 
 
 @lru_cache(maxsize=1)
@@ -100,11 +84,14 @@ def _batch_definition(name: str) -> Any:
     return _batch_defs[name]
 
 
-def _suite(name: str, expectations: list[dict[str, Any]]) -> Any:
+def gx_suite(name: str, expectations: list[dict[str, Any]], meta: dict[str, Any] | None = None) -> Any:
+    """A gx.ExpectationSuite holding `expectations` (dicts in GE's JSON shape)."""
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    suite = gx.ExpectationSuite(name=name)
+    import etl.validate.expectations  # noqa: F401  (registers the custom expectations)
+
+    suite = gx.ExpectationSuite(name=name, meta=meta)
     for exp in expectations:
         cfg = ExpectationConfiguration(type=exp["type"], kwargs=exp["kwargs"], meta=exp.get("meta", {}))
         # match on domain and success keywords: two expectations of one type on one
@@ -116,7 +103,7 @@ def _suite(name: str, expectations: list[dict[str, Any]]) -> Any:
 def _run(asset: str, df: pd.DataFrame, suite_name: str, expectations: list[dict[str, Any]]) -> Any:
     batch = _batch_definition(asset).get_batch(batch_parameters={"dataframe": df})
     return batch.validate(
-        _suite(suite_name, expectations),
+        gx_suite(suite_name, expectations),
         result_format={
             "result_format": "COMPLETE",
             "include_unexpected_rows": False,
@@ -133,19 +120,30 @@ def columns_of(kwargs: dict[str, Any]) -> list[str]:
 
 
 class SuiteRunner:
-    """Validates staged batches of one source against its table's suite."""
+    """Validates staged batches of one source against its table's suite.
+
+    reference_dir: where accepted_values checks read their code lists (default: the
+    project's schemas/reference, the folder normalization reads)."""
 
     def __init__(
-        self, expectations_dir: Path, table: SharedTable, source: Source, engine: str | None = None
+        self,
+        expectations_dir: Path,
+        table: SharedTable,
+        source: Source,
+        engine: str | None = None,
+        reference_dir: Path | None = None,
     ) -> None:
         self.table, self.source = table, source
         self.engine = engine or "compiled"
         if self.engine not in ENGINES:
             raise ValueError(f"validation engine {self.engine!r}: use one of {', '.join(ENGINES)}")
-        suite = load_suite(expectations_dir, table.name)
+        suite = build_suite(table, expectations_dir, reference_dir or project_reference_dir())
+        self.suite = suite
         present = set(source.trust_by_column()) | (
             {source.unpivot.variable_to, source.unpivot.value_to} if source.unpivot else set()
         )
+        if source.record_key and RECORD_KEY in table.column_names:
+            present.add(RECORD_KEY)  # normalize fills it from the source's record_key fields
         # An expectation on a column this source does not deliver says nothing about it.
         applies = [e for e in suite["expectations"] if set(columns_of(e["kwargs"])) <= present]
         self.row_expectations = [e for e in applies if e["meta"]["level"] == "row"]

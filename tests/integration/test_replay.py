@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import shutil
 from pathlib import Path
@@ -25,19 +24,21 @@ from etl.load.replay import replay
 from etl.pipeline import run_source
 
 DATE = "2026-11-01"
-GOOD_REGION, WRONG_REGION = "^[1-8][0-9]{5}$", "^1[1-3][0-9]{4}$"  # wrong: Beijing, Tianjin, Hebei only
+WRONG_REGION = "^1[1-3][0-9]{4}$"  # wrong: Beijing, Tianjin, Hebei only
+GOOD_CHECK = "{accepted_values: {code_list: regions, reason: invalid_region}}"
+WRONG_CHECK = '{pattern: {regex: "' + WRONG_REGION + '", reason: invalid_region}}'
 
 
 def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
-    """A copy of the contracts whose person suite has a wrong region rule; returns the
-    suite's path and its good text."""
+    """A copy of the contracts whose person table has a wrong region check; returns the
+    contract's path and its good text."""
     project = tmp_path / "project"
     shutil.copytree(get_settings().schemas_dir, project / "schemas")
     shutil.copytree(get_settings().expectations_dir, project / "expectations")
-    suite_path = project / "expectations" / "person.json"
-    good = suite_path.read_text()
-    assert GOOD_REGION in good
-    suite_path.write_text(good.replace(GOOD_REGION, WRONG_REGION))
+    suite_path = project / "schemas" / "shared" / "person.yml"
+    good = suite_path.read_text(encoding="utf-8")
+    assert GOOD_CHECK in good
+    suite_path.write_text(good.replace(GOOD_CHECK, WRONG_CHECK), encoding="utf-8")
     monkeypatch.setenv("GOVBASE_PROJECT_DIR", str(project))
     return suite_path, good
 
@@ -65,7 +66,7 @@ def test_rows_that_still_fail_keep_their_updated_reasons(
     both = {k for k, r in wrong.items() if "invalid_region" in r.split(",") and r != "invalid_region"}
     assert len(both) >= 3  # real defects also out of the wrong rule's regions
 
-    suite_path.write_text(good)  # the fix
+    suite_path.write_text(good, encoding="utf-8")  # the fix
     summary = replay(settings, get_contracts(settings), "ps_hukou")
     after = _quarantine(settings)
     assert summary["moved"] > 100 and summary["still_quarantined"] == len(after)
@@ -114,15 +115,9 @@ def test_a_replayed_row_duplicating_a_published_key_stays_quarantined(
     assert _published(settings, resident_id) == 1
 
     # the fix: the right region rule, and resident IDs enforced unique
-    suite = json.loads(good)
-    suite["expectations"].append(
-        {
-            "type": "expect_column_values_to_be_unique",
-            "kwargs": {"column": "resident_id"},
-            "meta": {"level": "row", "reason": "duplicate_key"},
-        }
-    )
-    suite_path.write_text(json.dumps(suite, ensure_ascii=False))
+    checksum_only = "checks: [resident_id]}"
+    assert good.count(checksum_only) == 1
+    suite_path.write_text(good.replace(checksum_only, "checks: [resident_id, unique]}"), encoding="utf-8")
     summary = replay(settings, get_contracts(settings), "ps_hukou")
     assert summary["moved"] > 100  # the wrong rule's other victims do move
     assert _published(settings, resident_id) == 1

@@ -168,3 +168,98 @@ def test_one_character_delimiters_load(schemas: Path, delimiter: str) -> None:
     path = schemas / "sources" / "ps_hukou.yml"
     _edit(path, lambda d: d.update(delimiter=delimiter))
     assert load_contracts(schemas).sources["ps_hukou"].delimiter == delimiter
+
+
+# ---------------------------------------------------------------- column checks
+def _checks(column: int, checks: list[object]):  # type: ignore[no-untyped-def]
+    return lambda d: d["columns"][column].update(checks=checks)
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "problem"),
+    [
+        (_checks(2, ["not_empty"]), "columns[2].checks[0]", "unknown check 'not_empty'"),
+        (
+            _checks(2, [{"accepted_values": "genders"}]),
+            "columns[2].checks[0].code_list",
+            "no code list 'genders'",
+        ),
+        (_checks(2, [{"accepted_values": None}]), "columns[2].checks[0]", "needs code_list"),
+        (_checks(7, [{"pattern": "^(1[3-9]"}]), "columns[7].checks[0]", "not a regular expression"),
+        (_checks(2, [{"pattern": {"regex": "^[0-9]$", "min": 1}}]), "columns[2].checks[0]", "takes no min"),
+        (
+            _checks(2, [{"range": {"min": 0}}]),
+            "columns[2].checks",
+            "range applies to decimal or integer columns, not string",
+        ),
+        (
+            _checks(3, [{"pattern": "^19"}]),
+            "columns[3].checks",
+            "pattern applies to string columns, not date",
+        ),
+        (
+            _checks(9, ["resident_id"]),
+            "columns[9].checks",
+            "resident_id applies to string columns, not boolean",
+        ),
+        (
+            _checks(2, [{"not_null": {"reason": "bad_gender"}}]),
+            "columns[2].checks[0]",
+            "unknown reason 'bad_gender'",
+        ),
+        (_checks(2, [{"not_null": 1}]), "columns[2].checks[0]", "takes a mapping"),
+        (_checks(2, [{"not_null": None, "resident_id": None}]), "columns[2].checks[0]", "one name"),
+    ],
+)
+def test_malformed_column_check_names_file_key_problem(schemas: Path, change, key: str, problem: str) -> None:  # type: ignore[no-untyped-def]
+    path = schemas / "shared" / "person.yml"
+    _edit(path, change)
+    with pytest.raises(ContractError) as info:
+        load_contracts(schemas)
+    assert (info.value.file, info.value.key) == (str(path), key)
+    assert problem in info.value.problem
+
+
+def test_range_with_min_above_max_is_a_contract_error(schemas: Path) -> None:
+    path = schemas / "shared" / "employment.yml"
+    _edit(path, _checks(7, [{"range": {"min": 10, "max": 1}}]))
+    with pytest.raises(ContractError) as info:
+        load_contracts(schemas)
+    assert (info.value.file, info.value.key) == (str(path), "columns[7].checks[0]")
+    assert "min 10 > max 1" in info.value.problem
+
+
+def test_a_code_list_that_is_gone_is_named(schemas: Path) -> None:
+    (schemas / "reference" / "marital_status.csv").unlink()
+    with pytest.raises(ContractError) as info:
+        load_contracts(schemas)
+    assert info.value.file == str(schemas / "shared" / "person.yml")
+    assert info.value.key == "columns[8].checks[0].code_list"
+    assert "no code list 'marital_status' in schemas/reference" in info.value.problem
+
+
+def test_checks_have_default_reasons_and_short_forms() -> None:
+    person = load_contracts(SCHEMAS).tables["person"]
+    gender, region, phone = (person.column(c).checks[0] for c in ("gender", "household_region", "phone"))
+    assert (gender.kind, gender.code_list, gender.reason) == ("accepted_values", "gender", "invalid_code")
+    assert (region.code_list, region.reason) == ("regions", "invalid_region")
+    assert (phone.kind, phone.reason) == ("pattern", "invalid_phone")
+    assert person.column("resident_id").checks[0].reason == "resident_id_checksum"
+
+
+def test_get_contracts_sees_an_edited_contract(tmp_path: Path) -> None:
+    """A process that keeps running (a replay after a fix) reads the edited YAML."""
+    from etl.config import Settings
+    from etl.contracts import get_contracts
+
+    shutil.copytree(SCHEMAS, tmp_path / "schemas")
+    settings = Settings(home=tmp_path / "home", project_dir=tmp_path)
+    assert get_contracts(settings).tables["person"].column("resident_id").checks[0].kind == "resident_id"
+    path = tmp_path / "schemas" / "shared" / "person.yml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("checks: [resident_id]}", "checks: [resident_id, unique]}")
+    )
+    assert [c.kind for c in get_contracts(settings).tables["person"].column("resident_id").checks] == [
+        "resident_id",
+        "unique",
+    ]

@@ -17,7 +17,6 @@ GE merging two expectations on one column) are fixed; their tests are at the end
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import pytest
 from stdnum.cn import ric, uscc
 
 from etl.config import Settings
-from etl.contracts import Contracts
+from etl.contracts import Contracts, get_contracts
 from etl.normalize.identifiers import USCC_ALPHABET
 from etl.validate import compiled
 from etl.validate import runner as runner_module
@@ -296,17 +295,30 @@ def _in_set(rng: np.random.Generator, rate: float) -> tuple[pd.DataFrame, list[E
     return df, exps
 
 
-#: the regular expressions of the committed suites (expectations/*.json)
+def _built_suites() -> list[dict[str, Any]]:
+    """The full suites of the committed contracts (schemas/shared + expectations/)."""
+    from etl.validate.suites import build_suite
+
+    root = EXPECTATIONS_DIR.parent
+    contracts = get_contracts(Settings(home=root / "var", project_dir=root))
+    return [
+        build_suite(t, EXPECTATIONS_DIR, root / "schemas" / "reference") for t in contracts.tables.values()
+    ]
+
+
+REGION_REGEX = "^[1-8][0-9]{5}$"
+#: the regular expressions of the committed suites, and two that region and ethnicity
+#: codes were checked with before their code lists became accepted values
 SUITE_REGEXES = sorted(
     {
         e["kwargs"]["regex"]
-        for p in EXPECTATIONS_DIR.glob("*.json")
-        for e in json.loads(p.read_text(encoding="utf-8"))["expectations"]
+        for suite in _built_suites()
+        for e in suite["expectations"]
         if e["type"] == "expect_column_values_to_match_regex"
     }
+    | {REGION_REGEX, "^(?:0[1-9]|[1-4][0-9]|5[0-6]|97|98)$"}
 )
-REGION_REGEX = "^[1-8][0-9]{5}$"
-assert REGION_REGEX in SUITE_REGEXES
+assert "^[12][0-9]{3}$" in SUITE_REGEXES  # economic_indicator.period, from the YAML
 
 
 def _match_regex(rng: np.random.Generator, rate: float) -> tuple[pd.DataFrame, list[Expectation]]:
@@ -445,6 +457,34 @@ def _compound_unique(rng: np.random.Generator, rate: float) -> tuple[pd.DataFram
     return df, exps
 
 
+def _unique_values(rng: np.random.Generator, rate: float) -> tuple[pd.DataFrame, list[Expectation]]:
+    """One-column keys (a table's single key column): copies of other rows' values at
+    `rate`, nulls (never duplicates of each other), look-alikes that are distinct values."""
+    key = np.where(rng.random(N) < rate, rng.integers(N, size=N), np.arange(N))
+    ids = _valid_ids(rng, N)
+    text = [ids[k] for k in key]
+    # distinct look-alikes: a lower-case x, a trailing space, full-width digits
+    alike = rng.random(N) < 0.05
+    text = [
+        (v.lower() + " " if v.endswith("X") else v.translate(FULLWIDTH)) if a else v
+        for v, a in zip(text, alike, strict=True)
+    ]
+    nulls = rng.random(N) < 0.1
+    df = pd.DataFrame(
+        {
+            "resident_id": _strings([None if z else v for v, z in zip(text, nulls, strict=True)]),
+            "period": pd.Series(pd.array(np.where(nulls, -1, key % 97), dtype="Int64")).mask(nulls),
+            "code": pd.Series(
+                [None if z else f"C{k}" for k, z in zip(key, nulls, strict=True)], dtype=object
+            ),
+        }
+    )
+    u = "expect_column_values_to_be_unique"
+    exps = _mostly(u, column="resident_id") + _mostly(u, (None, 0.9), column="period")
+    exps += _mostly(u, (None,), column="code")
+    return df, exps
+
+
 def _valid_resident_id(rng: np.random.Generator, rate: float) -> tuple[pd.DataFrame, list[Expectation]]:
     df = pd.DataFrame(
         {
@@ -535,6 +575,7 @@ BUILDERS: dict[str, Builder] = {
     "expect_column_values_to_match_regex": _match_regex,
     "expect_column_values_to_be_between": _between,
     "expect_compound_columns_to_be_unique": _compound_unique,
+    "expect_column_values_to_be_unique": _unique_values,
     "expect_column_values_to_be_valid_resident_id": _valid_resident_id,
     "expect_column_values_to_be_valid_credit_code": _valid_credit_code,
     "expect_resident_id_to_agree_with_birth_date": _agree_birth,
@@ -630,6 +671,7 @@ def _person_rows() -> pd.DataFrame:
             "marital_status": _strings(["10", "20", "99", "20"]),
             "alive": pd.array([True] * 4, dtype="boolean"),
             "death_date": pd.Series([None] * 4, dtype="datetime64[ms]"),
+            "record_key": _strings(["HJ01", "HJ02", "HJ03", "HJ04"]),
         }
     )
     df["_batch_id"] = "b1"
@@ -774,11 +816,11 @@ def test_birth_date_as_text_with_skipped_rows() -> None:
     )
 
 
-# runner._suite builds the GE suite with ExpectationSuite.add_expectation_configuration,
+# runner.gx_suite builds the GE suite with ExpectationSuite.add_expectation_configuration,
 # whose default match_type="domain" treats two expectations of the same type on the same
 # column as one and keeps the last: engine="ge" evaluates only that one, compiled all.
 SAME_DOMAIN = (
-    "runner._suite adds expectations with GE's default match_type='domain': a later expectation of "
+    "runner.gx_suite adds expectations with GE's default match_type='domain': a later expectation of "
     "the same type on the same column replaces an earlier one, so engine='ge' drops it; compiled keeps it"
 )
 
