@@ -38,11 +38,12 @@ import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from etl.errors import ContractError
-from etl.publish.csvfile import write_csv
+
+if TYPE_CHECKING:  # pandas is imported where a list is read: contracts load at DAG parse time
+    import pandas as pd
 
 _ENTRY = re.compile(r"^\[(\d*)-(\d*)\](.*)$")
 _PLACEHOLDERS = (
@@ -61,6 +62,8 @@ def _loc_dat() -> Path:
 
 def build_regions(loc_dat: Path | None = None) -> pd.DataFrame:
     """Parse loc.dat into one row per current division code (see module doc)."""
+    import pandas as pd
+
     rows: list[dict[str, object]] = []
     province_code = ""
     for raw in (loc_dat or _loc_dat()).read_text(encoding="utf-8").splitlines():
@@ -122,6 +125,8 @@ def write_reference(project_dir: Path) -> list[Path]:
 
     The small code lists (gender.csv, ethnicity.csv ...) are data kept by hand in
     schemas/reference/, not generated: they have no copy in code to write them from."""
+    from etl.publish.csvfile import write_csv
+
     out = reference_dir(project_dir)
     out.mkdir(parents=True, exist_ok=True)
     regions = out / "regions.csv"
@@ -131,6 +136,8 @@ def write_reference(project_dir: Path) -> list[Path]:
 
 @lru_cache(maxsize=4)
 def _regions_cached(path: str) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.read_csv(
         path, dtype={"code": str, "name": str, "province": str, "prefecture": str}, keep_default_na=False
     )
@@ -148,6 +155,8 @@ def code_list_names(directory: Path) -> list[str]:
 
 @lru_cache(maxsize=64)
 def _list_cached(path: str, version: tuple[int, int]) -> pd.DataFrame:
+    import pandas as pd
+
     df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     missing = {"code", "name"} - set(df.columns)
     if missing:
