@@ -57,6 +57,98 @@ def evaluate(home: HomeOpt = None) -> None:
     out.print(t)
 
 
+review_app = typer.Typer(
+    help="Clerical review of pairs scored between the review and the match threshold.", no_args_is_help=True
+)
+EntityOpt = Annotated[
+    str | None, typer.Option("--entity", "-e", help="person or legal_entity (default: both)")
+]
+
+
+@review_app.command("list")
+def review_list(entity: EntityOpt = None, home: HomeOpt = None) -> None:
+    """The open review queue: pair ids, record ids and match probabilities (no values)."""
+    from etl.resolve.review import queue
+
+    q = queue(get_settings(home), entity)
+    t = Table(title=f"review queue ({len(q)} pairs)")
+    for col in ("pair", "entity", "left record", "right record", "probability", "weight"):
+        t.add_column(col)
+    for r in q.to_dict("records"):
+        t.add_row(
+            str(r["pair_id"]),
+            str(r["entity"]),
+            str(r["rec_id_l"]),
+            str(r["rec_id_r"]),
+            f"{r['match_probability']:.4f}",
+            f"{r['match_weight']:.2f}",
+        )
+    out.print(t)
+
+
+@review_app.command("show")
+def review_show(
+    pair: Annotated[str, typer.Argument(help="pair id from `review list`")], home: HomeOpt = None
+) -> None:
+    """A pair's masked values side by side, its comparison levels and match weight."""
+    from etl.resolve.review import show
+
+    try:
+        p = show(get_settings(home), pair)
+    except GovbaseError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    t = Table(
+        title=f"{p.entity} pair {p.pair_id}: probability {p.match_probability:.4f}, weight {p.match_weight:.2f}"
+    )
+    for col in ("attribute", p.rec_id_l, p.rec_id_r):
+        t.add_column(col)
+    for attr, left, right in zip(p.values.index, p.values["left"], p.values["right"], strict=True):
+        t.add_row(str(attr), _text(left), _text(right))
+    out.print(t)
+    lv = Table(title="comparison levels")
+    for col in ("comparison", "level", "match weight"):
+        lv.add_column(col)
+    for name, info in p.levels.items():
+        lv.add_row(name, str(info["level"]), f"{info['match_weight']:+.2f}")
+    out.print(lv)
+
+
+def _decide(pair: str, decision: str, by: str | None, home: Path | None) -> None:
+    from etl.resolve.review import decide
+
+    try:
+        decide(get_settings(home), pair, decision, by)
+    except GovbaseError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    out.print(f"pair {pair}: {decision}ed; applied by the next `govbase consolidate`")
+
+
+ByOpt = Annotated[str | None, typer.Option("--by", help="who decided (kept with the decision)")]
+PairArg = Annotated[str, typer.Argument(help="pair id from `review list`")]
+
+
+@review_app.command("accept")
+def review_accept(pair: PairArg, by: ByOpt = None, home: HomeOpt = None) -> None:
+    """The two records are one entity: they are linked on every later run."""
+    _decide(pair, "accept", by, home)
+
+
+@review_app.command("reject")
+def review_reject(pair: PairArg, by: ByOpt = None, home: HomeOpt = None) -> None:
+    """The two records are different entities: they are kept apart on every later run."""
+    _decide(pair, "reject", by, home)
+
+
+def _text(v: object) -> str:
+    import pandas as pd
+
+    return "" if v is None or v is pd.NA or str(v) in ("<NA>", "nan", "NaT") else str(v)
+
+
 def register(app: typer.Typer) -> None:
+    """Add consolidate, evaluate and the review sub-commands to the govbase command."""
     app.command("consolidate")(consolidate)
     app.command("evaluate")(evaluate)
+    app.add_typer(review_app, name="review")

@@ -309,8 +309,10 @@ def splink_settings(cfg: ResolveConfig) -> Any:
         unique_id_column_name="rec_id",
         blocking_rules_to_generate_predictions=rules,
         comparisons=[build_comparison(c) for c in cfg.comparisons],
-        retain_intermediate_calculation_columns=False,
-        retain_matching_columns=False,
+        # the comparison level (gamma) and weight of each comparison, for clerical review; the
+        # matching values come along in memory but are never stored
+        retain_intermediate_calculation_columns=True,
+        retain_matching_columns=True,
     )
 
 

@@ -16,6 +16,7 @@ valid identifiers is split (see `_split_conflicts`) and recorded as a finding.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,9 +72,42 @@ def score(records: pd.DataFrame, cfg: ResolveConfig) -> tuple[pd.DataFrame, dict
     _train(linker, cfg, labelled)
     model = linker.misc.save_model_to_json()
     pred = linker.inference.predict(threshold_match_probability=cfg.thresholds.review)
-    pairs = pred.as_pandas_dataframe()[["rec_id_l", "rec_id_r", "match_probability", "match_weight"]]
+    full = pred.as_pandas_dataframe()
+    pairs = full[["rec_id_l", "rec_id_r", "match_probability", "match_weight"]].copy()
+    pairs["levels"] = _levels(full, model, full["match_probability"] < cfg.thresholds.match)
     pairs = pairs.sort_values(["rec_id_l", "rec_id_r"], ignore_index=True)
     return pairs, model
+
+
+def _levels(pred: pd.DataFrame, model: dict[str, Any], rows: pd.Series) -> pd.Series:
+    """Per pair (where `rows`), the comparison level each comparison fell into and its
+    match weight (log2 Bayes factor, with its term-frequency adjustment), as JSON (what a reviewer reads beside the masked values; no values)."""
+    out = pd.Series(pd.NA, index=pred.index, dtype="string")
+    if not rows.any():
+        return out
+    sub = pred[rows]
+    parts: dict[str, list[str]] = {}
+    for comp in model["comparisons"]:
+        name = comp["output_column_name"]
+        levels = comp["comparison_levels"]
+        non_null = [lv for lv in levels if not lv.get("is_null_level")]
+        labels = {len(non_null) - 1 - i: lv.get("label_for_charts", "") for i, lv in enumerate(non_null)}
+        labels[-1] = "missing"
+        weight = sub[f"mw_{name}"].astype(float)
+        if f"mw_tf_adj_{name}" in sub:  # the term-frequency adjustment of the level
+            weight = weight + sub[f"mw_tf_adj_{name}"].astype(float).fillna(0.0)
+        parts[name] = [
+            json.dumps(
+                {"level": labels.get(int(g), str(g)), "match_weight": round(float(w), 3)}, ensure_ascii=False
+            )
+            for g, w in zip(sub[f"gamma_{name}"], weight, strict=True)
+        ]
+    names = list(parts)
+    joined = [
+        "{" + ", ".join(f"{json.dumps(n)}: {parts[n][i]}" for n in names) + "}" for i in range(len(sub))
+    ]
+    out[rows] = joined
+    return out
 
 
 def _edges(
@@ -120,27 +154,46 @@ def _components(records: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
 
 
 def _split_conflicts(
-    comps: pd.DataFrame, edges: pd.DataFrame, records: pd.DataFrame
+    comps: pd.DataFrame, edges: pd.DataFrame, records: pd.DataFrame, decisions: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Split every cluster that holds two different valid identifiers.
+    """Split every cluster that holds two different valid identifiers or a rejected pair.
 
-    Different valid identifiers are different entities unless a person says otherwise: the
-    records of such a cluster are regrouped by its edges taken strongest first (identifier
-    edges, then by match probability, then by record ids), skipping an edge that would join
-    two groups with different identifiers. Each split is a finding.
+    Different valid identifiers are different entities unless a person says otherwise (an
+    accepted pair), and a rejected pair is never in one cluster: the records of such a
+    cluster are regrouped by its edges taken in order (accepted pairs, then by match
+    probability, then by record ids), skipping an edge that would join two groups holding
+    different identifiers or the two records of a rejected pair. Each split by identifiers
+    is a finding; a split by a decision shows in the id map.
     """
     ids = records.set_index("rec_id")["exact_id"]
+    decided = (
+        decisions if decisions is not None else pd.DataFrame(columns=["rec_id_l", "rec_id_r", "decision"])
+    )
+    rejected = decided[decided["decision"] == "reject"]
+    accepted = set(
+        zip(*(decided.loc[decided["decision"] == "accept", c] for c in ("rec_id_l", "rec_id_r")), strict=True)
+    )
     per = comps.assign(exact_id=ids.reindex(comps["rec_id"]).to_numpy())
     n_ids = per.dropna(subset=["exact_id"]).groupby("cluster")["exact_id"].nunique()
-    bad = set(n_ids[n_ids > 1].index)
+    cluster_of = comps.set_index("rec_id")["cluster"]
+    apart = [
+        (a, b)
+        for a, b in zip(rejected["rec_id_l"], rejected["rec_id_r"], strict=True)
+        if a in cluster_of and b in cluster_of
+    ]
+    bad = set(n_ids[n_ids > 1].index) | {cluster_of[a] for a, b in apart if cluster_of[a] == cluster_of[b]}
     findings: list[dict[str, Any]] = []
     if not bad:
         return comps, findings
-    cluster_of = comps.set_index("rec_id")["cluster"]
-    e = edges[edges["rec_id_l"].map(cluster_of).isin(bad)]
-    e = e.sort_values(["match_probability", "rec_id_l", "rec_id_r"], ascending=[False, True, True])
+    e = edges[edges["rec_id_l"].map(cluster_of).isin(bad)].copy()
+    e["accepted"] = [(a, b) in accepted for a, b in zip(e["rec_id_l"], e["rec_id_r"], strict=True)]
+    e = e.sort_values(
+        ["accepted", "match_probability", "rec_id_l", "rec_id_r"], ascending=[False, False, True, True]
+    )
     parent: dict[str, str] = {r: r for r in comps.loc[comps["cluster"].isin(bad), "rec_id"]}
-    label: dict[str, str | None] = {r: (None if pd.isna(ids[r]) else str(ids[r])) for r in parent}
+    label: dict[str, frozenset[str]] = {
+        r: frozenset() if pd.isna(ids[r]) else frozenset([str(ids[r])]) for r in parent
+    }
 
     def root(x: str) -> str:
         while parent[x] != x:
@@ -148,18 +201,23 @@ def _split_conflicts(
             x = parent[x]
         return x
 
-    for a, b in zip(e["rec_id_l"], e["rec_id_r"], strict=True):
+    def forbidden(ra: str, rb: str) -> bool:
+        return any({root(x), root(y)} == {ra, rb} for x, y in apart if x in parent and y in parent)
+
+    for a, b, ok in zip(e["rec_id_l"], e["rec_id_r"], e["accepted"], strict=True):
         ra, rb = root(a), root(b)
-        if ra == rb or (label[ra] and label[rb] and label[ra] != label[rb]):
+        if ra == rb or forbidden(ra, rb):
+            continue
+        if not ok and label[ra] and label[rb] and label[ra] != label[rb]:
             continue
         keep, drop = (ra, rb) if ra < rb else (rb, ra)
         parent[drop] = keep
-        label[keep] = label[keep] or label[drop]
+        label[keep] = label[keep] | label[drop]
     out = comps.copy()
     sub = out["rec_id"].isin(parent.keys())
     out.loc[sub, "cluster"] = out.loc[sub, "rec_id"].map(root)
     out.loc[sub, "cluster"] = out[sub].groupby("cluster")["rec_id"].transform("min")
-    for c in sorted(bad):
+    for c in sorted(set(n_ids[n_ids > 1].index) & bad):
         members = sorted(comps.loc[comps["cluster"] == c, "rec_id"])
         findings.append(
             {"kind": "two_valid_ids_in_cluster", "rec_ids": members, "detail": f"{int(n_ids[c])} identifiers"}
@@ -181,7 +239,7 @@ def link(
     pairs, model = score(records, cfg)
     edges = _edges(records, pairs, cfg, decisions)
     comps = _components(records, edges)
-    comps, findings = _split_conflicts(comps, edges, records)
+    comps, findings = _split_conflicts(comps, edges, records, decisions)
     comps = comps.sort_values("rec_id", ignore_index=True)
     stats = {
         "records": len(records),

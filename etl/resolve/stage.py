@@ -18,6 +18,7 @@ The trained Splink model of each entity is kept per run (meta.resolve_run.model_
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,7 +98,15 @@ def _review_queue(
     if len(decided):
         done = set(zip(decided["rec_id_l"], decided["rec_id_r"], strict=True))
         q = q[[(a, b) not in done for a, b in zip(q["rec_id_l"], q["rec_id_r"], strict=True)]]
-    return q.assign(entity=cfg.name).reset_index(drop=True)
+    q = q.assign(
+        entity=cfg.name, pair_id=[pair_id(a, b) for a, b in zip(q["rec_id_l"], q["rec_id_r"], strict=True)]
+    )
+    return q.sort_values(["match_probability", "pair_id"], ascending=[False, True], ignore_index=True)
+
+
+def pair_id(rec_id_l: str, rec_id_r: str) -> str:
+    """A short, stable handle of a record pair for the review commands (record ids carry no personal data)."""
+    return hashlib.sha256(f"{rec_id_l}\x1f{rec_id_r}".encode()).hexdigest()[:10]
 
 
 def resolve_entity(

@@ -185,3 +185,57 @@ def test_relations_link_masters(consolidated: Settings) -> None:
     assert set(src["source"]) >= {"ps_hukou", "nhc_health", "hrss_insurance"}
     # the island-breaking view: many persons are known to more than one department
     assert (src.groupby("person_id")["source"].nunique() > 1).mean() > 0.5
+
+
+def _settings_with_review_band(home: Path, tmp_path: Path) -> Settings:
+    """The project's contracts with a wide review band (review threshold 0.05), so the
+    queue holds pairs at this size."""
+    project = tmp_path / "project"
+    shutil.copytree(get_settings().schemas_dir, project / "schemas")
+    shutil.copytree(get_settings().expectations_dir, project / "expectations")
+    person = project / "schemas" / "resolve" / "person.yml"
+    person.write_text(
+        person.read_text(encoding="utf-8").replace("review: 0.8", "review: 0.05"), encoding="utf-8"
+    )
+    return Settings(home=home, project_dir=project)
+
+
+def test_review_decisions_win_over_the_model_on_every_later_run(staged: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from etl.cli import app
+    from etl.resolve import review
+
+    settings = _settings_with_review_band(_copy(staged, tmp_path / "review").home, tmp_path)
+    consolidate(settings)
+    queued = review.queue(settings, "person")
+    assert len(queued) > 0
+    records = _core(settings, "person_record")
+    # reject a pair the model linked (a record without an ID and one with), accept one it did not
+    no_id = records[~records["has_valid_id"]]
+    linked = records[records["person_id"].isin(no_id["person_id"]) & records["has_valid_id"]].iloc[0]
+    partner = no_id[no_id["person_id"] == linked["person_id"]].iloc[0]
+    # accept a pair the model keeps apart: that no-ID record and a record of another master
+    other = records[(records["person_id"] != partner["person_id"]) & (records["_table"] == "person")].iloc[0]
+    review.decide_records(settings, "person", linked["rec_id"], partner["rec_id"], "reject")
+    review.decide_records(settings, "person", partner["rec_id"], other["rec_id"], "accept")
+    runner = CliRunner()
+    env = {"GOVBASE_HOME": str(settings.home), "GOVBASE_PROJECT_DIR": str(settings.project_dir)}
+    queued_pair = queued.iloc[0]
+    shown = runner.invoke(app, ["review", "show", queued_pair["pair_id"]], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "comparison levels" in shown.output and "match weight" in shown.output
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+        names = set(con.execute("select name from staging.person").df()["name"].dropna())
+    assert not any(n in shown.output for n in names if len(n) >= 2)  # names are masked
+    decided = runner.invoke(app, ["review", "reject", queued_pair["pair_id"], "--by", "reviewer-1"], env=env)
+    assert decided.exit_code == 0, decided.output
+    for _ in range(2):  # applied on every later run
+        consolidate(settings)
+        now = _core(settings, "person_record").set_index("rec_id")["person_id"]
+        assert now[linked["rec_id"]] != now[partner["rec_id"]]
+        assert now[partner["rec_id"]] == now[other["rec_id"]]
+        assert now[queued_pair["rec_id_l"]] != now[queued_pair["rec_id_r"]]
+    assert queued_pair["pair_id"] not in set(review.queue(settings, "person")["pair_id"])
+    # the masters the records left or joined keep their ids
+    assert now[linked["rec_id"]] == linked["person_id"] and now[other["rec_id"]] == other["person_id"]

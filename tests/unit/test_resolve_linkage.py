@@ -137,6 +137,21 @@ def test_clerical_decisions_win_over_the_model(cfg: ResolveConfig) -> None:
     assert got[c] == got["person|ps_hukou|005"]
 
 
+def test_a_rejected_pair_stays_apart_even_through_a_third_record(cfg: ResolveConfig) -> None:
+    recs = _records(_people())
+    a, b = "person|nhc_health|000", "person|ps_hukou|000"
+    third = recs[recs["rec_id"] == a].assign(rec_id="person|ca_marriage|000", _source="ca_marriage")
+    recs = add_features(pd.concat([recs, third], ignore_index=True), cfg)
+    base = link(recs, cfg).clusters.set_index("rec_id")["cluster"]
+    assert base[a] == base[b] == base["person|ca_marriage|000"]
+    decisions = pd.DataFrame([(a, b, "reject")], columns=["rec_id_l", "rec_id_r", "decision"])
+    got = link(recs, cfg, decisions)
+    cl = got.clusters.set_index("rec_id")["cluster"]
+    assert cl[a] != cl[b]
+    assert cl["person|ca_marriage|000"] in {cl[a], cl[b]}
+    assert got.findings == []  # a decision is not a conflict
+
+
 def test_pairwise_counts_pairs() -> None:
     pred = pd.Series(["x", "x", "x", "y"])
     truth = pd.Series(["1", "1", "2", "2"])
