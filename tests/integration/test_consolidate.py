@@ -17,7 +17,7 @@ from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
 from etl.demo import generate
 from etl.pipeline import run_source
-from etl.resolve import store
+from etl.resolve import CORE_TABLES, store
 from etl.resolve.evaluate import evaluate
 from etl.resolve.stage import consolidate
 
@@ -83,6 +83,7 @@ def test_core_is_queryable_in_the_catalog_and_every_record_has_one_master(consol
             " + (select count(*) from staging.legal_entity where legal_rep_name is not null or legal_rep_id is not null)"
         ).fetchall()[0][0]
         paths = [r[0] for r in con.execute("select path from meta.core_table").fetchall()]
+        names = {r[0] for r in con.execute("select table_name from meta.core_table").fetchall()}
         model = con.execute("select model_path from meta.resolve_run where entity = 'person'").fetchall()[0][
             0
         ]
@@ -90,6 +91,7 @@ def test_core_is_queryable_in_the_catalog_and_every_record_has_one_master(consol
     assert records[0] == records[1] == staged
     assert orphans == 0
     assert all(not Path(p).is_absolute() and p.startswith("core/") for p in paths)
+    assert names == set(CORE_TABLES)  # the consolidate DAG emits one Asset per table
     assert not Path(model).is_absolute() and (consolidated.warehouse / model).is_file()
     ids = _core(consolidated, "person")["person_id"]
     assert ids.str.fullmatch(r"P\d{10}").all()
