@@ -11,6 +11,8 @@ CORE_TABLES = (
     "legal_entity",
     "legal_entity_record",
     "legal_entity_id_map",
+    "person_history",
+    "legal_entity_history",
     "provenance",
     "finding",
     "review_queue",

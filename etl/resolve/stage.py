@@ -8,6 +8,7 @@ keyed by master ids. Writes, in one publish (see etl.resolve.store):
 - core.<entity>: one golden record per master (`<entity>_id`);
 - core.<entity>_record: one row per source record -> its master;
 - core.<entity>_id_map: ids merged into others or split from them, by run;
+- core.<entity>_history: SCD2 versions of the golden records (etl.resolve.history);
 - core.provenance: one row per golden value: the record it came from and the rule;
 - core.finding: conflicts for a person's eye (two valid ids in a cluster, a valid ID whose
   birth date or gender another record contradicts);
@@ -29,7 +30,7 @@ from etl import meta
 from etl.config import Settings, get_settings
 from etl.contracts import Contracts, get_contracts
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
-from etl.resolve import golden, ids, store
+from etl.resolve import golden, history, ids, store
 from etl.resolve.config import ResolveConfig, load_resolve_configs, resolution_order
 from etl.resolve.linkage import Linkage, exact_ids, link
 from etl.resolve.records import load_records
@@ -232,6 +233,11 @@ def consolidate(settings: Settings | None = None, run_id: str | None = None) -> 
         by = {r.entity: r for r in results}
         if "person" in by and "legal_entity" in by:
             tables.update(relations(con, contracts, by["person"].records, by["legal_entity"].records, tables))
+        for r in results:
+            id_col = f"{r.entity}_id"
+            as_of = pd.to_datetime(r.records["_logical_date"]).max().date()
+            previous = store.read_core(con, settings, f"{r.entity}_history")
+            tables[f"{r.entity}_history"] = history.scd2(previous, tables[r.entity], id_col, as_of)
         store.publish(
             con,
             settings,
