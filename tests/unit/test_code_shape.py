@@ -20,7 +20,6 @@ MAX_LINES = 80
 EXCEPTIONS = {
     ("extract/csv.py", "read_fast"),
     ("extract/sql.py", "read"),
-    ("resolve/stage.py", "resolve_entity"),
 }
 
 
