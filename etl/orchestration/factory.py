@@ -2,7 +2,8 @@
 
 One ingest DAG per `schemas/sources/<source>.yml` (dag_id `ingest__<source>`,
 tasks extract -> normalize -> validate -> load), plus the data-aware `publish`
-DAG scheduled on the Assets the load tasks emit.
+DAG scheduled on the Assets the load tasks emit, and the `consolidate` DAG
+scheduled on the staging Assets of the tables schemas/resolve/*.yml read.
 
 Parse-time contract: this module imports only the standard library, the YAML
 contract models and `airflow.sdk`. pandas, DuckDB and Great Expectations are
@@ -197,6 +198,83 @@ def publish_assets(sources: Iterable[Source]) -> list[Asset]:
     return [Asset(staging_asset_uri(s.table, s.name)) for s in sources]
 
 
+CONSOLIDATE_DAG_ID = "consolidate"
+
+
+def core_asset_uri(table: str) -> str:
+    """URI of the Asset the consolidate task updates per core table: `govbase://core/<table>`."""
+    return f"govbase://core/{table}"
+
+
+def consolidate_task(context: dict[str, Any]) -> dict[str, Any]:
+    """Body of the consolidate task: staging -> core (etl.resolve.stage.consolidate)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from etl.errors import GovbaseError
+    from etl.resolve.stage import consolidate
+
+    run_id = govbase_run_id(context["dag_run"].run_id)
+    try:
+        summary = consolidate(get_settings(), run_id=run_id)
+    except GovbaseError as exc:
+        log.error("govbase consolidate FAILED: %s", exc)
+        raise AirflowFailException(f"consolidate: {exc}") from exc
+    log.info("govbase %s", summary)
+    keys = ("records", "masters", "pairs_linked", "review_pairs", "merged", "split", "findings")
+    return {e: {k: r[k] for k in keys} for e, r in summary.entities.items()}
+
+
+def resolve_input_tables(schemas_dir: Path | None = None) -> set[str]:
+    """The staged tables the linkage settings read (schemas/resolve/*.yml `inputs`), by plain YAML."""
+    import yaml
+
+    folder = (schemas_dir or get_settings().schemas_dir) / "resolve"
+    tables: set[str] = set()
+    for p in sorted(folder.glob("*.yml")):
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        tables.update(str(i["table"]) for i in data.get("inputs", []) if isinstance(i, dict) and "table" in i)
+    return tables
+
+
+def build_consolidate_dag(sources: Iterable[Source], schemas_dir: Path | None = None) -> DAG | None:
+    """The consolidate DAG, run whenever a staging Asset of a person- or organisation-bearing
+    table is updated; its one task holds the warehouse pool (it writes) and emits one
+    `govbase://core/<table>` Asset per core table."""
+    from etl.resolve import CORE_TABLES
+
+    tables = resolve_input_tables(schemas_dir)
+    srcs = sorted((s for s in sources if s.table in tables), key=lambda s: s.name)
+    if not srcs:
+        return None
+    assets = [Asset(staging_asset_uri(s.table, s.name)) for s in srcs]
+    with DAG(
+        dag_id=CONSOLIDATE_DAG_ID,
+        description="Link staged records into master persons and organisations; build schema core",
+        schedule=AssetAny(*assets),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args("govbase"),
+        tags=["consolidate", "core"],
+        doc_md=(
+            "### consolidate\n\nRuns `etl.resolve.stage.consolidate`: exact and Splink linkage, stable "
+            "master ids, golden records, provenance, relations (schemas/resolve/*.yml). Triggered by any "
+            "update of:\n\n" + "\n".join(f"* `{a.uri}`" for a in assets)
+        ),
+    ) as dag:
+
+        @task(
+            task_id="consolidate",
+            pool=WAREHOUSE_POOL,
+            outlets=[Asset(core_asset_uri(t)) for t in CORE_TABLES],
+        )
+        def _consolidate(**context: Any) -> dict[str, Any]:
+            return consolidate_task(context)
+
+        _consolidate()
+    return dag
+
+
 def load_sources(schemas_dir: Path | None = None) -> list[Source]:
     """Parse every source contract (YAML + pydantic only; no cross-check, no heavy imports)."""
     folder = (schemas_dir or get_settings().schemas_dir) / "sources"
@@ -210,4 +288,7 @@ def build_all(schemas_dir: Path | None = None) -> dict[str, DAG]:
     publish = build_publish_dag(sources)
     if publish is not None:
         dags[publish.dag_id] = publish
+    consolidate = build_consolidate_dag(sources, schemas_dir)
+    if consolidate is not None:
+        dags[consolidate.dag_id] = consolidate
     return dags

@@ -1,0 +1,22 @@
+"""Entity resolution, golden records, survivorship, stable master ids: staging -> core.
+
+The package root imports nothing heavy (the DAG factory reads CORE_TABLES at parse time).
+"""
+
+#: the tables `govbase consolidate` publishes in schema core (one Asset each)
+CORE_TABLES = (
+    "person",
+    "person_record",
+    "person_id_map",
+    "legal_entity",
+    "legal_entity_record",
+    "legal_entity_id_map",
+    "person_history",
+    "legal_entity_history",
+    "provenance",
+    "finding",
+    "review_queue",
+    "legal_representative",
+    "employment",
+    "person_source",
+)

@@ -147,8 +147,49 @@ def _text(v: object) -> str:
     return "" if v is None or v is pd.NA or str(v) in ("<NA>", "nan", "NaT") else str(v)
 
 
+def asof(
+    day: Annotated[str, typer.Argument(help="date YYYY-MM-DD")],
+    table: Annotated[str, typer.Argument(help="person or legal_entity")],
+    limit: Annotated[int, typer.Option(help="rows to print (masked)")] = 20,
+    home: HomeOpt = None,
+) -> None:
+    """What the base said on a past date: the golden records valid on DAY (SCD2 history), masked."""
+    import datetime as dt
+
+    from etl import meta
+    from etl.contracts import get_contracts
+    from etl.publish.masking import mask
+    from etl.resolve.history import as_of_sql
+
+    settings = get_settings(home)
+    tables = get_contracts(settings).tables
+    try:
+        dt.date.fromisoformat(day)
+    except ValueError:
+        console.print(f"[bold red]error:[/] {day!r} is not a date YYYY-MM-DD")
+        raise typer.Exit(1) from None
+    if table not in ("person", "legal_entity"):
+        console.print(f"[bold red]error:[/] {table!r}: use person or legal_entity")
+        raise typer.Exit(1)
+    sql, params = as_of_sql(table, day)
+    with meta.connect(settings, read_only=True) as con:
+        n = con.execute(f"select count(*) from ({sql})", params).fetchall()[0][0]
+        rows = con.execute(f"{sql} order by {table}_id limit {int(limit)}", params).df()
+    shared = tables[table]
+    for col in rows.columns:
+        if col in shared.column_names:
+            rows[col] = mask(rows[col].astype("string"), shared.column(col).mask)
+    t = Table(title=f"core.{table} as of {day}: {n} masters (first {len(rows)}, masked)")
+    for col in rows.columns:
+        t.add_column(col)
+    for rec in rows.astype("string").fillna("").to_dict("records"):
+        t.add_row(*(str(v) for v in rec.values()))
+    out.print(t)
+
+
 def register(app: typer.Typer) -> None:
     """Add consolidate, evaluate and the review sub-commands to the govbase command."""
     app.command("consolidate")(consolidate)
     app.command("evaluate")(evaluate)
+    app.command("asof")(asof)
     app.add_typer(review_app, name="review")

@@ -16,8 +16,9 @@ file, the key and the problem.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import sqlglot
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -172,10 +173,10 @@ def _comparison_classes() -> dict[str, type]:
     return {n: c for n, c in vars(cl).items() if inspect.isclass(c) and n[0].isupper()}
 
 
-def _check(cfg: ResolveConfig, tables: dict[str, SharedTable], file: str) -> None:
-    def fail(key: str, problem: str) -> None:
-        raise ContractError(file, key, problem)
+Fail = Callable[[str, str], NoReturn]
 
+
+def _check_inputs(cfg: ResolveConfig, tables: dict[str, SharedTable], fail: Fail) -> None:
     if cfg.name not in tables:
         fail("name", f"{cfg.name!r} is not a shared table; known: {', '.join(sorted(tables))}")
     entity = tables[cfg.name]
@@ -191,10 +192,14 @@ def _check(cfg: ResolveConfig, tables: dict[str, SharedTable], file: str) -> Non
         for attr in inp.require_any:
             if attr not in inp.columns:
                 fail(f"inputs[{i}].require_any", f"{attr!r} is not among this input's columns")
-    attrs = set(cfg.attributes) | set(RECORD_COLUMNS)
     for i, other in enumerate(cfg.context):
         if other == cfg.name or other not in tables:
             fail(f"context[{i}]", f"{other!r} is not another entity")
+
+
+def _check_columns(cfg: ResolveConfig, fail: Fail) -> None:
+    """exact_key, features, blocking and prior rules name columns the records have."""
+    attrs = set(cfg.attributes) | set(RECORD_COLUMNS)
     if cfg.exact_key not in attrs:
         fail("exact_key", f"{cfg.exact_key!r} is not an attribute of the inputs")
     for name, sql in cfg.features.items():
@@ -217,11 +222,19 @@ def _check(cfg: ResolveConfig, tables: dict[str, SharedTable], file: str) -> Non
         unknown = sorted(used - known)
         if unknown:
             fail(f"blocking_rules[{i}]", f"blocks on column(s) the records lack: {', '.join(unknown)}")
-    for i, rule in enumerate(cfg.training.prior.rules):
-        unknown = sorted(set(rule) - known)
+    for i, prior in enumerate(cfg.training.prior.rules):
+        unknown = sorted(set(prior) - known)
         if unknown:
             fail(f"training.prior.rules[{i}]", f"unknown column(s) {', '.join(unknown)}")
-    classes = _comparison_classes()
+
+
+def _check(cfg: ResolveConfig, tables: dict[str, SharedTable], file: str) -> None:
+    def fail(key: str, problem: str) -> NoReturn:
+        raise ContractError(file, key, problem)
+
+    _check_inputs(cfg, tables, fail)
+    _check_columns(cfg, fail)
+    known, classes = cfg.linkage_columns, _comparison_classes()
     for i, comp in enumerate(cfg.comparisons):
         _check_comparison(comp, f"comparisons[{i}]", known, classes, fail)
         if comp.levels is not None:

@@ -1,7 +1,7 @@
 """Linkage accuracy against the demo ground truth (landing/_truth/).
 
-Each staged record traces to its delivered row (source, file, row number) and from there
-to the truth's `entity_id`: the person or organisation it really belongs to. The legal
+Each staged record traces through its source and record key to the truth's `entity_id`:
+the person or organisation it really belongs to. The legal
 representative of an organisation record is that organisation's `legal_rep_person`; an
 employment record's employer is the organisation holding its true credit code.
 
@@ -79,34 +79,29 @@ def split_scores(pred: pd.Series, truth: pd.Series, has_id: pd.Series) -> tuple[
 
 
 def _truth_rows(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> pd.DataFrame:
-    """(source, batch_id, row_number) -> entity_id and true codes, for every delivered row."""
+    """(source, record_key) -> entity_id and true codes, for every delivered record. The
+    record key names a source record across deliveries (a later drop rewrites the truth
+    files and may reorder rows; the keys stay)."""
     frames = []
     for f in sorted(truth_dir.glob("*.parquet")):
         if f.stem in ("persons", "organisations", "links", "events"):  # not one row per delivered record
             continue
         cols = con.execute(f"select * from read_parquet('{f}') limit 0").df().columns
+        if "record_key" not in cols:
+            continue
         extra = [c for c in ("true_employer_credit_code",) if c in cols]
-        sel = ", ".join(["source", "file", "row_number", "entity_id", *extra])
+        sel = ", ".join(["source", "record_key", "entity_id", *extra])
         frames.append(con.execute(f"select {sel} from read_parquet('{f}')").df())
     rows = pd.concat(frames, ignore_index=True)
-    batches = con.execute(
-        "select batch_id, source, file from meta.extract_batch where status = 'extracted'"
-    ).df()
-    # the truth names a file as <source>/<file> (a SQL table by its name)
-    rows["file"] = rows["file"].str.split("/").str[-1]
-    return rows.merge(batches, on=["source", "file"]).rename(columns={"batch_id": "_batch_id"})
+    return rows.drop_duplicates(["source", "record_key"], keep="last")
 
 
 def truth_of(
     con: duckdb.DuckDBPyConnection, settings: Settings, entity: str, records: pd.DataFrame
 ) -> pd.Series:
     """The true entity of each record (index aligned with `records`; null where unknown)."""
-    rows = _truth_rows(con, settings.truth_dir).rename(
-        columns={"source": "_source", "row_number": "_row_number"}
-    )
-    got = records[["_table", "_source", "_batch_id", "_row_number"]].merge(
-        rows, on=["_source", "_batch_id", "_row_number"], how="left"
-    )
+    rows = _truth_rows(con, settings.truth_dir).rename(columns={"source": "_source"})
+    got = records[["_table", "_source", "record_key"]].merge(rows, on=["_source", "record_key"], how="left")
     orgs = pd.read_parquet(settings.truth_dir / "organisations.parquet")
     true = got["entity_id"].copy()
     if entity == "person":

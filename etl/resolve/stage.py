@@ -8,6 +8,7 @@ keyed by master ids. Writes, in one publish (see etl.resolve.store):
 - core.<entity>: one golden record per master (`<entity>_id`);
 - core.<entity>_record: one row per source record -> its master;
 - core.<entity>_id_map: ids merged into others or split from them, by run;
+- core.<entity>_history: SCD2 versions of the golden records (etl.resolve.history);
 - core.provenance: one row per golden value: the record it came from and the rule;
 - core.finding: conflicts for a person's eye (two valid ids in a cluster, a valid ID whose
   birth date or gender another record contradicts);
@@ -29,7 +30,7 @@ from etl import meta
 from etl.config import Settings, get_settings
 from etl.contracts import Contracts, get_contracts
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
-from etl.resolve import golden, ids, store
+from etl.resolve import golden, history, ids, store
 from etl.resolve.config import ResolveConfig, load_resolve_configs, resolution_order
 from etl.resolve.linkage import Linkage, exact_ids, link
 from etl.resolve.records import load_records
@@ -109,6 +110,58 @@ def pair_id(rec_id_l: str, rec_id_r: str) -> str:
     return hashlib.sha256(f"{rec_id_l}\x1f{rec_id_r}".encode()).hexdigest()[:10]
 
 
+RECORD_COLUMNS = [
+    "rec_id",
+    "master_id",
+    "_table",
+    "_source",
+    "_batch_id",
+    "_row_number",
+    "record_key",
+    "_logical_date",
+]
+
+
+def _assign_ids(
+    con: duckdb.DuckDBPyConnection, settings: Settings, cfg: ResolveConfig, linkage: Linkage, run_id: str
+) -> ids.Assignment:
+    """Master ids for this run's clusters, given the ids the previous run gave their records."""
+    id_col = f"{cfg.name}_id"
+    previous = store.read_core(con, settings, f"{cfg.name}_record")
+    prev = (
+        previous.rename(columns={id_col: "master_id"})
+        if previous is not None
+        else pd.DataFrame(columns=["rec_id", "master_id"])
+    )
+    return ids.assign(
+        linkage.clusters,
+        prev,
+        last_value=store.last_value(con, cfg.name),
+        prefix=cfg.id_prefix,
+        digits=cfg.id_digits,
+        run_id=run_id,
+    )
+
+
+def _linkage_findings(
+    linkage: Linkage, assigned: pd.DataFrame, cfg: ResolveConfig, run_id: str
+) -> list[dict[str, Any]]:
+    """The linkage's conflicts as finding rows, naming the masters the records went to."""
+    master_of = assigned.set_index("rec_id")["master_id"]
+    return [
+        {
+            "entity": cfg.name,
+            "kind": f["kind"],
+            "master_id": ",".join(sorted({master_of[r] for r in f["rec_ids"]})),
+            "rec_ids": ",".join(f["rec_ids"]),
+            "attribute": cfg.exact_key,
+            "detail": f["detail"],
+            "run_id": run_id,
+        }
+        for f in linkage.findings
+    ]
+
+
 def resolve_entity(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -126,53 +179,21 @@ def resolve_entity(
         recs[f"{other}_id"] = recs["rec_id"].map((context or {})[other]).astype("string")
     decided = store.decisions(con, ent)
     linkage: Linkage = link(recs, cfg, decided)
-    previous = store.read_core(con, settings, f"{ent}_record")
-    prev = (
-        previous.rename(columns={id_col: "master_id"})
-        if previous is not None
-        else pd.DataFrame(columns=["rec_id", "master_id"])
-    )
-    seq = store.last_value(con, ent)
-    got = ids.assign(
-        linkage.clusters, prev, last_value=seq, prefix=cfg.id_prefix, digits=cfg.id_digits, run_id=run_id
-    )
+    got = _assign_ids(con, settings, cfg, linkage, run_id)
     recs = recs.merge(got.records, on="rec_id").assign(exact_id=exact_ids(recs, cfg).to_numpy())
     recs[cfg.exact_key] = recs["exact_id"]  # only a valid identifier may survive into a golden record
     attrs = cfg.attributes
     trust = golden.trust_table(contracts, {i.table: i.columns for i in cfg.inputs})
     chosen = golden.choose(recs, contracts.tables[ent], attrs, trust)
     gold = golden.golden(recs, chosen, attrs, id_col)
-    master_of = got.records.set_index("rec_id")["master_id"]
-    findings = [
-        {
-            "entity": ent,
-            "kind": f["kind"],
-            "master_id": ",".join(sorted({master_of[r] for r in f["rec_ids"]})),
-            "rec_ids": ",".join(f["rec_ids"]),
-            "attribute": cfg.exact_key,
-            "detail": f["detail"],
-            "run_id": run_id,
-        }
-        for f in linkage.findings
-    ] + _id_findings(recs, cfg, run_id)
+    findings = _linkage_findings(linkage, got.records, cfg, run_id) + _id_findings(recs, cfg, run_id)
     id_map = got.id_map.rename(columns={"master_id": id_col})
     old_map = store.read_core(con, settings, f"{ent}_id_map")
     if old_map is not None:
         id_map = pd.concat([old_map, id_map], ignore_index=True)
     queue = _review_queue(linkage.pairs, recs, cfg, decided)
-    record_cols = [
-        "rec_id",
-        "master_id",
-        "_table",
-        "_source",
-        "_batch_id",
-        "_row_number",
-        "record_key",
-        "_logical_date",
-    ]
-    record_table = (
-        recs[record_cols].assign(has_valid_id=recs["exact_id"].notna()).rename(columns={"master_id": id_col})
-    )
+    record_table = recs[RECORD_COLUMNS].assign(has_valid_id=recs["exact_id"].notna())
+    record_table = record_table.rename(columns={"master_id": id_col})
     provenance = chosen.assign(entity=ent, run_id=run_id)
     run = {
         "run_id": run_id,
@@ -232,6 +253,11 @@ def consolidate(settings: Settings | None = None, run_id: str | None = None) -> 
         by = {r.entity: r for r in results}
         if "person" in by and "legal_entity" in by:
             tables.update(relations(con, contracts, by["person"].records, by["legal_entity"].records, tables))
+        for r in results:
+            id_col = f"{r.entity}_id"
+            as_of = pd.to_datetime(r.records["_logical_date"]).max().date()
+            previous = store.read_core(con, settings, f"{r.entity}_history")
+            tables[f"{r.entity}_history"] = history.scd2(previous, tables[r.entity], id_col, as_of)
         store.publish(
             con,
             settings,

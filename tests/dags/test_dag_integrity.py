@@ -30,7 +30,7 @@ def test_no_import_errors(dagbag) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_one_ingest_dag_per_source_and_publish(dagbag, contracts) -> None:  # type: ignore[no-untyped-def]
-    expected = {f"ingest__{s}" for s in contracts.sources} | {"publish"}
+    expected = {f"ingest__{s}" for s in contracts.sources} | {"publish", "consolidate"}
     assert set(dagbag.dags) == expected
 
 
@@ -71,6 +71,21 @@ def test_publish_scheduled_on_every_staging_asset(dagbag, contracts) -> None:  #
     assert type(condition).__name__ == "AssetAny"  # any source's update triggers publish
     uris = {a.uri for a in condition.objects}
     assert uris == {f"govbase://staging/{s.table}/{n}" for n, s in contracts.sources.items()}
+
+
+def test_consolidate_runs_on_the_person_and_organisation_assets_and_emits_core(dagbag, contracts) -> None:  # type: ignore[no-untyped-def]
+    from etl.resolve import CORE_TABLES
+
+    dag = dagbag.dags["consolidate"]
+    condition = dag.timetable.asset_condition
+    assert type(condition).__name__ == "AssetAny"
+    uris = {a.uri for a in condition.objects}
+    bearing = {"person", "employment", "legal_entity"}
+    assert uris == {
+        f"govbase://staging/{s.table}/{n}" for n, s in contracts.sources.items() if s.table in bearing
+    }
+    outlets = {a.uri for a in dag.get_task("consolidate").outlets}
+    assert outlets == {f"govbase://core/{t}" for t in CORE_TABLES}
 
 
 def test_dag_files_parse_without_heavy_imports() -> None:

@@ -17,7 +17,7 @@ from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
 from etl.demo import generate
 from etl.pipeline import run_source
-from etl.resolve import store
+from etl.resolve import CORE_TABLES, store
 from etl.resolve.evaluate import evaluate
 from etl.resolve.stage import consolidate
 
@@ -83,6 +83,7 @@ def test_core_is_queryable_in_the_catalog_and_every_record_has_one_master(consol
             " + (select count(*) from staging.legal_entity where legal_rep_name is not null or legal_rep_id is not null)"
         ).fetchall()[0][0]
         paths = [r[0] for r in con.execute("select path from meta.core_table").fetchall()]
+        names = {r[0] for r in con.execute("select table_name from meta.core_table").fetchall()}
         model = con.execute("select model_path from meta.resolve_run where entity = 'person'").fetchall()[0][
             0
         ]
@@ -90,6 +91,7 @@ def test_core_is_queryable_in_the_catalog_and_every_record_has_one_master(consol
     assert records[0] == records[1] == staged
     assert orphans == 0
     assert all(not Path(p).is_absolute() and p.startswith("core/") for p in paths)
+    assert names == set(CORE_TABLES)  # the consolidate DAG emits one Asset per table
     assert not Path(model).is_absolute() and (consolidated.warehouse / model).is_file()
     ids = _core(consolidated, "person")["person_id"]
     assert ids.str.fullmatch(r"P\d{10}").all()
@@ -239,3 +241,58 @@ def test_review_decisions_win_over_the_model_on_every_later_run(staged: Path, tm
     assert queued_pair["pair_id"] not in set(review.queue(settings, "person")["pair_id"])
     # the masters the records left or joined keep their ids
     assert now[linked["rec_id"]] == linked["person_id"] and now[other["rec_id"]] == other["person_id"]
+
+
+def test_a_later_delivery_with_events_updates_the_base_through_history(staged: Path, tmp_path: Path) -> None:
+    """Day 2: the departments deliver again with the seed's deaths, marriages, moves and
+    deregistrations up to that date. Ids stay (except recorded merges), and history says
+    what the base held on each day."""
+    from etl.resolve.evaluate import truth_of
+    from etl.resolve.history import as_of_sql
+
+    settings = _copy(staged, tmp_path / "events")
+    consolidate(settings)
+    before = _core(settings, "person_record").set_index("rec_id")["person_id"]
+    orgs_before = _core(settings, "legal_entity_record").set_index("rec_id")["legal_entity_id"]
+    generate(settings, persons=PERSONS, seed=SEED, drop_date="20261102")
+    _ingest(settings, "2026-11-02", "run-2")
+    consolidate(settings)
+    after = _core(settings, "person_record").set_index("rec_id")["person_id"]
+    id_map = _core(settings, "person_id_map")
+    merged = dict(zip(id_map["person_id"], id_map["merged_into"], strict=True))
+    common = before.index.intersection(after.index)
+    changed = [(o, n) for o, n in zip(before[common], after[common], strict=True) if o != n]
+    assert all(merged.get(o) == n for o, n in changed), changed[:5]  # only recorded merges
+    org_after = _core(settings, "legal_entity_record").set_index("rec_id")["legal_entity_id"]
+    assert (
+        org_after.reindex(orgs_before.index).dropna() == orgs_before.reindex(org_after.index).dropna()
+    ).all()
+    events = pd.read_parquet(settings.truth_dir / "events.parquet")
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+        recs = _core(settings, "person_record")
+        recs["true"] = truth_of(con, settings, "person", recs)
+        master_of = recs.dropna(subset=["true"]).drop_duplicates("true").set_index("true")["person_id"]
+        deaths = events[(events["kind"] == "death") & (events["date"].astype(str) <= "2026-11-02")]
+        dead = [master_of[e] for e in deaths["entity_id"] if e in master_of.index]
+        assert dead, "the later delivery records deaths"
+        day = {}
+        for d in ("2026-11-01", "2026-11-02"):
+            sql, params = as_of_sql("person", d)
+            day[d] = con.execute(f"select person_id, alive from ({sql})", params).df().set_index("person_id")
+        assert day["2026-11-01"].loc[dead, "alive"].all()  # alive as of the earlier date
+        assert not day["2026-11-02"].loc[dead, "alive"].any()  # deceased as of the later one
+        dereg = events[(events["kind"] == "deregistration") & (events["date"].astype(str) <= "2026-11-02")]
+        orgs = _core(settings, "legal_entity_record")
+        orgs["true"] = truth_of(con, settings, "legal_entity", orgs)
+        org_of = orgs.dropna(subset=["true"]).drop_duplicates("true").set_index("true")["legal_entity_id"]
+        gone = [org_of[e] for e in dereg["entity_id"] if e in org_of.index]
+        assert gone, "the later delivery deregisters organisations"
+        status = {}
+        for d in ("2026-11-01", "2026-11-02"):
+            sql, params = as_of_sql("legal_entity", d)
+            status[d] = con.execute(f"select legal_entity_id, status from ({sql})", params).df()
+            status[d] = status[d].set_index("legal_entity_id")["status"]
+        assert (status["2026-11-01"][gone] == "active").all()
+        assert (status["2026-11-02"][gone] != "active").all()
+    history = _core(settings, "person_history")
+    assert history.groupby("person_id")["is_current"].sum().max() == 1  # one current version per master
