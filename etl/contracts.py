@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -223,12 +223,44 @@ class Unpivot(_Strict):
     value_to: str
     value_transforms: list[str] = Field(default_factory=lambda: ["decimal"])
 
+    @field_validator("pattern")
+    @classmethod
+    def _regex_with_group(cls, v: str) -> str:
+        try:
+            groups = re.compile(v).groups
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        if groups < 1:
+            raise ValueError("needs a group: group 1 of the matching field name is the variable value")
+        return v
+
+    @field_validator("value_transforms")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        return _known_transforms(v)
+
+    @model_validator(mode="after")
+    def _two_columns(self) -> Unpivot:
+        if self.variable_to == self.value_to:
+            raise ValueError(
+                f"variable_to and value_to are both {self.value_to}: one would overwrite the other"
+            )
+        return self
+
 
 class VolumeBand(_Strict):
     """Batch rows relative to the previous batch of the same source."""
 
     min_ratio: float = Field(0.5, ge=0)
     max_ratio: float = Field(2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> VolumeBand:
+        if self.min_ratio > self.max_ratio:
+            raise ValueError(
+                f"min_ratio {self.min_ratio} above max_ratio {self.max_ratio}: no batch could pass"
+            )
+        return self
 
 
 class Source(_Strict):
@@ -277,7 +309,7 @@ class Source(_Strict):
         "A quote still open after that many lines is reported at the line where it opened",
     )
     volume_band: VolumeBand = Field(default_factory=VolumeBand)
-    max_null_rate: dict[str, float] = Field(default_factory=dict)
+    max_null_rate: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict)
     unpivot: Unpivot | None = None
     owner: str = "govbase"
     tags: list[str] = Field(default_factory=list)
@@ -491,9 +523,7 @@ def load_contracts(schemas_dir: Path) -> Contracts:
             if f.to is not None and f.to not in cols:
                 raise ContractError(str(p), f"fields[{i}].to", f"{f.to!r} is not a column of {table.name}")
         if src.unpivot:
-            for key in ("variable_to", "value_to"):
-                if getattr(src.unpivot, key) not in cols:
-                    raise ContractError(str(p), f"unpivot.{key}", f"not a column of {table.name}")
+            _check_unpivot(p, src, table)
         _check_record_key(p, src, table)
         for col in src.max_null_rate:
             if col not in cols:
@@ -504,6 +534,30 @@ def load_contracts(schemas_dir: Path) -> Contracts:
 
         load_resolve_configs(schemas_dir, tables)
     return Contracts(tables=tables, sources=sources)
+
+
+def _check_unpivot(path: Path, src: Source, table: SharedTable) -> None:
+    """Unpivot's columns exist, take no field besides (one would overwrite the other),
+    and the variable (text captured from a field name) goes to a string column."""
+    up = src.unpivot
+    assert up is not None
+    mapped = {f.to for f in src.fields}
+    for key in ("variable_to", "value_to"):
+        column = getattr(up, key)
+        if column not in table.column_names:
+            raise ContractError(str(path), f"unpivot.{key}", f"not a column of {table.name}")
+        if column in mapped:
+            raise ContractError(
+                str(path),
+                f"unpivot.{key}",
+                f"{column} is also the `to` of a field: one would overwrite the other",
+            )
+    if table.column(up.variable_to).type != "string":
+        raise ContractError(
+            str(path),
+            "unpivot.variable_to",
+            f"{up.variable_to} is {table.column(up.variable_to).type}; the variable is text from a field name",
+        )
 
 
 #: The shared column normalize fills from a source's declared `record_key` fields.
