@@ -47,12 +47,30 @@ DATE = "2026-11-01"
 SOURCE = "fuzz_src"
 TABLES = {
     name: [
-        c["name"] for c in yaml.safe_load((REPO_SCHEMAS / "shared" / f"{name}.yml").read_text())["columns"]
+        c["name"]
+        for c in yaml.safe_load((REPO_SCHEMAS / "shared" / f"{name}.yml").read_text())["columns"]
+        if c["name"] != "record_key"  # filled from the source's record_key, never mapped
     ]
-    for name in ("person", "legal_entity")
+    for name in ("person", "legal_entity", "economic_indicator")
 }
+#: unpivot patterns over delivered field names: good ones, and some a contract must refuse
+UNPIVOT_PATTERNS = ["^(\\d{4})年$", "(\\d+)", "^(.)", "年$", "(", "^(\\d{4})?年$"]
 #: delivered field names, valid as CSV/Excel headers, JSON keys (dotted: nested) and XML elements
-FIELD_NAMES = ["id", "xm", "姓", "名", "地址", "电话", "出生日期", "性别", "状态", "zj.hm", "资本"]
+FIELD_NAMES = [
+    "id",
+    "xm",
+    "姓",
+    "名",
+    "地址",
+    "电话",
+    "出生日期",
+    "性别",
+    "状态",
+    "zj.hm",
+    "资本",
+    "2019年",
+    "2020年",
+]
 #: values as departments deliver them, good and bad
 VALUES = [
     "11010519491231002X",
@@ -154,17 +172,35 @@ def cases(draw: st.DrawFn) -> dict[str, Any]:
         contract["delimiter"] = draw(st.sampled_from(DELIMITERS))
     if combine:
         contract["combine"] = combine
+    if table != "economic_indicator" and draw(st.integers(0, 9)):  # mostly declared: the table has the column
+        contract["record_key"] = draw(st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True))
+    if table == "economic_indicator" and draw(st.booleans()):
+        contract["unpivot"] = {
+            "pattern": draw(st.sampled_from(UNPIVOT_PATTERNS)),
+            "variable_to": draw(st.sampled_from(["period", "indicator_name", "value"])),
+            "value_to": draw(st.sampled_from(["value", "unit", "period"])),
+            "value_transforms": draw(st.lists(st.sampled_from(TRANSFORMS), max_size=1)),
+        }
+    if kind == "excel":
+        contract["sheet"] = draw(st.sampled_from([0, 1, "Sheet1", "人员"]))
+    if draw(st.integers(0, 3)) == 0:
+        contract["max_null_rate"] = {
+            draw(st.sampled_from(columns)): draw(st.sampled_from([0.0, 0.5, 1.0, -1.0, 2.0]))
+        }
+    if draw(st.integers(0, 5)) == 0:
+        contract["volume_band"] = {"min_ratio": draw(st.sampled_from([0.0, 0.5, 3.0])), "max_ratio": 2.0}
     # the delivery: its columns (a declared one may be missing, an undeclared one added)
     delivered = [f["name"] for f in fields]
     if len(delivered) > 1 and draw(st.integers(0, 5)) == 0:
         delivered.remove(draw(st.sampled_from(delivered)))
     if draw(st.integers(0, 5)) == 0:
         delivered.append("组/新字段" if header_rows == 2 else "新字段")
-    rows = draw(
-        st.lists(
-            st.lists(st.sampled_from(VALUES), min_size=len(delivered), max_size=len(delivered)), max_size=5
+    cell = st.sampled_from(VALUES)
+    if kind in ("json", "excel"):  # typed cells as those formats carry them
+        cell = st.one_of(
+            cell, st.sampled_from([0, 1.1, 110105194912310021, 45292, True, None, [1, "a"], {"k": 1}])
         )
-    )
+    rows = draw(st.lists(st.lists(cell, min_size=len(delivered), max_size=len(delivered)), max_size=5))
     file_encoding = draw(
         st.sampled_from(["utf-8", "utf-8-sig", "gbk", "gb18030"])
         if draw(st.integers(0, 3)) == 0
@@ -208,7 +244,12 @@ def write_delivery(path: Path, case: dict[str, Any]) -> None:
         ws = wb.add_worksheet()
         for i, r in enumerate([*junk, *header, *rows]):
             for j, v in enumerate(r):
-                ws.write_string(i, j, v)
+                if isinstance(v, bool):
+                    ws.write_boolean(i, j, v)
+                elif isinstance(v, int | float):
+                    ws.write_number(i, j, v)
+                elif v is not None:
+                    ws.write_string(i, j, str(v))
         wb.close()
     elif kind == "json":
         lines = []
@@ -318,6 +359,7 @@ def test_the_generator_reaches_every_ending() -> None:
         "table": "person",
         "kind": "csv",
         "location": "*.csv",
+        "record_key": ["id"],
         "fields": [
             {"name": "id", "to": "resident_id", "transforms": ["resident_id"]},
             {"name": "姓", "to": "name", "transforms": ["name"]},
@@ -350,6 +392,7 @@ def test_disagreeing_fields_are_recorded_masked_and_the_row_loaded(tmp_path: Pat
         "table": "person",
         "kind": "csv",
         "location": "*.csv",
+        "record_key": ["id"],
         "fields": [
             {"name": "id", "to": "resident_id", "transforms": ["resident_id"]},
             {"name": "姓", "to": "name", "transforms": ["name"]},
