@@ -8,6 +8,12 @@ Two kinds of contract, both data, read by the code instead of repeated in it:
   connection id, encoding, field map into a shared table, transforms,
   incremental key, schedule, trust rank per attribute).
 
+A field map never drops a delivered value: every field says where it goes (`to:
+null` declares it kept in raw only), several fields into one column need a
+`combine` rule for that column (join, first_non_empty, date_parts), and a
+delivered field the contract does not declare is schema drift (policy fail: the
+file fails; warn: kept in raw and recorded in meta.source_error).
+
 A malformed contract raises ContractError naming the file, the key and the problem.
 """
 
@@ -16,7 +22,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -72,6 +78,15 @@ KNOWN_TRANSFORMS = frozenset(
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 #: Characters a CSV delimiter cannot be: they end a line, quote a field, or are data.
 _BAD_DELIMITERS = frozenset({"\n", "\r", '"', "\x00"})
+
+
+def _known_transforms(v: list[str]) -> list[str]:
+    unknown = [t for t in v if t not in KNOWN_TRANSFORMS]
+    if unknown:
+        raise ValueError(
+            f"unknown transform(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_TRANSFORMS))}"
+        )
+    return v
 
 
 class _Strict(BaseModel):
@@ -235,10 +250,16 @@ class SharedTable(_Strict):
 
 # ---------------------------------------------------------------- sources
 class FieldMap(_Strict):
-    """One delivered field: its name as delivered, where it goes, how it is cleaned."""
+    """One delivered field: its name as delivered, where it goes, how it is cleaned.
+
+    `to` must be written out: a shared column, or `null` for a field declared and
+    kept in raw only (the raw layer and the quarantine keep every delivered field;
+    no staged column gets it). Several fields with the same `to` need a rule in the
+    source's `combine` (see Combine); without one the contract does not load.
+    """
 
     name: str = Field(min_length=1, description="field name as delivered (dotted path in JSON)")
-    to: str | None = Field(None, description="shared column; None keeps it raw only")
+    to: str | None = Field(description="shared column; null: declared and kept in raw only")
     transforms: list[str] = Field(default_factory=list)
     trust: int = Field(5, ge=0, le=10, description="survivorship rank of this attribute")
     required: bool = Field(True, description="must be present in every delivery")
@@ -249,12 +270,55 @@ class FieldMap(_Strict):
     @field_validator("transforms")
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
-        unknown = [t for t in v if t not in KNOWN_TRANSFORMS]
-        if unknown:
-            raise ValueError(
-                f"unknown transform(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_TRANSFORMS))}"
-            )
+        return _known_transforms(v)
+
+
+#: Rules that combine several delivered fields into one column (Combine.rule); the
+#: named ones are implemented in etl.normalize.combine.
+COMBINE_RULES = frozenset({"join", "first_non_empty", "date_parts"})
+
+
+class Combine(_Strict):
+    """How several delivered fields mapped to one column make its value (Source.combine).
+
+    The fields take part in the order they are declared in `fields`; each first goes
+    through its own transforms. Then, by `rule`:
+    - join: the non-empty parts (as text) joined with `separator` (required: "" for
+      surname + given name, " " or "" for province + city + street); a part whose own
+      transform failed leaves the column null (the row is quarantined for that part);
+    - first_non_empty: the first field with a value wins, typed as the column; every
+      later field holding a different value is a finding `field_disagreement`
+      (recorded with source, file, row and both values masked; the row is kept);
+    - date_parts: three fields year, month, day (in that order) make one date.
+    `transforms` run on the combined value (join, date_parts), before it takes the
+    column's type.
+    """
+
+    rule: str = Field(description="join | first_non_empty | date_parts")
+    separator: str | None = Field(None, description="join only: put between the non-empty parts")
+    transforms: list[str] = Field(default_factory=list, description="run on the combined value")
+
+    @field_validator("rule")
+    @classmethod
+    def _known_rule(cls, v: str) -> str:
+        if v not in COMBINE_RULES:
+            raise ValueError(f"unknown combine rule {v!r}; known: {', '.join(sorted(COMBINE_RULES))}")
         return v
+
+    @field_validator("transforms")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        return _known_transforms(v)
+
+    @model_validator(mode="after")
+    def _check(self) -> Combine:
+        if self.rule == "join" and self.separator is None:
+            raise ValueError('rule join needs a separator (write separator: "" to join without one)')
+        if self.rule != "join" and self.separator is not None:
+            raise ValueError(f"separator is for rule join, not {self.rule}")
+        if self.rule == "first_non_empty" and self.transforms:
+            raise ValueError("rule first_non_empty takes no transforms: each field's own transforms apply")
+        return self
 
 
 class Unpivot(_Strict):
@@ -265,12 +329,44 @@ class Unpivot(_Strict):
     value_to: str
     value_transforms: list[str] = Field(default_factory=lambda: ["decimal"])
 
+    @field_validator("pattern")
+    @classmethod
+    def _regex_with_group(cls, v: str) -> str:
+        try:
+            groups = re.compile(v).groups
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        if groups < 1:
+            raise ValueError("needs a group: group 1 of the matching field name is the variable value")
+        return v
+
+    @field_validator("value_transforms")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        return _known_transforms(v)
+
+    @model_validator(mode="after")
+    def _two_columns(self) -> Unpivot:
+        if self.variable_to == self.value_to:
+            raise ValueError(
+                f"variable_to and value_to are both {self.value_to}: one would overwrite the other"
+            )
+        return self
+
 
 class VolumeBand(_Strict):
     """Batch rows relative to the previous batch of the same source."""
 
     min_ratio: float = Field(0.5, ge=0)
     max_ratio: float = Field(2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> VolumeBand:
+        if self.min_ratio > self.max_ratio:
+            raise ValueError(
+                f"min_ratio {self.min_ratio} above max_ratio {self.max_ratio}: no batch could pass"
+            )
+        return self
 
 
 class Source(_Strict):
@@ -320,11 +416,47 @@ class Source(_Strict):
         "is reported at the line where it opened",
     )
     volume_band: VolumeBand = Field(default_factory=VolumeBand)
-    max_null_rate: dict[str, float] = Field(default_factory=dict)
+    max_null_rate: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict)
     unpivot: Unpivot | None = None
     owner: str = "govbase"
     tags: list[str] = Field(default_factory=list)
     fields: list[FieldMap] = Field(min_length=1)
+    # after `fields`: its validator reads them
+    combine: dict[str, Combine] = Field(
+        default_factory=dict,
+        validate_default=True,
+        description="column -> how the several fields mapped to it make its value",
+    )
+
+    @field_validator("combine")
+    @classmethod
+    def _rule_per_shared_column(cls, v: dict[str, Combine], info: ValidationInfo) -> dict[str, Combine]:
+        """Two fields into one column without a rule would drop one of them: refused."""
+        fields: list[FieldMap] = info.data.get("fields") or []
+        by_column: dict[str, list[str]] = {}
+        for f in fields:
+            if f.to is not None:
+                by_column.setdefault(f.to, []).append(f.name)
+        for column, names in by_column.items():
+            if len(names) > 1 and column not in v:
+                raise ValueError(
+                    f"fields {', '.join(names)} all map to column {column} without a rule: declare "
+                    f"combine: {{{column}: {{rule: join, separator: ...}}}} (or rule first_non_empty, "
+                    "date_parts), or map all but one to null (kept in raw only)"
+                )
+        for column, rule in v.items():
+            names = by_column.get(column, [])
+            if len(names) < 2:
+                raise ValueError(
+                    f"combine.{column}: needs two or more fields mapped to {column}, "
+                    f"got {', '.join(names) or 'none'}"
+                )
+            if rule.rule == "date_parts" and len(names) != 3:
+                raise ValueError(
+                    f"combine.{column}: rule date_parts takes three fields (year, month, day), "
+                    f"got {', '.join(names)}"
+                )
+        return v
 
     @field_validator("name")
     @classmethod
@@ -409,7 +541,12 @@ class Source(_Strict):
         return [f.name for f in self.fields]
 
     def trust_by_column(self) -> dict[str, int]:
-        return {f.to: f.trust for f in self.fields if f.to}
+        """Trust of each mapped column; a combined column takes its most trusted field's."""
+        out: dict[str, int] = {}
+        for f in self.fields:
+            if f.to:
+                out[f.to] = max(out.get(f.to, f.trust), f.trust)
+        return out
 
 
 # ---------------------------------------------------------------- loading
@@ -512,9 +649,7 @@ def load_contracts(schemas_dir: Path) -> Contracts:
             if f.to is not None and f.to not in cols:
                 raise ContractError(str(p), f"fields[{i}].to", f"{f.to!r} is not a column of {table.name}")
         if src.unpivot:
-            for key in ("variable_to", "value_to"):
-                if getattr(src.unpivot, key) not in cols:
-                    raise ContractError(str(p), f"unpivot.{key}", f"not a column of {table.name}")
+            _check_unpivot(p, src, table)
         _check_record_key(p, src, table)
         for col in src.max_null_rate:
             if col not in cols:
@@ -525,6 +660,30 @@ def load_contracts(schemas_dir: Path) -> Contracts:
 
         load_resolve_configs(schemas_dir, tables)
     return Contracts(tables=tables, sources=sources)
+
+
+def _check_unpivot(path: Path, src: Source, table: SharedTable) -> None:
+    """Unpivot's columns exist, take no field besides (one would overwrite the other),
+    and the variable (text captured from a field name) goes to a string column."""
+    up = src.unpivot
+    assert up is not None
+    mapped = {f.to for f in src.fields}
+    for key in ("variable_to", "value_to"):
+        column = getattr(up, key)
+        if column not in table.column_names:
+            raise ContractError(str(path), f"unpivot.{key}", f"not a column of {table.name}")
+        if column in mapped:
+            raise ContractError(
+                str(path),
+                f"unpivot.{key}",
+                f"{column} is also the `to` of a field: one would overwrite the other",
+            )
+    if table.column(up.variable_to).type != "string":
+        raise ContractError(
+            str(path),
+            "unpivot.variable_to",
+            f"{up.variable_to} is {table.column(up.variable_to).type}; the variable is text from a field name",
+        )
 
 
 #: The shared column normalize fills from a source's declared `record_key` fields.
@@ -571,11 +730,13 @@ def get_contracts(settings: Settings | None = None) -> Contracts:
 
 __all__ = [
     "CHECK_TYPES",
+    "COMBINE_RULES",
     "DEFAULT_REASONS",
     "KNOWN_TRANSFORMS",
     "RECORD_KEY",
     "Check",
     "Column",
+    "Combine",
     "Contracts",
     "FieldMap",
     "SharedTable",

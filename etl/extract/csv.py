@@ -217,6 +217,7 @@ def read_with_csv_module(ctx: ReadContext, chunk_rows: int) -> Iterator[pa.Table
     with ctx.path.open("rb") as fh:
         feed = _Feed(iter_lines(fh, ctx.codec), src.max_field_lines)
         for _ in range(src.skip_rows):
+            feed.record = []  # skipped lines are no record: they never count as a quote left open
             next(feed, None)
         reader = csv.reader(feed, delimiter=src.delimiter, strict=True)
         columns = _csv_header(ctx, reader, feed)

@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from pandas.api.extensions import take
 
 from etl.contracts import RECORD_KEY, FieldMap, SharedTable, Source
+from etl.normalize import combine
 from etl.normalize._common import STRING, basic_clean, flagged, null_strings, to_arrow
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
 from etl.normalize.record_key import record_keys
@@ -39,10 +40,14 @@ ERROR_COLUMNS = ("_row_number", "column", "raw_value", "reason", "detail")
 
 @dataclass(frozen=True)
 class NormalizeResult:
-    """staged: the table's columns (typed) + lineage; errors: one row per (row, column) problem."""
+    """staged: the table's columns (typed) + lineage; errors: one row per (row, column)
+    problem (the row is quarantined); findings: same schema, facts about rows that are
+    kept (a combined field that disagreed with the value kept: raw_value and detail
+    masked by the column's mask kind)."""
 
     staged: pd.DataFrame
     errors: pd.DataFrame
+    findings: pd.DataFrame = field(default_factory=lambda: empty_errors())
 
 
 def empty_errors() -> pd.DataFrame:
@@ -340,13 +345,15 @@ _THREADS = min(4, os.cpu_count() or 1)
 
 def _map_fields(
     raw: pd.DataFrame,
+    source: Source,
     fields: list[FieldMap],
     table: SharedTable,
     row_numbers: pd.Series,
     today: dt.date | None,
     memos: dict[str, Memo] | None = None,
-) -> tuple[dict[str, pd.Series], list[pd.DataFrame]]:
-    cols: dict[str, pd.Series] = {}
+) -> tuple[dict[str, pd.Series], list[pd.DataFrame], list[pd.DataFrame]]:
+    """(column values, value errors, findings) of the mapped `fields`; several fields
+    into one column by the source's `combine` rule for it (contracts.Combine)."""
     errs: list[pd.DataFrame] = []
     mapped = [fm for fm in fields if fm.to is not None]
     # one memo per field, made here: a field's thread only ever touches its own
@@ -354,7 +361,9 @@ def _map_fields(
 
     def one(fm: FieldMap) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
         raw_values = _field_values(raw, fm)
-        kind = table.column(fm.to).type  # type: ignore[arg-type]
+        rule = source.combine.get(fm.to)  # type: ignore[arg-type]
+        # parts to be joined stay text: the column's type is taken by the combined value
+        kind = "string" if rule and rule.rule != "first_non_empty" else table.column(fm.to).type  # type: ignore[arg-type]
         return (
             raw_values,
             *apply_transforms(raw_values, fm.transforms, kind, today, field_memo.get(fm.name)),
@@ -366,12 +375,57 @@ def _map_fields(
             outcomes = list(pool.map(one, mapped))
     else:
         outcomes = [one(fm) for fm in mapped]
+    by_column: dict[str, list[tuple[FieldMap, tuple[pd.Series, pd.Series, pd.Series, pd.Series]]]] = {}
     for fm, (raw_values, values, reasons, failed) in zip(mapped, outcomes, strict=True):
         assert fm.to is not None
         errs.append(_errors(row_numbers, fm.to, raw_values, reasons, _detail(fm.name, failed)))
-        # several fields into one column: the first field declared wins, later ones fill gaps
-        cols[fm.to] = cols[fm.to].combine_first(values) if fm.to in cols else values
-    return cols, errs
+        by_column.setdefault(fm.to, []).append((fm, (raw_values, values, reasons, failed)))
+    cols: dict[str, pd.Series] = {}
+    findings: list[pd.DataFrame] = []
+    for column, outs in by_column.items():
+        if len(outs) == 1:
+            cols[column] = outs[0][1][1]
+            continue
+        cols[column], more_errs, more_findings = _combine(
+            source, table, column, outs, row_numbers, today, memos
+        )
+        errs += more_errs
+        findings += more_findings
+    return cols, errs, findings
+
+
+def _combine(
+    source: Source,
+    table: SharedTable,
+    column: str,
+    outs: list[tuple[FieldMap, tuple[pd.Series, pd.Series, pd.Series, pd.Series]]],
+    row_numbers: pd.Series,
+    today: dt.date | None,
+    memos: dict[str, Memo] | None,
+) -> tuple[pd.Series, list[pd.DataFrame], list[pd.DataFrame]]:
+    """One column from several fields (each already through its own transforms)."""
+    rule = source.combine[column]
+    col = table.column(column)
+    names = [fm.name for fm, _ in outs]
+    values = [o[1] for _, o in outs]
+    if rule.rule == "first_non_empty":
+        kept, found = combine.first_non_empty(values, names, col.mask)
+        return kept, [], [_errors(row_numbers, column, shown, why, det) for why, shown, det in found]
+    failed = [o[2] for _, o in outs]
+    if rule.rule == "join":
+        assert rule.separator is not None
+        text = combine.join(values, failed, rule.separator)
+        why = pd.Series(null_strings(len(text)))
+        shown = text
+    else:  # date_parts
+        text, why = combine.date_parts(values, failed)
+        shown = combine.delivered([o[0] for _, o in outs])
+    memo = memos.setdefault(f"\x00combine {column}", Memo()) if memos is not None else None
+    out, reasons, failed_t = apply_transforms(text, rule.transforms, col.type, today, memo)
+    reasons = why.where(why.notna(), reasons)
+    step = failed_t.where(why.isna(), rule.rule)
+    errs = [_errors(row_numbers, column, shown, reasons, _detail("+".join(names), step))]
+    return out, errs, []
 
 
 def _assemble(table: SharedTable, cols: dict[str, pd.Series], lineage: pd.DataFrame) -> pd.DataFrame:
@@ -492,7 +546,7 @@ def _unpivot(
     lineage = _lineage(raw, source)
     rn = lineage["_row_number"]
     id_fields = [f for f in source.fields if f.to is not None and not pattern.search(f.name)]
-    cols, errs = _map_fields(raw, id_fields, table, rn, today, memos)
+    cols, errs, findings = _map_fields(raw, source, id_fields, table, rn, today, memos)
     errs.append(_malformed(raw, rn))
     value_cols = [c for c in raw.columns if not str(c).startswith("_") and pattern.search(str(c))]
     n, k = len(raw), len(value_cols)
@@ -521,7 +575,7 @@ def _unpivot(
     long_cols[up.variable_to] = pd.Series(variables, dtype=STRING)
     long_cols[up.value_to] = values.reset_index(drop=True)
     staged = _assemble(table, long_cols, lineage.iloc[rows].reset_index(drop=True))
-    return NormalizeResult(staged=staged, errors=_sort(errs))
+    return NormalizeResult(staged=staged, errors=_sort(errs), findings=_sort(findings))
 
 
 def normalize(
@@ -549,6 +603,10 @@ def normalize(
     each value that could not be normalized (its staged value is null), one
     malformed_row per raw row whose _row_error is set (column "_row"; its values
     are still normalized), and the cross-field findings of `consistency`.
+    Several fields mapped to one column make it by the source's `combine` rule
+    (contracts.Combine); a later field of a first_non_empty column that holds
+    another value is a finding (`findings`, reason field_disagreement, values
+    masked): the row is kept, the value not lost without a trace.
     `today` bounds dates (date_out_of_range); default: the current date.
     `memos`: pass the same (initially empty) dict for every chunk of one batch, and
     repeated values are transformed once per batch instead of once per chunk (Memo).
@@ -559,10 +617,10 @@ def normalize(
     raw = raw.reset_index(drop=True)
     lineage = _lineage(raw, source)
     rn = lineage["_row_number"]
-    cols, errs = _map_fields(raw, source.fields, table, rn, today, memos)
+    cols, errs, findings = _map_fields(raw, source, source.fields, table, rn, today, memos)
     if source.record_key and RECORD_KEY in table.column_names:
         cols[RECORD_KEY] = record_keys(raw, source.record_key)
     staged = _assemble(table, cols, lineage)
     errs.append(_malformed(raw, rn))
     errs.append(consistency(staged))
-    return NormalizeResult(staged=staged, errors=_sort(errs))
+    return NormalizeResult(staged=staged, errors=_sort(errs), findings=_sort(findings))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from etl import meta
 from etl.contracts import SharedTable, Source
 from etl.validate.quarantine import raw_json
 from etl.workdir import StageRun, Writer, iter_frames
@@ -22,12 +23,14 @@ class NormalizedChunk:
 
     staged: typed rows in the shared schema with their lineage (_run_id, _logical_date set);
     errors: one row per value that could not be normalized, keyed by (_batch_id, _row_number);
-    raw_rows: the delivered rows behind those errors (_batch_id, _row_number, raw JSON).
+    raw_rows: the delivered rows behind those errors (_batch_id, _row_number, raw JSON);
+    findings: facts about kept rows (NormalizeResult.findings, values masked) with _batch_id.
     """
 
     staged: pd.DataFrame
     errors: pd.DataFrame
     raw_rows: pd.DataFrame
+    findings: pd.DataFrame
 
 
 def normalize_chunk(
@@ -42,6 +45,7 @@ def normalize_chunk(
     """Normalize raw rows (the extract's columns: delivered fields as text plus _source,
     _batch_id, _row_number, _row_error) the way a run does; replay calls it too."""
     from etl.normalize import normalize
+    from etl.normalize.findings import with_batch
 
     result = normalize(raw, source, table, memos=memos)
     staged = result.staged
@@ -64,17 +68,22 @@ def normalize_chunk(
             "raw": pd.array(raw_json(bad_rows), dtype="string"),
         }
     )
-    return NormalizedChunk(staged, errs, raw_rows)
+    findings = with_batch(result.findings, raw) if len(result.findings) else result.findings
+    return NormalizedChunk(staged, errs, raw_rows, findings)
 
 
 def stage_normalize(run: StageRun) -> dict[str, Any]:
     """Normalize the run's raw batches chunk by chunk into `WorkDir.staged`; each value that
-    could not be normalized goes to `WorkDir.errors`, its delivered row to `WorkDir.raw_rows`."""
+    could not be normalized goes to `WorkDir.errors`, its delivered row to `WorkDir.raw_rows`;
+    findings about kept rows (a combined field that disagreed) go to meta.source_error."""
+    from etl.normalize.findings import record_findings
+
     source, table, wd = run.source, run.table, run.work
     shutil.rmtree(wd.normalized, ignore_errors=True)
     staged_w, errors_w, raw_rows_w = Writer(wd.staged), Writer(wd.errors), Writer(wd.raw_rows)
     rows_in = 0
     memos: dict[str, Memo] = {}  # repeated values are transformed once per batch
+    findings: list[pd.DataFrame] = []  # rows kept, facts recorded (few)
     for raw in iter_frames([p for _, p, _ in run.raw_batches()], source.chunk_rows):
         chunk = normalize_chunk(
             raw, source, table, run_id=run.run_id, logical_date=run.logical_date, memos=memos
@@ -83,11 +92,17 @@ def stage_normalize(run: StageRun) -> dict[str, Any]:
         if len(chunk.errors):
             errors_w.write(chunk.errors)
             raw_rows_w.write(chunk.raw_rows)
+        if len(chunk.findings):
+            findings.append(chunk.findings)
         rows_in += len(raw)
         run.tick("normalize", len(raw))
     staged_w.close()
     errors_w.close()
     raw_rows_w.close()
+    with meta.connect(run.settings) as con:
+        found = record_findings(
+            con, source.name, run.run_id, pd.concat(findings) if findings else pd.DataFrame()
+        )
     run.ledger.counts(rows_in, staged_w.rows)
     return {
         "source": source.name,
@@ -95,4 +110,5 @@ def stage_normalize(run: StageRun) -> dict[str, Any]:
         "rows_in": rows_in,
         "rows_out": staged_w.rows,
         "value_errors": errors_w.rows,
+        "findings": found,
     }

@@ -30,7 +30,7 @@ def source(name: str = "t_src", kind: str = "csv", fields: list[str] | None = No
     names = fields or ["id", "name", "city"]
     field_maps = []
     for f in names:
-        fm: dict[str, Any] = {"name": f.lstrip("?"), "required": not f.startswith("?")}
+        fm: dict[str, Any] = {"name": f.lstrip("?"), "to": None, "required": not f.startswith("?")}
         if kind == "fixed_width":
             fm.update(kw.pop(f"_span_{f}"))
         field_maps.append(fm)

@@ -217,6 +217,65 @@ def test_malformed_column_check_names_file_key_problem(schemas: Path, change, ke
     with pytest.raises(ContractError) as info:
         load_contracts(schemas)
     assert (info.value.file, info.value.key) == (str(path), key)
+
+
+def _unpivot(**change: object):  # type: ignore[no-untyped-def]
+    return lambda d: d["unpivot"].update(change)
+
+
+@pytest.mark.parametrize(
+    ("file", "change", "key", "problem"),
+    [
+        # each passed the check before and then failed the run with an unexpected exception
+        # (re.error, IndexError, KeyError) or could never publish a batch
+        (
+            "sources/stats_indicators.yml",
+            _unpivot(pattern="("),
+            "unpivot.pattern",
+            "not a regular expression",
+        ),
+        ("sources/stats_indicators.yml", _unpivot(pattern="年$"), "unpivot.pattern", "needs a group"),
+        (
+            "sources/stats_indicators.yml",
+            _unpivot(value_transforms=["md5"]),
+            "unpivot.value_transforms",
+            "unknown transform",
+        ),
+        ("sources/stats_indicators.yml", _unpivot(variable_to="value"), "unpivot", "both value"),
+        (
+            "sources/stats_indicators.yml",
+            _unpivot(variable_to="unit"),
+            "unpivot.variable_to",
+            "also the `to`",
+        ),
+        (
+            "sources/stats_indicators.yml",
+            lambda d: d["fields"][0].update(to="period"),
+            "unpivot.variable_to",
+            "also the `to` of a field",
+        ),
+        (
+            "sources/ps_hukou.yml",
+            lambda d: d.update(max_null_rate={"name": -0.1}),
+            "max_null_rate.name",
+            "greater than or equal to 0",
+        ),
+        (
+            "sources/ps_hukou.yml",
+            lambda d: d.update(volume_band={"min_ratio": 3, "max_ratio": 2}),
+            "volume_band",
+            "no batch could pass",
+        ),
+    ],
+)
+def test_contract_the_run_would_fail_on_is_refused_at_load(
+    schemas: Path, file: str, change, key: str, problem: str
+) -> None:  # type: ignore[no-untyped-def]
+    path = schemas / file
+    _edit(path, change)
+    with pytest.raises(ContractError) as info:
+        load_contracts(schemas)
+    assert (info.value.file, info.value.key) == (str(path), key)
     assert problem in info.value.problem
 
 

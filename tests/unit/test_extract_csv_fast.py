@@ -36,7 +36,7 @@ def _source(**kw: Any) -> Source:
         "kind": "csv",
         "location": "*.csv",
         "schema_drift": "warn",
-        "fields": [{"name": f, "required": False} for f in FIELDS],
+        "fields": [{"name": f, "to": None, "required": False} for f in FIELDS],
     }
     base.update(kw)
     return Source.model_validate(base)
