@@ -41,6 +41,15 @@ from etl.errors import ContractError
 from etl.quality import REASONS
 
 ColumnType = Literal["string", "integer", "decimal", "date", "boolean", "timestamp"]
+#: The DuckDB type of each contract column type (the warehouse's views and the core tables).
+DUCKDB_TYPES: dict[str, str] = {
+    "string": "varchar",
+    "integer": "bigint",
+    "decimal": "double",
+    "date": "date",
+    "boolean": "boolean",
+    "timestamp": "timestamp",
+}
 SecurityLevel = Literal["L1", "L2", "L3", "L4"]
 SharingCategory = Literal["unconditional", "conditional", "not_shared"]
 OpenCategory = Literal["unconditional", "conditional", "not_open"]

@@ -21,7 +21,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from etl.config import Settings
-from etl.contracts import SharedTable
+from etl.contracts import DUCKDB_TYPES, SharedTable
 from etl.errors import GovbaseError
 from etl.faults import checkpoint
 
@@ -68,14 +68,7 @@ def audit(path: Path | None, expected_rows: int, required_columns: list[str]) ->
 
 
 def _empty_select(table: SharedTable, quarantine: bool) -> str:
-    types = {
-        "string": "varchar",
-        "integer": "bigint",
-        "decimal": "double",
-        "date": "date",
-        "boolean": "boolean",
-        "timestamp": "timestamp",
-    }
+    types = DUCKDB_TYPES
     if quarantine:
         cols = [
             "cast(null as varchar) as _source",

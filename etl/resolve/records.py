@@ -11,17 +11,8 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from etl.contracts import Contracts
+from etl.contracts import DUCKDB_TYPES, Contracts
 from etl.resolve.config import ResolveConfig
-
-_DUCK = {
-    "string": "varchar",
-    "integer": "bigint",
-    "decimal": "double",
-    "date": "date",
-    "boolean": "boolean",
-    "timestamp": "timestamp",
-}
 
 
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
@@ -57,7 +48,7 @@ def records_sql(con: duckdb.DuckDBPyConnection, cfg: ResolveConfig, contracts: C
             f"{record_key_sql(cols)} as record_key",
         ]
         for attr in cfg.attributes:
-            typ = _DUCK[entity.column(attr).type]
+            typ = DUCKDB_TYPES[entity.column(attr).type]
             src = inp.columns.get(attr)
             select.append(f"cast({src if src else 'null'} as {typ}) as {attr}")
         where = ""
