@@ -3,15 +3,17 @@ port refused before anything starts, and downstream DAGs that run by themselves.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
-from airflow_support import free_port
+from airflow_support import free_port, stop
 
 from etl.config import get_settings
 from etl.orchestration.airflow_env import airflow_env
@@ -49,6 +51,36 @@ def test_taken_port_stops_the_start_with_a_clear_message(tmp_path: Path) -> None
     assert "Traceback" not in proc.stderr
     assert "Airflow UI" not in proc.stdout  # no banner for a UI that is not ours
     assert not (tmp_path / "home" / "airflow" / "airflow.db").exists()  # nothing was started
+
+
+def test_banner_only_once_the_ui_answers_with_the_real_url(tmp_path: Path) -> None:
+    """`make airflow`'s banner: printed when /api/v2/monitor/health already answers, on the given port."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GOVBASE"))}
+    env.update({"GOVBASE_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "etl.orchestration.standalone", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=(tmp_path / "standalone.log").open("wb"),
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = ""
+        while "Airflow UI" not in line:
+            raw = proc.stdout.readline()
+            assert raw, (
+                f"standalone exited ({proc.poll()}) without a banner; see {tmp_path / 'standalone.log'}"
+            )
+            line = raw.decode()
+        url = line.split(":", 1)[1].strip()
+        assert url == f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(url + "/api/v2/monitor/health", timeout=5) as resp:
+            health = json.loads(resp.read())
+        assert health["scheduler"]["status"] == "healthy"
+    finally:
+        stop([proc])  # type: ignore[list-item]
 
 
 def test_ingest_triggers_downstream_without_a_hand(running_airflow) -> None:  # type: ignore[no-untyped-def]
