@@ -92,6 +92,28 @@ def wait_until_ready(base_url: str, proc: subprocess.Popen[bytes], timeout: floa
     raise AirflowStartError(f"{url} not healthy after {timeout:.0f} s (last: {last})")
 
 
+def watch(base_url: str, proc: subprocess.Popen[bytes], interval: float = 5.0, misses: int = 6) -> int:
+    """Wait for `airflow standalone` to end; raise AirflowStartError when its UI stops answering.
+
+    standalone keeps its other components running when one dies (e.g. the api-server),
+    so a UI that has not answered `misses` checks in a row stops the whole thing.
+    """
+    url = base_url + "/api/v2/monitor/health"
+    missed = 0
+    while proc.poll() is None:
+        time.sleep(interval)
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                missed = 0
+        except OSError as exc:
+            missed += 1
+            if missed >= misses and proc.poll() is None:
+                raise AirflowStartError(
+                    f"{url} stopped answering ({exc}); a component of Airflow failed"
+                ) from exc
+    return proc.returncode
+
+
 def stop(proc: subprocess.Popen[bytes]) -> int:
     """Stop `airflow standalone` (it stops its components on SIGINT) and return its code."""
     if proc.poll() is None:
@@ -137,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             banner(base_url, read_admin_password(passwords), passwords, env["AIRFLOW__CORE__DAGS_FOLDER"]),
             flush=True,
         )
-        code = proc.wait()
+        code = watch(base_url, proc)
     except AirflowStartError as exc:
         print(f"govbase: Airflow failed: {exc}; stopping", file=sys.stderr)
         stop(proc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -79,8 +80,29 @@ def test_banner_only_once_the_ui_answers_with_the_real_url(tmp_path: Path) -> No
         with urllib.request.urlopen(url + "/api/v2/monitor/health", timeout=5) as resp:
             health = json.loads(resp.read())
         assert health["scheduler"]["status"] == "healthy"
+        # a component dying later (here the api-server) stops the whole thing with the error
+        api_servers = [p for p in session_pids(proc.pid) if b"api" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert api_servers, "no api-server process found in the standalone's session"
+        for pid in api_servers:
+            os.kill(pid, signal.SIGKILL)
+        assert proc.wait(timeout=180) == 1
+        assert "stopped answering" in (tmp_path / "standalone.log").read_text(encoding="utf-8")
+        assert session_pids(proc.pid) == [], "components left running"
     finally:
         stop([proc])  # type: ignore[list-item]
+
+
+def session_pids(sid: int) -> list[int]:
+    """Live (not zombie) processes of session sid (the standalone started its own session)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            pids.append(int(stat.parent.name))
+    return pids
 
 
 def test_ingest_triggers_downstream_without_a_hand(running_airflow) -> None:  # type: ignore[no-untyped-def]
