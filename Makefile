@@ -7,6 +7,8 @@ UV = $(or $(shell command -v uv 2>/dev/null),python3 -m uv)
 VENV := .venv
 BIN := $(VENV)/bin
 export GOVBASE_HOME ?= $(CURDIR)/var
+# the demo publishes department shares with a DEMO pseudonym key (never use it for real data)
+export GOVBASE_PSEUDONYM_KEY ?= demo:govbase-demo-pseudonym-key-not-secret
 PERSONS ?= 5000
 SEED ?= 42
 

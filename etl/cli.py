@@ -291,14 +291,39 @@ def publish(
     logical_date: Annotated[str | None, typer.Option("--date", help="logical date YYYY-MM-DD")] = None,
     home: HomeOpt = None,
 ) -> None:
-    """Refresh the per-department rejection reports and the Data Docs."""
+    """Refresh the rejection reports, Data Docs, classification findings and department shares
+    (warehouse/share/<department>/; needs GOVBASE_PSEUDONYM_KEY)."""
     from etl import meta
     from etl.pipeline import run_publish
 
-    summary = run_publish(
-        _logical_date(logical_date), meta.new_run_id("publish"), settings=get_settings(home)
-    )
+    try:
+        summary = run_publish(
+            _logical_date(logical_date), meta.new_run_id("publish"), settings=get_settings(home)
+        )
+    except GovbaseError as exc:
+        _fail(exc)
     out.print(summary)
+
+
+@app.command()
+def classify(home: HomeOpt = None) -> None:
+    """Sample every staged and core column, detect personal data by content, keep the findings
+    in meta.classification_finding and list the columns whose content warrants a higher level."""
+    from etl import meta
+    from etl.contracts import get_contracts
+    from etl.publish import classify as cls
+
+    settings = get_settings(home)
+    try:
+        contracts = get_contracts(settings)
+        with meta.connect(settings) as con:
+            findings = cls.classify(con, contracts)
+            cls.record(con, meta.new_run_id("classify"), findings)
+    except GovbaseError as exc:
+        _fail(exc)
+    for f in findings:
+        out.print(f.message())
+    out.print(f"{len(findings)} finding(s)")
 
 
 def _quarantine_frame(source: str, home: Path | None) -> tuple[object, object]:

@@ -10,7 +10,7 @@ build Settings with it; nothing writes os.environ at run time.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -48,12 +48,17 @@ class Settings:
       through Great Expectations).
     retry_delay_seconds: GOVBASE_RETRY_DELAY_SECONDS, the first retry delay of a DAG
       task (default 30; doubled per try).
+    pseudonym_key: GOVBASE_PSEUDONYM_KEY, the secret of the keyed pseudonyms in department
+      shares (HMAC-SHA256); `version:key` names its version, else GOVBASE_PSEUDONYM_KEY_VERSION
+      (default v1). Never logged (not in repr).
     """
 
     home: Path
     project_dir: Path
     validation_engine: str = "compiled"
     retry_delay_seconds: float = 30.0
+    pseudonym_key: str | None = field(default=None, repr=False)
+    pseudonym_key_version: str = "v1"
 
     def __post_init__(self) -> None:
         if self.validation_engine not in VALIDATION_ENGINES:
@@ -121,6 +126,17 @@ def get_settings(home: str | os.PathLike[str] | None = None, **overrides: Any) -
         "project_dir": _default_project_dir(),
         "validation_engine": os.environ.get("GOVBASE_VALIDATION_ENGINE", "compiled"),
         "retry_delay_seconds": retry_delay,
+        **_pseudonym_key(),
     }
     fields.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**fields)
+
+
+def _pseudonym_key() -> dict[str, Any]:
+    """GOVBASE_PSEUDONYM_KEY as (key, version): `version:key`, or the key with
+    GOVBASE_PSEUDONYM_KEY_VERSION (default v1); no key when unset or empty."""
+    raw = os.environ.get("GOVBASE_PSEUDONYM_KEY", "")
+    version = os.environ.get("GOVBASE_PSEUDONYM_KEY_VERSION", "v1")
+    if ":" in raw:
+        version, raw = raw.split(":", 1)
+    return {"pseudonym_key": raw or None, "pseudonym_key_version": version}

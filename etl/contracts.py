@@ -668,6 +668,9 @@ def load_contracts(schemas_dir: Path) -> Contracts:
         from etl.resolve.config import load_resolve_configs
 
         load_resolve_configs(schemas_dir, tables)
+    from etl.publish.grants import load_sharing  # grants are contracts too: checked here
+
+    load_sharing(schemas_dir, tables)
     return Contracts(tables=tables, sources=sources)
 
 

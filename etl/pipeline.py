@@ -106,7 +106,8 @@ def run_publish(
     *,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Refresh what depends on landed batches: rejection reports and Data Docs.
+    """Refresh what depends on landed batches: rejection reports, Data Docs, the security
+    classification (kept in meta) and the department shares (etl.publish.shares).
 
     Raises WarehouseWriteError (a GovbaseError) when their files cannot be written."""
     from etl.publish.docs import build_data_docs
@@ -119,6 +120,7 @@ def run_publish(
         index = build_data_docs(settings)
     except OSError as exc:
         raise WarehouseWriteError(exc, "the reports and Data Docs") from None
+    shares = publish_shares(settings, contracts, run_id, check_date(logical_date))
     return {
         "stage": "publish",
         "logical_date": check_date(logical_date),
@@ -126,4 +128,19 @@ def run_publish(
         "reports": {r.department: r.rows for r in reports},
         "reports_dir": str(settings.reports_dir),
         "data_docs": str(index) if index else None,
+        "shares": {r.department: str(r.path) for r in shares},
     }
+
+
+def publish_shares(settings: Settings, contracts: Any, run_id: str, refreshed_at: str) -> list[Any]:
+    """Classify staged and core columns (findings to meta), then build the department shares."""
+    from etl import meta
+    from etl.publish import classify
+    from etl.publish.grants import load_sharing
+    from etl.publish.shares import build_shares
+
+    sharing = load_sharing(settings.schemas_dir, contracts.tables)
+    with meta.connect(settings) as con:
+        findings = classify.classify(con, contracts)
+        classify.record(con, run_id, findings)
+    return build_shares(settings, contracts, sharing, findings, refreshed_at)

@@ -16,6 +16,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     h = tmp_path / "govbase_home"
     h.mkdir()
     monkeypatch.setenv("GOVBASE_HOME", str(h))
+    # publishing shares needs a pseudonym key: the tests set a test key explicitly
+    monkeypatch.setenv("GOVBASE_PSEUDONYM_KEY", "test:govbase-test-pseudonym-key")
     return h
 
 

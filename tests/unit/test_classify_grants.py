@@ -1,0 +1,137 @@
+"""Content classification (etl.publish.classify) and sharing grants (etl.publish.grants)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from etl.contracts import SharedTable
+from etl.errors import ContractError
+from etl.publish.classify import classify_values, judge_column
+from etl.publish.grants import load_sharing
+
+REMARK = SharedTable.model_validate(
+    {
+        "name": "note",
+        "description": "d",
+        "grain": "g",
+        "keys": ["k"],
+        "columns": [
+            {
+                "name": "k",
+                "type": "string",
+                "description": "d",
+                "security_level": "L1",
+                "sharing": "unconditional",
+                "open": "not_open",
+            },
+            {
+                "name": "remark",
+                "type": "string",
+                "description": "d",
+                "security_level": "L1",
+                "sharing": "unconditional",
+                "open": "not_open",
+            },
+            {
+                "name": "phone",
+                "type": "string",
+                "description": "d",
+                "security_level": "L4",
+                "sharing": "conditional",
+                "open": "not_open",
+                "mask": "phone",
+            },
+            {
+                "name": "secret",
+                "type": "string",
+                "description": "d",
+                "security_level": "L4",
+                "sharing": "not_shared",
+                "open": "not_open",
+            },
+        ],
+    }
+)
+
+
+def test_each_kind_is_detected_by_content() -> None:
+    values = [
+        "联系13812341234",
+        "张伟",
+        "北京市海淀区中关村大街27号",
+        "1985-03-02",
+        "11010519491231002X",
+        "010-62751234",
+        "无",
+    ]
+    found = classify_values(pd.Series(values * 5))
+    assert set(found) == {"mobile", "person_name", "address", "birth_date", "resident_id", "landline"}
+
+
+def test_a_wrong_check_character_is_no_resident_id() -> None:
+    assert "resident_id" not in classify_values(pd.Series(["110105194912310021"] * 5))
+
+
+def test_planted_phone_in_an_l1_remark_is_a_finding_with_masked_examples() -> None:
+    remarks = pd.Series([f"请回电 1381234{i:04d}" for i in range(30)] + ["已办结"] * 70)
+    [f] = [f for f in judge_column("staging", REMARK, "remark", remarks) if f.kind == "mobile"]
+    assert (f.declared, f.warranted, f.share, f.sampled) == ("L1", "L3", 0.3, 100)
+    assert f.examples and all("****" in e and "13812340000" not in e for e in f.examples)
+    assert "staging.note.remark" in f.message()
+
+
+def test_a_column_declared_high_enough_is_no_finding() -> None:
+    phones = pd.Series([f"1381234{i:04d}" for i in range(30)])
+    assert judge_column("staging", REMARK, "phone", phones) == []
+
+
+def _sharing(tmp_path: Path, grant: dict[str, object]) -> Path:
+    (tmp_path / "sharing.yml").write_text(
+        yaml.safe_dump({"departments": {"civil": {"name": "民政", "grants": [grant]}}}, allow_unicode=True),
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("grant", "key", "problem"),
+    [
+        (
+            {"table": "staging.note", "columns": ["secret"], "purpose": "p"},
+            "grants[0].columns[0]",
+            "not_shared",
+        ),
+        ({"table": "staging.note", "columns": ["k", "phone"]}, "grants[0].columns[1]", "needs a purpose"),
+        ({"table": "staging.nope", "columns": ["k"]}, "grants[0].table", "unknown table"),
+        ({"table": "staging.note", "columns": ["nope"]}, "grants[0].columns[0]", "not a column"),
+        (
+            {"table": "staging.note", "columns": ["k"], "joinable": ["secret"], "purpose": "p"},
+            "grants[0].joinable[0]",
+            "not_shared",
+        ),
+    ],
+)
+def test_a_bad_grant_is_a_contract_error_naming_it(
+    tmp_path: Path, grant: dict[str, object], key: str, problem: str
+) -> None:
+    with pytest.raises(ContractError) as err:
+        load_sharing(_sharing(tmp_path, grant), {"note": REMARK})
+    assert err.value.key == f"departments.civil.{key}" and problem in err.value.problem
+    assert err.value.file.endswith("sharing.yml")
+
+
+def test_a_conditional_grant_with_a_purpose_is_accepted(tmp_path: Path) -> None:
+    grant = {"table": "core.note", "columns": ["k", "phone"], "purpose": "核查"}
+    s = load_sharing(_sharing(tmp_path, grant), {"note": REMARK})
+    assert s.departments["civil"].grants[0].layer == "core"
+
+
+def test_the_project_grants_are_valid(contracts) -> None:  # type: ignore[no-untyped-def]
+    from etl.config import get_settings
+
+    s = load_sharing(get_settings().schemas_dir, contracts.tables)
+    assert s.departments
