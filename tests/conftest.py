@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from etl.config import Settings, get_settings
 from etl.contracts import Contracts, get_contracts
+
+# publishing shares needs a pseudonym key: the tests set a test key explicitly (every test,
+# module-scoped fixtures and subprocesses included)
+os.environ["GOVBASE_PSEUDONYM_KEY"] = "test:govbase-test-pseudonym-key"
 
 
 @pytest.fixture
@@ -16,8 +21,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     h = tmp_path / "govbase_home"
     h.mkdir()
     monkeypatch.setenv("GOVBASE_HOME", str(h))
-    # publishing shares needs a pseudonym key: the tests set a test key explicitly
-    monkeypatch.setenv("GOVBASE_PSEUDONYM_KEY", "test:govbase-test-pseudonym-key")
     return h
 
 

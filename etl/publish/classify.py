@@ -31,7 +31,6 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-import etl.normalize  # noqa: F401  (masking is imported from normalize: import that side first)
 from etl.contracts import Contracts, SharedTable
 from etl.publish.masking import _FOLD, _PHONE, _RIC18, _USCC92, _is_ric18, mask_content
 

@@ -37,6 +37,16 @@ from etl.publish.masking import mask, mask_content
 
 SHARE_FILE = "share.duckdb"
 VERSION_COLUMN = "pseudonym_key_version"
+#: columns of the share_grant metadata table (one row per granted column of a built table)
+GRANT_COLUMNS = [
+    "department",
+    "table_name",
+    "column_name",
+    "security_level",
+    "sharing",
+    "shared_as",
+    "purpose",
+]
 
 
 class ShareError(GovbaseError):
@@ -206,6 +216,6 @@ def build_shares(
                 ]
             )
             target = settings.warehouse / "share" / dept / SHARE_FILE
-            _write(target, frames, pd.DataFrame(grant_rows), info)
+            _write(target, frames, pd.DataFrame(grant_rows, columns=GRANT_COLUMNS), info)
             results.append(ShareResult(dept, target, {n: len(f) for n, f in frames.items()}))
     return results
