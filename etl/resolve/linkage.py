@@ -26,6 +26,8 @@ import pandas as pd
 from etl.normalize.identifiers import is_canonical_credit_code, is_canonical_resident_id
 from etl.resolve.config import ResolveConfig, splink_settings
 
+log = logging.getLogger(__name__)
+
 _CHECKS = {"resident_id": is_canonical_resident_id, "credit_code": is_canonical_credit_code}
 
 
@@ -58,6 +60,19 @@ def _train(linker: Any, cfg: ResolveConfig, labelled: bool) -> None:
         linker.training.estimate_m_from_label_column("exact_id")
 
 
+def _bound_prior(linker: Any, n: int) -> None:
+    """Keep the prior strictly between 0 and 1. On a small batch (one department's few
+    records) the deterministic rules can pair every record, or none: an estimate of 1 or 0
+    has no match weight (log2 of 0 or infinity) and prediction would fail."""
+    settings = linker._settings_obj  # Splink exposes no public setter for the trained prior
+    pairs = max(n * (n - 1) / 2, 1.0)
+    low, high = 1 / (pairs * 10), 1 - 1 / (pairs * 10)
+    prior = settings._probability_two_random_records_match
+    if not low <= prior <= high:
+        log.warning("prior %.6g out of (0, 1) on %d records: bounded", prior, n)
+        settings._probability_two_random_records_match = min(max(prior, low), high)
+
+
 def score(records: pd.DataFrame, cfg: ResolveConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Train the model on `records` (with features and exact_id) and score the blocked pairs
     at or above the review threshold. Returns the pairs and the model as a dict."""
@@ -70,6 +85,7 @@ def score(records: pd.DataFrame, cfg: ResolveConfig) -> tuple[pd.DataFrame, dict
     linker = Linker(db.register(records), splink_settings(cfg), log_level=logging.ERROR)
     labelled = bool(records["exact_id"].duplicated(keep=False)[records["exact_id"].notna()].any())
     _train(linker, cfg, labelled)
+    _bound_prior(linker, len(records))
     model = linker.misc.save_model_to_json()
     pred = linker.inference.predict(threshold_match_probability=cfg.thresholds.review)
     full = pred.as_pandas_dataframe()
