@@ -32,7 +32,7 @@ def source(**kw: Any) -> Source:
         "table": "person",
         "kind": "csv",
         "location": "*.csv",
-        "fields": [{"name": f} for f in ("id", "name", "city")],
+        "fields": [{"name": f, "to": None} for f in ("id", "name", "city")],
     }
     base.update(kw)
     return Source.model_validate(base)
