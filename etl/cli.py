@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from etl.config import get_settings
+from etl.config import Settings, get_settings
 from etl.errors import GovbaseError
 
 app = typer.Typer(
@@ -114,10 +114,12 @@ def extract(
     """Read sources into raw Parquet (every value as text) and record each batch in meta."""
     from etl.contracts import get_contracts
     from etl.extract import extract as do_extract
+    from etl.lock import writer_lock
 
     settings = get_settings(home)
     try:
-        results = do_extract(settings, get_contracts(settings), source, full_refresh=full_refresh)
+        with writer_lock(settings, "extract", say=_waiting):
+            results = do_extract(settings, get_contracts(settings), source, full_refresh=full_refresh)
     except GovbaseError as exc:
         _fail(exc)
     t = Table(title="extract")
@@ -156,11 +158,9 @@ def run(
         if engine not in ENGINES:
             _fail(GovbaseError(f"--validation-engine {engine!r}: use one of {', '.join(ENGINES)}"))
         os.environ["GOVBASE_VALIDATION_ENGINE"] = engine
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from etl import meta
     from etl.contracts import get_contracts
-    from etl.pipeline import STAGES, run_publish, run_stage
+    from etl.lock import WriterBusy, writer_lock
 
     settings = get_settings(home)
     try:
@@ -172,6 +172,34 @@ def run(
         _fail(exc)
     day = _logical_date(logical_date)
     run_id = meta.new_run_id()
+    try:
+        # one writer per home: the whole run (every source, then the publish) holds the lock
+        with writer_lock(settings, run_id, say=_waiting):
+            failures = _run_sources(settings, names, day, run_id, full_refresh)
+    except WriterBusy as exc:
+        _fail(exc)
+    for name, msg in failures.items():
+        console.print(f"[bold red]{name}:[/] {msg}")
+    out.print(
+        f"run {run_id}: warehouse {settings.catalog_path}; reports {settings.reports_dir}; "
+        f"Data Docs {settings.docs_dir / 'index.html'}"
+    )
+    if failures:
+        raise typer.Exit(1)
+
+
+def _waiting(message: str) -> None:
+    console.print(f"[yellow]{message}[/]", markup=True, highlight=False)
+
+
+def _run_sources(
+    settings: Settings, names: list[str], day: str, run_id: str, full_refresh: bool
+) -> dict[str, str]:
+    """The four stages of each source, then the publish; returns the failures by source."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from etl.pipeline import STAGES, run_publish, run_stage
+
     failures: dict[str, str] = {}
     with Progress(
         TextColumn("{task.description:<18}"),
@@ -209,14 +237,7 @@ def run(
     except GovbaseError as exc:  # reports are secondary: say so, keep the run's verdict
         console.print(f"[yellow]publish: {exc}[/]")
     _print_reconciliation(settings, run_id)
-    for name, msg in failures.items():
-        console.print(f"[bold red]{name}:[/] {msg}")
-    out.print(
-        f"run {run_id}: warehouse {settings.duckdb_path}; reports {settings.reports_dir}; "
-        f"Data Docs {settings.docs_dir / 'index.html'}"
-    )
-    if failures:
-        raise typer.Exit(1)
+    return failures
 
 
 def _print_reconciliation(settings: object, run_id: str | None = None, limit: int = 20) -> bool:
@@ -263,9 +284,12 @@ def publish(
     from etl import meta
     from etl.pipeline import run_publish
 
-    summary = run_publish(
-        _logical_date(logical_date), meta.new_run_id("publish"), settings=get_settings(home)
-    )
+    try:
+        summary = run_publish(
+            _logical_date(logical_date), meta.new_run_id("publish"), settings=get_settings(home)
+        )
+    except GovbaseError as exc:
+        _fail(exc)
     out.print(summary)
 
 

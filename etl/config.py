@@ -36,10 +36,13 @@ class Settings:
 
     home: GOVBASE_HOME (default ./var), holding landing/, warehouse/, docs/, reports/.
     project_dir: where schemas/ and expectations/ are read from.
+    lock_timeout: seconds a writer waits for the home's writer lock before it gives up
+        (GOVBASE_LOCK_TIMEOUT, default 3600: a second run waits for a whole first run).
     """
 
     home: Path
     project_dir: Path
+    lock_timeout: float = 3600.0
 
     @cached_property
     def landing(self) -> Path:
@@ -60,6 +63,11 @@ class Settings:
     @cached_property
     def duckdb_path(self) -> Path:
         return self.warehouse / "govbase.duckdb"
+
+    @cached_property
+    def catalog_path(self) -> Path:
+        """The published read-only catalog analysts open (replaced atomically by the writer)."""
+        return self.warehouse / "catalog" / "govbase.duckdb"
 
     @cached_property
     def docs_dir(self) -> Path:
@@ -84,4 +92,11 @@ class Settings:
 def get_settings(home: str | os.PathLike[str] | None = None) -> Settings:
     """Settings from the environment; `home` overrides GOVBASE_HOME."""
     raw_home = home if home is not None else os.environ.get("GOVBASE_HOME", "var")
-    return Settings(home=Path(raw_home).resolve(), project_dir=_default_project_dir())
+    timeout = os.environ.get("GOVBASE_LOCK_TIMEOUT")
+    try:
+        lock_timeout = float(timeout) if timeout else Settings.lock_timeout
+    except ValueError:
+        raise ValueError(f"GOVBASE_LOCK_TIMEOUT={timeout!r}: not a number of seconds") from None
+    return Settings(
+        home=Path(raw_home).resolve(), project_dir=_default_project_dir(), lock_timeout=lock_timeout
+    )

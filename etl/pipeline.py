@@ -15,6 +15,7 @@ XCom; each returns a small JSON-able summary and records itself in meta.run_ledg
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ from etl.errors import ReconciliationError, StageOrderError, ValidationFailed
 from etl.extract.stage import stage_extract
 from etl.ledger import ledger
 from etl.load.stage import stage_load
+from etl.lock import writer_lock
 from etl.normalize.stage import stage_normalize
 from etl.validate.stage import stage_validate
 from etl.workdir import Progress, StageRun, check_date
@@ -39,6 +41,7 @@ __all__ = [
 ]
 
 STAGES = ("extract", "normalize", "validate", "load")
+log = logging.getLogger(__name__)
 
 
 _STAGE_FUNCS: dict[str, Callable[[StageRun], dict[str, Any]]] = {
@@ -70,7 +73,11 @@ def run_stage(
     contracts = get_contracts(settings)
     src = contracts.source(source)
     logical_date = check_date(logical_date)
-    with ledger(settings, run_id=run_id, source=source, stage=stage, logical_date=logical_date) as entry:
+    # one writer per home: a stage waits for (or gives up on) another process's run
+    with (
+        writer_lock(settings, run_id, say=log.warning),
+        ledger(settings, run_id=run_id, source=source, stage=stage, logical_date=logical_date) as entry,
+    ):
         run = StageRun(settings, contracts, src, logical_date, run_id, entry, progress, full_refresh)
         return _STAGE_FUNCS[stage](run)
 
@@ -116,8 +123,9 @@ def run_publish(
 
     settings = settings or get_settings()
     contracts = get_contracts(settings)
-    reports = build_rejection_reports(settings, contracts)
-    index = build_data_docs(settings)
+    with writer_lock(settings, run_id, say=log.warning):
+        reports = build_rejection_reports(settings, contracts)
+        index = build_data_docs(settings)
     return {
         "stage": "publish",
         "logical_date": check_date(logical_date),

@@ -11,6 +11,7 @@ run still reconciles: loaded + quarantined is unchanged.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pandas as pd
@@ -19,9 +20,18 @@ from etl import meta
 from etl.config import Settings
 from etl.contracts import Contracts
 from etl.load.warehouse import LINEAGE, Partition, audit, partition_path, publish
+from etl.lock import writer_lock
+
+log = logging.getLogger(__name__)
 
 
 def replay(settings: Settings, contracts: Contracts, source: str) -> dict[str, Any]:
+    """Replay the quarantined rows of `source` (holding the home's writer lock)."""
+    with writer_lock(settings, f"replay-{source}", say=log.warning):
+        return _replay(settings, contracts, source)
+
+
+def _replay(settings: Settings, contracts: Contracts, source: str) -> dict[str, Any]:
     from etl.normalize import normalize
     from etl.validate.runner import SuiteRunner
 
