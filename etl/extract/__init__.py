@@ -251,6 +251,7 @@ class _Job:
                 warnings=ctx.warnings if ctx else (),
                 flagged=ctx.flagged if ctx else (),
                 error=error,
+                warehouse=self.settings.warehouse,
             )
             if watermark is not None:
                 set_watermark(con, self.src.name, watermark)

@@ -46,7 +46,7 @@ def _replay(settings: Settings, contracts: Contracts, source: str) -> dict[str, 
         ).fetchall()
     moved_total, remaining_total = 0, 0
     for logical_date, run_id, st_path, q_path, _rows_loaded, source_rows, rows_q in parts:
-        q = pd.read_parquet(q_path)
+        q = pd.read_parquet(settings.warehouse / q_path)
         q_keys = list(zip(q["_batch_id"], q["_row_number"].astype("int64"), strict=True))
         moved_parts, passed_keys = [], set()
         for batch_id, qb in q.groupby("_batch_id", sort=False):
@@ -62,7 +62,7 @@ def _replay(settings: Settings, contracts: Contracts, source: str) -> dict[str, 
         replay_run = f"{run_id}-replay-{meta.new_run_id('r')[2:]}"
         moved["_run_id"] = run_id
         moved["_logical_date"] = pd.Timestamp(logical_date).date()
-        old = pd.read_parquet(st_path) if st_path else moved.iloc[0:0]
+        old = pd.read_parquet(settings.warehouse / st_path) if st_path else moved.iloc[0:0]
         new_staging = pd.concat([old, moved[old.columns] if len(old.columns) else moved], ignore_index=True)
         keep = q[[k not in passed_keys for k in q_keys]]
         p = Partition(table.name, source, str(logical_date), replay_run)
@@ -78,6 +78,7 @@ def _replay(settings: Settings, contracts: Contracts, source: str) -> dict[str, 
         with meta.connect(settings) as con:
             superseded = publish(
                 con,
+                settings,
                 table,
                 p,
                 staging_path=new_st,

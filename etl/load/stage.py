@@ -75,6 +75,7 @@ def _write_audit_publish(run: StageRun, v: ValidatedBatch) -> None:
     with meta.connect(settings) as con:
         superseded = publish(
             con,
+            settings,
             table,
             p,
             staging_path=st_path,
