@@ -240,10 +240,11 @@ def _run_sources(
     return failures
 
 
-def _print_reconciliation(settings: object, run_id: str | None = None, limit: int = 20) -> bool:
-    from etl import meta
+def _print_reconciliation(settings: Settings, run_id: str | None = None, limit: int = 20) -> bool:
+    """The reconciliation of a run (or the latest runs), from the published catalog."""
+    from etl.published import read_catalog
 
-    with meta.connect(settings) as con:  # type: ignore[arg-type]
+    with read_catalog(settings) as con:
         where = "where run_id = ?" if run_id else ""
         rows = con.execute(
             f"select run_id, source, logical_date, extracted, loaded, quarantined, balanced, status, failure "
@@ -271,8 +272,12 @@ def status(
     limit: Annotated[int, typer.Option(help="how many rows")] = 20,
     home: HomeOpt = None,
 ) -> None:
-    """Show recent runs and whether each reconciles (extracted = loaded + quarantined)."""
-    _print_reconciliation(get_settings(home), None, limit)
+    """Show recent runs and whether each reconciles (extracted = loaded + quarantined), as
+    published (a run's sources appear as each is loaded; never waits for the writer)."""
+    try:
+        _print_reconciliation(get_settings(home), None, limit)
+    except GovbaseError as exc:
+        _fail(exc)
 
 
 @app.command()

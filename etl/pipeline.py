@@ -27,6 +27,7 @@ from etl.ledger import ledger
 from etl.load.stage import stage_load
 from etl.lock import writer_lock
 from etl.normalize.stage import stage_normalize
+from etl.published import publish_catalog
 from etl.validate.stage import stage_validate
 from etl.workdir import Progress, StageRun, check_date
 
@@ -74,12 +75,27 @@ def run_stage(
     src = contracts.source(source)
     logical_date = check_date(logical_date)
     # one writer per home: a stage waits for (or gives up on) another process's run
-    with (
-        writer_lock(settings, run_id, say=log.warning),
-        ledger(settings, run_id=run_id, source=source, stage=stage, logical_date=logical_date) as entry,
-    ):
-        run = StageRun(settings, contracts, src, logical_date, run_id, entry, progress, full_refresh)
-        return _STAGE_FUNCS[stage](run)
+    with writer_lock(settings, run_id, say=log.warning):
+        try:
+            with ledger(
+                settings, run_id=run_id, source=source, stage=stage, logical_date=logical_date
+            ) as entry:
+                run = StageRun(settings, contracts, src, logical_date, run_id, entry, progress, full_refresh)
+                summary = _STAGE_FUNCS[stage](run)
+        except Exception:
+            if stage == "load":  # readers see the failed load in the ledger; the stage's error stands
+                _publish_quietly(settings, run_id)
+            raise
+        if stage == "load":  # the loaded batch reaches readers: a new published catalog
+            publish_catalog(settings, run_id)
+        return summary
+
+
+def _publish_quietly(settings: Settings, run_id: str) -> None:
+    try:
+        publish_catalog(settings, run_id)
+    except Exception:
+        log.exception("the published catalog could not be refreshed after a failed load")
 
 
 def run_source(
@@ -117,13 +133,15 @@ def run_publish(
     *,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Refresh what depends on landed batches: rejection reports and Data Docs."""
+    """Refresh what depends on landed batches: the published catalog, rejection reports
+    and Data Docs."""
     from etl.publish.docs import build_data_docs
     from etl.publish.reports import build_rejection_reports
 
     settings = settings or get_settings()
     contracts = get_contracts(settings)
     with writer_lock(settings, run_id, say=log.warning):
+        publish_catalog(settings, run_id)  # the ledger of the whole run, then the reports read it
         reports = build_rejection_reports(settings, contracts)
         index = build_data_docs(settings)
     return {

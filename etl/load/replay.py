@@ -21,6 +21,7 @@ from etl.config import Settings
 from etl.contracts import Contracts
 from etl.load.warehouse import LINEAGE, Partition, audit, partition_path, publish
 from etl.lock import writer_lock
+from etl.published import publish_catalog
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,9 @@ log = logging.getLogger(__name__)
 def replay(settings: Settings, contracts: Contracts, source: str) -> dict[str, Any]:
     """Replay the quarantined rows of `source` (holding the home's writer lock)."""
     with writer_lock(settings, f"replay-{source}", say=log.warning):
-        return _replay(settings, contracts, source)
+        summary = _replay(settings, contracts, source)
+        publish_catalog(settings, f"replay-{source}")
+        return summary
 
 
 def _replay(settings: Settings, contracts: Contracts, source: str) -> dict[str, Any]:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from etl import meta
 from etl.config import Settings
 from etl.contracts import Contracts
 from etl.publish.masking import mask
+from etl.published import read_catalog
 from etl.quality import REASONS
 
 
@@ -35,9 +35,10 @@ def _plain(reasons: str) -> str:
 
 
 def quarantined_rows(settings: Settings, contracts: Contracts, source: str) -> pd.DataFrame:
-    """The currently published quarantine of one source, joined to file names."""
+    """The currently published quarantine of one source, joined to file names (read from
+    the published catalog: never blocks, nor waits for, the writer)."""
     table = contracts.source(source).table
-    with meta.connect(settings) as con:
+    with read_catalog(settings) as con:
         exists = con.execute(
             "select count(*) from information_schema.tables where table_schema='quarantine' and table_name=?",
             [table],
