@@ -22,6 +22,7 @@ from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
 from etl.errors import ReconciliationError, StageOrderError, ValidationFailed
 from etl.extract.stage import stage_extract
+from etl.faults import checkpoint
 from etl.ledger import ledger
 from etl.load.stage import stage_load
 from etl.normalize.stage import stage_normalize
@@ -113,7 +114,9 @@ def run_publish(
     settings = settings or get_settings()
     contracts = get_contracts(settings)
     reports = build_rejection_reports(settings, contracts)
+    checkpoint("publish:after_reports")
     index = build_data_docs(settings)
+    checkpoint("publish:after_docs")
     return {
         "stage": "publish",
         "logical_date": check_date(logical_date),
