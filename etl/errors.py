@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class GovbaseError(Exception):
     """Base class of every error govbase raises on purpose."""
@@ -62,3 +64,37 @@ class ReconciliationError(GovbaseError):
 
 class StageOrderError(GovbaseError):
     """A stage ran before the stage it depends on produced its output."""
+
+
+class StorageError(GovbaseError):
+    """A file of the home could not be written: no permission, a read-only or a full file
+    system. Names what was being done, the file and the problem; once space or permission
+    returns, a rerun recovers (nothing half written is ever published)."""
+
+
+#: errno values (and the words DuckDB and Arrow use for them) that mean "the home is not writable"
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EDQUOT})
+_STORAGE_WORDS = (
+    "No space left on device",
+    "Permission denied",
+    "Operation not permitted",
+    "Read-only file system",
+    "Disk quota exceeded",
+)
+
+
+def storage_error(exc: BaseException, doing: str) -> StorageError | None:
+    """`exc` as a StorageError naming `doing` (e.g. "load of ps_hukou"), or None when it is
+    not a storage problem. Recognizes OSError by errno, and DuckDB's and Arrow's errors by
+    the operating system's words in their message (they carry no errno)."""
+    if isinstance(exc, StorageError):
+        return exc
+    if isinstance(exc, GovbaseError):  # already says what happened, in its own words
+        return None
+    if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
+        target = f" {exc.filename}" if exc.filename else ""
+        return StorageError(f"{doing}: cannot write{target}: {exc.strerror}; fix it and rerun")
+    text = str(exc)
+    if isinstance(exc, Exception) and any(w in text for w in _STORAGE_WORDS):
+        return StorageError(f"{doing}: cannot write: {text}; fix it and rerun")
+    return None

@@ -20,7 +20,7 @@ from typing import Any
 
 from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
-from etl.errors import ReconciliationError, StageOrderError, ValidationFailed
+from etl.errors import ReconciliationError, StageOrderError, ValidationFailed, storage_error
 from etl.extract.stage import stage_extract
 from etl.faults import checkpoint
 from etl.ledger import ledger
@@ -62,8 +62,9 @@ def run_stage(
 ) -> dict[str, Any]:
     """Run one stage for one source and logical date (YYYY-MM-DD); returns a small summary.
 
-    Failures raise GovbaseError subclasses whose message an operator can act on;
-    the failure is also recorded in meta.run_ledger.
+    Failures raise GovbaseError subclasses whose message an operator can act on (a file
+    that cannot be written, for want of space or permission, is a StorageError); the
+    failure is also recorded in meta.run_ledger when the ledger itself can be written.
     """
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
@@ -71,9 +72,20 @@ def run_stage(
     contracts = get_contracts(settings)
     src = contracts.source(source)
     logical_date = check_date(logical_date)
-    with ledger(settings, run_id=run_id, source=source, stage=stage, logical_date=logical_date) as entry:
-        run = StageRun(settings, contracts, src, logical_date, run_id, entry, progress, full_refresh)
-        return _STAGE_FUNCS[stage](run)
+    doing = f"{stage} of {source}"
+    try:
+        with ledger(settings, run_id=run_id, source=source, stage=stage, logical_date=logical_date) as entry:
+            run = StageRun(settings, contracts, src, logical_date, run_id, entry, progress, full_refresh)
+            try:
+                return _STAGE_FUNCS[stage](run)
+            except Exception as exc:  # recorded in the ledger as the clear error
+                if (err := storage_error(exc, doing)) is None or err is exc:
+                    raise
+                raise err from exc
+    except Exception as exc:  # the ledger row itself could not be written
+        if (err := storage_error(exc, doing)) is None or err is exc:
+            raise
+        raise err from exc
 
 
 def run_source(
@@ -113,10 +125,15 @@ def run_publish(
 
     settings = settings or get_settings()
     contracts = get_contracts(settings)
-    reports = build_rejection_reports(settings, contracts)
-    checkpoint("publish:after_reports")
-    index = build_data_docs(settings)
-    checkpoint("publish:after_docs")
+    try:
+        reports = build_rejection_reports(settings, contracts)
+        checkpoint("publish:after_reports")
+        index = build_data_docs(settings)
+        checkpoint("publish:after_docs")
+    except Exception as exc:
+        if (err := storage_error(exc, "writing the reports and Data Docs")) is None or err is exc:
+            raise
+        raise err from exc
     return {
         "stage": "publish",
         "logical_date": check_date(logical_date),

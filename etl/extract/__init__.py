@@ -52,7 +52,7 @@ import pyarrow as pa
 
 from etl.config import Settings
 from etl.contracts import Contracts, Source, get_contracts
-from etl.errors import GovbaseError, SourceError, where_in_file
+from etl.errors import GovbaseError, SourceError, storage_error, where_in_file
 from etl.extract.catalog import BatchResult, find_extracted, raw_batches, record_batch
 from etl.extract.common import RawWriter, ReadContext
 from etl.extract.encoding import DecodeFailure, MixedEncoding, UnsupportedEncoding, detect_encoding
@@ -350,6 +350,9 @@ class _Job:
         except (
             Exception
         ) as exc:  # a reader bug must not stop the other files; it is recorded and raised later
+            if (full := storage_error(exc, "cannot write the raw batch")) is not None:
+                self._fail(res, ctx, ctx.error(str(full), kind="unwritable"), writer)  # no traceback
+                return res
             log.exception("source %s, file %s: unexpected error", self.src.name, name)
             self._fail(
                 res, ctx, ctx.error(f"unexpected {type(exc).__name__}: {exc}", kind="internal"), writer
