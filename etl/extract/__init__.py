@@ -488,6 +488,9 @@ class _Job:
         except SourceError as exc:
             self._fail(res, ctx, exc, writer)
         except Exception as exc:
+            if (full := storage_error(exc, "cannot write the raw batch")) is not None:
+                self._fail(res, ctx, ctx.error(str(full), kind="unwritable"), writer)  # no traceback
+                return [res]
             log.exception("source %s: unexpected error", src.name)
             self._fail(
                 res, ctx, ctx.error(f"unexpected {type(exc).__name__}: {exc}", kind="internal"), writer
