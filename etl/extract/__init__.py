@@ -487,6 +487,8 @@ class _Job:
             log.info("source %s: %d rows (%s)", src.name, res.rows, res.status)
         except SourceError as exc:
             self._fail(res, ctx, exc, writer)
+        except WarehouseWriteError as exc:  # the home's problem, said plainly: no traceback
+            self._fail(res, ctx, ctx.error(str(exc), kind="unwritable"), writer)
         except Exception as exc:
             if (full := storage_error(exc, "cannot write the raw batch")) is not None:
                 self._fail(res, ctx, ctx.error(str(full), kind="unwritable"), writer)  # no traceback
