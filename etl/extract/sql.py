@@ -172,6 +172,29 @@ def _quote_table(engine: Engine, name: str) -> tuple[str | None, str, str]:
     return schema or None, table, quoted
 
 
+def _select(
+    engine: Engine,
+    quoted: str,
+    columns: list[str],
+    pk: list[str],
+    key: str | None,
+    watermark: str | None,
+    *,
+    inclusive: bool,
+) -> tuple[str, dict[str, Any]]:
+    """The pull's SQL: every column, rows after (or, inclusive, at and after) the watermark,
+    ordered by the key, then the primary key (or every column) for a stable order."""
+    q = engine.dialect.identifier_preparer.quote
+    order = [key] if key else []
+    order += [c for c in (pk or columns) if c != key]
+    sql = f"select {', '.join(q(c) for c in columns)} from {quoted}"
+    params: dict[str, Any] = {}
+    if key and watermark is not None:
+        sql += f" where {q(key)} {'>=' if inclusive else '>'} :watermark"
+        params["watermark"] = watermark
+    return sql + " order by " + ", ".join(q(c) for c in order), params
+
+
 def read(
     ctx: ReadContext,
     engine: Engine,
@@ -211,15 +234,7 @@ def read(
             # an undeclared primary key (a surrogate id) is not drift: it orders the pull and stays in raw
             declared = set(src.field_names)
             null_columns = check_columns(ctx, [c for c in columns if c in declared or c not in pk])
-            q = engine.dialect.identifier_preparer.quote
-            order = [key] if key else []
-            order += [c for c in (pk or columns) if c != key]
-            sql = f"select {', '.join(q(c) for c in columns)} from {quoted}"
-            params: dict[str, Any] = {}
-            if key and watermark is not None:
-                sql += f" where {q(key)} {'>=' if boundary is not None else '>'} :watermark"
-                params["watermark"] = watermark
-            sql += " order by " + ", ".join(q(c) for c in order)
+            sql, params = _select(engine, quoted, columns, pk, key, watermark, inclusive=boundary is not None)
             key_at = columns.index(key) if key else -1
             identity_at = [columns.index(c) for c in pk] if pk else list(range(len(columns)))
             if watermark is not None and boundary is not None:
