@@ -25,7 +25,8 @@ CHECKPOINTS: tuple[str, ...] = (
     "extract:after_carry_forward",  # unpublished batches of a killed run moved to this run
     # normalize
     "normalize:after_chunk",  # staged.arrow half written
-    "normalize:after_files",  # work files complete, stage not recorded
+    "normalize:after_files",  # work files complete, findings not recorded
+    "normalize:after_findings",  # meta.source_error rows committed, stage not recorded
     # validate
     "validate:after_good_chunk",  # good.parquet half written
     "validate:after_quarantine_file",

@@ -22,6 +22,7 @@ from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
 from etl.errors import ReconciliationError, StageOrderError, ValidationFailed, WarehouseWriteError
 from etl.extract.stage import stage_extract
+from etl.faults import checkpoint
 from etl.ledger import ledger
 from etl.load.stage import stage_load
 from etl.normalize.stage import stage_normalize
@@ -117,7 +118,9 @@ def run_publish(
     contracts = get_contracts(settings)
     try:
         reports = build_rejection_reports(settings, contracts)
+        checkpoint("publish:after_reports")
         index = build_data_docs(settings)
+        checkpoint("publish:after_docs")
     except OSError as exc:
         raise WarehouseWriteError(exc, "the reports and Data Docs") from None
     shares = publish_shares(settings, contracts, run_id, check_date(logical_date))

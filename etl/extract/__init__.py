@@ -57,6 +57,7 @@ from etl.extract.catalog import BatchResult, find_extracted, raw_batches, record
 from etl.extract.common import RawWriter, ReadContext
 from etl.extract.encoding import DecodeFailure, MixedEncoding, UnsupportedEncoding, detect_encoding
 from etl.extract.screen import screen
+from etl.faults import checkpoint
 from etl.meta import Watermark, connect, get_watermark, new_run_id, now, set_watermark
 
 log = logging.getLogger(__name__)
@@ -328,6 +329,7 @@ class _Job:
             res.delivered = ctx.delivered if ctx.delivered is not None else writer.rows
             res.message = self._message(ctx)
             self._record(res, ctx)
+            checkpoint("extract:after_batch_row")
             log.info("source %s, file %s: %d rows -> %s", self.src.name, name, res.rows, res.raw_path)
         except WarehouseWriteError:
             if writer is not None:
@@ -376,6 +378,7 @@ class _Job:
                     writer.write(screened)
                 except OSError as exc:
                     raise WarehouseWriteError(exc) from None
+                checkpoint("extract:after_raw_chunk")
                 if self.progress:
                     self.progress("extract", table.num_rows)
         except DecodeFailure as exc:
@@ -394,6 +397,7 @@ class _Job:
             writer.close(self.src.field_names)
         except OSError as exc:
             raise WarehouseWriteError(exc) from None
+        checkpoint("extract:after_raw_file")
 
     def _message(self, ctx: ReadContext) -> str | None:
         parts = list(ctx.notes)
@@ -466,6 +470,7 @@ class _Job:
                     else None
                 )
                 self._record(res, ctx, watermark=new_mark)
+                checkpoint("extract:after_batch_row")
             log.info("source %s: %d rows (%s)", src.name, res.rows, res.status)
         except SourceError as exc:
             self._fail(res, ctx, exc, writer)
