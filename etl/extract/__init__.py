@@ -52,7 +52,7 @@ import pyarrow as pa
 
 from etl.config import Settings
 from etl.contracts import Contracts, Source, get_contracts
-from etl.errors import SourceError, WarehouseWriteError, where_in_file
+from etl.errors import SourceError, WarehouseWriteError, where_in_file, write_error
 from etl.extract.catalog import BatchResult, find_extracted, raw_batches, record_batch
 from etl.extract.common import RawWriter, ReadContext
 from etl.extract.encoding import DecodeFailure, MixedEncoding, UnsupportedEncoding, detect_encoding
@@ -340,6 +340,10 @@ class _Job:
         except (
             Exception
         ) as exc:  # a reader bug must not stop the other files; it is recorded and raised later
+            if (err := write_error(exc)) is not None:  # e.g. the catalog on a full disk
+                if writer is not None:
+                    writer.abort()
+                raise err from None  # as above: the home's problem, said plainly
             log.exception("source %s, file %s: unexpected error", self.src.name, name)
             self._fail(
                 res, ctx, ctx.error(f"unexpected {type(exc).__name__}: {exc}", kind="internal"), writer
@@ -475,6 +479,10 @@ class _Job:
         except SourceError as exc:
             self._fail(res, ctx, exc, writer)
         except Exception as exc:
+            if (err := write_error(exc)) is not None:  # the home's problem: stops the stage
+                if writer is not None:
+                    writer.abort()
+                raise err from None
             log.exception("source %s: unexpected error", src.name)
             self._fail(
                 res, ctx, ctx.error(f"unexpected {type(exc).__name__}: {exc}", kind="internal"), writer
