@@ -31,7 +31,7 @@ import pytest
 
 from etl.faults import CHECKPOINTS
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.fault]
 
 PERSONS = int(os.environ.get("GOVBASE_FAULT_PERSONS", "300"))
 RANDOM_KILLS = int(os.environ.get("GOVBASE_FAULT_RANDOM_KILLS", "100"))
