@@ -3,7 +3,7 @@
 - every named checkpoint (etl.faults.CHECKPOINTS) is reached by a full `govbase run` on a
   small demo, and a chain of 3 runs each SIGKILLed at it (its first, middle and last pass)
   is followed by a rerun that ends equal to a clean run;
-- at least 100 SIGKILLs from outside at random moments of full runs (chains of 4), each
+- at least 100 SIGKILLs from outside at random moments of full runs (chains of up to 6), each
   chain's rerun equal to a clean run;
 - files that cannot be written (an immutable folder: EPERM, even for root) and a full disk
   (the home on a small tmpfs) end in a clear error with the reconciliation printed, and a
@@ -106,9 +106,9 @@ def test_random_kills_during_full_runs_recover_to_a_clean_run(
     rng = random.Random(int(os.environ.get("GOVBASE_FAULT_SEED", str(time.time_ns()))))
     started, trials = time.monotonic(), []
     while (kills := sum(t.kills for t in trials)) < RANDOM_KILLS:
-        chains = min(fk.WORKERS, math.ceil((RANDOM_KILLS - kills) / 4))  # a round: one chain per worker
+        chains = min(fk.WORKERS, math.ceil((RANDOM_KILLS - kills) / 3))  # a round: one chain per worker
         jobs = [
-            partial(fk.kill_randomly, template, delays=fk.random_delays(4, seconds, rng), reference=reference)
+            partial(fk.kill_randomly, template, delays=fk.random_delays(6, seconds, rng), reference=reference)
             for _ in range(chains)
         ]
         trials += fk.in_parallel(jobs, tmp_path / f"round-{len(trials)}")
