@@ -39,10 +39,20 @@ CHECKPOINTS: tuple[str, ...] = (
     "load:after_sweep",  # old files deleted, work directory not removed
     # every stage: its meta.run_ledger row
     "ledger:after_write",
-    # publish
+    # publish: rejection reports, Data Docs, classification, department shares
     "publish:after_report",  # one department's rejection report written
     "publish:after_reports",  # every report written, Data Docs not built
-    "publish:after_docs",
+    "publish:after_docs",  # Data Docs built, classification not recorded
+    "publish:after_classification",  # meta.classification_finding rows committed
+    "publish:after_share_db",  # a share's share.duckdb.tmp complete, not moved into place
+    "publish:after_share_parquet",  # one granted table's Parquet of a share replaced
+    "publish:after_share",  # one department's share.duckdb replaced
+    # consolidate (govbase consolidate): staging -> core
+    "consolidate:after_model",  # an entity's trained Splink model written
+    "consolidate:after_core_file",  # one core table's Parquet of the run written, none published
+    "consolidate:before_commit",  # meta.core_table and the core views changed in the open transaction
+    "consolidate:after_commit",  # published, superseded core files not deleted
+    "consolidate:after_sweep",  # superseded core files deleted
 )
 
 _hits: dict[str, int] = {}

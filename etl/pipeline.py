@@ -162,4 +162,5 @@ def publish_shares(settings: Settings, contracts: Any, run_id: str, refreshed_at
     with meta.connect(settings) as con:
         findings = classify.classify(con, contracts)
         classify.record(con, run_id, findings)
+    checkpoint("publish:after_classification")
     return build_shares(settings, contracts, sharing, findings, refreshed_at)

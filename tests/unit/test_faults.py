@@ -55,4 +55,5 @@ def test_every_checkpoint_in_the_code_is_registered_and_every_registered_one_is_
     ]
     assert set(called) == set(CHECKPOINTS)
     assert len(set(CHECKPOINTS)) == len(CHECKPOINTS) >= 12
-    assert {p.split(":")[0] for p in CHECKPOINTS} >= {"extract", "normalize", "validate", "load", "publish"}
+    stages = {"extract", "normalize", "validate", "load", "publish", "consolidate"}
+    assert {p.split(":")[0] for p in CHECKPOINTS} >= stages
