@@ -20,8 +20,15 @@ from typing import Any
 
 from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
-from etl.errors import ReconciliationError, StageOrderError, ValidationFailed, WarehouseWriteError
+from etl.errors import (
+    ReconciliationError,
+    StageOrderError,
+    ValidationFailed,
+    WarehouseWriteError,
+    writing,
+)
 from etl.extract.stage import stage_extract
+from etl.faults import checkpoint
 from etl.ledger import ledger
 from etl.load.stage import stage_load
 from etl.normalize.stage import stage_normalize
@@ -61,8 +68,9 @@ def run_stage(
 ) -> dict[str, Any]:
     """Run one stage for one source and logical date (YYYY-MM-DD); returns a small summary.
 
-    Failures raise GovbaseError subclasses whose message an operator can act on;
-    the failure is also recorded in meta.run_ledger.
+    Failures raise GovbaseError subclasses whose message an operator can act on (a file
+    that cannot be written, for want of space or permission, is a WarehouseWriteError); the
+    failure is also recorded in meta.run_ledger when the ledger itself can be written.
     """
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
@@ -70,9 +78,16 @@ def run_stage(
     contracts = get_contracts(settings)
     src = contracts.source(source)
     logical_date = check_date(logical_date)
-    with ledger(settings, run_id=run_id, source=source, stage=stage, logical_date=logical_date) as entry:
+    what = f"the warehouse ({stage} of {source})"
+    # the outer `writing`: the ledger row itself may be what cannot be written; the inner
+    # one: the ledger records the clear error
+    with (
+        writing(what),
+        ledger(settings, run_id=run_id, source=source, stage=stage, logical_date=logical_date) as entry,
+    ):
         run = StageRun(settings, contracts, src, logical_date, run_id, entry, progress, full_refresh)
-        return _STAGE_FUNCS[stage](run)
+        with writing(what):
+            return _STAGE_FUNCS[stage](run)
 
 
 def run_source(
@@ -116,11 +131,15 @@ def run_publish(
     settings = settings or get_settings()
     contracts = get_contracts(settings)
     try:
-        reports = build_rejection_reports(settings, contracts)
-        index = build_data_docs(settings)
-    except OSError as exc:
+        with writing("the reports and Data Docs"):  # DuckDB's and GE's failures to write too
+            reports = build_rejection_reports(settings, contracts)
+            checkpoint("publish:after_reports")
+            index = build_data_docs(settings)
+            checkpoint("publish:after_docs")
+    except OSError as exc:  # any: a path taken by a file is as much a write error here
         raise WarehouseWriteError(exc, "the reports and Data Docs") from None
-    shares = publish_shares(settings, contracts, run_id, check_date(logical_date))
+    with writing("the department shares"):
+        shares = publish_shares(settings, contracts, run_id, check_date(logical_date))
     return {
         "stage": "publish",
         "logical_date": check_date(logical_date),
@@ -143,4 +162,5 @@ def publish_shares(settings: Settings, contracts: Any, run_id: str, refreshed_at
     with meta.connect(settings) as con:
         findings = classify.classify(con, contracts)
         classify.record(con, run_id, findings)
+    checkpoint("publish:after_classification")
     return build_shares(settings, contracts, sharing, findings, refreshed_at)

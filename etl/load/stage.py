@@ -114,6 +114,7 @@ def publish_partition(
         for f in superseded:
             f.unlink(missing_ok=True)
         sweep(settings, con, table.name, p.source)
+    checkpoint("load:after_sweep")
 
 
 def _copy_into(src: Path | None, dest: Path) -> Path | None:
