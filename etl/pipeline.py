@@ -107,9 +107,11 @@ def run_publish(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Refresh what depends on landed batches: rejection reports, Data Docs, the security
-    classification (kept in meta) and the department shares (etl.publish.shares).
+    classification (kept in meta), the department shares (etl.publish.shares) and the
+    catalog's comments (etl.descriptions).
 
     Raises WarehouseWriteError (a GovbaseError) when their files cannot be written."""
+    from etl.descriptions import describe_warehouse
     from etl.publish.docs import build_data_docs
     from etl.publish.reports import build_rejection_reports
 
@@ -120,6 +122,7 @@ def run_publish(
         index = build_data_docs(settings)
     except OSError as exc:
         raise WarehouseWriteError(exc, "the reports and Data Docs") from None
+    describe_warehouse(settings, contracts.tables)
     shares = publish_shares(settings, contracts, run_id, check_date(logical_date))
     return {
         "stage": "publish",

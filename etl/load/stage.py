@@ -134,6 +134,7 @@ def publish_partition(
             rows_loaded=rows_loaded,
             source_rows=source_rows,
             rows_quarantined=rows_quarantined,
+            schemas_dir=settings.schemas_dir,
         )
         checkpoint("load:after_commit")
         for f in superseded:
