@@ -122,9 +122,11 @@ def run_publish(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Refresh what depends on landed batches: rejection reports, Data Docs, the security
-    classification (kept in meta) and the department shares (etl.publish.shares).
+    classification (kept in meta), the department shares (etl.publish.shares) and the
+    catalog's comments (etl.descriptions).
 
     Raises WarehouseWriteError (a GovbaseError) when their files cannot be written."""
+    from etl.descriptions import describe_warehouse
     from etl.publish.docs import build_data_docs
     from etl.publish.reports import build_rejection_reports
 
@@ -138,7 +140,8 @@ def run_publish(
             checkpoint("publish:after_docs")
     except OSError as exc:  # any: a path taken by a file is as much a write error here
         raise WarehouseWriteError(exc, "the reports and Data Docs") from None
-    with writing("the department shares"):
+    with writing("the warehouse comments and the department shares"):
+        describe_warehouse(settings, contracts.tables)
         shares = publish_shares(settings, contracts, run_id, check_date(logical_date))
     return {
         "stage": "publish",

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from etl.config import Settings
 from etl.contracts import DUCKDB_TYPES, SharedTable
+from etl.descriptions import comment_relation
 from etl.errors import GovbaseError
 from etl.faults import checkpoint
 
@@ -92,8 +93,12 @@ def _empty_select(table: SharedTable, quarantine: bool) -> str:
     return "select " + ", ".join(cols) + " where false"
 
 
-def refresh_views(con: duckdb.DuckDBPyConnection, table: SharedTable) -> None:
-    """(Re)create staging.<table> and quarantine.<table> over the published files."""
+def refresh_views(
+    con: duckdb.DuckDBPyConnection, table: SharedTable, schemas_dir: Path | None = None
+) -> None:
+    """(Re)create staging.<table> and quarantine.<table> over the published files; with
+    `schemas_dir`, comment them from the contracts (etl.descriptions: a replaced view
+    loses its comments)."""
     for layer, col in (("staging", "staging_path"), ("quarantine", "quarantine_path")):
         files = [
             r[0]
@@ -108,6 +113,8 @@ def refresh_views(con: duckdb.DuckDBPyConnection, table: SharedTable) -> None:
         else:
             body = _empty_select(table, quarantine=layer == "quarantine")
         con.execute(f"create or replace view {layer}.{table.name} as {body}")
+        if schemas_dir is not None:
+            comment_relation(con, {table.name: table}, schemas_dir, layer, table.name)
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,11 @@ class PartitionContent:
 
 
 def publish(
-    con: duckdb.DuckDBPyConnection, table: SharedTable, p: Partition, c: PartitionContent
+    con: duckdb.DuckDBPyConnection,
+    table: SharedTable,
+    p: Partition,
+    c: PartitionContent,
+    schemas_dir: Path | None = None,
 ) -> list[Path]:
     """Atomically make a written batch the current content of its partition.
 
@@ -153,7 +164,7 @@ def publish(
                 c.rows_quarantined,
             ],
         )
-        refresh_views(con, table)
+        refresh_views(con, table, schemas_dir)
         checkpoint("load:before_commit")
         con.execute("commit")
     except BaseException:
