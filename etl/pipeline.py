@@ -107,7 +107,8 @@ def run_publish(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Refresh what depends on landed batches: rejection reports, Data Docs, the security
-    classification (kept in meta) and the department shares (etl.publish.shares).
+    classification (kept in meta), the department shares (etl.publish.shares) and the open
+    data with its catalog (etl.publish.opendata, etl.publish.dcat).
 
     Raises WarehouseWriteError (a GovbaseError) when their files cannot be written."""
     from etl.publish.docs import build_data_docs
@@ -120,7 +121,7 @@ def run_publish(
         index = build_data_docs(settings)
     except OSError as exc:
         raise WarehouseWriteError(exc, "the reports and Data Docs") from None
-    shares = publish_shares(settings, contracts, run_id, check_date(logical_date))
+    shares, opened = publish_shares(settings, contracts, run_id, check_date(logical_date))
     return {
         "stage": "publish",
         "logical_date": check_date(logical_date),
@@ -129,18 +130,32 @@ def run_publish(
         "reports_dir": str(settings.reports_dir),
         "data_docs": str(index) if index else None,
         "shares": {r.department: str(r.path) for r in shares},
+        "open": {r.dataset.name: str(r.files[0].path.parent) for r in opened},
+        "open_catalog": str(settings.layer("open") / "catalog.jsonld") if opened else None,
     }
 
 
-def publish_shares(settings: Settings, contracts: Any, run_id: str, refreshed_at: str) -> list[Any]:
-    """Classify staged and core columns (findings to meta), then build the department shares."""
+def publish_shares(
+    settings: Settings, contracts: Any, run_id: str, refreshed_at: str
+) -> tuple[list[Any], list[Any]]:
+    """Classify staged and core columns (findings to meta), then build the open datasets and
+    the department shares. A finding on a column one of them exposes stops that one only: the
+    other is still built, then the error is raised (both failing: the shares' error, the open
+    data's chained to it)."""
     from etl import meta
-    from etl.publish import classify
+    from etl.publish import classify, opendata
     from etl.publish.grants import load_sharing
+    from etl.publish.openspec import load_open
     from etl.publish.shares import build_shares
 
     sharing = load_sharing(settings.schemas_dir, contracts.tables)
+    spec = load_open(settings.schemas_dir, contracts.tables)
     with meta.connect(settings) as con:
         findings = classify.classify(con, contracts)
         classify.record(con, run_id, findings)
-    return build_shares(settings, contracts, sharing, findings, refreshed_at)
+    opened: list[Any] = []
+    try:
+        opened = opendata.build_open(settings, contracts, spec, findings, refreshed_at)
+    finally:  # shares are tried even when open data failed; its error is raised after
+        shares = build_shares(settings, contracts, sharing, findings, refreshed_at)
+    return shares, opened
