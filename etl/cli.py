@@ -298,8 +298,9 @@ def publish(
     logical_date: Annotated[str | None, typer.Option("--date", help="logical date YYYY-MM-DD")] = None,
     home: HomeOpt = None,
 ) -> None:
-    """Refresh the rejection reports, Data Docs, classification findings and department shares
-    (warehouse/share/<department>/; needs GOVBASE_PSEUDONYM_KEY)."""
+    """Refresh the rejection reports, Data Docs, classification findings, department shares
+    (warehouse/share/<department>/; needs GOVBASE_PSEUDONYM_KEY) and open data with its DCAT-AP
+    catalog (warehouse/open/)."""
     from etl import meta
     from etl.pipeline import run_publish
 
