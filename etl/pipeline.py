@@ -20,7 +20,13 @@ from typing import Any
 
 from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
-from etl.errors import ReconciliationError, StageOrderError, ValidationFailed, WarehouseWriteError
+from etl.errors import (
+    GovbaseError,
+    ReconciliationError,
+    StageOrderError,
+    ValidationFailed,
+    WarehouseWriteError,
+)
 from etl.extract.stage import stage_extract
 from etl.ledger import ledger
 from etl.load.stage import stage_load
@@ -107,7 +113,8 @@ def run_publish(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Refresh what depends on landed batches: rejection reports, Data Docs, the security
-    classification (kept in meta) and the department shares (etl.publish.shares).
+    classification (kept in meta), the department shares (etl.publish.shares) and the run
+    report (etl.publish.run_report).
 
     Raises WarehouseWriteError (a GovbaseError) when their files cannot be written."""
     from etl.publish.docs import build_data_docs
@@ -120,7 +127,12 @@ def run_publish(
         index = build_data_docs(settings)
     except OSError as exc:
         raise WarehouseWriteError(exc, "the reports and Data Docs") from None
-    shares = publish_shares(settings, contracts, run_id, check_date(logical_date))
+    try:
+        shares = publish_shares(settings, contracts, run_id, check_date(logical_date))
+    except GovbaseError:
+        write_run_report(settings, contracts, run_id)  # the operator's page, also when shares stop
+        raise
+    report = write_run_report(settings, contracts, run_id)
     return {
         "stage": "publish",
         "logical_date": check_date(logical_date),
@@ -129,7 +141,19 @@ def run_publish(
         "reports_dir": str(settings.reports_dir),
         "data_docs": str(index) if index else None,
         "shares": {r.department: str(r.path) for r in shares},
+        "run_report": str(report),
     }
+
+
+def write_run_report(settings: Settings, contracts: Any, run_id: str) -> Any:
+    """The run report (etl.publish.run_report) of `run_id`, or of the latest run when `run_id`
+    ran no source (a publish of its own); returns its path."""
+    from etl.publish.run_report import build_run_report
+
+    try:
+        return build_run_report(settings, contracts, run_id, latest_if_unknown=True)
+    except OSError as exc:
+        raise WarehouseWriteError(exc, "the run report") from None
 
 
 def publish_shares(settings: Settings, contracts: Any, run_id: str, refreshed_at: str) -> list[Any]:
