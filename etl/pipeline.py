@@ -21,6 +21,7 @@ from typing import Any
 from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
 from etl.errors import (
+    GovbaseError,
     ReconciliationError,
     StageOrderError,
     ValidationFailed,
@@ -123,8 +124,8 @@ def run_publish(
 ) -> dict[str, Any]:
     """Refresh what depends on landed batches: rejection reports, Data Docs, the security
     classification (kept in meta), the department shares (etl.publish.shares), the open
-    data with its catalog (etl.publish.opendata, etl.publish.dcat) and the catalog's comments
-    (etl.descriptions).
+    data with its catalog (etl.publish.opendata, etl.publish.dcat), the catalog's comments
+    (etl.descriptions) and the run report (etl.publish.run_report).
 
     Raises WarehouseWriteError (a GovbaseError) when their files cannot be written."""
     from etl.descriptions import describe_warehouse
@@ -141,9 +142,14 @@ def run_publish(
             checkpoint("publish:after_docs")
     except OSError as exc:  # any: a path taken by a file is as much a write error here
         raise WarehouseWriteError(exc, "the reports and Data Docs") from None
-    with writing("the warehouse comments, the department shares and the open data"):
-        describe_warehouse(settings, contracts.tables)
-        shares, opened = publish_shares(settings, contracts, run_id, check_date(logical_date))
+    try:
+        with writing("the warehouse comments, the department shares and the open data"):
+            describe_warehouse(settings, contracts.tables)
+            shares, opened = publish_shares(settings, contracts, run_id, check_date(logical_date))
+    except GovbaseError:
+        write_run_report(settings, contracts, run_id)  # the operator's page, also when shares stop
+        raise
+    report = write_run_report(settings, contracts, run_id)
     return {
         "stage": "publish",
         "logical_date": check_date(logical_date),
@@ -154,7 +160,19 @@ def run_publish(
         "shares": {r.department: str(r.path) for r in shares},
         "open": {r.dataset.name: str(r.files[0].path.parent) for r in opened},
         "open_catalog": str(settings.layer("open") / "catalog.jsonld") if opened else None,
+        "run_report": str(report),
     }
+
+
+def write_run_report(settings: Settings, contracts: Any, run_id: str) -> Any:
+    """The run report (etl.publish.run_report) of `run_id`, or of the latest run when `run_id`
+    ran no source (a publish of its own); returns its path."""
+    from etl.publish.run_report import build_run_report
+
+    try:
+        return build_run_report(settings, contracts, run_id, latest_if_unknown=True)
+    except OSError as exc:
+        raise WarehouseWriteError(exc, "the run report") from None
 
 
 def publish_shares(
