@@ -208,6 +208,7 @@ def run(
         console.print(f"[bold red]{name}:[/] {msg}")
     out.print(
         f"run {run_id}: warehouse {settings.duckdb_path}; reports {settings.reports_dir}; "
+        f"run report {settings.reports_dir / 'runs' / (run_id + '.html')}; "
         f"Data Docs {settings.docs_dir / 'index.html'}"
     )
     if failures:
@@ -298,8 +299,9 @@ def publish(
     logical_date: Annotated[str | None, typer.Option("--date", help="logical date YYYY-MM-DD")] = None,
     home: HomeOpt = None,
 ) -> None:
-    """Refresh the rejection reports, Data Docs, classification findings and department shares
-    (warehouse/share/<department>/; needs GOVBASE_PSEUDONYM_KEY)."""
+    """Refresh the rejection reports, Data Docs, classification findings, department shares
+    (warehouse/share/<department>/; needs GOVBASE_PSEUDONYM_KEY), open data with its DCAT-AP
+    catalog (warehouse/open/) and the latest run's report."""
     from etl import meta
     from etl.pipeline import run_publish
 
@@ -310,6 +312,29 @@ def publish(
     except GovbaseError as exc:
         _fail(exc)
     out.print(summary)
+
+
+@app.command()
+def report(
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="run id (see `govbase status`); default: the latest run")
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Write the run report, one self-contained HTML page (rows by department and stage, quarantine
+    reasons, quality over the last runs, linkage, classification findings, open data, shares)
+    to reports/runs/<run_id>.html and reports/runs/latest.html."""
+    from etl.contracts import get_contracts
+    from etl.publish.run_report import build_run_report
+
+    settings = get_settings(home)
+    try:
+        path = build_run_report(settings, get_contracts(settings), run_id)
+    except GovbaseError as exc:
+        _fail(exc)
+    except OSError as exc:
+        _fail(GovbaseError(f"cannot write the run report under {settings.reports_dir}: {exc}"))
+    out.print(f"run report {path}", markup=False, highlight=False)
 
 
 @app.command()

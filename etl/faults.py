@@ -44,6 +44,7 @@ CHECKPOINTS: tuple[str, ...] = (
     "publish:after_reports",  # every report written, Data Docs not built
     "publish:after_docs",  # Data Docs built, classification not recorded
     "publish:after_classification",  # meta.classification_finding rows committed
+    "publish:after_open_data",  # open datasets and their catalog written, shares not built
     "publish:after_share_db",  # a share's share.duckdb.tmp complete, not moved into place
     "publish:after_share_parquet",  # one granted table's Parquet of a share replaced
     "publish:after_share",  # one department's share.duckdb replaced

@@ -21,6 +21,7 @@ from typing import Any
 from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
 from etl.errors import (
+    GovbaseError,
     ReconciliationError,
     StageOrderError,
     ValidationFailed,
@@ -122,9 +123,12 @@ def run_publish(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Refresh what depends on landed batches: rejection reports, Data Docs, the security
-    classification (kept in meta) and the department shares (etl.publish.shares).
+    classification (kept in meta), the department shares (etl.publish.shares), the open
+    data with its catalog (etl.publish.opendata, etl.publish.dcat), the catalog's comments
+    (etl.descriptions) and the run report (etl.publish.run_report).
 
     Raises WarehouseWriteError (a GovbaseError) when their files cannot be written."""
+    from etl.descriptions import describe_warehouse
     from etl.publish.docs import build_data_docs
     from etl.publish.reports import build_rejection_reports
 
@@ -138,8 +142,14 @@ def run_publish(
             checkpoint("publish:after_docs")
     except OSError as exc:  # any: a path taken by a file is as much a write error here
         raise WarehouseWriteError(exc, "the reports and Data Docs") from None
-    with writing("the department shares"):
-        shares = publish_shares(settings, contracts, run_id, check_date(logical_date))
+    try:
+        with writing("the warehouse comments, the department shares and the open data"):
+            describe_warehouse(settings, contracts.tables)
+            shares, opened = publish_shares(settings, contracts, run_id, check_date(logical_date))
+    except GovbaseError:
+        write_run_report(settings, contracts, run_id)  # the operator's page, also when shares stop
+        raise
+    report = write_run_report(settings, contracts, run_id)
     return {
         "stage": "publish",
         "logical_date": check_date(logical_date),
@@ -148,19 +158,46 @@ def run_publish(
         "reports_dir": str(settings.reports_dir),
         "data_docs": str(index) if index else None,
         "shares": {r.department: str(r.path) for r in shares},
+        "open": {r.dataset.name: str(r.files[0].path.parent) for r in opened},
+        "open_catalog": str(settings.layer("open") / "catalog.jsonld") if opened else None,
+        "run_report": str(report),
     }
 
 
-def publish_shares(settings: Settings, contracts: Any, run_id: str, refreshed_at: str) -> list[Any]:
-    """Classify staged and core columns (findings to meta), then build the department shares."""
+def write_run_report(settings: Settings, contracts: Any, run_id: str) -> Any:
+    """The run report (etl.publish.run_report) of `run_id`, or of the latest run when `run_id`
+    ran no source (a publish of its own); returns its path."""
+    from etl.publish.run_report import build_run_report
+
+    try:
+        return build_run_report(settings, contracts, run_id, latest_if_unknown=True)
+    except OSError as exc:
+        raise WarehouseWriteError(exc, "the run report") from None
+
+
+def publish_shares(
+    settings: Settings, contracts: Any, run_id: str, refreshed_at: str
+) -> tuple[list[Any], list[Any]]:
+    """Classify staged and core columns (findings to meta), then build the open datasets and
+    the department shares. A finding on a column one of them exposes stops that one only: the
+    other is still built, then the error is raised (both failing: the shares' error, the open
+    data's chained to it)."""
     from etl import meta
-    from etl.publish import classify
+    from etl.publish import classify, opendata
     from etl.publish.grants import load_sharing
+    from etl.publish.openspec import load_open
     from etl.publish.shares import build_shares
 
     sharing = load_sharing(settings.schemas_dir, contracts.tables)
+    spec = load_open(settings.schemas_dir, contracts.tables)
     with meta.connect(settings) as con:
         findings = classify.classify(con, contracts)
         classify.record(con, run_id, findings)
     checkpoint("publish:after_classification")
-    return build_shares(settings, contracts, sharing, findings, refreshed_at)
+    opened: list[Any] = []
+    try:
+        opened = opendata.build_open(settings, contracts, spec, findings, refreshed_at)
+        checkpoint("publish:after_open_data")
+    finally:  # shares are tried even when open data failed; its error is raised after
+        shares = build_shares(settings, contracts, sharing, findings, refreshed_at)
+    return shares, opened
