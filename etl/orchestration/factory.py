@@ -128,18 +128,39 @@ def _doc_md(src: Source) -> str:
     )
 
 
-def build_ingest_dag(src: Source) -> DAG:
-    """The ingest DAG of one source: extract -> normalize -> validate -> load."""
-    with DAG(
-        dag_id=f"{INGEST_PREFIX}{src.name}",
-        description=f"Ingest {src.department_name} ({src.kind}) into staging.{src.table}",
-        schedule=src.schedule,
+def _govbase_dag(
+    dag_id: str, description: str, schedule: Any, owner: str, tags: list[str], doc_md: str
+) -> DAG:
+    """A govbase DAG: from START_DATE, never catching up, one run at a time, default_args."""
+    return DAG(
+        dag_id=dag_id,
+        description=description,
+        schedule=schedule,
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        default_args=default_args(src.owner),
-        tags=sorted({*src.tags, src.department, "ingest"}),
-        doc_md=_doc_md(src),
+        default_args=default_args(owner),
+        tags=tags,
+        doc_md=doc_md,
+    )
+
+
+def _asset_dag(dag_id: str, description: str, assets: list[Asset], tags: list[str], doc: str) -> DAG:
+    """A govbase DAG run whenever any of `assets` is updated (owner govbase); its doc
+    (`doc`, then the list of those Assets) says so."""
+    doc_md = doc + " Triggered by any update of:\n\n" + "\n".join(f"* `{a.uri}`" for a in assets)
+    return _govbase_dag(dag_id, description, AssetAny(*assets), "govbase", tags, doc_md)
+
+
+def build_ingest_dag(src: Source) -> DAG:
+    """The ingest DAG of one source: extract -> normalize -> validate -> load."""
+    with _govbase_dag(
+        f"{INGEST_PREFIX}{src.name}",
+        f"Ingest {src.department_name} ({src.kind}) into staging.{src.table}",
+        src.schedule,
+        src.owner,
+        sorted({*src.tags, src.department, "ingest"}),
+        _doc_md(src),
     ) as dag:
         previous = None
         for stage in STAGES:
@@ -168,20 +189,13 @@ def build_publish_dag(sources: Iterable[Source]) -> DAG | None:
     if not srcs:
         return None
     assets = publish_assets(srcs)
-    with DAG(
-        dag_id=PUBLISH_DAG_ID,
-        description="Rejection reports and Data Docs once staging changes",
-        schedule=AssetAny(*assets),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args=default_args("govbase"),
-        tags=["publish", "reports"],
-        doc_md=(
-            "### publish\n\nRuns `etl.pipeline.run_publish(ds, run_id, sources)`: rejection reports "
-            "for the departments and Data Docs. Triggered by any update of:\n\n"
-            + "\n".join(f"* `{a.uri}`" for a in assets)
-        ),
+    with _asset_dag(
+        PUBLISH_DAG_ID,
+        "Rejection reports and Data Docs once staging changes",
+        assets,
+        ["publish", "reports"],
+        "### publish\n\nRuns `etl.pipeline.run_publish(ds, run_id, sources)`: rejection reports "
+        "for the departments and Data Docs.",
     ) as dag:
         names = [s.name for s in srcs]
 
@@ -247,20 +261,13 @@ def build_consolidate_dag(sources: Iterable[Source], schemas_dir: Path | None = 
     if not srcs:
         return None
     assets = [Asset(staging_asset_uri(s.table, s.name)) for s in srcs]
-    with DAG(
-        dag_id=CONSOLIDATE_DAG_ID,
-        description="Link staged records into master persons and organisations; build schema core",
-        schedule=AssetAny(*assets),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args=default_args("govbase"),
-        tags=["consolidate", "core"],
-        doc_md=(
-            "### consolidate\n\nRuns `etl.resolve.stage.consolidate`: exact and Splink linkage, stable "
-            "master ids, golden records, provenance, relations (schemas/resolve/*.yml). Triggered by any "
-            "update of:\n\n" + "\n".join(f"* `{a.uri}`" for a in assets)
-        ),
+    with _asset_dag(
+        CONSOLIDATE_DAG_ID,
+        "Link staged records into master persons and organisations; build schema core",
+        assets,
+        ["consolidate", "core"],
+        "### consolidate\n\nRuns `etl.resolve.stage.consolidate`: exact and Splink linkage, stable "
+        "master ids, golden records, provenance, relations (schemas/resolve/*.yml).",
     ) as dag:
 
         @task(
