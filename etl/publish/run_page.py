@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from etl.pipeline import STAGES
 from etl.publish import pages, plots
 from etl.publish.i18n import Words
-from etl.publish.run_report import RunFacts
+from etl.publish.run_report import STAGES, RunFacts
 
 
 def _h2(words: Words, key: str) -> str:

@@ -36,11 +36,12 @@ from etl import meta
 from etl.config import Settings
 from etl.contracts import Contracts
 from etl.errors import GovbaseError
-from etl.pipeline import STAGES
 from etl.publish.i18n import Words
 from etl.publish.masking import mask_content
 
 LAST_RUNS = 10
+#: the stages of etl.pipeline.STAGES, in order (not imported from there: that loads every stage)
+STAGES = ("extract", "normalize", "validate", "load")
 RUNS_DIR = "runs"
 
 
