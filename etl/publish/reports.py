@@ -30,6 +30,7 @@ import pandas as pd
 from etl import meta
 from etl.config import Settings
 from etl.contracts import Contracts
+from etl.faults import checkpoint
 from etl.normalize import dates
 from etl.publish import pages
 from etl.publish.csvfile import write_csv
@@ -160,6 +161,7 @@ def build_rejection_reports(settings: Settings, contracts: Contracts) -> list[Re
             encoding="utf-8",
         )
         reports.append(Report(dept, len(df), csv_path, html_path))
+        checkpoint("publish:after_report")
     return reports
 
 
