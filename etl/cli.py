@@ -411,10 +411,11 @@ def quarantine_show(
     """Show one quarantined row: reasons in plain words and its delivered values (masked)."""
     import pandas as pd
 
-    from etl.quality import REASONS
+    from etl.publish.i18n import Words
 
     q, masked = _quarantine_frame(source, home)
     assert isinstance(q, pd.DataFrame)
+    words = Words(get_settings(home).report_language)
     hit = list(q.index[q["_row_number"] == row]) if len(q) else []
     if len(hit) == 0:
         _fail(GovbaseError(f"no quarantined row {row} for source {source}"))
@@ -424,7 +425,7 @@ def quarantine_show(
         f"[bold]{source}[/] file {r['file']} row {row} (logical date {r['_logical_date']}, batch {r['_batch_id']})"
     )
     for code in str(r["reasons"]).split(","):
-        out.print(f"  [red]{code}[/]: {REASONS.get(code, code)}")
+        out.print(f"  [red]{code}[/]: {words.reason(code)}")
     out.print(f"  checks: {r['failed_expectations']}")
     assert isinstance(masked, pd.DataFrame)
     for col, val in masked.loc[i].items():
@@ -441,12 +442,13 @@ def quarantine_export(
     ),
     home: HomeOpt = None,
 ) -> None:
-    """Export the quarantined rows of a source to CSV (values masked, reasons in plain words)."""
+    """Export the quarantined rows of a source to CSV (values masked, reasons in plain words in the
+    report language, GOVBASE_REPORT_LANGUAGE)."""
     import pandas as pd
 
     from etl.publish.csvfile import write_csv
+    from etl.publish.i18n import Words
     from etl.publish.masking import mask_frame
-    from etl.quality import REASONS
 
     q, masked = _quarantine_frame(source, home)
     assert isinstance(q, pd.DataFrame)
@@ -460,7 +462,7 @@ def quarantine_export(
             "row": q["_row_number"],
             "logical_date": q["_logical_date"],
             "reason_codes": q["reasons"],
-            "reasons": q["reasons"].map(lambda s: " ".join(REASONS.get(c, c) for c in s.split(","))),
+            "reasons": q["reasons"].map(Words(get_settings(home).report_language).reasons),
         }
     )
     try:  # masked by content as well (file names too), formula-like cells neutralized
