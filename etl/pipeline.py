@@ -107,11 +107,12 @@ def run_publish(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Refresh what depends on landed batches: rejection reports, Data Docs, the security
-    classification (kept in meta), the department shares (etl.publish.shares) and the
-    catalog's comments (etl.descriptions).
+    classification (kept in meta), the department shares (etl.publish.shares), the data
+    dictionary (etl.publish.dictionary) and the catalog's comments (etl.descriptions).
 
     Raises WarehouseWriteError (a GovbaseError) when their files cannot be written."""
     from etl.descriptions import describe_warehouse
+    from etl.publish.dictionary import build_dictionary
     from etl.publish.docs import build_data_docs
     from etl.publish.reports import build_rejection_reports
 
@@ -120,8 +121,9 @@ def run_publish(
     try:
         reports = build_rejection_reports(settings, contracts)
         index = build_data_docs(settings)
+        standard = build_dictionary(settings, contracts)
     except OSError as exc:
-        raise WarehouseWriteError(exc, "the reports and Data Docs") from None
+        raise WarehouseWriteError(exc, "the reports, Data Docs and data dictionary") from None
     describe_warehouse(settings, contracts.tables)
     shares = publish_shares(settings, contracts, run_id, check_date(logical_date))
     return {
@@ -131,6 +133,7 @@ def run_publish(
         "reports": {r.department: r.rows for r in reports},
         "reports_dir": str(settings.reports_dir),
         "data_docs": str(index) if index else None,
+        "dictionary": str(standard.html),
         "shares": {r.department: str(r.path) for r in shares},
     }
 
