@@ -117,16 +117,23 @@ def refresh_views(
             comment_relation(con, {table.name: table}, schemas_dir, layer, table.name)
 
 
+@dataclass(frozen=True)
+class PartitionContent:
+    """What a published partition holds: its written, audited files (None: no rows of that
+    layer) and its counts, as meta.partition records them."""
+
+    staging_path: Path | None
+    quarantine_path: Path | None
+    rows_loaded: int  # staged rows
+    source_rows: int  # source rows loaded
+    rows_quarantined: int  # source rows quarantined
+
+
 def publish(
     con: duckdb.DuckDBPyConnection,
     table: SharedTable,
     p: Partition,
-    *,
-    staging_path: Path | None,
-    quarantine_path: Path | None,
-    rows_loaded: int,
-    source_rows: int,
-    rows_quarantined: int,
+    c: PartitionContent,
     schemas_dir: Path | None = None,
 ) -> list[Path]:
     """Atomically make a written batch the current content of its partition.
@@ -150,11 +157,11 @@ def publish(
                 p.source,
                 p.logical_date,
                 p.run_id,
-                str(staging_path) if staging_path else None,
-                str(quarantine_path) if quarantine_path else None,
-                rows_loaded,
-                source_rows,
-                rows_quarantined,
+                str(c.staging_path) if c.staging_path else None,
+                str(c.quarantine_path) if c.quarantine_path else None,
+                c.rows_loaded,
+                c.source_rows,
+                c.rows_quarantined,
             ],
         )
         refresh_views(con, table, schemas_dir)
@@ -163,7 +170,7 @@ def publish(
     except BaseException:
         con.execute("rollback")
         raise
-    current = {str(staging_path), str(quarantine_path)}
+    current = {str(c.staging_path), str(c.quarantine_path)}
     return [Path(f) for row in old for f in row if f and f not in current]
 
 

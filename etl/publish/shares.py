@@ -34,6 +34,7 @@ from etl.config import Settings
 from etl.contracts import Contracts, SharedTable
 from etl.descriptions import apply_comments, share_descriptions, share_meta_descriptions
 from etl.errors import GovbaseError
+from etl.faults import checkpoint
 from etl.publish.classify import Finding
 from etl.publish.grants import Grant, Sharing
 from etl.publish.masking import mask, mask_content
@@ -187,11 +188,14 @@ def _write(
             apply_comments(con, "main", name, text, columns)
     finally:
         con.close()
+    checkpoint("publish:after_share_db")
     for name, frame in frames.items():
         ptmp = target.with_name(f"{name}.parquet.tmp")
         frame.to_parquet(ptmp, index=False)
         os.replace(ptmp, target.with_name(f"{name}.parquet"))
+        checkpoint("publish:after_share_parquet")
     os.replace(tmp, target)
+    checkpoint("publish:after_share")
 
 
 def build_shares(

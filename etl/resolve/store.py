@@ -20,6 +20,7 @@ from etl import meta
 from etl.config import Settings
 from etl.contracts import get_contracts
 from etl.descriptions import comment_relation
+from etl.faults import checkpoint
 
 DDL_CORE = """
 create table if not exists meta.core_table (
@@ -92,6 +93,7 @@ def write_model(settings: Settings, entity: str, run_id: str, model: dict[str, A
     path = settings.warehouse / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(model, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
+    checkpoint("consolidate:after_model")
     return rel.as_posix()
 
 
@@ -111,6 +113,7 @@ def publish(
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_parquet(path, index=False)
         written[name] = file.as_posix()
+        checkpoint("consolidate:after_core_file")
     old = dict(con.execute("select table_name, path from meta.core_table").fetchall())
     contracts = get_contracts(settings)
     con.execute("begin transaction")
@@ -131,13 +134,16 @@ def publish(
             con.execute(
                 f"insert into meta.resolve_run ({cols}) values ({', '.join('?' * len(r))})", list(r.values())
             )
+        checkpoint("consolidate:before_commit")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
+    checkpoint("consolidate:after_commit")
     for name, old_rel in old.items():
         if name in written and written[name] != old_rel:
             (settings.warehouse / old_rel).unlink(missing_ok=True)
+    checkpoint("consolidate:after_sweep")
 
 
 __all__ = ["DDL_CORE", "decisions", "ensure", "last_value", "publish", "read_core", "write_model"]
