@@ -299,9 +299,10 @@ def publish(
     logical_date: Annotated[str | None, typer.Option("--date", help="logical date YYYY-MM-DD")] = None,
     home: HomeOpt = None,
 ) -> None:
-    """Refresh the rejection reports, Data Docs, classification findings, department shares
-    (warehouse/share/<department>/; needs GOVBASE_PSEUDONYM_KEY), open data with its DCAT-AP
-    catalog (warehouse/open/) and the latest run's report."""
+    """Refresh the rejection reports, Data Docs, data dictionary, catalog comments,
+    classification findings, department shares (warehouse/share/<department>/; needs
+    GOVBASE_PSEUDONYM_KEY), open data with its DCAT-AP catalog (warehouse/open/) and the latest
+    run's report."""
     from etl import meta
     from etl.pipeline import run_publish
 
@@ -335,6 +336,34 @@ def report(
     except OSError as exc:
         _fail(GovbaseError(f"cannot write the run report under {settings.reports_dir}: {exc}"))
     out.print(f"run report {path}", markup=False, highlight=False)
+
+
+@app.command()
+def dictionary(
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="folder to write into (default: $GOVBASE_HOME/reports/standard)",
+            show_default=False,
+        ),
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Write the data dictionary (dictionary.html) and a JSON Schema per shared table
+    (schema/<table>.schema.json), generated from the contracts; govbase publish writes them too."""
+    from etl.contracts import get_contracts
+    from etl.publish.dictionary import build_dictionary
+
+    settings = get_settings(home)
+    try:
+        d = build_dictionary(settings, get_contracts(settings), output)
+    except GovbaseError as exc:
+        _fail(exc)
+    out.print(f"dictionary {d.html}")
+    for path in d.schemas.values():
+        out.print(f"schema {path}")
 
 
 @app.command()
