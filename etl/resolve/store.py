@@ -9,7 +9,6 @@ deleted after the commit. A run killed before the commit leaves the previous bas
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -48,10 +47,12 @@ create table if not exists meta.resolve_run (
     split         bigint,
     findings      bigint,
     review_pairs  bigint,
-    model_path    varchar,           -- the trained Splink model (JSON), relative to the warehouse root
+    model_path    varchar,           -- the Splink model (JSON) linked with, relative to the warehouse root
     started_at    timestamp,
     finished_at   timestamp
 );
+alter table meta.resolve_run add column if not exists mode varchar;  -- incremental | full | retrain
+alter table meta.resolve_run add column if not exists records_scored bigint;  -- records (re)scored
 create table if not exists meta.review_decision (
     entity     varchar not null,
     rec_id_l   varchar not null,
@@ -90,14 +91,14 @@ def decisions(con: duckdb.DuckDBPyConnection, entity: str) -> pd.DataFrame:
     ).df()
 
 
-def write_model(settings: Settings, entity: str, run_id: str, model: dict[str, Any]) -> str:
-    """Keep the trained model of a run; returns its path relative to the warehouse root."""
-    rel = Path("core") / "_models" / entity / f"run={run_id}.json"
-    path = settings.warehouse / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(model, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
-    checkpoint("consolidate:after_model")
-    return rel.as_posix()
+def last_model_path(con: duckdb.DuckDBPyConnection, entity: str) -> str | None:
+    """The model the entity's latest run linked with (model.json relative to the warehouse root)."""
+    rows = con.execute(
+        "select model_path from meta.resolve_run where entity = ? and model_path is not null "
+        "order by finished_at desc, run_id desc limit 1",
+        [entity],
+    ).fetchall()
+    return str(rows[0][0]) if rows else None
 
 
 def publish(
@@ -152,4 +153,4 @@ def publish(
     checkpoint("consolidate:after_sweep")
 
 
-__all__ = ["DDL_CORE", "decisions", "ensure", "last_value", "publish", "read_core", "write_model"]
+__all__ = ["DDL_CORE", "decisions", "ensure", "last_model_path", "last_value", "publish", "read_core"]
