@@ -251,9 +251,9 @@ def test_replay_moves_rows_that_pass_after_a_fix(tmp_path: Path, monkeypatch: py
 
     suite_path.write_text(good_suite)  # the fix
     project_env = {"GOVBASE_PROJECT_DIR": str(project)}
-    out = _cli(settings, "quarantine", "replay", "--source", "ps_hukou", env=project_env)
+    out = _cli(settings, "--json", "quarantine", "replay", "--source", "ps_hukou", env=project_env)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "'moved'" in out.stdout
+    assert json.loads(out.stdout)["moved"] == wrongly[0]
     with _con(settings) as con:
         after = con.execute(
             "select extracted, loaded, quarantined, balanced from meta.reconciliation"
