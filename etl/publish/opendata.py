@@ -31,6 +31,7 @@ import pandas as pd
 from etl import reference
 from etl.config import Settings
 from etl.contracts import Contracts, SharedTable
+from etl.datetypes import as_dates
 from etl.errors import GovbaseError
 from etl.publish import suppression
 from etl.publish.classify import DETECTORS, Finding
@@ -272,7 +273,8 @@ def build_dataset(
     """One dataset's published frame (checked for personal data) and its description."""
     as_of = data_date(con, ds, built) or fallback
     if ds.kind == "rows":
-        df = read_rows(con, ds, table)
+        # a contract date stays a DATE in the Parquet (DuckDB hands DATE over as datetime64)
+        df = as_dates(read_rows(con, ds, table), [c for c in ds.columns if table.column(c).type == "date"])
     else:
         df = aggregate_frame(settings, ds, table, read_counts(con, ds, as_of))
     check_content(ds.name, df)
