@@ -33,6 +33,7 @@ from etl.config import Settings
 from etl.contracts import Contracts, SharedTable
 from etl.datetypes import as_dates
 from etl.errors import GovbaseError
+from etl.faults import checkpoint
 from etl.publish import suppression
 from etl.publish.classify import DETECTORS, Finding
 from etl.publish.csvfile import write_csv
@@ -258,6 +259,7 @@ def write_dataset(folder: Path, name: str, df: pd.DataFrame) -> list[OpenFile]:
         else:
             df.to_parquet(tmp, index=False)
         replace_if_changed(tmp, target)
+        checkpoint("publish:after_open_file")
         files.append(OpenFile(target, fmt, media, target.stat().st_size, _sha256(target)))
     return files
 
