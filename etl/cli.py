@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from etl.config import get_settings
-from etl.errors import GovbaseError
+from etl.errors import GovbaseError, WarehouseWriteError, write_error
 from etl.resolve import cli as resolve_cli
 
 app = typer.Typer(
@@ -194,9 +194,16 @@ def run(
     failures = _run_sources(settings, names, day, run_id, full_refresh)
     try:
         run_publish(day, run_id, names, settings=settings)
+    except WarehouseWriteError as exc:  # the run fails; said after the reconciliation
+        failures["publish"] = str(exc)
     except GovbaseError as exc:  # reports are secondary: say so, keep the run's verdict
         console.print(f"[yellow]publish: {exc}[/]")
-    _print_reconciliation(settings, run_id)
+    try:
+        _print_reconciliation(settings, run_id)
+    except Exception as exc:  # e.g. a full disk: the catalog cannot even be opened
+        if (err := write_error(exc, "the warehouse (reconciliation)")) is None:
+            raise
+        failures["reconciliation"] = str(err)
     for name, msg in failures.items():
         console.print(f"[bold red]{name}:[/] {msg}")
     out.print(
@@ -291,8 +298,9 @@ def publish(
     logical_date: Annotated[str | None, typer.Option("--date", help="logical date YYYY-MM-DD")] = None,
     home: HomeOpt = None,
 ) -> None:
-    """Refresh the rejection reports, Data Docs, classification findings and department shares
-    (warehouse/share/<department>/; needs GOVBASE_PSEUDONYM_KEY)."""
+    """Refresh the rejection reports, Data Docs, classification findings, department shares
+    (warehouse/share/<department>/; needs GOVBASE_PSEUDONYM_KEY) and open data with its DCAT-AP
+    catalog (warehouse/open/)."""
     from etl import meta
     from etl.pipeline import run_publish
 

@@ -583,7 +583,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _parse(model: type[BaseModel], path: Path) -> Any:
+def parse_contract(model: type[BaseModel], path: Path) -> Any:
+    """A YAML contract file as `model`, whose `name` must be the file's stem; any problem
+    is a ContractError naming the file and where in it."""
     data = _read_yaml(path)
     try:
         obj = model.model_validate(data)
@@ -597,11 +599,11 @@ def _parse(model: type[BaseModel], path: Path) -> Any:
 
 
 def load_shared_table(path: Path) -> SharedTable:
-    return _parse(SharedTable, path)  # type: ignore[no-any-return,unused-ignore]
+    return parse_contract(SharedTable, path)  # type: ignore[no-any-return,unused-ignore]
 
 
 def load_source(path: Path) -> Source:
-    return _parse(Source, path)  # type: ignore[no-any-return,unused-ignore]
+    return parse_contract(Source, path)  # type: ignore[no-any-return,unused-ignore]
 
 
 class Contracts(BaseModel):
@@ -671,6 +673,12 @@ def load_contracts(schemas_dir: Path) -> Contracts:
     from etl.publish.grants import load_sharing  # grants are contracts too: checked here
 
     load_sharing(schemas_dir, tables)
+    from etl.descriptions import load_descriptions  # the warehouse's descriptions: checked here
+
+    load_descriptions(schemas_dir)
+    from etl.publish.openspec import load_open  # so are the open datasets (schemas/open/)
+
+    load_open(schemas_dir, tables)
     return Contracts(tables=tables, sources=sources)
 
 

@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Parquet   : {settings.warehouse}")
     print(f"Data Docs : {settings.docs_dir / 'index.html'}")
     print(f"reports   : {settings.reports_dir}")
+    print(f"open data : {settings.layer('open')}  (CSV + Parquet per dataset; docs/open-data.md)")
+    print(f"catalog   : {settings.layer('open') / 'catalog.jsonld'}  (DCAT-AP 3)")
     print("Airflow UI: make airflow  (the runs above are in its history)")
     if failed:
         print(f"\n{len(failed)} DAG(s) failed: {', '.join(failed)}; failures are also in meta.task_failure")

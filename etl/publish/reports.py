@@ -21,6 +21,7 @@ import pandas as pd
 from etl import meta
 from etl.config import Settings
 from etl.contracts import Contracts
+from etl.faults import checkpoint
 from etl.publish.csvfile import write_csv
 from etl.publish.masking import mask, mask_frame
 from etl.quality import REASONS
@@ -127,4 +128,5 @@ def build_rejection_reports(settings: Settings, contracts: Contracts) -> list[Re
             encoding="utf-8",
         )
         reports.append(Report(dept, len(df), csv_path, html_path))
+        checkpoint("publish:after_report")
     return reports

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 import sqlglot
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlglot import exp
 
-from etl.contracts import SharedTable, _loc, _read_yaml
+from etl.contracts import SharedTable, parse_contract
 from etl.errors import ContractError
 
 #: columns every linkage record carries besides its attributes and features
@@ -335,15 +335,7 @@ def splink_settings(cfg: ResolveConfig) -> Any:
 
 # ---------------------------------------------------------------- loading
 def load_resolve_config(path: Path, tables: dict[str, SharedTable]) -> ResolveConfig:
-    data = _read_yaml(path)
-    try:
-        cfg = ResolveConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ContractError(str(path), _loc(dict(first)), first["msg"] + more) from exc
-    if cfg.name != path.stem:
-        raise ContractError(str(path), "name", f"must equal the file stem {path.stem!r}")
+    cfg: ResolveConfig = parse_contract(ResolveConfig, path)
     _check(cfg, tables, str(path))
     return cfg
 

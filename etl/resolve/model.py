@@ -35,6 +35,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from etl.faults import checkpoint
 from etl.resolve.config import ResolveConfig, splink_settings
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ def save(warehouse: Path, entity: str, model: Model) -> str:
         (folder / "model.json").write_text(text, encoding="utf-8")
         about = {"config_hash": model.config_hash, "trained_run": model.trained_run, "tf": sorted(model.tf)}
         (folder / "govbase.json").write_text(json.dumps(about, indent=1), encoding="utf-8")  # written last
+        checkpoint("consolidate:after_model")
     return (rel / "model.json").as_posix()
 
 
