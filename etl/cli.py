@@ -66,7 +66,8 @@ def contracts(
         ),
     ] = None,
 ) -> None:
-    """Check every YAML contract and list the shared tables and sources."""
+    """Check every YAML contract (sources, shared tables, linkage, sharing grants, open datasets)
+    and list the shared tables, sources and open datasets."""
     from etl.contracts import get_contracts
 
     settings = get_settings(home)
@@ -87,6 +88,11 @@ def contracts(
         t.add_row(s.name, s.department, s.kind, s.table, str(s.schedule), str(len(s.fields)))
     out.print(t)
     out.print(f"shared tables: {', '.join(sorted(c.tables))}")
+    from etl.publish.openspec import load_open
+
+    out.print(
+        f"open datasets: {', '.join(sorted(load_open(settings.schemas_dir, c.tables).datasets)) or 'none'}"
+    )
 
 
 @app.command("demo-data")

@@ -192,7 +192,7 @@ def aggregate_frame(
         counts[d.name] = counts[d.name].astype(str).where(counts[d.name].astype(str).isin(codes), UNKNOWN)
         lv.append((codes, names))
     x = suppression.cube(counts, dims, [c for c, _ in lv], "n")
-    hidden = suppression.suppress(x, threshold=ds.min_cell, protection=ds.min_cell)
+    hidden = suppression.suppress(x, threshold=ds.min_cell, protection=ds.protection)
     keep = np.nonzero((x != 0) | hidden)
     out = pd.DataFrame()
     for dim, (codes, names), idx in zip(dims, lv, keep, strict=True):
