@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from etl.config import get_settings
-from etl.errors import GovbaseError
+from etl.errors import GovbaseError, WarehouseWriteError, write_error
 from etl.resolve import cli as resolve_cli
 
 app = typer.Typer(
@@ -200,13 +200,21 @@ def run(
     failures = _run_sources(settings, names, day, run_id, full_refresh)
     try:
         run_publish(day, run_id, names, settings=settings)
+    except WarehouseWriteError as exc:  # the run fails; said after the reconciliation
+        failures["publish"] = str(exc)
     except GovbaseError as exc:  # reports are secondary: say so, keep the run's verdict
         console.print(f"[yellow]publish: {exc}[/]")
-    _print_reconciliation(settings, run_id)
+    try:
+        _print_reconciliation(settings, run_id)
+    except Exception as exc:  # e.g. a full disk: the catalog cannot even be opened
+        if (err := write_error(exc, "the warehouse (reconciliation)")) is None:
+            raise
+        failures["reconciliation"] = str(err)
     for name, msg in failures.items():
         console.print(f"[bold red]{name}:[/] {msg}")
     out.print(
         f"run {run_id}: warehouse {settings.duckdb_path}; reports {settings.reports_dir}; "
+        f"run report {settings.reports_dir / 'runs' / (run_id + '.html')}; "
         f"Data Docs {settings.docs_dir / 'index.html'}"
     )
     if failures:
@@ -298,8 +306,8 @@ def publish(
     home: HomeOpt = None,
 ) -> None:
     """Refresh the rejection reports, Data Docs, classification findings, department shares
-    (warehouse/share/<department>/; needs GOVBASE_PSEUDONYM_KEY) and open data with its DCAT-AP
-    catalog (warehouse/open/)."""
+    (warehouse/share/<department>/; needs GOVBASE_PSEUDONYM_KEY), open data with its DCAT-AP
+    catalog (warehouse/open/) and the latest run's report."""
     from etl import meta
     from etl.pipeline import run_publish
 
@@ -310,6 +318,29 @@ def publish(
     except GovbaseError as exc:
         _fail(exc)
     out.print(summary)
+
+
+@app.command()
+def report(
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="run id (see `govbase status`); default: the latest run")
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Write the run report, one self-contained HTML page (rows by department and stage, quarantine
+    reasons, quality over the last runs, linkage, classification findings, open data, shares)
+    to reports/runs/<run_id>.html and reports/runs/latest.html."""
+    from etl.contracts import get_contracts
+    from etl.publish.run_report import build_run_report
+
+    settings = get_settings(home)
+    try:
+        path = build_run_report(settings, get_contracts(settings), run_id)
+    except GovbaseError as exc:
+        _fail(exc)
+    except OSError as exc:
+        _fail(GovbaseError(f"cannot write the run report under {settings.reports_dir}: {exc}"))
+    out.print(f"run report {path}", markup=False, highlight=False)
 
 
 @app.command()

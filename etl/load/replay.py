@@ -27,7 +27,7 @@ from etl.config import Settings
 from etl.contracts import Contracts, SharedTable, Source
 from etl.ledger import ledger
 from etl.load.stage import publish_partition
-from etl.load.warehouse import LINEAGE, Partition, audit, partition_path
+from etl.load.warehouse import LINEAGE, Partition, PartitionContent, audit, partition_path
 from etl.validate.quarantine import assemble
 
 #: what a changed quarantine row differs in
@@ -120,16 +120,10 @@ def _replay_partition(
     with ledger(
         settings, run_id=part.run_id, source=src.name, stage="replay", logical_date=logical_date
     ) as entry:
-        publish_partition(
-            settings,
-            table,
-            p,
-            staging_path=new_st,
-            quarantine_path=new_q,
-            rows_loaded=len(new_staging),
-            source_rows=part.source_rows + moved_rows,
-            rows_quarantined=part.rows_quarantined - moved_rows,
+        content = PartitionContent(
+            new_st, new_q, len(new_staging), part.source_rows + moved_rows, part.rows_quarantined - moved_rows
         )
+        publish_partition(settings, table, p, content)
         entry.counts(len(q), moved_rows, -moved_rows)
         entry.message = f"replayed quarantine of {logical_date}: {moved_rows} row(s) moved to staging"
     return moved_rows, len(still)

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from etl.config import Settings
 from etl.contracts import DUCKDB_TYPES, SharedTable
+from etl.descriptions import comment_relation
 from etl.errors import GovbaseError
 from etl.faults import checkpoint
 
@@ -92,8 +93,12 @@ def _empty_select(table: SharedTable, quarantine: bool) -> str:
     return "select " + ", ".join(cols) + " where false"
 
 
-def refresh_views(con: duckdb.DuckDBPyConnection, table: SharedTable) -> None:
-    """(Re)create staging.<table> and quarantine.<table> over the published files."""
+def refresh_views(
+    con: duckdb.DuckDBPyConnection, table: SharedTable, schemas_dir: Path | None = None
+) -> None:
+    """(Re)create staging.<table> and quarantine.<table> over the published files; with
+    `schemas_dir`, comment them from the contracts (etl.descriptions: a replaced view
+    loses its comments)."""
     for layer, col in (("staging", "staging_path"), ("quarantine", "quarantine_path")):
         files = [
             r[0]
@@ -108,18 +113,28 @@ def refresh_views(con: duckdb.DuckDBPyConnection, table: SharedTable) -> None:
         else:
             body = _empty_select(table, quarantine=layer == "quarantine")
         con.execute(f"create or replace view {layer}.{table.name} as {body}")
+        if schemas_dir is not None:
+            comment_relation(con, {table.name: table}, schemas_dir, layer, table.name)
+
+
+@dataclass(frozen=True)
+class PartitionContent:
+    """What a published partition holds: its written, audited files (None: no rows of that
+    layer) and its counts, as meta.partition records them."""
+
+    staging_path: Path | None
+    quarantine_path: Path | None
+    rows_loaded: int  # staged rows
+    source_rows: int  # source rows loaded
+    rows_quarantined: int  # source rows quarantined
 
 
 def publish(
     con: duckdb.DuckDBPyConnection,
     table: SharedTable,
     p: Partition,
-    *,
-    staging_path: Path | None,
-    quarantine_path: Path | None,
-    rows_loaded: int,
-    source_rows: int,
-    rows_quarantined: int,
+    c: PartitionContent,
+    schemas_dir: Path | None = None,
 ) -> list[Path]:
     """Atomically make a written batch the current content of its partition.
 
@@ -142,20 +157,20 @@ def publish(
                 p.source,
                 p.logical_date,
                 p.run_id,
-                str(staging_path) if staging_path else None,
-                str(quarantine_path) if quarantine_path else None,
-                rows_loaded,
-                source_rows,
-                rows_quarantined,
+                str(c.staging_path) if c.staging_path else None,
+                str(c.quarantine_path) if c.quarantine_path else None,
+                c.rows_loaded,
+                c.source_rows,
+                c.rows_quarantined,
             ],
         )
-        refresh_views(con, table)
+        refresh_views(con, table, schemas_dir)
         checkpoint("load:before_commit")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    current = {str(staging_path), str(quarantine_path)}
+    current = {str(c.staging_path), str(c.quarantine_path)}
     return [Path(f) for row in old for f in row if f and f not in current]
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from etl import meta
 from etl.contracts import SharedTable, Source
+from etl.faults import checkpoint
 from etl.validate.quarantine import raw_json
 from etl.workdir import StageRun, Writer, iter_frames
 
@@ -89,6 +90,7 @@ def stage_normalize(run: StageRun) -> dict[str, Any]:
             raw, source, table, run_id=run.run_id, logical_date=run.logical_date, memos=memos
         )
         staged_w.write(chunk.staged)
+        checkpoint("normalize:after_chunk")
         if len(chunk.errors):
             errors_w.write(chunk.errors)
             raw_rows_w.write(chunk.raw_rows)
@@ -99,10 +101,12 @@ def stage_normalize(run: StageRun) -> dict[str, Any]:
     staged_w.close()
     errors_w.close()
     raw_rows_w.close()
+    checkpoint("normalize:after_files")
     with meta.connect(run.settings) as con:
         found = record_findings(
             con, source.name, run.run_id, pd.concat(findings) if findings else pd.DataFrame()
         )
+    checkpoint("normalize:after_findings")
     run.ledger.counts(rows_in, staged_w.rows)
     return {
         "source": source.name,

@@ -29,6 +29,7 @@ import pandas as pd
 from etl import meta
 from etl.config import Settings, get_settings
 from etl.contracts import Contracts, get_contracts
+from etl.errors import writing
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
 from etl.resolve import golden, history, ids, store
 from etl.resolve.config import ResolveConfig, load_resolve_configs, resolution_order
@@ -243,7 +244,8 @@ def consolidate(settings: Settings | None = None, run_id: str | None = None) -> 
     contracts = get_contracts(settings)
     configs = load_resolve_configs(settings.schemas_dir, contracts.tables)
     run_id = run_id or meta.new_run_id("consolidate")
-    with meta.connect(settings) as con:
+    # a home that cannot be written (full disk, no permission): one clear error, not a traceback
+    with writing("the core tables"), meta.connect(settings) as con:
         store.ensure(con)
         results: list[EntityResult] = []
         for cfg in resolution_order(configs):

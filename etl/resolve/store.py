@@ -2,7 +2,7 @@
 
 Every run writes each core table as one immutable file
 `warehouse/core/<table>/run=<run_id>.parquet`, then one DuckDB transaction points
-`meta.core_table` (paths relative to the warehouse root) and the views `core.<table>` at
+`meta.core_table` (paths relative to the warehouse root) and the views `core.<table>` (commented from the contracts, etl.descriptions) at
 the new files, advances the id sequences and records the run; superseded files are
 deleted after the commit. A run killed before the commit leaves the previous base readable.
 """
@@ -18,6 +18,9 @@ import pandas as pd
 
 from etl import meta
 from etl.config import Settings
+from etl.contracts import get_contracts
+from etl.descriptions import comment_relation
+from etl.faults import checkpoint
 
 DDL_CORE = """
 create table if not exists meta.core_table (
@@ -90,6 +93,7 @@ def write_model(settings: Settings, entity: str, run_id: str, model: dict[str, A
     path = settings.warehouse / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(model, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
+    checkpoint("consolidate:after_model")
     return rel.as_posix()
 
 
@@ -109,7 +113,9 @@ def publish(
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_parquet(path, index=False)
         written[name] = file.as_posix()
+        checkpoint("consolidate:after_core_file")
     old = dict(con.execute("select table_name, path from meta.core_table").fetchall())
+    contracts = get_contracts(settings)
     con.execute("begin transaction")
     try:
         for name, rel in written.items():
@@ -120,6 +126,7 @@ def publish(
             )
             target = str(settings.warehouse / rel).replace("'", "''")
             con.execute(f"create or replace view core.{name} as select * from read_parquet('{target}')")
+            comment_relation(con, contracts.tables, settings.schemas_dir, "core", name)
         for entity, value in sequences.items():
             con.execute("insert or replace into meta.id_sequence values (?, ?)", [entity, value])
         for r in runs:
@@ -127,13 +134,16 @@ def publish(
             con.execute(
                 f"insert into meta.resolve_run ({cols}) values ({', '.join('?' * len(r))})", list(r.values())
             )
+        checkpoint("consolidate:before_commit")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
+    checkpoint("consolidate:after_commit")
     for name, old_rel in old.items():
         if name in written and written[name] != old_rel:
             (settings.warehouse / old_rel).unlink(missing_ok=True)
+    checkpoint("consolidate:after_sweep")
 
 
 __all__ = ["DDL_CORE", "decisions", "ensure", "last_value", "publish", "read_core", "write_model"]

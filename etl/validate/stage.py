@@ -17,6 +17,7 @@ import pyarrow.ipc
 
 from etl import meta
 from etl.errors import StageOrderError, ValidationFailed
+from etl.faults import checkpoint
 from etl.validate.quarantine import FAILURE_COLUMNS, VALUE_ERROR_COLUMNS, assemble, keyed, known_raw_rows
 from etl.workdir import StageRun, ValidatedBatch, Writer, arrow_rows, iter_tables, read_arrow
 
@@ -73,6 +74,7 @@ def stage_validate(run: StageRun) -> dict[str, Any]:
     if len(quarantine):
         wd.validated.mkdir(parents=True, exist_ok=True)
         quarantine.to_parquet(wd.quarantine, index=False)
+        checkpoint("validate:after_quarantine_file")
     verdict = _judge_batch(run, runner, checks, extracted)
     # Every quarantined key is a delivered row (errors come from staged rows, which come
     # from raw rows), so the rest of what was extracted is loaded, including wide rows
@@ -90,7 +92,9 @@ def stage_validate(run: StageRun) -> dict[str, Any]:
         quarantine_path=wd.quarantine if len(quarantine) else None,
     )
     batch.write(wd.summary)
+    checkpoint("validate:after_summary")
     _record_results(run, checks, verdict, len(quarantine))
+    checkpoint("validate:after_results")
     run.ledger.counts(checks.staged_rows, checks.good_rows, len(quarantine))
     if not verdict.success:
         message = f"batch of {source.name} for {logical_date} not published: " + "; ".join(verdict.failures)
@@ -156,6 +160,7 @@ def _check_rows(run: StageRun, runner: SuiteRunner, value_errors: pd.DataFrame) 
         bad = _rows_in(batch, failing)
         good = batch.filter(pa.array(~bad)) if bad.any() else batch
         good_w.write_table(good)
+        checkpoint("validate:after_good_chunk")
         for c in checks.null_counts:
             checks.null_counts[c] += good.column(c).null_count
         checks.staged_rows += batch.num_rows
