@@ -347,6 +347,16 @@ def assert_the_line_holds(root: Path, datasets: dict[str, OpenDataset], contract
                 assert not recoverable(x, hidden).any(), path
 
 
+def test_a_dataset_no_longer_declared_is_withdrawn(warehouse: Settings, contracts: Contracts) -> None:
+    old = warehouse.layer("open") / "persons_by_name"
+    old.mkdir(parents=True)
+    (old / "persons_by_name.csv").write_text("name,persons\n张伟,3\n", encoding="utf-8")
+    (warehouse.layer("open") / "stray.csv").write_text("x\n", encoding="utf-8")
+    published(warehouse, contracts)
+    assert not old.exists() and not (warehouse.layer("open") / "stray.csv").exists()
+    assert "persons_by_name" not in (warehouse.layer("open") / "catalog.jsonld").read_text(encoding="utf-8")
+
+
 def test_proof_of_the_line_in_open_data(warehouse: Settings, contracts: Contracts) -> None:
     published(warehouse, contracts)
     datasets = spec(contracts, warehouse).datasets
