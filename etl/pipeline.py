@@ -124,24 +124,27 @@ def run_publish(
 ) -> dict[str, Any]:
     """Refresh what depends on landed batches: rejection reports, Data Docs, the security
     classification (kept in meta), the department shares (etl.publish.shares), the open
-    data with its catalog (etl.publish.opendata, etl.publish.dcat), the catalog's comments
-    (etl.descriptions) and the run report (etl.publish.run_report).
+    data with its catalog (etl.publish.opendata, etl.publish.dcat), the data dictionary
+    (etl.publish.dictionary), the catalog's comments (etl.descriptions) and the run report
+    (etl.publish.run_report).
 
     Raises WarehouseWriteError (a GovbaseError) when their files cannot be written."""
     from etl.descriptions import describe_warehouse
+    from etl.publish.dictionary import build_dictionary
     from etl.publish.docs import build_data_docs
     from etl.publish.reports import build_rejection_reports
 
     settings = settings or get_settings()
     contracts = get_contracts(settings)
     try:
-        with writing("the reports and Data Docs"):  # DuckDB's and GE's failures to write too
+        with writing("the reports, Data Docs and data dictionary"):  # DuckDB's and GE's failures to write too
             reports = build_rejection_reports(settings, contracts)
             checkpoint("publish:after_reports")
             index = build_data_docs(settings)
             checkpoint("publish:after_docs")
+            standard = build_dictionary(settings, contracts)
     except OSError as exc:  # any: a path taken by a file is as much a write error here
-        raise WarehouseWriteError(exc, "the reports and Data Docs") from None
+        raise WarehouseWriteError(exc, "the reports, Data Docs and data dictionary") from None
     try:
         with writing("the warehouse comments, the department shares and the open data"):
             describe_warehouse(settings, contracts.tables)
@@ -157,6 +160,7 @@ def run_publish(
         "reports": {r.department: r.rows for r in reports},
         "reports_dir": str(settings.reports_dir),
         "data_docs": str(index) if index else None,
+        "dictionary": str(standard.html),
         "shares": {r.department: str(r.path) for r in shares},
         "open": {r.dataset.name: str(r.files[0].path.parent) for r in opened},
         "open_catalog": str(settings.layer("open") / "catalog.jsonld") if opened else None,

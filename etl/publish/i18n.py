@@ -107,6 +107,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "examples": ("示例（已脱敏）", "Examples (masked)"),
     "open_data": ("开放数据集", "Datasets opened"),
     "dataset": ("数据集", "Dataset"),
+    "title": ("名称", "Title"),
     "bytes": ("字节", "Bytes"),
     "modified": ("更新时间", "Modified"),
     "catalog": ("目录：{path}", "Catalog: {path}"),

@@ -193,7 +193,7 @@ def department_html(
     for source, frame in frames.items():
         fixed = [words.html(c) for c in FIXED]
         delivered = [html.escape(str(c)) for c in frame.columns[len(FIXED) :]]
-        shown = frame.astype(object).where(frame.notna(), "")
+        shown = frame.copy()  # numbers stay numbers (right-aligned); empty cells stay empty
         shown["reasons"] = [
             "<br>".join(words.reason_html(c) for c in codes.split(",") if c)
             for codes in frame["reason_codes"]

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from etl.pipeline import STAGES
 from etl.publish import pages, plots
 from etl.publish.i18n import Words
-from etl.publish.run_report import RunFacts
+from etl.publish.run_report import STAGES, RunFacts
 
 
 def _h2(words: Words, key: str) -> str:
@@ -116,7 +115,7 @@ def open_section(facts: RunFacts, words: Words) -> str:
     catalogs = "".join(f"<p>{words.html('catalog', path=c)}</p>" for c in facts.catalogs)
     if facts.open_data is None:
         return _h2(words, "open_data") + _none(words) + catalogs
-    heads = [words.html(k) for k in ("dataset", "files", "bytes", "modified")]
+    heads = [words.html(k) for k in ("dataset", "title", "files", "bytes", "rows", "modified")]
     return _h2(words, "open_data") + pages.table(facts.open_data, heads, "open-data") + catalogs
 
 

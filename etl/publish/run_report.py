@@ -31,16 +31,18 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow.parquet as pq
 
 from etl import meta
 from etl.config import Settings
 from etl.contracts import Contracts
 from etl.errors import GovbaseError
-from etl.pipeline import STAGES
 from etl.publish.i18n import Words
 from etl.publish.masking import mask_content
 
 LAST_RUNS = 10
+#: the stages of etl.pipeline.STAGES, in order (not imported from there: that loads every stage)
+STAGES = ("extract", "normalize", "validate", "load")
 RUNS_DIR = "runs"
 
 
@@ -223,26 +225,43 @@ def classification(con: duckdb.DuckDBPyConnection, tables: set[str]) -> tuple[st
     return str(run_id), _time(at), findings
 
 
-def open_datasets(settings: Settings) -> tuple[pd.DataFrame | None, list[str]]:
-    """Each folder under warehouse/open/ (a dataset): its files, bytes, last change; and the
-    catalogs (*.jsonld) found there."""
+def open_datasets(settings: Settings, contracts: Contracts) -> tuple[pd.DataFrame | None, list[str]]:
+    """Each folder under warehouse/open/ (a dataset): its title (schemas/open/), files, bytes,
+    rows (of its Parquet file), last change; and the catalogs (*.jsonld) found there."""
     root = settings.layer("open")
     if not root.is_dir():
         return None, []
+    titles = _open_titles(settings, contracts)
     rows = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
         files = sorted(f for f in folder.rglob("*") if f.is_file())
         if files:
+            parquet = [f for f in files if f.suffix == ".parquet"]
             rows.append(
                 {
                     "dataset": folder.name,
+                    "title": titles.get(folder.name, ""),
                     "files": ", ".join(f.relative_to(folder).as_posix() for f in files),
                     "bytes": sum(f.stat().st_size for f in files),
+                    "rows": sum(pq.read_metadata(f).num_rows for f in parquet) if parquet else None,
                     "modified": _time(dt.datetime.fromtimestamp(max(f.stat().st_mtime for f in files))),
                 }
             )
     catalogs = sorted(p.relative_to(settings.warehouse).as_posix() for p in root.rglob("*.jsonld"))
-    return (pd.DataFrame(rows) if rows else None), catalogs
+    return (pd.DataFrame(rows).astype({"rows": "Int64"}) if rows else None), catalogs
+
+
+def _open_titles(settings: Settings, contracts: Contracts) -> dict[str, str]:
+    """Dataset name -> title from schemas/open/ (none when the folder is absent or malformed:
+    the report shows the folders all the same)."""
+    from etl.publish.openspec import load_open
+
+    try:
+        return {
+            name: d.title for name, d in load_open(settings.schemas_dir, contracts.tables).datasets.items()
+        }
+    except (GovbaseError, OSError):
+        return {}
 
 
 def shares(settings: Settings) -> pd.DataFrame | None:
@@ -309,7 +328,7 @@ def gather(
             facts.quality = quality(con)
         facts.linkage, facts.linkage_run = linkage(con, tables)
         facts.classification = classification(con, tables)
-    facts.open_data, facts.catalogs = open_datasets(settings)
+    facts.open_data, facts.catalogs = open_datasets(settings, contracts)
     facts.shares = shares(settings)
     return facts
 

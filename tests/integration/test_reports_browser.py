@@ -136,7 +136,8 @@ def test_the_run_report_shows_the_warehouse(published: tuple[Settings, str]) -> 
         linkage = {r[0]: r for r in _rows(page, "linkage")}
         findings = _rows(page, "findings")
         shares = _rows(page, "shares")
-        open_text = page.locator("#section-open_data + p").inner_text()
+        open_text = page.locator("#section-open_data + *").inner_text()
+        opened = _rows(page, "open-data")
         svg_texts = page.eval_on_selector_all("figure.plot svg", "s => s.map(x => x.textContent)")
         page.screenshot(path=str(shot), full_page=True)
     assert outside == []
@@ -196,8 +197,14 @@ def test_the_run_report_shows_the_warehouse(published: tuple[Settings, str]) -> 
     files = sorted((settings.warehouse / "share").glob("*/share.duckdb"))
     assert len(shares) == len(files) > 0
     assert sum(_int(r[4]) for r in shares) > 0
-    # open data: built by another stage; until it exists the section says so
-    if not (settings.warehouse / "open").exists():
+    # open data: one row per dataset folder, its rows those of its Parquet file; none: says so
+    folders = sorted(p for p in (settings.warehouse / "open").glob("*") if p.is_dir())
+    if folders:
+        assert [r[0] for r in opened] == [p.name for p in folders]
+        for row, folder in zip(opened, folders, strict=True):
+            parquet = str(folder / f"{folder.name}.parquet")
+            assert _int(row[4]) == _sql(settings, "select count(*) from read_parquet(?)", [parquet])[0][0]
+    else:
         assert open_text.startswith(Words().text("none_yet").split(" / ")[0])
     # plots: inline SVG with their labels as text, Chinese department names among them
     assert len(svg_texts) >= 4
@@ -280,7 +287,8 @@ def test_sections_without_data_say_none_yet_and_open_data_is_read_from_its_folde
     text = build_run_report(settings, contracts).read_text(encoding="utf-8")
     size = (dataset / "population_by_region.csv").stat().st_size
     assert re.search(
-        rf"<td>population_by_region</td><td>population_by_region.csv</td><td class=\"num\">{size}", text
+        rf"<td>population_by_region</td><td></td><td>population_by_region.csv</td><td class=\"num\">{size}",
+        text,
     )
     assert "open/catalog.jsonld" in text
     unknown = runner.invoke(app, ["report", "--run", "run-nope", "--home", str(settings.home)])

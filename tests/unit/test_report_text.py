@@ -84,6 +84,13 @@ def test_a_department_with_nothing_rejected_gets_a_note_not_an_empty_table() -> 
     assert "100.0%" in body
 
 
+def test_the_run_report_knows_every_stage() -> None:
+    from etl.pipeline import STAGES
+    from etl.publish.run_report import STAGES as REPORTED
+
+    assert REPORTED == STAGES
+
+
 def test_the_stylesheet_has_balanced_braces() -> None:
     """The old report's `}}` (an f-string escape in a plain string) closed a rule early and
     dropped the cell styles that followed."""
