@@ -7,7 +7,8 @@ cross-classification and of each of its margins (a dimension's `total` row), eac
 as its code and its name, the count, and `suppressed` (the count is empty when true);
 empty cells (0) are left out. Suppression: etl.publish.suppression.
 
-Before anything is written, publishing stops (OpenDataError) when a classification finding
+A folder or file under open/ that is no declared dataset (one withdrawn from schemas/open/)
+is removed. Before anything is written, publishing stops (OpenDataError) when a classification finding
 names a column a dataset reads, or when a published text holds a resident ID, the credit
 code of an individual business or a mobile number. A file is replaced only when its bytes
 change, and nothing in the files depends on the time of publishing (ages and `modified` are
@@ -194,7 +195,7 @@ def aggregate_frame(
         counts[d.name] = counts[d.name].astype(str).where(counts[d.name].astype(str).isin(codes), UNKNOWN)
         lv.append((codes, names))
     x = suppression.cube(counts, dims, [c for c, _ in lv], "n")
-    hidden = suppression.suppress(x, threshold=ds.min_cell, protection=ds.min_cell)
+    hidden = suppression.suppress(x, threshold=ds.min_cell, protection=ds.protection)
     keep = np.nonzero((x != 0) | hidden)
     out = pd.DataFrame()
     for dim, (codes, names), idx in zip(dims, lv, keep, strict=True):
@@ -264,6 +265,17 @@ def write_dataset(folder: Path, name: str, df: pd.DataFrame) -> list[OpenFile]:
     return files
 
 
+def withdraw(root: Path, declared: set[str]) -> list[Path]:
+    """Remove what open/ holds beyond the declared datasets and the catalog (a dataset no longer
+    declared, say because its table was graded important, is no longer open); returns it."""
+    import shutil
+
+    gone = [p for p in sorted(root.iterdir()) if p.name not in declared and p.name != "catalog.jsonld"]
+    for p in gone:
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    return gone
+
+
 def build_dataset(
     settings: Settings,
     con: duckdb.DuckDBPyConnection,
@@ -308,5 +320,6 @@ def build_open(
     for result, df in built_frames:
         result.files = write_dataset(root / result.dataset.name, result.dataset.name, df)
     results = [r for r, _ in built_frames]
+    withdraw(root, set(spec.datasets))
     dcat.write_catalog(root / dcat.CATALOG_FILE, spec.catalog, results, settings.schemas_dir)
     return results
