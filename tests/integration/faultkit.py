@@ -37,8 +37,9 @@ import duckdb
 DATE = "2026-11-01"
 #: the full pipeline, in order: ingest every source, consolidate, publish (reports, shares)
 STEPS: tuple[tuple[str, ...], ...] = (("run", "--date", DATE), ("consolidate",), ("publish", "--date", DATE))
-#: columns a rerun fills differently by design (new run ids, new batch ids)
-RUN_SPECIFIC = ("_run_id", "_batch_id", "run_id")
+#: columns a rerun fills differently by design (new run ids, new batch ids; the consolidation
+#: names the run that scored a pair or trained a model)
+RUN_SPECIFIC = ("_run_id", "_batch_id", "run_id", "scored_run", "trained_run")
 WORKERS = int(os.environ.get("GOVBASE_FAULT_WORKERS", "3"))
 #: the department shares need a pseudonym key; a demo one unless the caller set one
 DEMO_KEY = "demo:govbase-fault-suite-key-not-secret"
