@@ -21,6 +21,7 @@ from typing import Any
 from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
 from etl.errors import (
+    GovbaseError,
     ReconciliationError,
     StageOrderError,
     ValidationFailed,
@@ -124,7 +125,8 @@ def run_publish(
     """Refresh what depends on landed batches: rejection and conformance reports, Data Docs, the security
     classification (kept in meta), the department shares (etl.publish.shares), the open
     data with its catalog (etl.publish.opendata, etl.publish.dcat), the data dictionary
-    (etl.publish.dictionary) and the catalog's comments (etl.descriptions).
+    (etl.publish.dictionary), the catalog's comments (etl.descriptions) and the run report
+    (etl.publish.run_report).
 
     Raises WarehouseWriteError (a GovbaseError) when their files cannot be written."""
     from etl.descriptions import describe_warehouse
@@ -145,9 +147,14 @@ def run_publish(
             standard = build_dictionary(settings, contracts)
     except OSError as exc:  # any: a path taken by a file is as much a write error here
         raise WarehouseWriteError(exc, "the reports, Data Docs and data dictionary") from None
-    with writing("the warehouse comments, the department shares and the open data"):
-        describe_warehouse(settings, contracts.tables)
-        shares, opened = publish_shares(settings, contracts, run_id, check_date(logical_date))
+    try:
+        with writing("the warehouse comments, the department shares and the open data"):
+            describe_warehouse(settings, contracts.tables)
+            shares, opened = publish_shares(settings, contracts, run_id, check_date(logical_date))
+    except GovbaseError:
+        write_run_report(settings, contracts, run_id)  # the operator's page, also when shares stop
+        raise
+    report = write_run_report(settings, contracts, run_id)
     return {
         "stage": "publish",
         "logical_date": check_date(logical_date),
@@ -159,7 +166,19 @@ def run_publish(
         "shares": {r.department: str(r.path) for r in shares},
         "open": {r.dataset.name: str(r.files[0].path.parent) for r in opened},
         "open_catalog": str(settings.layer("open") / "catalog.jsonld") if opened else None,
+        "run_report": str(report),
     }
+
+
+def write_run_report(settings: Settings, contracts: Any, run_id: str) -> Any:
+    """The run report (etl.publish.run_report) of `run_id`, or of the latest run when `run_id`
+    ran no source (a publish of its own); returns its path."""
+    from etl.publish.run_report import build_run_report
+
+    try:
+        return build_run_report(settings, contracts, run_id, latest_if_unknown=True)
+    except OSError as exc:
+        raise WarehouseWriteError(exc, "the run report") from None
 
 
 def publish_shares(

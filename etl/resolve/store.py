@@ -9,7 +9,7 @@ deleted after the commit. A run killed before the commit leaves the previous bas
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import pandas as pd
 from etl import meta
 from etl.config import Settings
 from etl.contracts import get_contracts
+from etl.datetypes import as_dates, as_datetimes
 from etl.descriptions import comment_relation
 from etl.faults import checkpoint
 
@@ -46,10 +47,12 @@ create table if not exists meta.resolve_run (
     split         bigint,
     findings      bigint,
     review_pairs  bigint,
-    model_path    varchar,           -- the trained Splink model (JSON), relative to the warehouse root
+    model_path    varchar,           -- the Splink model (JSON) linked with, relative to the warehouse root
     started_at    timestamp,
     finished_at   timestamp
 );
+alter table meta.resolve_run add column if not exists mode varchar;  -- incremental | full | retrain
+alter table meta.resolve_run add column if not exists records_scored bigint;  -- records (re)scored
 create table if not exists meta.review_decision (
     entity     varchar not null,
     rec_id_l   varchar not null,
@@ -70,7 +73,8 @@ def read_core(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) ->
     row = con.execute("select path from meta.core_table where table_name = ?", [table]).fetchone()
     if not row:
         return None
-    return pd.read_parquet(settings.warehouse / row[0])
+    # DATE columns as datetime64, as consolidation handles dates in memory (etl.datetypes)
+    return as_datetimes(pd.read_parquet(settings.warehouse / row[0]))
 
 
 def last_value(con: duckdb.DuckDBPyConnection, entity: str) -> int:
@@ -87,14 +91,14 @@ def decisions(con: duckdb.DuckDBPyConnection, entity: str) -> pd.DataFrame:
     ).df()
 
 
-def write_model(settings: Settings, entity: str, run_id: str, model: dict[str, Any]) -> str:
-    """Keep the trained model of a run; returns its path relative to the warehouse root."""
-    rel = Path("core") / "_models" / entity / f"run={run_id}.json"
-    path = settings.warehouse / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(model, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
-    checkpoint("consolidate:after_model")
-    return rel.as_posix()
+def last_model_path(con: duckdb.DuckDBPyConnection, entity: str) -> str | None:
+    """The model the entity's latest run linked with (model.json relative to the warehouse root)."""
+    rows = con.execute(
+        "select model_path from meta.resolve_run where entity = ? and model_path is not null "
+        "order by finished_at desc, run_id desc limit 1",
+        [entity],
+    ).fetchall()
+    return str(rows[0][0]) if rows else None
 
 
 def publish(
@@ -104,14 +108,17 @@ def publish(
     tables: dict[str, pd.DataFrame],
     sequences: dict[str, int],
     runs: list[dict[str, Any]],
+    dates: Iterable[str] = (),
 ) -> None:
-    """Write every core table of a run and make them current in one transaction."""
+    """Write every core table of a run and make them current in one transaction; the
+    columns named in `dates` are written as DATE wherever a table holds them."""
     written: dict[str, str] = {}
+    dates = list(dates)
     for name, frame in tables.items():
         file = Path("core") / name / f"run={run_id}.parquet"
         path = settings.warehouse / file
         path.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_parquet(path, index=False)
+        as_dates(frame, dates).to_parquet(path, index=False)
         written[name] = file.as_posix()
         checkpoint("consolidate:after_core_file")
     old = dict(con.execute("select table_name, path from meta.core_table").fetchall())
@@ -146,4 +153,4 @@ def publish(
     checkpoint("consolidate:after_sweep")
 
 
-__all__ = ["DDL_CORE", "decisions", "ensure", "last_value", "publish", "read_core", "write_model"]
+__all__ = ["DDL_CORE", "decisions", "ensure", "last_model_path", "last_value", "publish", "read_core"]
