@@ -150,11 +150,13 @@ def run_publish(
     try:
         with writing("the warehouse comments, the department shares and the open data"):
             describe_warehouse(settings, contracts.tables)
+            checkpoint("publish:after_comments")
             shares, opened = publish_shares(settings, contracts, run_id, check_date(logical_date))
     except GovbaseError:
         write_run_report(settings, contracts, run_id)  # the operator's page, also when shares stop
         raise
     report = write_run_report(settings, contracts, run_id)
+    checkpoint("publish:after_run_report")
     return {
         "stage": "publish",
         "logical_date": check_date(logical_date),
