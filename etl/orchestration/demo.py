@@ -120,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwarehouse : {settings.duckdb_path}  (any DuckDB client; `govbase status` for the runs)")
     print(f"Parquet   : {settings.warehouse}")
     print(f"Data Docs : {settings.docs_dir / 'index.html'}")
-    print(f"reports   : {settings.reports_dir}  (per department: <department>/rejections.html)")
+    print(
+        f"reports   : {settings.reports_dir}  (per department: <department>/rejections.html, conformance.html)"
+    )
+    print(f"dictionary: {settings.reports_dir / 'standard' / 'dictionary.html'}  (JSON Schemas in schema/)")
     print(f"run report: {settings.reports_dir / 'runs' / 'latest.html'}")
     print(f"open data : {settings.layer('open')}  (CSV + Parquet per dataset; docs/open-data.md)")
     print(f"catalog   : {settings.layer('open') / 'catalog.jsonld'}  (DCAT-AP 3)")
