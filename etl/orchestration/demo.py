@@ -178,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"dictionary: {settings.reports_dir / 'standard' / 'dictionary.html'}  (JSON Schemas in schema/)")
     print(f"run report: {settings.reports_dir / 'runs' / 'latest.html'}")
-    print(f"shares    : {settings.warehouse / 'share'}  (<department>/share.duckdb + Parquet; docs/sharing.md)")
+    print(
+        f"shares    : {settings.warehouse / 'share'}  (<department>/share.duckdb + Parquet; docs/sharing.md)"
+    )
     print(f"open data : {settings.layer('open')}  (CSV + Parquet per dataset; docs/open-data.md)")
     print(f"catalog   : {settings.layer('open') / 'catalog.jsonld'}  (DCAT-AP 3)")
     print("Airflow UI: make airflow  (the runs above are in its history)")
