@@ -208,6 +208,7 @@ def run(
         console.print(f"[bold red]{name}:[/] {msg}")
     out.print(
         f"run {run_id}: warehouse {settings.duckdb_path}; reports {settings.reports_dir}; "
+        f"run report {settings.reports_dir / 'runs' / (run_id + '.html')}; "
         f"Data Docs {settings.docs_dir / 'index.html'}"
     )
     if failures:
@@ -298,9 +299,10 @@ def publish(
     logical_date: Annotated[str | None, typer.Option("--date", help="logical date YYYY-MM-DD")] = None,
     home: HomeOpt = None,
 ) -> None:
-    """Refresh the rejection reports, Data Docs, classification findings, department shares
-    (warehouse/share/<department>/; needs GOVBASE_PSEUDONYM_KEY) and open data with its DCAT-AP
-    catalog (warehouse/open/)."""
+    """Refresh the rejection reports, Data Docs, data dictionary, catalog comments,
+    classification findings, department shares (warehouse/share/<department>/; needs
+    GOVBASE_PSEUDONYM_KEY), open data with its DCAT-AP catalog (warehouse/open/) and the latest
+    run's report."""
     from etl import meta
     from etl.pipeline import run_publish
 
@@ -311,6 +313,57 @@ def publish(
     except GovbaseError as exc:
         _fail(exc)
     out.print(summary)
+
+
+@app.command()
+def report(
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="run id (see `govbase status`); default: the latest run")
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Write the run report, one self-contained HTML page (rows by department and stage, quarantine
+    reasons, quality over the last runs, linkage, classification findings, open data, shares)
+    to reports/runs/<run_id>.html and reports/runs/latest.html."""
+    from etl.contracts import get_contracts
+    from etl.publish.run_report import build_run_report
+
+    settings = get_settings(home)
+    try:
+        path = build_run_report(settings, get_contracts(settings), run_id)
+    except GovbaseError as exc:
+        _fail(exc)
+    except OSError as exc:
+        _fail(GovbaseError(f"cannot write the run report under {settings.reports_dir}: {exc}"))
+    out.print(f"run report {path}", markup=False, highlight=False)
+
+
+@app.command()
+def dictionary(
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="folder to write into (default: $GOVBASE_HOME/reports/standard)",
+            show_default=False,
+        ),
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Write the data dictionary (dictionary.html) and a JSON Schema per shared table
+    (schema/<table>.schema.json), generated from the contracts; govbase publish writes them too."""
+    from etl.contracts import get_contracts
+    from etl.publish.dictionary import build_dictionary
+
+    settings = get_settings(home)
+    try:
+        d = build_dictionary(settings, get_contracts(settings), output)
+    except GovbaseError as exc:
+        _fail(exc)
+    out.print(f"dictionary {d.html}")
+    for path in d.schemas.values():
+        out.print(f"schema {path}")
 
 
 @app.command()
@@ -387,10 +440,11 @@ def quarantine_show(
     """Show one quarantined row: reasons in plain words and its delivered values (masked)."""
     import pandas as pd
 
-    from etl.quality import REASONS
+    from etl.publish.i18n import Words
 
     q, masked = _quarantine_frame(source, home)
     assert isinstance(q, pd.DataFrame)
+    words = Words(get_settings(home).report_language)
     hit = list(q.index[q["_row_number"] == row]) if len(q) else []
     if len(hit) == 0:
         _fail(GovbaseError(f"no quarantined row {row} for source {source}"))
@@ -400,7 +454,7 @@ def quarantine_show(
         f"[bold]{source}[/] file {r['file']} row {row} (logical date {r['_logical_date']}, batch {r['_batch_id']})"
     )
     for code in str(r["reasons"]).split(","):
-        out.print(f"  [red]{code}[/]: {REASONS.get(code, code)}")
+        out.print(f"  [red]{code}[/]: {words.reason(code)}")
     out.print(f"  checks: {r['failed_expectations']}")
     assert isinstance(masked, pd.DataFrame)
     for col, val in masked.loc[i].items():
@@ -417,12 +471,13 @@ def quarantine_export(
     ),
     home: HomeOpt = None,
 ) -> None:
-    """Export the quarantined rows of a source to CSV (values masked, reasons in plain words)."""
+    """Export the quarantined rows of a source to CSV (values masked, reasons in plain words in the
+    report language, GOVBASE_REPORT_LANGUAGE)."""
     import pandas as pd
 
     from etl.publish.csvfile import write_csv
+    from etl.publish.i18n import Words
     from etl.publish.masking import mask_frame
-    from etl.quality import REASONS
 
     q, masked = _quarantine_frame(source, home)
     assert isinstance(q, pd.DataFrame)
@@ -436,7 +491,7 @@ def quarantine_export(
             "row": q["_row_number"],
             "logical_date": q["_logical_date"],
             "reason_codes": q["reasons"],
-            "reasons": q["reasons"].map(lambda s: " ".join(REASONS.get(c, c) for c in s.split(","))),
+            "reasons": q["reasons"].map(Words(get_settings(home).report_language).reasons),
         }
     )
     try:  # masked by content as well (file names too), formula-like cells neutralized

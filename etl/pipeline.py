@@ -21,6 +21,7 @@ from typing import Any
 from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
 from etl.errors import (
+    GovbaseError,
     ReconciliationError,
     StageOrderError,
     ValidationFailed,
@@ -123,27 +124,35 @@ def run_publish(
 ) -> dict[str, Any]:
     """Refresh what depends on landed batches: rejection reports, Data Docs, the security
     classification (kept in meta), the department shares (etl.publish.shares), the open
-    data with its catalog (etl.publish.opendata, etl.publish.dcat) and the catalog's comments
-    (etl.descriptions).
+    data with its catalog (etl.publish.opendata, etl.publish.dcat), the data dictionary
+    (etl.publish.dictionary), the catalog's comments (etl.descriptions) and the run report
+    (etl.publish.run_report).
 
     Raises WarehouseWriteError (a GovbaseError) when their files cannot be written."""
     from etl.descriptions import describe_warehouse
+    from etl.publish.dictionary import build_dictionary
     from etl.publish.docs import build_data_docs
     from etl.publish.reports import build_rejection_reports
 
     settings = settings or get_settings()
     contracts = get_contracts(settings)
     try:
-        with writing("the reports and Data Docs"):  # DuckDB's and GE's failures to write too
+        with writing("the reports, Data Docs and data dictionary"):  # DuckDB's and GE's failures to write too
             reports = build_rejection_reports(settings, contracts)
             checkpoint("publish:after_reports")
             index = build_data_docs(settings)
             checkpoint("publish:after_docs")
+            standard = build_dictionary(settings, contracts)
     except OSError as exc:  # any: a path taken by a file is as much a write error here
-        raise WarehouseWriteError(exc, "the reports and Data Docs") from None
-    with writing("the warehouse comments, the department shares and the open data"):
-        describe_warehouse(settings, contracts.tables)
-        shares, opened = publish_shares(settings, contracts, run_id, check_date(logical_date))
+        raise WarehouseWriteError(exc, "the reports, Data Docs and data dictionary") from None
+    try:
+        with writing("the warehouse comments, the department shares and the open data"):
+            describe_warehouse(settings, contracts.tables)
+            shares, opened = publish_shares(settings, contracts, run_id, check_date(logical_date))
+    except GovbaseError:
+        write_run_report(settings, contracts, run_id)  # the operator's page, also when shares stop
+        raise
+    report = write_run_report(settings, contracts, run_id)
     return {
         "stage": "publish",
         "logical_date": check_date(logical_date),
@@ -151,10 +160,23 @@ def run_publish(
         "reports": {r.department: r.rows for r in reports},
         "reports_dir": str(settings.reports_dir),
         "data_docs": str(index) if index else None,
+        "dictionary": str(standard.html),
         "shares": {r.department: str(r.path) for r in shares},
         "open": {r.dataset.name: str(r.files[0].path.parent) for r in opened},
         "open_catalog": str(settings.layer("open") / "catalog.jsonld") if opened else None,
+        "run_report": str(report),
     }
+
+
+def write_run_report(settings: Settings, contracts: Any, run_id: str) -> Any:
+    """The run report (etl.publish.run_report) of `run_id`, or of the latest run when `run_id`
+    ran no source (a publish of its own); returns its path."""
+    from etl.publish.run_report import build_run_report
+
+    try:
+        return build_run_report(settings, contracts, run_id, latest_if_unknown=True)
+    except OSError as exc:
+        raise WarehouseWriteError(exc, "the run report") from None
 
 
 def publish_shares(

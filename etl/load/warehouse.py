@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from etl.config import Settings
 from etl.contracts import DUCKDB_TYPES, SharedTable
+from etl.datetypes import date_columns, date_view
 from etl.descriptions import comment_relation
 from etl.errors import GovbaseError
 from etl.faults import checkpoint
@@ -110,6 +111,10 @@ def refresh_views(
         if files:
             listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
             body = f"select * from read_parquet([{listing}], union_by_name = true, hive_partitioning = false)"
+            if layer == "staging":
+                # DATE whatever the partitions store: those written before dates were
+                # typed hold TIMESTAMP, and union_by_name would widen DATE to it
+                body = date_view(con, body, date_columns(table))
         else:
             body = _empty_select(table, quarantine=layer == "quarantine")
         con.execute(f"create or replace view {layer}.{table.name} as {body}")

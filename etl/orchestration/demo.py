@@ -6,7 +6,8 @@ with `govbase demo-data`, runs `airflow dags test ingest__<source> <date>` for
 every source contract, then `airflow dags test consolidate <date>` (staging ->
 core: linkage, golden records) and `airflow dags test publish <date>`, prints the
 linkage figures (masters, merges, review queue, precision and recall against the
-demo's ground truth) and where the warehouse, Data Docs and reports are. Each DAG's full log goes to
+demo's ground truth) and where the warehouse, Data Docs, reports and the run report
+are. Each DAG's full log goes to
 $AIRFLOW_HOME/demo_logs/<dag_id>.log; exits non-zero if any DAG failed.
 """
 
@@ -173,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwarehouse : {settings.duckdb_path}  (any DuckDB client; `govbase status` for the runs)")
     print(f"Parquet   : {settings.warehouse}")
     print(f"Data Docs : {settings.docs_dir / 'index.html'}")
-    print(f"reports   : {settings.reports_dir}")
+    print(f"reports   : {settings.reports_dir}  (per department: <department>/rejections.html)")
+    print(f"run report: {settings.reports_dir / 'runs' / 'latest.html'}")
     print(f"open data : {settings.layer('open')}  (CSV + Parquet per dataset; docs/open-data.md)")
     print(f"catalog   : {settings.layer('open') / 'catalog.jsonld'}  (DCAT-AP 3)")
     print("Airflow UI: make airflow  (the runs above are in its history)")

@@ -20,7 +20,8 @@ the values are, not what the contract says they are. Kinds and the level each wa
 
 A column is a finding when at least `MIN_SHARE` of its sampled non-null values (and at
 least `MIN_HITS` values) are of a kind warranting a higher level than it declares. Findings
-carry masked examples only; they are kept in `meta.classification_finding` per run.
+carry masked examples only; they are kept in `meta.classification_finding` per run, and every
+scan, with or without findings, in `meta.classification_run` (so "none found" is a result too).
 """
 
 from __future__ import annotations
@@ -211,6 +212,11 @@ create table if not exists meta.classification_finding (
     sampled     bigint not null,
     examples    varchar not null,   -- masked
     found_at    timestamp not null
+);
+create table if not exists meta.classification_run (   -- one row per scan, findings or none
+    run_id        varchar primary key,
+    findings      bigint not null,
+    classified_at timestamp not null
 )
 """
 
@@ -221,6 +227,9 @@ def record(con: duckdb.DuckDBPyConnection, run_id: str, findings: list[Finding])
 
     con.execute(DDL)
     con.execute("delete from meta.classification_finding where run_id = ?", [run_id])
+    con.execute(
+        "insert or replace into meta.classification_run values (?, ?, ?)", [run_id, len(findings), meta.now()]
+    )
     for f in findings:
         con.execute(
             "insert into meta.classification_finding values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -32,6 +32,7 @@ import pandas as pd
 
 from etl.config import Settings
 from etl.contracts import Contracts, SharedTable
+from etl.datetypes import DATE
 from etl.descriptions import apply_comments, share_descriptions, share_meta_descriptions
 from etl.errors import GovbaseError
 from etl.faults import checkpoint
@@ -128,6 +129,8 @@ def share_frame(df: pd.DataFrame, g: Grant, table: SharedTable, key: str, versio
         col = table.column(c)
         if col.security_level in ("L3", "L4") and col.mask != "none":
             out[c] = mask(df[c].astype("string"), col.mask)
+        elif col.type == "date":  # DATE (DuckDB hands DATE to pandas as datetime64)
+            out[c] = df[c].astype(DATE)
         elif pd.api.types.is_string_dtype(df[c]) or pd.api.types.is_object_dtype(df[c]):
             out[c] = mask_content(df[c])
         else:

@@ -30,6 +30,7 @@ import pandas as pd
 from etl import meta
 from etl.config import Settings, get_settings
 from etl.contracts import Contracts, get_contracts
+from etl.datetypes import core_dates
 from etl.errors import writing
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
 from etl.resolve import golden, history, ids, model, store
@@ -325,6 +326,7 @@ def consolidate(
             tables,
             sequences={r.entity: r.last_value for r in results},
             runs=[r.run for r in results],
+            dates=core_dates(contracts),
         )
     return ConsolidateSummary(run_id=run_id, entities={r.entity: r.run for r in results})
 

@@ -9,6 +9,7 @@ deleted after the commit. A run killed before the commit leaves the previous bas
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pandas as pd
 from etl import meta
 from etl.config import Settings
 from etl.contracts import get_contracts
+from etl.datetypes import as_dates, as_datetimes
 from etl.descriptions import comment_relation
 from etl.faults import checkpoint
 
@@ -71,7 +73,8 @@ def read_core(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) ->
     row = con.execute("select path from meta.core_table where table_name = ?", [table]).fetchone()
     if not row:
         return None
-    return pd.read_parquet(settings.warehouse / row[0])
+    # DATE columns as datetime64, as consolidation handles dates in memory (etl.datetypes)
+    return as_datetimes(pd.read_parquet(settings.warehouse / row[0]))
 
 
 def last_value(con: duckdb.DuckDBPyConnection, entity: str) -> int:
@@ -105,14 +108,17 @@ def publish(
     tables: dict[str, pd.DataFrame],
     sequences: dict[str, int],
     runs: list[dict[str, Any]],
+    dates: Iterable[str] = (),
 ) -> None:
-    """Write every core table of a run and make them current in one transaction."""
+    """Write every core table of a run and make them current in one transaction; the
+    columns named in `dates` are written as DATE wherever a table holds them."""
     written: dict[str, str] = {}
+    dates = list(dates)
     for name, frame in tables.items():
         file = Path("core") / name / f"run={run_id}.parquet"
         path = settings.warehouse / file
         path.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_parquet(path, index=False)
+        as_dates(frame, dates).to_parquet(path, index=False)
         written[name] = file.as_posix()
         checkpoint("consolidate:after_core_file")
     old = dict(con.execute("select table_name, path from meta.core_table").fetchall())

@@ -242,6 +242,7 @@ def check_beside_published(
     cross-row ones (uniqueness) over the published rows and `staged` together, a failure
     counting for a staged row only (the published ones are not reconsidered). Replay
     validates with it, so a replayed row that duplicates a published key stays quarantined."""
+    from etl.datetypes import arrow_dates, date_columns
     from etl.validate.runner import columns_of
 
     cross = runner.cross_row_expectations
@@ -250,8 +251,11 @@ def check_beside_published(
     parts = [keyed(staged, fails)] if len(fails) else []
     if cross and len(staged):
         cols = [*sorted({c for e in cross for c in columns_of(e["kwargs"])}), "_batch_id", "_row_number"]
-        mine = pa.Table.from_pandas(staged[cols], preserve_index=False)
-        before = published.select(cols) if published is not None else mine.slice(0, 0)
+        # a key may hold a date: DATE on both sides (a partition written before dates were
+        # typed holds TIMESTAMP, and Arrow does not combine the two)
+        dates = date_columns(runner.table)
+        mine = arrow_dates(pa.Table.from_pandas(staged[cols], preserve_index=False), dates)
+        before = arrow_dates(published.select(cols), dates) if published is not None else mine.slice(0, 0)
         both = pa.concat_tables([before, mine], promote_options="permissive").to_pandas()
         fails, _ = runner.validate_rows(both, cross)
         fails = fails[fails["position"] >= before.num_rows]

@@ -4,14 +4,18 @@ consolidation and publishing."""
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
+from jsonschema import Draft202012Validator
 
 from etl.config import Settings, get_settings
-from etl.contracts import get_contracts
+from etl.contracts import DUCKDB_TYPES, get_contracts
 from etl.demo import generate
 from etl.descriptions import describe_warehouse, load_descriptions
 from etl.pipeline import run_source
+from etl.publish.dictionary import json_schema
 from etl.publish.grants import load_sharing
 from etl.publish.shares import build_shares, open_share
 from etl.resolve.stage import consolidate
@@ -125,3 +129,31 @@ def test_a_reloaded_view_is_commented_again(published: Settings) -> None:
     assert run == "run-2"  # the view was rebuilt over the new run's file
     assert all(got[c.name] == c.description for c in person.columns)
     assert got["_source"]
+
+
+def test_every_staged_row_conforms_to_its_json_schema(published: Settings) -> None:
+    """The rows validation let through meet the JSON Schema of the standard (the suites and
+    the schemas are built from the same checks)."""
+    contracts = get_contracts(published)
+    ref = published.schemas_dir / "reference"
+    checked = 0
+    with duckdb.connect(str(published.duckdb_path), read_only=True) as con:
+        for name, table in contracts.tables.items():
+            v = Draft202012Validator(
+                json_schema(table, ref), format_checker=Draft202012Validator.FORMAT_CHECKER
+            )
+            # as the contract types them (staged Parquet holds dates as timestamps)
+            cols = ", ".join(
+                f'cast("{c.name}" as {DUCKDB_TYPES[c.type]}) as "{c.name}"' for c in table.columns
+            )
+            rows = [
+                json.loads(r[0])
+                for r in con.execute(
+                    f"select to_json(t) from (select {cols} from staging.{name}) t"
+                ).fetchall()
+            ]
+            assert rows, name
+            bad = [(r, e.message) for r in rows for e in v.iter_errors(r)]
+            assert bad == [], (name, bad[:3])
+            checked += len(rows)
+    assert checked > 1000
