@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from collections import Counter
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -11,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from etl.config import get_settings
+from etl.config import Settings, get_settings
 from etl.errors import GovbaseError, WarehouseWriteError, write_error
 from etl.resolve import cli as resolve_cli
 
@@ -35,9 +39,98 @@ SourcesOpt = Annotated[
 ]
 
 
+#: --json (before the command): summaries as JSON on stdout instead of tables
+_JSON = {"on": False}
+
+
+@app.callback()
+def _options(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print each summary as JSON (for scripts), not as tables")
+    ] = False,
+) -> None:
+    """govbase: consolidate department data islands into the national basic information base."""
+    _JSON["on"] = as_json
+    # piped or redirected: never cut tables to 80 columns (COLUMNS, when set, still wins)
+    for c in (out, console):
+        if not c.is_terminal and "COLUMNS" not in os.environ:
+            c.width = 100_000
+
+
 def _fail(exc: Exception) -> NoReturn:
-    console.print(f"[bold red]error:[/] {exc}")
+    console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
     raise typer.Exit(1)
+
+
+def _home_origin(home: Path | None) -> str:
+    if home is not None:
+        return "--home"
+    return "GOVBASE_HOME" if os.environ.get("GOVBASE_HOME") else "the default ./var, GOVBASE_HOME unset"
+
+
+def _settings(home: Path | None, *, create: bool = False, **overrides: Any) -> Settings:
+    """The command's settings. A home that is not a folder is an error. A missing home is an
+    error for a command that only reads (nothing is created); a command that writes
+    (`create`) says that it creates it."""
+    try:
+        settings = get_settings(home, **overrides)
+    except GovbaseError as exc:
+        _fail(exc)
+    where = f"{settings.home} (from {_home_origin(home)})"
+    if settings.home.exists() and not settings.home.is_dir():
+        _fail(GovbaseError(f"home {where} is not a folder"))
+    if not settings.home.exists():
+        if not create:
+            _fail(
+                GovbaseError(
+                    f"home {where} does not exist; nothing was created. Check --home or GOVBASE_HOME "
+                    "(`govbase demo-data` or `govbase run` create a home)"
+                )
+            )
+        console.print(f"creating home {where}", markup=False, highlight=False)
+    elif not create and not settings.duckdb_path.exists():
+        _fail(
+            GovbaseError(f"home {where} has no warehouse yet ({settings.duckdb_path}): nothing has run there")
+        )
+    return settings
+
+
+def _show(
+    title: str, columns: list[str], rows: list[list[Any]], styles: dict[str, Any] | None = None
+) -> None:
+    """A table on stdout; with --json, the same rows as a JSON list of objects. `styles`:
+    per column, a function of the value giving its rich markup in the table."""
+    if _JSON["on"]:
+        data = [dict(zip(columns, r, strict=True)) for r in rows]
+        out.print_json(json.dumps({"title": title, "rows": data}, default=str, ensure_ascii=False))
+        return
+    t = Table(title=title)
+    for col in columns:
+        t.add_column(col)
+    styles = styles or {}
+    for r in rows:
+        t.add_row(*(styles[c](v) if c in styles else _cell(v) for c, v in zip(columns, r, strict=True)))
+    out.print(t)
+
+
+def _cell(value: Any) -> str:
+    from rich.markup import escape
+
+    return "-" if value is None else escape(str(value))
+
+
+def _show_summary(title: str, summary: dict[str, Any]) -> None:
+    """A summary dict as a two-column table (nested mappings one row per entry)."""
+    rows: list[list[Any]] = []
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            rows += [[f"{key}: {k}", v] for k, v in value.items()] or [[key, "(none)"]]
+        else:
+            rows.append([key, value])
+    if _JSON["on"]:
+        out.print_json(json.dumps(summary, default=str, ensure_ascii=False))
+    else:
+        _show(title, ["", "value"], rows)
 
 
 def _logical_date(value: str | None) -> str:
@@ -66,7 +159,8 @@ def contracts(
         ),
     ] = None,
 ) -> None:
-    """Check every YAML contract and list the shared tables and sources."""
+    """Check every YAML contract (sources, shared tables, linkage, sharing grants, open datasets)
+    and list the shared tables, sources and open datasets."""
     from etl.contracts import get_contracts
 
     settings = get_settings(home)
@@ -80,13 +174,34 @@ def contracts(
                 out.print(f"suite {path}")
     except GovbaseError as exc:
         _fail(exc)
-    t = Table(title="sources")
-    for col in ("source", "department", "kind", "table", "schedule", "fields"):
-        t.add_column(col)
-    for s in c.sources.values():
-        t.add_row(s.name, s.department, s.kind, s.table, str(s.schedule), str(len(s.fields)))
-    out.print(t)
+    chosen = _project_origin(settings)
+    if _JSON["on"]:
+        sources = [
+            {"source": s.name, "department": s.department, "kind": s.kind, "table": s.table,
+             "schedule": s.schedule, "fields": len(s.fields)}
+            for s in c.sources.values()
+        ]  # fmt: skip
+        doc = {"schemas_dir": str(settings.schemas_dir), "chosen_by": chosen, "sources": sources}
+        out.print_json(json.dumps({**doc, "shared_tables": sorted(c.tables)}, ensure_ascii=False))
+        return
+    out.print(f"contracts read from {settings.schemas_dir} ({chosen})", markup=False, highlight=False)
+    rows = [[s.name, s.department, s.kind, s.table, s.schedule, len(s.fields)] for s in c.sources.values()]
+    _show("sources", ["source", "department", "kind", "table", "schedule", "fields"], rows)
     out.print(f"shared tables: {', '.join(sorted(c.tables))}")
+    from etl.publish.openspec import load_open
+
+    out.print(
+        f"open datasets: {', '.join(sorted(load_open(settings.schemas_dir, c.tables).datasets)) or 'none'}"
+    )
+
+
+def _project_origin(settings: Settings) -> str:
+    """How the folder holding schemas/ was chosen (etl.config._default_project_dir)."""
+    if os.environ.get("GOVBASE_PROJECT_DIR"):
+        return "GOVBASE_PROJECT_DIR"
+    if settings.project_dir == Path(__file__).resolve().parent.parent:
+        return "the checkout govbase is installed from; GOVBASE_PROJECT_DIR unset"
+    return "the current directory; GOVBASE_PROJECT_DIR unset"
 
 
 @app.command("demo-data")
@@ -109,7 +224,7 @@ def demo_data(
     """Write realistic, messy department sources and their ground truth under $GOVBASE_HOME/landing/."""
     from etl.demo import generate
 
-    settings = get_settings(home)
+    settings = _settings(home, create=True)
     try:
         with console.status("generating department data...") as status:
             summary = generate(
@@ -138,17 +253,14 @@ def extract(
     from etl.contracts import get_contracts
     from etl.extract import extract as do_extract
 
-    settings = get_settings(home)
+    settings = _settings(home, create=True)
     try:
         results = do_extract(settings, get_contracts(settings), source, full_refresh=full_refresh)
     except GovbaseError as exc:
         _fail(exc)
-    t = Table(title="extract")
-    for col in ("source", "file", "status", "rows", "flagged", "message"):
-        t.add_column(col)
-    for r in results:
-        t.add_row(r.source, str(r.file), r.status, str(r.rows), str(r.flagged_rows), r.message or "")
-    out.print(t)
+    rows = [[r.source, r.file, r.status, r.rows, r.flagged_rows, r.message or ""] for r in results]
+    _show("extract", ["source", "file", "status", "rows", "flagged", "message"], rows)
+    _say_skipped(Counter(r.source for r in results if r.status == "skipped"))
     if any(r.status == "failed" for r in results):
         raise typer.Exit(1)
 
@@ -181,8 +293,8 @@ def run(
     from etl.contracts import get_contracts
     from etl.pipeline import run_publish
 
+    settings = _settings(home, create=True, validation_engine=engine)
     try:
-        settings = get_settings(home, validation_engine=engine)
         contracts = get_contracts(settings)
         names = source or sorted(contracts.sources)
         for n in names:
@@ -206,13 +318,33 @@ def run(
         failures["reconciliation"] = str(err)
     for name, msg in failures.items():
         console.print(f"[bold red]{name}:[/] {msg}")
+    if _JSON["on"]:
+        return _exit_if(bool(failures))
     out.print(
         f"run {run_id}: warehouse {settings.duckdb_path}; reports {settings.reports_dir}; "
         f"run report {settings.reports_dir / 'runs' / (run_id + '.html')}; "
-        f"Data Docs {settings.docs_dir / 'index.html'}"
+        f"Data Docs {settings.docs_dir / 'index.html'}",
+        markup=False,
+        highlight=False,
     )
-    if failures:
+    _exit_if(bool(failures))
+
+
+def _exit_if(failed: bool) -> None:
+    if failed:
         raise typer.Exit(1)
+
+
+def _say_skipped(skipped: Mapping[str, int]) -> None:
+    """Where a source's files were all extracted before, say so and how to extract them again."""
+    for name, n in skipped.items():
+        if n:
+            console.print(
+                f"{name}: {n} file(s) were already extracted by an earlier run and are skipped; "
+                "--full-refresh extracts them again",
+                markup=False,
+                highlight=False,
+            )
 
 
 def _run_sources(
@@ -225,6 +357,7 @@ def _run_sources(
     from etl.pipeline import STAGES, run_stage
 
     failures: dict[str, str] = {}
+    skipped: dict[str, int] = {}
     with Progress(
         TextColumn("{task.description:<18}"),
         BarColumn(),
@@ -245,9 +378,11 @@ def _run_sources(
             for i, stage in enumerate(STAGES):
                 bar.update(task, stage=stage, completed=i, rows=0)
                 try:
-                    run_stage(
+                    summary = run_stage(
                         stage, name, day, run_id, settings=settings, full_refresh=full_refresh, progress=tick
                     )
+                    if stage == "extract":
+                        skipped[name] = summary.get("skipped", 0)
                 except Exception as exc:  # one source failing must not hide the others
                     failures[name] = (
                         str(exc) if isinstance(exc, GovbaseError) else f"{type(exc).__name__}: {exc}"
@@ -256,33 +391,33 @@ def _run_sources(
                     break
             else:
                 bar.update(task, stage="done", completed=len(STAGES), rows=rows["extract"])
+    _say_skipped(skipped)
     return failures
 
 
-def _print_reconciliation(settings: object, run_id: str | None = None, limit: int = 20) -> bool:
+def _print_reconciliation(settings: Settings, run_id: str | None = None, limit: int = 20) -> bool:
     from etl import meta
 
-    with meta.connect(settings) as con:  # type: ignore[arg-type]
+    with meta.connect(settings) as con:
         where = "where run_id = ?" if run_id else ""
         rows = con.execute(
-            f"select run_id, source, logical_date, extracted, loaded, quarantined, balanced, status, failure "
-            f"from meta.reconciliation {where} order by started_at desc, source limit {int(limit)}",
+            "select run_id, source, logical_date, strftime(started_at, '%Y-%m-%d %H:%M:%S'), "
+            "round(epoch(finished_at) - epoch(started_at), 1), extracted, loaded, quarantined, balanced, "
+            f"status, failure from meta.reconciliation {where} order by started_at desc, source "
+            f"limit {int(limit)}",
             [run_id] if run_id else [],
         ).fetchall()
-    t = Table(title="reconciliation" + (f" of {run_id}" if run_id else " (recent runs)"))
-    for col in ("run", "source", "date", "extracted", "loaded", "quarantined", "balanced", "status"):
-        t.add_column(col)
-    for r in rows:
-        t.add_row(
-            str(r[0]),
-            r[1],
-            str(r[2]),
-            *(str(x) if x is not None else "-" for x in r[3:6]),
-            "[green]yes[/]" if r[6] else "[red]no[/]",
-            r[7] if r[7] != "failed" else "[red]failed[/]",
-        )
-    out.print(t)
-    return all(r[6] for r in rows)
+    columns = ["run", "source", "date", "started", "seconds", "extracted", "loaded", "quarantined"]
+    _show(
+        "reconciliation" + (f" of {run_id}" if run_id else " (recent runs)"),
+        [*columns, "balanced", "status", "failure"],
+        [list(r) for r in rows],
+        {
+            "balanced": lambda b: "[green]yes[/]" if b else "[red]no[/]",
+            "status": lambda v: "[red]failed[/]" if v == "failed" else _cell(v),
+        },
+    )
+    return all(r[8] for r in rows)
 
 
 @app.command()
@@ -290,8 +425,9 @@ def status(
     limit: Annotated[int, typer.Option(help="how many rows")] = 20,
     home: HomeOpt = None,
 ) -> None:
-    """Show recent runs and whether each reconciles (extracted = loaded + quarantined)."""
-    _print_reconciliation(get_settings(home), None, limit)
+    """Show recent runs per source: start, duration, rows, whether each reconciles
+    (extracted = loaded + quarantined) and why a failed one failed."""
+    _print_reconciliation(_settings(home), None, limit)
 
 
 @app.command()
@@ -308,11 +444,11 @@ def publish(
 
     try:
         summary = run_publish(
-            _logical_date(logical_date), meta.new_run_id("publish"), settings=get_settings(home)
+            _logical_date(logical_date), meta.new_run_id("publish"), settings=_settings(home)
         )
     except GovbaseError as exc:
         _fail(exc)
-    out.print(summary)
+    _show_summary("publish", summary)
 
 
 @app.command()
@@ -328,7 +464,7 @@ def report(
     from etl.contracts import get_contracts
     from etl.publish.run_report import build_run_report
 
-    settings = get_settings(home)
+    settings = _settings(home)
     try:
         path = build_run_report(settings, get_contracts(settings), run_id)
     except GovbaseError as exc:
@@ -374,7 +510,7 @@ def classify(home: HomeOpt = None) -> None:
     from etl.contracts import get_contracts
     from etl.publish import classify as cls
 
-    settings = get_settings(home)
+    settings = _settings(home)
     try:
         contracts = get_contracts(settings)
         with meta.connect(settings) as con:
@@ -393,9 +529,9 @@ def _quarantine_frame(source: str, home: Path | None) -> tuple[object, object]:
     from etl.publish.masking import mask_content
     from etl.publish.reports import masked_values, quarantined_rows
 
-    settings = get_settings(home)
-    contracts = get_contracts(settings)
+    settings = _settings(home)
     try:
+        contracts = get_contracts(settings)
         q = quarantined_rows(settings, contracts, source)
     except GovbaseError as exc:
         _fail(exc)
@@ -419,16 +555,11 @@ def quarantine_list(
         out.print(f"no quarantined rows for {source}")
         return
     counts = q["reasons"].str.split(",").explode().value_counts()
-    t = Table(title=f"quarantine of {source}: {len(q)} row(s)")
-    for col in ("date", "file", "row", "reasons"):
-        t.add_column(col)
     head = q.head(limit)
-    for d, f, n, why in zip(
-        head["_logical_date"], head["file"], head["_row_number"], head["reasons"], strict=True
-    ):
-        t.add_row(str(d), str(f), str(n), why)
-    out.print(t)
-    out.print("by reason: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    rows = head[["_logical_date", "file", "_row_number", "reasons"]].astype(object).values.tolist()
+    _show(f"quarantine of {source}: {len(q)} row(s)", ["date", "file", "row", "reasons"], rows)
+    if not _JSON["on"]:
+        out.print("by reason: " + ", ".join(f"{k} {v}" for k, v in counts.items()), markup=False)
 
 
 @quarantine_app.command("show")
@@ -479,6 +610,10 @@ def quarantine_export(
     from etl.publish.i18n import Words
     from etl.publish.masking import mask_frame
 
+    if output.is_dir():
+        _fail(GovbaseError(f"-o {output}: is a folder; name the CSV file to write"))
+    if not output.parent.is_dir():
+        _fail(GovbaseError(f"-o {output}: folder {output.parent} does not exist (create it first)"))
     q, masked = _quarantine_frame(source, home)
     assert isinstance(q, pd.DataFrame)
     if q.empty:
@@ -510,12 +645,12 @@ def quarantine_replay(
     from etl.contracts import get_contracts
     from etl.load.replay import replay
 
-    settings = get_settings(home)
+    settings = _settings(home)
     try:
         summary = replay(settings, get_contracts(settings), source)
     except GovbaseError as exc:
         _fail(exc)
-    out.print(summary)
+    _show_summary(f"replay of {source}", summary)
 
 
 def main() -> None:  # pragma: no cover - console entry
