@@ -6,7 +6,8 @@ with `govbase demo-data`, runs `airflow dags test ingest__<source> <date>` for
 every source contract, then `airflow dags test consolidate <date>` (staging ->
 core: linkage, golden records) and `airflow dags test publish <date>`, prints the
 linkage figures (masters, merges, review queue, precision and recall against the
-demo's ground truth) and where the warehouse, Data Docs, reports and the run report are. Each DAG's full log goes to
+demo's ground truth) and where the warehouse, Data Docs, reports and the run report
+are. Each DAG's full log goes to
 $AIRFLOW_HOME/demo_logs/<dag_id>.log; exits non-zero if any DAG failed.
 """
 
