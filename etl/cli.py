@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from etl.config import Settings, get_settings
-from etl.errors import GovbaseError
+from etl.errors import GovbaseError, WarehouseWriteError, write_error
 from etl.resolve import cli as resolve_cli
 
 app = typer.Typer(
@@ -300,15 +300,23 @@ def run(
     failures = _run_sources(settings, names, day, run_id, full_refresh)
     try:
         run_publish(day, run_id, names, settings=settings)
+    except WarehouseWriteError as exc:  # the run fails; said after the reconciliation
+        failures["publish"] = str(exc)
     except GovbaseError as exc:  # reports are secondary: say so, keep the run's verdict
         console.print(f"[yellow]publish: {exc}[/]")
-    _print_reconciliation(settings, run_id)
+    try:
+        _print_reconciliation(settings, run_id)
+    except Exception as exc:  # e.g. a full disk: the catalog cannot even be opened
+        if (err := write_error(exc, "the warehouse (reconciliation)")) is None:
+            raise
+        failures["reconciliation"] = str(err)
     for name, msg in failures.items():
         console.print(f"[bold red]{name}:[/] {msg}")
     if _JSON["on"]:
         return _exit_if(bool(failures))
     out.print(
         f"run {run_id}: warehouse {settings.duckdb_path}; reports {settings.reports_dir}; "
+        f"run report {settings.reports_dir / 'runs' / (run_id + '.html')}; "
         f"Data Docs {settings.docs_dir / 'index.html'}",
         markup=False,
         highlight=False,
@@ -421,8 +429,10 @@ def publish(
     logical_date: Annotated[str | None, typer.Option("--date", help="logical date YYYY-MM-DD")] = None,
     home: HomeOpt = None,
 ) -> None:
-    """Refresh the rejection reports, Data Docs, classification findings and department shares
-    (warehouse/share/<department>/; needs GOVBASE_PSEUDONYM_KEY)."""
+    """Refresh the rejection reports, Data Docs, data dictionary, catalog comments,
+    classification findings, department shares (warehouse/share/<department>/; needs
+    GOVBASE_PSEUDONYM_KEY), open data with its DCAT-AP catalog (warehouse/open/) and the latest
+    run's report."""
     from etl import meta
     from etl.pipeline import run_publish
 
@@ -433,6 +443,57 @@ def publish(
     except GovbaseError as exc:
         _fail(exc)
     _show_summary("publish", summary)
+
+
+@app.command()
+def report(
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="run id (see `govbase status`); default: the latest run")
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Write the run report, one self-contained HTML page (rows by department and stage, quarantine
+    reasons, quality over the last runs, linkage, classification findings, open data, shares)
+    to reports/runs/<run_id>.html and reports/runs/latest.html."""
+    from etl.contracts import get_contracts
+    from etl.publish.run_report import build_run_report
+
+    settings = _settings(home)
+    try:
+        path = build_run_report(settings, get_contracts(settings), run_id)
+    except GovbaseError as exc:
+        _fail(exc)
+    except OSError as exc:
+        _fail(GovbaseError(f"cannot write the run report under {settings.reports_dir}: {exc}"))
+    out.print(f"run report {path}", markup=False, highlight=False)
+
+
+@app.command()
+def dictionary(
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="folder to write into (default: $GOVBASE_HOME/reports/standard)",
+            show_default=False,
+        ),
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Write the data dictionary (dictionary.html) and a JSON Schema per shared table
+    (schema/<table>.schema.json), generated from the contracts; govbase publish writes them too."""
+    from etl.contracts import get_contracts
+    from etl.publish.dictionary import build_dictionary
+
+    settings = get_settings(home)
+    try:
+        d = build_dictionary(settings, get_contracts(settings), output)
+    except GovbaseError as exc:
+        _fail(exc)
+    out.print(f"dictionary {d.html}")
+    for path in d.schemas.values():
+        out.print(f"schema {path}")
 
 
 @app.command()
@@ -504,10 +565,11 @@ def quarantine_show(
     """Show one quarantined row: reasons in plain words and its delivered values (masked)."""
     import pandas as pd
 
-    from etl.quality import REASONS
+    from etl.publish.i18n import Words
 
     q, masked = _quarantine_frame(source, home)
     assert isinstance(q, pd.DataFrame)
+    words = Words(get_settings(home).report_language)
     hit = list(q.index[q["_row_number"] == row]) if len(q) else []
     if len(hit) == 0:
         _fail(GovbaseError(f"no quarantined row {row} for source {source}"))
@@ -517,7 +579,7 @@ def quarantine_show(
         f"[bold]{source}[/] file {r['file']} row {row} (logical date {r['_logical_date']}, batch {r['_batch_id']})"
     )
     for code in str(r["reasons"]).split(","):
-        out.print(f"  [red]{code}[/]: {REASONS.get(code, code)}")
+        out.print(f"  [red]{code}[/]: {words.reason(code)}")
     out.print(f"  checks: {r['failed_expectations']}")
     assert isinstance(masked, pd.DataFrame)
     for col, val in masked.loc[i].items():
@@ -534,12 +596,13 @@ def quarantine_export(
     ),
     home: HomeOpt = None,
 ) -> None:
-    """Export the quarantined rows of a source to CSV (values masked, reasons in plain words)."""
+    """Export the quarantined rows of a source to CSV (values masked, reasons in plain words in the
+    report language, GOVBASE_REPORT_LANGUAGE)."""
     import pandas as pd
 
     from etl.publish.csvfile import write_csv
+    from etl.publish.i18n import Words
     from etl.publish.masking import mask_frame
-    from etl.quality import REASONS
 
     if output.is_dir():
         _fail(GovbaseError(f"-o {output}: is a folder; name the CSV file to write"))
@@ -557,7 +620,7 @@ def quarantine_export(
             "row": q["_row_number"],
             "logical_date": q["_logical_date"],
             "reason_codes": q["reasons"],
-            "reasons": q["reasons"].map(lambda s: " ".join(REASONS.get(c, c) for c in s.split(","))),
+            "reasons": q["reasons"].map(Words(get_settings(home).report_language).reasons),
         }
     )
     try:  # masked by content as well (file names too), formula-like cells neutralized

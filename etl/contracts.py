@@ -665,6 +665,12 @@ def load_contracts(schemas_dir: Path) -> Contracts:
     from etl.publish.grants import load_sharing  # grants are contracts too: checked here
 
     load_sharing(schemas_dir, tables)
+    from etl.descriptions import load_descriptions  # the warehouse's descriptions: checked here
+
+    load_descriptions(schemas_dir)
+    from etl.publish.openspec import load_open  # so are the open datasets (schemas/open/)
+
+    load_open(schemas_dir, tables)
     return Contracts(tables=tables, sources=sources)
 
 

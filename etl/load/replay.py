@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from etl import meta
 from etl.config import Settings
 from etl.contracts import Contracts, SharedTable, Source
+from etl.datetypes import as_dates, date_columns
 from etl.ledger import ledger
 from etl.load.stage import publish_partition
 from etl.load.warehouse import LINEAGE, Partition, PartitionContent, audit, partition_path
@@ -107,6 +108,8 @@ def _replay_partition(
     moved = staged[~keys.isin(failing)]
     old = published.to_pandas() if published is not None else moved.iloc[0:0]
     new_staging = pd.concat([old, moved[old.columns] if len(old.columns) else moved], ignore_index=True)
+    # DATE, also where the partition was written before dates were typed (TIMESTAMP)
+    new_staging = as_dates(new_staging, date_columns(table))
     p = Partition(table.name, src.name, logical_date, f"{part.run_id}-replay-{meta.new_run_id('r')[2:]}")
     new_st = partition_path(settings, "staging", p)
     new_st.parent.mkdir(parents=True, exist_ok=True)

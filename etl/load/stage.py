@@ -109,11 +109,12 @@ def publish_partition(
     from etl.load.warehouse import publish, sweep
 
     with meta.connect(settings) as con:
-        superseded = publish(con, table, p, content)
+        superseded = publish(con, table, p, content, schemas_dir=settings.schemas_dir)
         checkpoint("load:after_commit")
         for f in superseded:
             f.unlink(missing_ok=True)
         sweep(settings, con, table.name, p.source)
+    checkpoint("load:after_sweep")
 
 
 def _copy_into(src: Path | None, dest: Path) -> Path | None:

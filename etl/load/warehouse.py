@@ -22,6 +22,8 @@ import pyarrow.parquet as pq
 
 from etl.config import Settings
 from etl.contracts import DUCKDB_TYPES, SharedTable
+from etl.datetypes import date_columns, date_view
+from etl.descriptions import comment_relation
 from etl.errors import GovbaseError
 from etl.faults import checkpoint
 
@@ -92,8 +94,12 @@ def _empty_select(table: SharedTable, quarantine: bool) -> str:
     return "select " + ", ".join(cols) + " where false"
 
 
-def refresh_views(con: duckdb.DuckDBPyConnection, table: SharedTable) -> None:
-    """(Re)create staging.<table> and quarantine.<table> over the published files."""
+def refresh_views(
+    con: duckdb.DuckDBPyConnection, table: SharedTable, schemas_dir: Path | None = None
+) -> None:
+    """(Re)create staging.<table> and quarantine.<table> over the published files; with
+    `schemas_dir`, comment them from the contracts (etl.descriptions: a replaced view
+    loses its comments)."""
     for layer, col in (("staging", "staging_path"), ("quarantine", "quarantine_path")):
         files = [
             r[0]
@@ -105,9 +111,15 @@ def refresh_views(con: duckdb.DuckDBPyConnection, table: SharedTable) -> None:
         if files:
             listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
             body = f"select * from read_parquet([{listing}], union_by_name = true, hive_partitioning = false)"
+            if layer == "staging":
+                # DATE whatever the partitions store: those written before dates were
+                # typed hold TIMESTAMP, and union_by_name would widen DATE to it
+                body = date_view(con, body, date_columns(table))
         else:
             body = _empty_select(table, quarantine=layer == "quarantine")
         con.execute(f"create or replace view {layer}.{table.name} as {body}")
+        if schemas_dir is not None:
+            comment_relation(con, {table.name: table}, schemas_dir, layer, table.name)
 
 
 @dataclass(frozen=True)
@@ -123,7 +135,11 @@ class PartitionContent:
 
 
 def publish(
-    con: duckdb.DuckDBPyConnection, table: SharedTable, p: Partition, c: PartitionContent
+    con: duckdb.DuckDBPyConnection,
+    table: SharedTable,
+    p: Partition,
+    c: PartitionContent,
+    schemas_dir: Path | None = None,
 ) -> list[Path]:
     """Atomically make a written batch the current content of its partition.
 
@@ -153,7 +169,7 @@ def publish(
                 c.rows_quarantined,
             ],
         )
-        refresh_views(con, table)
+        refresh_views(con, table, schemas_dir)
         checkpoint("load:before_commit")
         con.execute("commit")
     except BaseException:

@@ -29,6 +29,9 @@ from etl.errors import ContractError
 
 #: columns every linkage record carries besides its attributes and features
 RECORD_COLUMNS = ("rec_id", "_table", "_source", "_batch_id", "_row_number", "_logical_date", "record_key")
+#: the delivery lineage changes when a record is redelivered unchanged: comparisons and blocking
+#: rules may not read it (an incremental run scores a pair again only when a record's content changed)
+DELIVERY_COLUMNS = ("_batch_id", "_row_number", "_logical_date")
 
 
 class _Strict(BaseModel):
@@ -151,7 +154,8 @@ class ResolveConfig(_Strict):
     @property
     def linkage_columns(self) -> set[str]:
         ctx = {f"{c}_id" for c in self.context}
-        return set(self.attributes) | set(self.features) | set(RECORD_COLUMNS) | ctx
+        record = set(RECORD_COLUMNS) - set(DELIVERY_COLUMNS)
+        return set(self.attributes) | set(self.features) | record | ctx
 
 
 # ---------------------------------------------------------------- checks

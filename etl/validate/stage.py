@@ -17,6 +17,7 @@ import pyarrow.ipc
 
 from etl import meta
 from etl.errors import StageOrderError, ValidationFailed
+from etl.faults import checkpoint
 from etl.validate.quarantine import FAILURE_COLUMNS, VALUE_ERROR_COLUMNS, assemble, keyed, known_raw_rows
 from etl.workdir import StageRun, ValidatedBatch, Writer, arrow_rows, iter_tables, read_arrow
 
@@ -73,6 +74,7 @@ def stage_validate(run: StageRun) -> dict[str, Any]:
     if len(quarantine):
         wd.validated.mkdir(parents=True, exist_ok=True)
         quarantine.to_parquet(wd.quarantine, index=False)
+        checkpoint("validate:after_quarantine_file")
     verdict = _judge_batch(run, runner, checks, extracted)
     # Every quarantined key is a delivered row (errors come from staged rows, which come
     # from raw rows), so the rest of what was extracted is loaded, including wide rows
@@ -90,7 +92,9 @@ def stage_validate(run: StageRun) -> dict[str, Any]:
         quarantine_path=wd.quarantine if len(quarantine) else None,
     )
     batch.write(wd.summary)
+    checkpoint("validate:after_summary")
     _record_results(run, checks, verdict, len(quarantine))
+    checkpoint("validate:after_results")
     run.ledger.counts(checks.staged_rows, checks.good_rows, len(quarantine))
     if not verdict.success:
         message = f"batch of {source.name} for {logical_date} not published: " + "; ".join(verdict.failures)
@@ -156,6 +160,7 @@ def _check_rows(run: StageRun, runner: SuiteRunner, value_errors: pd.DataFrame) 
         bad = _rows_in(batch, failing)
         good = batch.filter(pa.array(~bad)) if bad.any() else batch
         good_w.write_table(good)
+        checkpoint("validate:after_good_chunk")
         for c in checks.null_counts:
             checks.null_counts[c] += good.column(c).null_count
         checks.staged_rows += batch.num_rows
@@ -237,6 +242,7 @@ def check_beside_published(
     cross-row ones (uniqueness) over the published rows and `staged` together, a failure
     counting for a staged row only (the published ones are not reconsidered). Replay
     validates with it, so a replayed row that duplicates a published key stays quarantined."""
+    from etl.datetypes import arrow_dates, date_columns
     from etl.validate.runner import columns_of
 
     cross = runner.cross_row_expectations
@@ -245,8 +251,11 @@ def check_beside_published(
     parts = [keyed(staged, fails)] if len(fails) else []
     if cross and len(staged):
         cols = [*sorted({c for e in cross for c in columns_of(e["kwargs"])}), "_batch_id", "_row_number"]
-        mine = pa.Table.from_pandas(staged[cols], preserve_index=False)
-        before = published.select(cols) if published is not None else mine.slice(0, 0)
+        # a key may hold a date: DATE on both sides (a partition written before dates were
+        # typed holds TIMESTAMP, and Arrow does not combine the two)
+        dates = date_columns(runner.table)
+        mine = arrow_dates(pa.Table.from_pandas(staged[cols], preserve_index=False), dates)
+        before = arrow_dates(published.select(cols), dates) if published is not None else mine.slice(0, 0)
         both = pa.concat_tables([before, mine], promote_options="permissive").to_pandas()
         fails, _ = runner.validate_rows(both, cross)
         fails = fails[fails["position"] >= before.num_rows]
