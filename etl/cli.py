@@ -159,7 +159,8 @@ def contracts(
         ),
     ] = None,
 ) -> None:
-    """Check every YAML contract and list the shared tables and sources."""
+    """Check every YAML contract (sources, shared tables, linkage, sharing grants, open datasets)
+    and list the shared tables, sources and open datasets."""
     from etl.contracts import get_contracts
 
     settings = get_settings(home)
@@ -187,6 +188,11 @@ def contracts(
     rows = [[s.name, s.department, s.kind, s.table, s.schedule, len(s.fields)] for s in c.sources.values()]
     _show("sources", ["source", "department", "kind", "table", "schedule", "fields"], rows)
     out.print(f"shared tables: {', '.join(sorted(c.tables))}")
+    from etl.publish.openspec import load_open
+
+    out.print(
+        f"open datasets: {', '.join(sorted(load_open(settings.schemas_dir, c.tables).datasets)) or 'none'}"
+    )
 
 
 def _project_origin(settings: Settings) -> str:

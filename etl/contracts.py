@@ -541,6 +541,16 @@ class Source(_Strict):
     def field_names(self) -> list[str]:
         return [f.name for f in self.fields]
 
+    def column_of(self, field: str) -> str | None:
+        """The shared column a delivered field feeds: its `to`, else the unpivot's value column
+        for a field name its pattern takes (the field's values become rows), else None."""
+        declared = next((f for f in self.fields if f.name == field), None)
+        if declared is not None and declared.to is not None:
+            return declared.to
+        if self.unpivot is not None and re.search(self.unpivot.pattern, field):
+            return self.unpivot.value_to
+        return None
+
     def trust_by_column(self) -> dict[str, int]:
         """Trust of each mapped column; a combined column takes its most trusted field's."""
         out: dict[str, int] = {}

@@ -43,11 +43,14 @@ CHECKPOINTS: tuple[str, ...] = (
     "publish:after_report",  # one department's rejection report written
     "publish:after_reports",  # every report written, Data Docs not built
     "publish:after_docs",  # Data Docs built, classification not recorded
+    "publish:after_comments",  # the catalog's comments (etl.descriptions) committed
     "publish:after_classification",  # meta.classification_finding rows committed
+    "publish:after_open_file",  # one file of an open dataset replaced
     "publish:after_open_data",  # open datasets and their catalog written, shares not built
     "publish:after_share_db",  # a share's share.duckdb.tmp complete, not moved into place
     "publish:after_share_parquet",  # one granted table's Parquet of a share replaced
     "publish:after_share",  # one department's share.duckdb replaced
+    "publish:after_run_report",  # the run report written (the last write of a publish)
     # consolidate (govbase consolidate): staging -> core
     "consolidate:after_model",  # an entity's trained Splink model written
     "consolidate:after_core_file",  # one core table's Parquet of the run written, none published

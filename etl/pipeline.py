@@ -122,7 +122,7 @@ def run_publish(
     *,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Refresh what depends on landed batches: rejection reports, Data Docs, the security
+    """Refresh what depends on landed batches: rejection and conformance reports, Data Docs, the security
     classification (kept in meta), the department shares (etl.publish.shares), the open
     data with its catalog (etl.publish.opendata, etl.publish.dcat), the data dictionary
     (etl.publish.dictionary), the catalog's comments (etl.descriptions) and the run report
@@ -130,6 +130,7 @@ def run_publish(
 
     Raises WarehouseWriteError (a GovbaseError) when their files cannot be written."""
     from etl.descriptions import describe_warehouse
+    from etl.publish.conformance import build_conformance_reports
     from etl.publish.dictionary import build_dictionary
     from etl.publish.docs import build_data_docs
     from etl.publish.reports import build_rejection_reports
@@ -139,6 +140,7 @@ def run_publish(
     try:
         with writing("the reports, Data Docs and data dictionary"):  # DuckDB's and GE's failures to write too
             reports = build_rejection_reports(settings, contracts)
+            build_conformance_reports(settings, contracts)
             checkpoint("publish:after_reports")
             index = build_data_docs(settings)
             checkpoint("publish:after_docs")
@@ -148,11 +150,13 @@ def run_publish(
     try:
         with writing("the warehouse comments, the department shares and the open data"):
             describe_warehouse(settings, contracts.tables)
+            checkpoint("publish:after_comments")
             shares, opened = publish_shares(settings, contracts, run_id, check_date(logical_date))
     except GovbaseError:
         write_run_report(settings, contracts, run_id)  # the operator's page, also when shares stop
         raise
     report = write_run_report(settings, contracts, run_id)
+    checkpoint("publish:after_run_report")
     return {
         "stage": "publish",
         "logical_date": check_date(logical_date),

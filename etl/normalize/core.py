@@ -606,7 +606,8 @@ def normalize(
     row per raw row x non-empty value column, row-major; empty cells and the
     PLACEHOLDERS "—", "-", "…" give no row: they are not figures). Columns: the
     table's columns in contract order, typed (string: pandas string dtype;
-    date: datetime64[ms]; decimal: float64; integer: Int64; boolean: boolean),
+    date: datetime64[ms], written as DATE by the normalize stage (etl.datetypes);
+    decimal: float64; integer: Int64; boolean: boolean),
     null where this source maps nothing, then _source, _batch_id, _row_number.
     `record_key` (tables with that column): the source's declared record_key fields,
     delivered text trimmed, joined with "|" (etl.normalize.record_key).

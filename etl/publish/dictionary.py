@@ -158,11 +158,13 @@ def field_rows(src: Source) -> list[dict[str, Any]]:
     """A source's field map as rows for the page."""
     rows = []
     for f in src.fields:
-        rule = src.combine.get(f.to) if f.to else None
+        to = src.column_of(f.name)
+        rule = src.combine.get(to) if to else None
         rows.append(
             {
                 "field": f.name,
-                "to": f.to,
+                "to": to,
+                "unpivot": f.to is None and to is not None,
                 "transforms": ", ".join(f.transforms),
                 "trust": f.trust,
                 "required": f.required,

@@ -7,7 +7,8 @@ cross-classification and of each of its margins (a dimension's `total` row), eac
 as its code and its name, the count, and `suppressed` (the count is empty when true);
 empty cells (0) are left out. Suppression: etl.publish.suppression.
 
-Before anything is written, publishing stops (OpenDataError) when a classification finding
+A folder or file under open/ that is no declared dataset (one withdrawn from schemas/open/)
+is removed. Before anything is written, publishing stops (OpenDataError) when a classification finding
 names a column a dataset reads, or when a published text holds a resident ID, the credit
 code of an individual business or a mobile number. A file is replaced only when its bytes
 change, and nothing in the files depends on the time of publishing (ages and `modified` are
@@ -31,7 +32,9 @@ import pandas as pd
 from etl import reference
 from etl.config import Settings
 from etl.contracts import Contracts, SharedTable
+from etl.datetypes import as_dates
 from etl.errors import GovbaseError
+from etl.faults import checkpoint
 from etl.publish import suppression
 from etl.publish.classify import DETECTORS, Finding
 from etl.publish.csvfile import write_csv
@@ -192,7 +195,7 @@ def aggregate_frame(
         counts[d.name] = counts[d.name].astype(str).where(counts[d.name].astype(str).isin(codes), UNKNOWN)
         lv.append((codes, names))
     x = suppression.cube(counts, dims, [c for c, _ in lv], "n")
-    hidden = suppression.suppress(x, threshold=ds.min_cell, protection=ds.min_cell)
+    hidden = suppression.suppress(x, threshold=ds.min_cell, protection=ds.protection)
     keep = np.nonzero((x != 0) | hidden)
     out = pd.DataFrame()
     for dim, (codes, names), idx in zip(dims, lv, keep, strict=True):
@@ -257,8 +260,20 @@ def write_dataset(folder: Path, name: str, df: pd.DataFrame) -> list[OpenFile]:
         else:
             df.to_parquet(tmp, index=False)
         replace_if_changed(tmp, target)
+        checkpoint("publish:after_open_file")
         files.append(OpenFile(target, fmt, media, target.stat().st_size, _sha256(target)))
     return files
+
+
+def withdraw(root: Path, declared: set[str]) -> list[Path]:
+    """Remove what open/ holds beyond the declared datasets and the catalog (a dataset no longer
+    declared, say because its table was graded important, is no longer open); returns it."""
+    import shutil
+
+    gone = [p for p in sorted(root.iterdir()) if p.name not in declared and p.name != "catalog.jsonld"]
+    for p in gone:
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    return gone
 
 
 def build_dataset(
@@ -272,7 +287,8 @@ def build_dataset(
     """One dataset's published frame (checked for personal data) and its description."""
     as_of = data_date(con, ds, built) or fallback
     if ds.kind == "rows":
-        df = read_rows(con, ds, table)
+        # a contract date stays a DATE in the Parquet (DuckDB hands DATE over as datetime64)
+        df = as_dates(read_rows(con, ds, table), [c for c in ds.columns if table.column(c).type == "date"])
     else:
         df = aggregate_frame(settings, ds, table, read_counts(con, ds, as_of))
     check_content(ds.name, df)
@@ -304,5 +320,6 @@ def build_open(
     for result, df in built_frames:
         result.files = write_dataset(root / result.dataset.name, result.dataset.name, df)
     results = [r for r, _ in built_frames]
+    withdraw(root, set(spec.datasets))
     dcat.write_catalog(root / dcat.CATALOG_FILE, spec.catalog, results, settings.schemas_dir)
     return results

@@ -38,6 +38,7 @@ from etl.errors import ContractError
 
 CATALOG_FILE = "catalog.yml"
 MIN_CELL = 10
+PROTECTION = 5  # etl.publish.suppression.PROTECTION
 _NAME = r"^[a-z][a-z0-9_]*$"
 
 
@@ -69,6 +70,9 @@ class OpenDataset(_Strict):
     dimensions: list[Dimension] = Field(default_factory=list)
     count: str = Field("count", pattern=_NAME)
     min_cell: int = MIN_CELL
+    protection: int = Field(
+        PROTECTION, ge=1, description="least width of a suppressed cell's inferable range"
+    )
     columns: list[str] = Field(default_factory=list)
     temporal_column: str | None = None
     condition: str | None = Field(None, min_length=1, description="terms of a conditional open column")

@@ -39,6 +39,10 @@ import pandas as pd
 from scipy import sparse
 
 THRESHOLD = 10
+#: the least width of what a reader can infer of a suppressed cell ([low, high], high - low);
+#: 10 hides too much of a sparse table (the demo's population lost its grand total), 1 only
+#: stops exact recovery
+PROTECTION = 5
 
 
 def cube(df: pd.DataFrame, dims: list[str], levels: list[list[str]], count: str) -> np.ndarray:
@@ -112,7 +116,7 @@ def _protect(x: np.ndarray, sup: np.ndarray, a: tuple[int, ...], protection: int
         sup[corner] = True
 
 
-def suppress(x: np.ndarray, threshold: int = THRESHOLD, protection: int = THRESHOLD) -> np.ndarray:
+def suppress(x: np.ndarray, threshold: int = THRESHOLD, protection: int = PROTECTION) -> np.ndarray:
     """Boolean array of the cells to suppress (primary and secondary) in table `x`."""
     sup = primary(x, threshold)
     for a in zip(*np.nonzero(primary(x, threshold)), strict=True):

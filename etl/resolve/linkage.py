@@ -39,7 +39,7 @@ class Linkage:
     """What linking one entity's records produced."""
 
     clusters: pd.DataFrame  # rec_id, cluster (the smallest rec_id of the cluster)
-    pairs: pd.DataFrame  # rec_id_l, rec_id_r, match_probability, match_weight, levels, scored_run
+    pairs: pd.DataFrame  # rec_id_l, rec_id_r, match_probability, match_weight, levels, run_id (scored in)
     model: Model  # the Splink model the pairs were scored with
     hashes: pd.Series  # rec_id -> content hash of the record as linked
     findings: list[dict[str, Any]] = field(default_factory=list)
@@ -181,13 +181,13 @@ def _pairs(
 ) -> tuple[pd.DataFrame, int]:
     """The run's scored pairs and how many records were (re)scored."""
     if previous is None:
-        return score(records, cfg, model).assign(scored_run=run_id), len(records)
+        return score(records, cfg, model).assign(run_id=run_id), len(records)
     before = records["rec_id"].map(previous.hashes)
     delta = (before.isna() | (records["content_hash"] != before)).fillna(True).astype(bool)
     unchanged = set(records.loc[~delta, "rec_id"])
     old = previous.pairs
     kept = old[old["rec_id_l"].isin(unchanged) & old["rec_id_r"].isin(unchanged)]
-    new = score(records, cfg, model, delta).assign(scored_run=run_id)
+    new = score(records, cfg, model, delta).assign(run_id=run_id)
     parts = [p for p in (kept, new) if len(p)]
     pairs = pd.concat(parts, ignore_index=True) if parts else new
     return pairs.sort_values(["rec_id_l", "rec_id_r"], ignore_index=True), int(delta.sum())
@@ -228,7 +228,7 @@ def link(
     }
     return Linkage(
         clusters=comps,
-        pairs=pairs[[*PAIR_COLUMNS, "scored_run"]],
+        pairs=pairs[[*PAIR_COLUMNS, "run_id"]],
         model=model,
         hashes=records.set_index("rec_id")["content_hash"],
         findings=findings,

@@ -18,6 +18,7 @@ import pyarrow.ipc
 from etl import meta
 from etl.errors import StageOrderError, ValidationFailed
 from etl.faults import checkpoint
+from etl.validate import conformance
 from etl.validate.quarantine import FAILURE_COLUMNS, VALUE_ERROR_COLUMNS, assemble, keyed, known_raw_rows
 from etl.workdir import StageRun, ValidatedBatch, Writer, arrow_rows, iter_tables, read_arrow
 
@@ -93,7 +94,9 @@ def stage_validate(run: StageRun) -> dict[str, Any]:
     )
     batch.write(wd.summary)
     checkpoint("validate:after_summary")
-    _record_results(run, checks, verdict, len(quarantine))
+    defects = conformance.column_defects(value_errors, checks.failures)
+    profile = conformance.field_profile(source, [p for _, p, _ in raws])
+    _record_results(run, checks, verdict, len(quarantine), (profile, defects))
     checkpoint("validate:after_results")
     run.ledger.counts(checks.staged_rows, checks.good_rows, len(quarantine))
     if not verdict.success:
@@ -207,8 +210,15 @@ def _judge_batch(run: StageRun, runner: SuiteRunner, checks: RowChecks, extracte
     )
 
 
-def _record_results(run: StageRun, checks: RowChecks, verdict: BatchVerdict, quarantined: int) -> None:
-    """The Great Expectations results (JSON, behind the Data Docs) and meta.validation_result."""
+def _record_results(
+    run: StageRun,
+    checks: RowChecks,
+    verdict: BatchVerdict,
+    quarantined: int,
+    profile_defects: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """The Great Expectations results (JSON, behind the Data Docs), meta.validation_result and
+    the delivery's field profile and defects (etl.validate.conformance)."""
     ge_path = (
         run.settings.warehouse / "validation" / run.source.name / f"{run.logical_date}_{run.run_id}.json"
     )
@@ -232,6 +242,13 @@ def _record_results(run: StageRun, checks: RowChecks, verdict: BatchVerdict, qua
                 meta.now(),
             ],
         )
+        keys = {
+            "run_id": run.run_id,
+            "source": run.source.name,
+            "table_name": run.table.name,
+            "logical_date": run.logical_date,
+        }
+        conformance.record(con, keys, *profile_defects, meta.now())
 
 
 def check_beside_published(

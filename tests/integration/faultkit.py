@@ -8,7 +8,7 @@ again from its first step, until an attempt ends by itself: that attempt is the 
 must end as the clean pipeline did (the same exit code per step, no traceback) with the
 same content: row counts and content hashes of every staging, quarantine and core table
 (rows ordered, run and batch ids left out, since a rerun mints new ones), of every
-rejection report and of every department share (each table of its share.duckdb and each
+rejection report, open dataset (CSV) and department share (each table of its share.duckdb and each
 Parquet beside it), plus the invariants a recovered home must keep (the last run
 reconciles, every file the partitions and core tables name exists, no staging or
 quarantine file is orphaned).
@@ -173,7 +173,7 @@ def _shares(home: Path) -> dict[str, tuple[int, str]]:
 
 def state(home: Path) -> dict[str, tuple[int, str]]:
     """{"staging.person": (rows, sha256), ..., "core.person": ..., "report:<dept>": (bytes,
-    sha256), "share:<dept>:<table>": (rows, sha256)}."""
+    sha256), "open:<dataset>/<file>.csv": (bytes, sha256), "share:<dept>:<table>": (rows, sha256)}."""
     out: dict[str, tuple[int, str]] = {}
     with duckdb.connect(str(home / "warehouse" / "govbase.duckdb"), read_only=True) as con:
         tables = con.execute(
@@ -185,6 +185,9 @@ def state(home: Path) -> dict[str, tuple[int, str]]:
     for report in sorted((home / "reports").glob("*/rejections.csv")):
         data = report.read_bytes()
         out[f"report:{report.parent.name}"] = (len(data), hashlib.sha256(data).hexdigest())
+    for f in sorted((home / "warehouse" / "open").glob("*/*.csv")):  # each open dataset
+        data = f.read_bytes()
+        out[f"open:{f.parent.name}/{f.name}"] = (len(data), hashlib.sha256(data).hexdigest())
     out.update(_shares(home))
     return out
 

@@ -20,11 +20,12 @@ def test_the_project_describes_every_meta_table_it_creates(settings: Settings) -
     from etl.orchestration.failure import DDL as FAILURE_DDL
     from etl.publish.classify import DDL as CLASSIFY_DDL
     from etl.resolve.store import DDL_CORE
+    from etl.validate.conformance import DDL as CONFORMANCE_DDL
 
     wd = load_descriptions(settings.schemas_dir)
     con = duckdb.connect()
     con.execute("create schema meta")
-    for ddl in (meta.DDL, meta.DDL_EXTRACT, DDL_CORE, CLASSIFY_DDL, FAILURE_DDL):
+    for ddl in (meta.DDL, meta.DDL_EXTRACT, DDL_CORE, CLASSIFY_DDL, FAILURE_DDL, CONFORMANCE_DDL):
         con.execute(ddl)
     columns = con.execute(
         "select table_name, column_name from duckdb_columns() where schema_name = 'meta'"
@@ -71,6 +72,7 @@ def test_quotes_in_a_description_survive() -> None:
         ("tables: {run_ledger: {description: x}}\n", "tables.run_ledger"),
         ("columns: {a: ''}\n", "columns.a"),
         ("colums: {a: b}\n", "colums"),
+        ("columns:\n  a: x\n  a: y\n", "line 3"),
     ],
 )
 def test_a_malformed_warehouse_yml_is_refused(tmp_path: Path, text: str, where: str) -> None:

@@ -32,6 +32,21 @@ def recovered(x: np.ndarray, hidden: np.ndarray) -> np.ndarray:
     return np.all(np.abs(basis) < 1e-9, axis=1)
 
 
+def test_the_protection_is_what_the_module_says() -> None:
+    from etl.publish.openspec import PROTECTION
+
+    assert PROTECTION == S.PROTECTION
+
+
+@pytest.mark.parametrize("protection", [3, 10])
+def test_a_wider_protection_gives_wider_intervals(protection: int) -> None:
+    rng = np.random.default_rng(8)
+    x = table(rng.poisson(9, size=(5, 4)))
+    hidden = S.suppress(x, protection=protection)
+    low, high = S.intervals(x, hidden)
+    assert hidden.any() and (high - low >= protection - 1e-6).all()
+
+
 def test_the_equations_hold_for_every_table() -> None:
     x = table(np.random.default_rng(3).integers(0, 30, (4, 3, 5)))
     assert x.shape == (5, 4, 6) and x[-1, -1, -1] == x[:-1, :-1, :-1].sum()
@@ -61,7 +76,7 @@ def test_no_suppressed_cell_can_be_recovered(shape: tuple[int, ...], seed: int) 
     low, high = S.intervals(x, hidden)
     true = x[hidden]
     assert ((low <= true + 1e-6) & (true <= high + 1e-6)).all()
-    assert (high - low >= S.THRESHOLD - 1e-6).all(), "a suppressed cell is bounded too tightly"
+    assert (high - low >= S.PROTECTION - 1e-6).all(), "a suppressed cell is bounded too tightly"
 
 
 def test_a_small_margin_is_protected_too() -> None:
@@ -71,7 +86,7 @@ def test_a_small_margin_is_protected_too() -> None:
     assert hidden[0, -1] and hidden[0, 0] and hidden[0, 1]
     assert not recovered(x, hidden).any()
     low, high = S.intervals(x, hidden)
-    assert (high - low >= S.THRESHOLD - 1e-6).all()
+    assert (high - low >= S.PROTECTION - 1e-6).all()
 
 
 def test_a_table_without_small_cells_is_published_whole() -> None:
