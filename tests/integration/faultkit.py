@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import random
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,8 +37,9 @@ import duckdb
 DATE = "2026-11-01"
 #: the full pipeline, in order: ingest every source, consolidate, publish (reports, shares)
 STEPS: tuple[tuple[str, ...], ...] = (("run", "--date", DATE), ("consolidate",), ("publish", "--date", DATE))
-#: columns a rerun fills differently by design (new run ids, new batch ids)
-RUN_SPECIFIC = ("_run_id", "_batch_id", "run_id")
+#: columns a rerun fills differently by design (new run ids, new batch ids; the consolidation
+#: names the run that scored a pair or trained a model)
+RUN_SPECIFIC = ("_run_id", "_batch_id", "run_id", "scored_run", "trained_run")
 WORKERS = int(os.environ.get("GOVBASE_FAULT_WORKERS", "3"))
 #: the department shares need a pseudonym key; a demo one unless the caller set one
 DEMO_KEY = "demo:govbase-fault-suite-key-not-secret"
@@ -267,6 +270,11 @@ def trace(template: Path, work: Path) -> tuple[Attempt, dict[str, int]]:
     """A clean attempt on a fresh home that records the checkpoints it passes."""
     home = fresh(template, work)
     a = attempt(home, trace=work.parent / f"{work.name}.trace")
+    return a, traced_hits(work)
+
+
+def traced_hits(work: Path) -> dict[str, int]:
+    """checkpoint -> passes in the step that passes it most, from the traces of `trace`."""
     hits: dict[str, int] = {}
     for i in range(len(STEPS)):
         step: dict[str, int] = {}
@@ -275,7 +283,27 @@ def trace(template: Path, work: Path) -> tuple[Attempt, dict[str, int]]:
             step[line] = step.get(line, 0) + 1
         for p, n in step.items():
             hits[p] = max(hits.get(p, 0), n)
-    return a, hits
+    return hits
+
+
+def save_reference(clean: Clean, folder: Path) -> None:
+    """What another session needs to reuse this reference (`load_reference`)."""
+    about = {"codes": clean.codes, "seconds": clean.seconds, "rerun_seconds": clean.rerun_seconds}
+    (folder / "reference.json").write_text(json.dumps(about))
+
+
+def load_reference(folder: Path) -> Clean:
+    """The clean reference an earlier session computed in `folder` (its template, its clean
+    home and traces, reference.json): state and hits are read again from the files."""
+    about = json.loads((folder / "reference.json").read_text())
+    return Clean(
+        folder / "template",
+        about["codes"],
+        state(folder / "clean"),
+        about["seconds"],
+        about["rerun_seconds"],
+        traced_hits(folder / "clean"),
+    )
 
 
 # ---------------------------------------------------------------- trials
@@ -347,17 +375,26 @@ def kill_randomly(template: Path, work: Path, *, delays: list[float], clean: Cle
 
 
 def in_parallel(
-    jobs: Iterable[Callable[[Path], Trial]], scratch: Path, workers: int = WORKERS
+    jobs: Iterable[Callable[[Path], Trial]],
+    scratch: Path,
+    workers: int = WORKERS,
+    on_done: Callable[[Trial], object] | None = None,
 ) -> list[Trial]:
-    """Run trials `workers` at a time, each in its own home under `scratch` (removed after)."""
+    """Run trials `workers` at a time, each in its own home under `scratch` (removed after);
+    `on_done` is called with each trial as it ends (one at a time)."""
     jobs = list(jobs)
+    lock = threading.Lock()
 
     def one(i: int) -> Trial:
         work = scratch / f"trial-{i}"
         try:
-            return jobs[i](work)
+            trial = jobs[i](work)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        if on_done is not None:
+            with lock:
+                on_done(trial)
+        return trial
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(one, range(len(jobs))))

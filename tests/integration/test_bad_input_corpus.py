@@ -561,5 +561,7 @@ def test_reports_that_cannot_be_written_are_a_clear_error(project: Path, tmp_pat
     assert out.quarantined == 1  # a rejection report has a row to write
     settings.reports_dir.parent.mkdir(parents=True, exist_ok=True)
     settings.reports_dir.write_text("not a folder")
-    with pytest.raises(GovbaseError, match=r"^cannot write the reports, Data Docs and data dictionary: .*reports"):
+    with pytest.raises(
+        GovbaseError, match=r"^cannot write the reports, Data Docs and data dictionary: .*reports"
+    ):
         run_publish("2026-11-01", "run-corpus", settings=settings)

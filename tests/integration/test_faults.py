@@ -47,6 +47,8 @@ KILLS_PER_POINT = int(os.environ.get("GOVBASE_FAULT_KILLS_PER_POINT", "3"))
 ONLY = [p for p in os.environ.get("GOVBASE_FAULT_ONLY", "").split(",") if p]
 CHAIN = 6  # kills at most in one random chain before its rerun
 STAGES = ("extract", "normalize", "validate", "load", "publish", "consolidate")
+#: a folder where an earlier session computed the clean reference (its `faults0`), to reuse it
+REUSE = os.environ.get("GOVBASE_FAULT_REUSE")
 #: where the suite writes its figures (docs/reliability.md quotes them)
 FIGURES = os.environ.get("GOVBASE_FAULT_FIGURES")
 LONG = 6 * 3600
@@ -85,6 +87,8 @@ def _trial_figures(trials: list[fk.Trial], seconds: float) -> dict[str, object]:
 def clean(tmp_path_factory: pytest.TempPathFactory) -> fk.Clean:
     """The clean pipeline, once: traced on one fresh home, repeated on a second (equal, or
     "equal to a clean run" means nothing), then rerun on the first (it must change nothing)."""
+    if REUSE:  # the reference of an earlier session (same code), e.g. one running beside
+        return fk.load_reference(Path(REUSE))
     folder = tmp_path_factory.mktemp("faults")
     template = fk.make_template(folder, persons=PERSONS)
     with ThreadPoolExecutor(2) as pool:
@@ -103,6 +107,7 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> fk.Clean:
     assert fk.state(home) == reference, "a rerun of a completed pipeline changed the home"
     shutil.rmtree(folder / "clean-2")
     ref = fk.Clean(template, first.codes, reference, first.seconds, again.seconds, hits)
+    fk.save_reference(ref, folder)
     _record(
         "clean",
         {
@@ -136,16 +141,22 @@ def test_kills_at_every_checkpoint_recover_to_a_clean_run(clean: fk.Clean, tmp_p
         partial(fk.kill_at, clean.template, faults=fk.spread(p, clean.hits[p], KILLS_PER_POINT), clean=clean)
         for p in POINTS
     ]
-    trials = fk.in_parallel(jobs, tmp_path)
+    done: list[fk.Trial] = []
+
+    def record(trial: fk.Trial | None = None) -> dict[str, object]:
+        done.extend([trial] if trial else [])
+        return _record(
+            "checkpoints",
+            {
+                **_trial_figures(done, time.monotonic() - started),
+                "checkpoints": len(POINTS),
+                "kills_per_point": {t.label.split("@")[0]: t.kills for t in done},
+            },
+        )
+
+    trials = fk.in_parallel(jobs, tmp_path, on_done=record)  # figures so far, after every trial
     per_point = {p: t.kills for p, t in zip(POINTS, trials, strict=True)}
-    figures = _record(
-        "checkpoints",
-        {
-            **_trial_figures(trials, time.monotonic() - started),
-            "checkpoints": len(POINTS),
-            "kills_per_point": per_point,
-        },
-    )
+    figures = record()
     _assert_all_equal(trials)
     assert all(n >= 2 for n in per_point.values()), per_point  # several kills at each
     assert figures["kills"] == sum(per_point.values())
@@ -156,15 +167,18 @@ def test_random_kills_during_full_runs_recover_to_a_clean_run(clean: fk.Clean, t
     seed = int(os.environ.get("GOVBASE_FAULT_SEED", str(time.time_ns())))
     rng = random.Random(seed)
     started, trials = time.monotonic(), list[fk.Trial]()
+
+    def add(trial: fk.Trial) -> None:
+        trials.append(trial)
+        _record("random", {**_trial_figures(trials, time.monotonic() - started), "seed": seed})
+
     while (kills := sum(t.kills for t in trials)) < RANDOM_KILLS:
         chains = min(fk.WORKERS, math.ceil((RANDOM_KILLS - kills) / 3))  # a round: one chain per worker
         jobs = [
             partial(fk.kill_randomly, clean.template, delays=fk.random_delays(CHAIN, clean, rng), clean=clean)
             for _ in range(chains)
         ]
-        trials += fk.in_parallel(jobs, tmp_path / f"round-{len(trials)}")
-        # figures so far, after every round
-        _record("random", {**_trial_figures(trials, time.monotonic() - started), "seed": seed})
+        fk.in_parallel(jobs, tmp_path / f"round-{len(trials)}", on_done=add)  # figures after every chain
     _assert_all_equal(trials)
     assert sum(t.kills for t in trials) >= RANDOM_KILLS
 

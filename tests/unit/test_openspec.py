@@ -93,3 +93,12 @@ def test_datasets_without_a_catalog_description_are_refused(tmp_path: Path, cont
     (schemas / "open" / "catalog.yml").unlink()
     with pytest.raises(ContractError, match="catalog"):
         load_open(schemas, contracts.tables)
+
+
+def test_withdraw_before_anything_was_opened_removes_nothing(tmp_path: Path) -> None:
+    """A publish on a home where nothing could be staged has no open/ yet: not a traceback."""
+    from etl.publish.opendata import withdraw
+
+    assert withdraw(tmp_path / "open", {"population"}) == []
+    (tmp_path / "open" / "old").mkdir(parents=True)
+    assert withdraw(tmp_path / "open", {"population"}) == [tmp_path / "open" / "old"]
