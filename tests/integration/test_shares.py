@@ -16,12 +16,17 @@ import pytest
 from etl import meta
 from etl.config import Settings
 from etl.contracts import Contracts, SharedTable
+from etl.normalize.identifiers import uscc_check_char
 from etl.publish import classify
 from etl.publish.grants import Sharing, load_sharing
 from etl.publish.shares import ShareError, build_shares, open_share
 
 SURNAMES, GIVEN = "王李张刘陈杨黄赵", "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞"
 WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+#: every third entity an individual business (92..., a person's code), the others enterprises
+CREDIT_CODES = [
+    (body := f"{'92' if i % 3 == 0 else '91'}110105MA{i:07d}") + uscc_check_char(body) for i in range(20)
+]
 
 
 def resident_id(rng: random.Random) -> str:
@@ -54,15 +59,17 @@ def warehouse(settings: Settings) -> Settings:
     with meta.connect(settings) as con:
         con.register("p", persons())
         con.execute("create table core.person as select * from p")
+        con.register("le", pd.DataFrame({"i": range(20), "credit_code": CREDIT_CODES}))
         con.execute(
             "create table core.legal_entity as select 'L' || lpad(i::varchar, 8, '0') as master_id, "
-            "'91110105MA0' || lpad(i::varchar, 7, '0') as credit_code, '公司' || i as name, '1' as entity_type, "
+            "credit_code, '公司' || i as name, '1' as entity_type, "
             "'110105' as region, '1' as status, 'I' as industry, 1000000.0 as registered_capital, "
-            "date '2010-01-01' as established_date, true as is_current from range(20) t(i)"
+            "date '2010-01-01' as established_date, true as is_current from le"
         )
         con.execute(
-            "create table staging.employment as select resident_id, '91110105MA00000001' as employer_credit_code, "
-            "'公司1' as employer_name, 'pension' as insurance_type from p"
+            "create table staging.employment as select resident_id, "
+            f"case when row_number() over () % 2 = 0 then '{CREDIT_CODES[0]}' else '{CREDIT_CODES[1]}' end "
+            "as employer_credit_code, '公司1' as employer_name, 'pension' as insurance_type from p"
         )
     return settings
 
@@ -252,6 +259,7 @@ def test_a_department_cannot_leave_its_share(warehouse: Settings, contracts: Con
 
 RIC = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9X])")
 MOBILE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+USCC92 = re.compile(r"(?<![0-9A-Z])92[0-9A-Z]{16}(?![0-9A-Z])")
 
 
 def test_proof_of_the_line_in_every_share(warehouse: Settings, contracts: Contracts) -> None:
@@ -269,6 +277,10 @@ def test_proof_of_the_line_in_every_share(warehouse: Settings, contracts: Contra
             if g["shared_as"] == "pseudonym":
                 assert g["column_name"] not in df.columns
                 assert not df[g["column_name"] + "_pseudonym"].isin(raw["resident_id"]).any()
+            elif g["shared_as"] == "masked:credit_code":  # organisations' codes are public
+                values = df[g["column_name"]].dropna().astype(str)
+                assert values.isin(CREDIT_CODES).any(), (r.department, g["column_name"])
+                assert not values.isin([c for c in CREDIT_CODES if c.startswith("92")]).any()
             elif g["shared_as"].startswith("masked:"):
                 values = df[g["column_name"]].dropna().astype(str)
                 assert values.str.contains(r"\*", regex=True).all(), (r.department, g["column_name"])
@@ -277,4 +289,5 @@ def test_proof_of_the_line_in_every_share(warehouse: Settings, contracts: Contra
                 text = df[c].dropna().astype(str)
                 assert not text.str.contains(RIC).any(), (r.department, name, c)
                 assert not text.str.contains(MOBILE).any(), (r.department, name, c)
+                assert not text.str.contains(USCC92).any(), (r.department, name, c)
                 assert not text.isin(raw["resident_id"]).any()
