@@ -40,7 +40,7 @@ def persons(n: int = 60, seed: int = 7) -> pd.DataFrame:
     ids = [resident_id(rng) for _ in range(n)]
     return pd.DataFrame(
         {
-            "master_id": [f"P{i:08d}" for i in range(n)],
+            "person_id": [f"P{i:010d}" for i in range(n)],
             "resident_id": ids,
             "name": [rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, rng.choice([1, 2]))) for _ in ids],
             "birth_date": [dt.date(int(i[6:10]), int(i[10:12]), int(i[12:14])) for i in ids],
@@ -61,11 +61,16 @@ def warehouse(settings: Settings) -> Settings:
         con.execute("create table core.person as select * from p")
         con.register("le", pd.DataFrame({"i": range(20), "credit_code": CREDIT_CODES}))
         con.execute(
-            "create table core.legal_entity as select 'L' || lpad(i::varchar, 8, '0') as master_id, "
+            "create table core.legal_entity as select 'E' || lpad(i::varchar, 10, '0') as legal_entity_id, "
             "credit_code, '公司' || i as name, '1' as entity_type, "
             "'110105' as region, '1' as status, 'I' as industry, 1000000.0 as registered_capital, "
             "date '2010-01-01' as established_date, true as is_current from le"
         )
+        for e in ("person", "legal_entity"):  # the record maps of consolidation (empty here)
+            con.execute(
+                f"create table core.{e}_record (rec_id varchar, {e}_id varchar, _table varchar, "
+                "_source varchar, record_key varchar)"
+            )
         con.execute(
             "create table staging.employment as select resident_id, "
             f"case when row_number() over () % 2 = 0 then '{CREDIT_CODES[0]}' else '{CREDIT_CODES[1]}' end "
@@ -106,7 +111,7 @@ def test_unconditional_grant_sees_exactly_its_columns(warehouse: Settings, contr
     t = tables(share.path)
     granted = sharing.departments["market_regulation"].grants[0].columns
     assert set(t) == {"core_legal_entity", "share_grant", "share_info"}
-    assert list(t["core_legal_entity"].columns) == ["master_id", *granted]
+    assert list(t["core_legal_entity"].columns) == ["legal_entity_id", *granted]
     assert len(t["core_legal_entity"]) == 20
     assert (share.path.parent / "core_legal_entity.parquet").exists()
 
@@ -140,11 +145,11 @@ def test_rotating_the_key_rekeys_every_share_and_joins_still_work(
     v1 = _pseudonyms(warehouse, contracts, "v1:first-secret")
     v2 = _pseudonyms(warehouse, contracts, "v2:second-secret")
     for dept in v1:
-        a, b = v1[dept].set_index("master_id"), v2[dept].set_index("master_id")
+        a, b = v1[dept].set_index("person_id"), v2[dept].set_index("person_id")
         assert (a["resident_id_pseudonym"] != b.loc[a.index, "resident_id_pseudonym"]).all()
         assert set(b["pseudonym_key_version"]) == {"v2"}
     joined = v2["civil_affairs"].merge(v2["human_resources"], on="resident_id_pseudonym")
-    assert len(joined) == 60 and (joined["master_id_x"] == joined["master_id_y"]).all()
+    assert len(joined) == 60 and (joined["person_id_x"] == joined["person_id_y"]).all()
 
 
 def test_publishing_twice_gives_identical_share_content(warehouse: Settings, contracts: Contracts) -> None:
