@@ -19,8 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from etl.config import Settings
@@ -53,8 +55,29 @@ def load_descriptions(schemas_dir: Path) -> WarehouseDescriptions:
     return _cached(str(path), path.stat().st_mtime_ns)
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """A YAML loader refusing a key given twice in one mapping (plain YAML keeps the last)."""
+
+
+def _unique_mapping(loader: _UniqueKeys, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ContractError(
+                loader.name, f"line {key_node.start_mark.line + 1}", f"{key!r} is given twice"
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeys.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 @lru_cache(maxsize=4)
 def _cached(path: str, _mtime: int) -> WarehouseDescriptions:
+    with open(path, encoding="utf-8") as fh:
+        yaml.load(fh, Loader=_UniqueKeys)
     try:
         wd = WarehouseDescriptions.model_validate(_read_yaml(Path(path)))
     except ValidationError as exc:

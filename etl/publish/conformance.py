@@ -11,7 +11,8 @@ meta.field_defect) and meta.validation_result, for each source its last deliveri
   and whether it is better or worse than the delivery before (the trend);
 - for the department: the rate of each kind over the latest delivery of each of its sources.
 
-Counts only, no values: nothing here is personal data. CSVs go through etl.publish.csvfile.
+Counts only, no values: nothing here is personal data. CSVs go through etl.publish.csvfile;
+the page speaks the report language (Settings.report_language, etl.publish.i18n).
 """
 
 from __future__ import annotations
@@ -29,12 +30,15 @@ from etl.config import Settings
 from etl.contracts import Contracts, Source
 from etl.publish.csvfile import write_csv
 from etl.publish.dictionary import TEMPLATES, zh
+from etl.publish.i18n import Words
 from etl.quality import REASONS
 from etl.validate.conformance import ANY, DDL, ROW
 
 #: deliveries per source the trend looks back over
 LAST_DELIVERIES = 10
 MISSING = "missing_required"
+#: the department's rate of rows with any defect (quarantined rows / records)
+ANY_KEY = "any"
 
 
 @dataclass(frozen=True)
@@ -215,7 +219,7 @@ def department_rates(sources: list[dict[str, Any]]) -> dict[str, float]:
         for k, n in t["kinds"].items():
             kinds[k] = kinds.get(k, 0) + n
     rates = {k: n / records for k, n in kinds.items()} if records else {}
-    rates["(any: quarantined rows)"] = sum(t["quarantined"] for t in latest) / records if records else 0.0
+    rates[ANY_KEY] = sum(t["quarantined"] for t in latest) / records if records else 0.0
     return rates
 
 
@@ -251,7 +255,8 @@ def build_conformance_reports(
             sources=sources,
             kinds=kinds,
             rates=department_rates(sources),
-            REASONS=REASONS,
+            w=Words(settings.report_language),
+            ANY_KEY=ANY_KEY,
             last=last,
         )
         html_path.write_text(page, encoding="utf-8")

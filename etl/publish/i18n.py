@@ -115,6 +115,45 @@ WORDS: dict[str, tuple[str, str]] = {
     "refreshed_at": ("刷新时间", "Refreshed"),
     "key_version": ("密钥版本", "Key version"),
     "tables": ("表", "Tables"),
+    # conformance reports (etl.publish.conformance)
+    "conformance_title": ("数据标准符合情况", "Conformance to the data standard"),
+    "conformance_intro": (
+        "本页说明本部门（{department}）报送的数据符合统一数据标准的情况（标准见数据字典 "
+        "reports/standard/dictionary.html）：每个报送字段的有效值和发现的问题，以及每个来源最近 {last} "
+        "次报送的趋势。需要更正的具体记录见同一目录下的拒收记录（rejections.html）。本页只有计数，不含任何数据值。",
+        "How the deliveries of {department} meet the unified data standard (see the data dictionary, "
+        "reports/standard/dictionary.html): per delivered field, how many values were valid and which "
+        "defects were found, and the trend over the last {last} deliveries of each source. The rows "
+        "to fix are in the rejection report (rejections.html beside this page). Counts only; no values.",
+    ),
+    "rates_by_kind": (
+        "各类问题比率（各来源最近一次报送）",
+        "Defect rate by kind (latest delivery of each source)",
+    ),
+    "rate": ("比率", "Rate"),
+    "meaning": ("说明", "What it means"),
+    "any_quarantined": ("任一问题（被隔离的记录）", "Any defect (quarantined rows)"),
+    "no_defects": ("最近一次报送没有发现问题。", "No defects in the latest deliveries."),
+    "no_validated": ("尚无经过校验的报送。", "No delivery validated yet."),
+    "trend": ("最近各次报送的趋势", "Trend over the last deliveries"),
+    "defect_rate": ("问题率", "Defect rate"),
+    "change": ("变化", "Change"),
+    "change_worse": ("变差", "worse"),
+    "change_better": ("改善", "better"),
+    "change_same": ("持平", "same"),
+    "latest_fields": (
+        "最近一次报送的字段（{date}，运行 {run}）",
+        "Fields of the latest delivery ({date}, run {run})",
+    ),
+    "delivered_field": ("报送字段", "Delivered field"),
+    "shared_column": ("标准字段", "Shared column"),
+    "filled": ("非空值", "Filled"),
+    "valid": ("有效值", "Valid"),
+    "valid_share": ("有效比例", "Valid share"),
+    "meets_standard": ("符合标准", "Meets the standard"),
+    "defects_by_kind": ("各类问题数", "Defects by kind"),
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
 }
 
 

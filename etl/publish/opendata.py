@@ -270,6 +270,8 @@ def withdraw(root: Path, declared: set[str]) -> list[Path]:
     declared, say because its table was graded important, is no longer open); returns it."""
     import shutil
 
+    if not root.is_dir():
+        return []
     gone = [p for p in sorted(root.iterdir()) if p.name not in declared and p.name != "catalog.jsonld"]
     for p in gone:
         shutil.rmtree(p) if p.is_dir() else p.unlink()
@@ -321,5 +323,7 @@ def build_open(
         result.files = write_dataset(root / result.dataset.name, result.dataset.name, df)
     results = [r for r, _ in built_frames]
     withdraw(root, set(spec.datasets))
+    if not results:  # nothing to describe yet (no source built): no catalog, which needs a dataset
+        return results
     dcat.write_catalog(root / dcat.CATALOG_FILE, spec.catalog, results, settings.schemas_dir)
     return results

@@ -91,6 +91,7 @@ def field_profile(source: Source, raw_files: list[Path]) -> pd.DataFrame:
         return pd.DataFrame({"field": [], "column_name": [], "records": [], "filled": []})
     listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in raw_files)
     con = duckdb.connect()
+    con.execute("set enable_progress_bar = false")
     try:
         rel = f"read_parquet([{listing}], union_by_name = true)"
         columns = [r[0] for r in con.execute(f"describe select * from {rel}").fetchall()]

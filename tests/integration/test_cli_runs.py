@@ -31,12 +31,13 @@ def _govbase(home: Path, *args: str, json_out: bool = False) -> subprocess.Compl
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new home: a small demo delivery, then one run of ps_hukou."""
+    """A new home: a small demo delivery, then one run of ps_hukou and stats_indicators (whose
+    staging feeds an open dataset: publish refuses a catalog with none)."""
     home = tmp_path_factory.mktemp("cli") / "home"
     made = _govbase(home, "demo-data", "--persons", "200", "--seed", "3")
     assert made.returncode == 0, made.stderr
     assert f"creating home {home} (from --home)" in made.stderr
-    first = _govbase(home, "run", "-s", "ps_hukou", "--date", DATE)
+    first = _govbase(home, "run", "-s", "ps_hukou", "-s", "stats_indicators", "--date", DATE)
     assert first.returncode == 0, first.stderr
     assert "creating home" not in first.stderr and "already extracted" not in first.stderr
     return home
@@ -77,7 +78,7 @@ def test_status_shows_start_duration_rows_and_why_a_run_failed(home: Path) -> No
     table = _govbase(home, "status", "--limit", "50")
     lines = table.stdout.splitlines()
     for r in rows:  # every run id whole, on one line with its start and failure
-        line = next(x for x in lines if r["run"] in x and r["date"] in x)
+        line = next(x for x in lines if r["run"] in x and f" {r['source']} " in x and r["date"] in x)
         assert r["started"] in line and (r["failure"] or "-") in line
     assert "…" not in table.stdout
 

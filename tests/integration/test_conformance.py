@@ -170,7 +170,8 @@ def test_the_html_report_shows_the_trend_and_is_self_contained(deliveries: Deliv
     page = (deliveries.settings.reports_dir / DEPARTMENT / "conformance.html").read_text(encoding="utf-8")
     doc = lxml.html.fromstring(page)
     assert not doc.xpath("//script | //link | //img") and not doc.xpath("//@src")
-    changes = [td.text_content() for td in doc.xpath('//td[@class="worse" or @class="better"]')]
-    assert changes == ["worse", "better"]
+    changes = [td.get("data-change") for td in doc.xpath("//td[@data-change]")]
+    assert changes == ["", "worse", "better"]
+    assert doc.get("lang") == "zh-Hans" and "变差" in page and "改善" in page
     zh = " ".join(e.text_content() for e in doc.xpath('//*[@lang="zh-Hans"]'))
     assert all(field in zh for field in PLANTS)

@@ -296,3 +296,14 @@ def test_a_later_delivery_with_events_updates_the_base_through_history(staged: P
         assert (status["2026-11-02"][gone] != "active").all()
     history = _core(settings, "person_history")
     assert history.groupby("person_id")["is_current"].sum().max() == 1  # one current version per master
+
+
+def test_consolidate_before_anything_is_staged_is_a_clear_error(tmp_path: Path) -> None:
+    """A home whose run could not write staging (or that never ran): consolidate says so,
+    as a GovbaseError the CLI prints, not a traceback."""
+    from etl.errors import StageOrderError
+
+    settings = get_settings(tmp_path / "home")
+    generate(settings, persons=20, seed=3)  # deliveries only, nothing loaded
+    with pytest.raises(StageOrderError, match=r"no staged table holds \w+ records yet: load the sources"):
+        consolidate(settings)

@@ -34,6 +34,7 @@ from etl.resolve.stage import consolidate
 pytestmark = pytest.mark.integration
 
 DATE = "2026-11-01"
+NEXT = "2026-11-02"
 
 
 def _dates(contracts: Contracts, table: str) -> list[str]:
@@ -52,6 +53,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     for source in sorted(get_contracts(settings).sources):
         run_source(source, DATE, "run-1", settings=settings)
     consolidate(settings)
+    # the next day's delivery, consolidated incrementally: history versions closed and
+    # opened over the previous core files read back
+    generate(settings, persons=900, seed=31, drop_date=NEXT.replace("-", ""))
+    for source in sorted(get_contracts(settings).sources):
+        run_source(source, NEXT, "run-2", settings=settings)
+    summary = consolidate(settings)
+    assert {e["mode"] for e in summary.entities.values()} == {"incremental"}
     contracts = get_contracts(settings)
     # the shares as the publish stage builds them, without its classification gate: on
     # the demo, individual businesses' credit codes (92...) make core.legal_entity.credit_code
@@ -106,6 +114,11 @@ def test_core_golden_history_and_relation_dates_are_date(run: Settings) -> None:
                     assert types[a] == "DATE", f"{relation}.{a} is {types[a]}"
             history = _types(con, f"core.{entity}_history")
             assert history["valid_from"] == "DATE" and history["valid_to"] == "DATE"
+            if entity == "person":  # the second delivery's events closed versions
+                closed = con.execute(
+                    "select count(*), min(valid_to) from core.person_history where valid_to is not null"
+                ).fetchall()[0]
+                assert closed[0] > 0 and str(closed[1]) == NEXT
             assert _types(con, f"core.{entity}_record")["_logical_date"] == "DATE"
         employment = _types(con, "core.employment")
         for c in _dates(contracts, "employment"):

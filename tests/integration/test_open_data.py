@@ -395,3 +395,12 @@ def test_the_demo_opens_its_datasets_within_the_line(demo: Settings) -> None:
     assert conforms, report
     econ = pd.read_parquet(root / "economic_indicators" / "economic_indicators.parquet")
     assert len(econ) and econ["region_code"].notna().all()
+
+
+def test_nothing_built_yet_publishes_nothing_and_no_catalog(settings: Settings, contracts: Contracts) -> None:
+    """Before any source of an open dataset is built (a first delivery of one department), open
+    publication is empty and writes no catalog: a DCAT catalog needs a dataset (it failed SHACL)."""
+    with meta.connect(settings):
+        pass  # an empty warehouse
+    assert published(settings, contracts) == {}
+    assert not (settings.layer("open") / dcat.CATALOG_FILE).exists()

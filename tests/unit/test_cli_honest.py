@@ -45,6 +45,7 @@ READ_ONLY = [
     ["quarantine", "replay", "-s", "ps_hukou"],
     ["publish", "--date", "2026-11-01"],
     ["classify"],
+    ["report"],
 ]
 
 

@@ -72,6 +72,7 @@ def test_quotes_in_a_description_survive() -> None:
         ("tables: {run_ledger: {description: x}}\n", "tables.run_ledger"),
         ("columns: {a: ''}\n", "columns.a"),
         ("colums: {a: b}\n", "colums"),
+        ("columns:\n  a: x\n  a: y\n", "line 3"),
     ],
 )
 def test_a_malformed_warehouse_yml_is_refused(tmp_path: Path, text: str, where: str) -> None:
