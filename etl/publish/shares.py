@@ -172,7 +172,9 @@ def share_frame(
         out[c] = df[c].astype("string")
     for c in g.columns:
         col = table.column(c)
-        if col.security_level in ("L3", "L4") and col.mask != "none":
+        if col.security_level in ("L3", "L4"):
+            if col.mask == "none":  # load_sharing refuses such a grant; never shown raw
+                raise ShareError(f"{g.table}.{c} is {col.security_level} with no mask: not shared raw")
             out[c] = mask(df[c].astype("string"), col.mask)
         elif col.type == "date":  # DATE (DuckDB hands DATE to pandas as datetime64)
             out[c] = df[c].astype(DATE)

@@ -279,6 +279,8 @@ def test_proof_of_the_line_in_every_share(warehouse: Settings, contracts: Contra
         for _, g in grants.iterrows():
             name = g["table_name"].replace(".", "_")
             df = t[name]
+            if g["security_level"] in ("L3", "L4"):  # never raw: masked or a pseudonym
+                assert g["shared_as"] == "pseudonym" or g["shared_as"].startswith("masked:"), dict(g)
             if g["shared_as"] == "pseudonym":
                 assert g["column_name"] not in df.columns
                 assert not df[g["column_name"] + "_pseudonym"].isin(raw["resident_id"]).any()
@@ -296,3 +298,15 @@ def test_proof_of_the_line_in_every_share(warehouse: Settings, contracts: Contra
                 assert not text.str.contains(MOBILE).any(), (r.department, name, c)
                 assert not text.str.contains(USCC92).any(), (r.department, name, c)
                 assert not text.isin(raw["resident_id"]).any()
+
+
+def test_an_unmasked_l3_column_is_never_shared_raw(warehouse: Settings, contracts: Contracts) -> None:
+    """`govbase contracts` refuses such a grant (tests/unit/test_classify_grants.py); a grant
+    that did not come through it still stops the share instead of showing the values."""
+    from etl.publish.grants import Department, Grant
+
+    grant = Grant(table="core.person", columns=["household_region", "alive"], purpose="核查")
+    sharing = Sharing(departments={"civil_affairs": Department(name="民政", grants=[grant])})
+    with pytest.raises(ShareError, match=r"core.person.alive is L3 with no mask"):
+        build_shares(warehouse, contracts, sharing, [], "2026-12-01")
+    assert not (warehouse.warehouse / "share" / "civil_affairs" / "share.duckdb").exists()
