@@ -10,7 +10,8 @@
             joinable: [resident_id]     # shared as a keyed pseudonym, never raw
 
 Checked against the column categories of the shared contracts: a not_shared column, a
-conditional column without a purpose, an unknown table or column, a joinable column not
+conditional column without a purpose, an L3/L4 column granted raw whose contract declares no
+mask (a share shows L3/L4 values only masked or as pseudonyms), an unknown table or column, a joinable column not
 among the table's columns, is a ContractError naming the file, the key path and the problem.
 """
 
@@ -70,6 +71,13 @@ def _check(path: Path, sharing: Sharing, tables: dict[str, SharedTable]) -> None
                     col = table.column(name)
                     if col.sharing == "not_shared":
                         raise ContractError(str(path), at, f"{table.name}.{name} is not_shared")
+                    if key == "columns" and col.security_level in ("L3", "L4") and col.mask == "none":
+                        raise ContractError(
+                            str(path),
+                            at,
+                            f"{table.name}.{name} is {col.security_level} with mask none: a share never "
+                            "shows it raw (declare a mask in its contract, or grant it as joinable)",
+                        )
                     if col.sharing == "conditional" and not g.purpose:
                         raise ContractError(
                             str(path), at, f"{table.name}.{name} is conditional: the grant needs a purpose"

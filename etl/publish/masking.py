@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from etl.normalize.identifiers import MIN_YEAR, RIC_WEIGHTS, USCC_ALPHABET
+from etl.normalize.identifiers import MIN_YEAR, RIC_WEIGHTS, USCC_ALPHABET, is_canonical_credit_code
 
 #: full-width ASCII (U+FF01..U+FF5E) and the ideographic space to ASCII, one char for one
 #: char, so positions found in the folded text are positions in the original
@@ -128,13 +128,33 @@ def mask_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def mask(values: pd.Series, kind: str) -> pd.Series:
-    """Mask a string Series by the contract's mask kind, then by content; nulls stay null."""
-    return mask_content(_mask_kind(values.astype("string"), kind))
+    """Mask a string Series by the contract's mask kind, then by content; nulls stay null.
+
+    Kind `credit_code` masks an individual business's code (92...: 92110105*********X) and
+    keeps an organisation's whole, also where its digits look like an ID to `mask_content`
+    (524403050409830LJ7 holds a "15-digit ID"); a value that is no valid credit code, or is
+    also a plausible resident ID (right check character, known region, real birth date), is
+    masked by content like any text."""
+    s = values.astype("string")
+    if kind != "credit_code":
+        return mask_content(_mask_kind(s, kind))
+    from etl.publish.classify import _has_ric  # classify builds on this module
+
+    organisation = pd.Series(is_canonical_credit_code(s), index=s.index) & ~s.str.startswith("92").fillna(
+        False
+    )
+    organisation &= ~s.where(organisation, "").map(_has_ric).astype(bool)
+    out = mask_content(_mask_kind(s, kind))
+    return out.where(~organisation, s)
 
 
 def _mask_kind(s: pd.Series, kind: str) -> pd.Series:
-    if kind in ("none", "credit_code"):
+    if kind == "none":
         return s
+    if kind == "credit_code":  # only an individual business's code (92...) names a person
+        person = s.str.match(r"^92").fillna(False).astype(bool)
+        starred = s.str.slice(0, 8) + s.str.slice(8, 17).str.replace(r".", "*", regex=True) + s.str.slice(17)
+        return s.where(~person, starred)
     if kind == "resident_id":
         return s.str.slice(0, 6) + s.str.slice(6, -4).str.replace(r".", "*", regex=True) + s.str.slice(-4)
     if kind == "name":

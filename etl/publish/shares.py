@@ -8,7 +8,9 @@
   deployment key (GOVBASE_PSEUDONYM_KEY), with `pseudonym_key_version` beside it: the same
   value under the same key version gives the same pseudonym in every share, so two shares
   join; a rotation (new version) re-keys every share at once;
-- core tables keep their `master_id` (and only current rows where the table has history);
+- every table carries its master ids (`person_id`, `legal_entity_id`: a core table's own, a
+  staged record's from the record maps core.<entity>_record), and only current rows where the
+  table has history;
 - metadata tables `share_grant` (one row per granted column: purpose, level, how shared)
   and `share_info` (department, refreshed_at, key_version);
 - every table and column carries its description as a DuckDB comment (etl.descriptions:
@@ -108,26 +110,71 @@ def check_findings(sharing: Sharing, findings: list[Finding]) -> None:
         raise ShareError("classification findings on shared columns: " + "; ".join(f.message() for f in hits))
 
 
-def _read(con: duckdb.DuckDBPyConnection, g: Grant, table: SharedTable) -> pd.DataFrame:
+def _entities(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The linked entities (person, legal_entity): those with a record map core.<e>_record."""
+    rows = con.execute(
+        "select table_name from information_schema.tables where table_schema = 'core' "
+        "and table_name like '%\\_record' escape '\\' order by 1"
+    ).fetchall()
+    return [t.removesuffix("_record") for (t,) in rows]
+
+
+def _master_ids(
+    con: duckdb.DuckDBPyConnection, g: Grant, present: list[str]
+) -> tuple[list[str], list[str], str]:
+    """The master id columns a share of `g` carries (`<entity>_id`: person_id, legal_entity_id),
+    their select expressions and the joins they need. A core table has them as columns; a
+    staged record gets its masters from the record maps (core.<e>_record: table, source, key)."""
+    names, exprs, joins = [], [], ""
+    for e in _entities(con):
+        col = f"{e}_id"
+        if g.layer == "core":
+            if col in present:
+                names.append(col)
+                exprs.append(f's."{col}"')
+            continue
+        mapped = con.execute(
+            f"select count(*) from core.{e}_record where _table = ?", [g.table_name]
+        ).fetchall()
+        if {"_source", "record_key"} <= set(present) and mapped[0][0]:
+            names.append(col)
+            exprs.append(f'm_{e}."{col}"')
+            joins += (
+                f" left join core.{e}_record m_{e} on m_{e}._table = '{g.table_name}'"
+                f" and m_{e}._source = s._source and m_{e}.record_key = s.record_key"
+            )
+    return names, exprs, joins
+
+
+def _read(con: duckdb.DuckDBPyConnection, g: Grant) -> tuple[pd.DataFrame, list[str]]:
+    """The granted columns of `g`'s table with its master ids first (current rows only)."""
     present = [r[0] for r in con.execute(f"describe {g.table}").fetchall()]
     cols = [c for c in [*g.columns, *g.joinable] if c in present]
     missing = sorted((set(g.columns) | set(g.joinable)) - set(cols))
     if missing:
         raise ShareError(f"{g.table} has no column(s) {', '.join(missing)} to share")
-    lead = ["master_id"] if "master_id" in present else []
-    where = " where is_current" if "is_current" in present else ""
-    order = ", ".join(f'"{c}"' for c in [*lead, *cols])
-    return con.execute(f"select {order} from {g.table}{where} order by {order}").df()
+    ids, exprs, joins = _master_ids(con, g, present)
+    where = " where s.is_current" if "is_current" in present else ""
+    select = ", ".join(
+        [*(f'{x} as "{n}"' for x, n in zip(exprs, ids, strict=True)), *(f's."{c}"' for c in cols)]
+    )
+    order = ", ".join(str(i + 1) for i in range(len(ids) + len(cols)))
+    return con.execute(f"select {select} from {g.table} s{joins}{where} order by {order}").df(), ids
 
 
-def share_frame(df: pd.DataFrame, g: Grant, table: SharedTable, key: str, version: str) -> pd.DataFrame:
-    """The granted columns of `df` as the department sees them (masked, pseudonymised)."""
+def share_frame(
+    df: pd.DataFrame, g: Grant, table: SharedTable, key: str, version: str, ids: list[str] | None = None
+) -> pd.DataFrame:
+    """The granted columns of `df` as the department sees them (masked, pseudonymised), after
+    the master id columns `ids` (no personal data: shared as they are)."""
     out = pd.DataFrame(index=df.index)
-    if "master_id" in df.columns:
-        out["master_id"] = df["master_id"]
+    for c in ids or []:
+        out[c] = df[c].astype("string")
     for c in g.columns:
         col = table.column(c)
-        if col.security_level in ("L3", "L4") and col.mask != "none":
+        if col.security_level in ("L3", "L4"):
+            if col.mask == "none":  # load_sharing refuses such a grant; never shown raw
+                raise ShareError(f"{g.table}.{c} is {col.security_level} with no mask: not shared raw")
             out[c] = mask(df[c].astype("string"), col.mask)
         elif col.type == "date":  # DATE (DuckDB hands DATE to pandas as datetime64)
             out[c] = df[c].astype(DATE)
@@ -230,7 +277,8 @@ def build_shares(
                     continue
                 table = contracts.tables[g.table_name]
                 name = f"{g.layer}_{g.table_name}"
-                frames[name] = share_frame(_read(con, g, table), g, table, key, version)
+                df, ids = _read(con, g)
+                frames[name] = share_frame(df, g, table, key, version, ids)
                 described[name] = share_descriptions(
                     contracts.tables, settings.schemas_dir, g.layer, g.table_name, list(frames[name].columns)
                 )

@@ -16,12 +16,17 @@ import pytest
 from etl import meta
 from etl.config import Settings
 from etl.contracts import Contracts, SharedTable
+from etl.normalize.identifiers import uscc_check_char
 from etl.publish import classify
 from etl.publish.grants import Sharing, load_sharing
 from etl.publish.shares import ShareError, build_shares, open_share
 
 SURNAMES, GIVEN = "王李张刘陈杨黄赵", "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞"
 WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+#: every third entity an individual business (92..., a person's code), the others enterprises
+CREDIT_CODES = [
+    (body := f"{'92' if i % 3 == 0 else '91'}110105MA{i:07d}") + uscc_check_char(body) for i in range(20)
+]
 
 
 def resident_id(rng: random.Random) -> str:
@@ -35,7 +40,7 @@ def persons(n: int = 60, seed: int = 7) -> pd.DataFrame:
     ids = [resident_id(rng) for _ in range(n)]
     return pd.DataFrame(
         {
-            "master_id": [f"P{i:08d}" for i in range(n)],
+            "person_id": [f"P{i:010d}" for i in range(n)],
             "resident_id": ids,
             "name": [rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, rng.choice([1, 2]))) for _ in ids],
             "birth_date": [dt.date(int(i[6:10]), int(i[10:12]), int(i[12:14])) for i in ids],
@@ -54,15 +59,22 @@ def warehouse(settings: Settings) -> Settings:
     with meta.connect(settings) as con:
         con.register("p", persons())
         con.execute("create table core.person as select * from p")
+        con.register("le", pd.DataFrame({"i": range(20), "credit_code": CREDIT_CODES}))
         con.execute(
-            "create table core.legal_entity as select 'L' || lpad(i::varchar, 8, '0') as master_id, "
-            "'91110105MA0' || lpad(i::varchar, 7, '0') as credit_code, '公司' || i as name, '1' as entity_type, "
+            "create table core.legal_entity as select 'E' || lpad(i::varchar, 10, '0') as legal_entity_id, "
+            "credit_code, '公司' || i as name, '1' as entity_type, "
             "'110105' as region, '1' as status, 'I' as industry, 1000000.0 as registered_capital, "
-            "date '2010-01-01' as established_date, true as is_current from range(20) t(i)"
+            "date '2010-01-01' as established_date, true as is_current from le"
         )
+        for e in ("person", "legal_entity"):  # the record maps of consolidation (empty here)
+            con.execute(
+                f"create table core.{e}_record (rec_id varchar, {e}_id varchar, _table varchar, "
+                "_source varchar, record_key varchar)"
+            )
         con.execute(
-            "create table staging.employment as select resident_id, '91110105MA00000001' as employer_credit_code, "
-            "'公司1' as employer_name, 'pension' as insurance_type from p"
+            "create table staging.employment as select resident_id, "
+            f"case when row_number() over () % 2 = 0 then '{CREDIT_CODES[0]}' else '{CREDIT_CODES[1]}' end "
+            "as employer_credit_code, '公司1' as employer_name, 'pension' as insurance_type from p"
         )
     return settings
 
@@ -99,7 +111,7 @@ def test_unconditional_grant_sees_exactly_its_columns(warehouse: Settings, contr
     t = tables(share.path)
     granted = sharing.departments["market_regulation"].grants[0].columns
     assert set(t) == {"core_legal_entity", "share_grant", "share_info"}
-    assert list(t["core_legal_entity"].columns) == ["master_id", *granted]
+    assert list(t["core_legal_entity"].columns) == ["legal_entity_id", *granted]
     assert len(t["core_legal_entity"]) == 20
     assert (share.path.parent / "core_legal_entity.parquet").exists()
 
@@ -133,11 +145,11 @@ def test_rotating_the_key_rekeys_every_share_and_joins_still_work(
     v1 = _pseudonyms(warehouse, contracts, "v1:first-secret")
     v2 = _pseudonyms(warehouse, contracts, "v2:second-secret")
     for dept in v1:
-        a, b = v1[dept].set_index("master_id"), v2[dept].set_index("master_id")
+        a, b = v1[dept].set_index("person_id"), v2[dept].set_index("person_id")
         assert (a["resident_id_pseudonym"] != b.loc[a.index, "resident_id_pseudonym"]).all()
         assert set(b["pseudonym_key_version"]) == {"v2"}
     joined = v2["civil_affairs"].merge(v2["human_resources"], on="resident_id_pseudonym")
-    assert len(joined) == 60 and (joined["master_id_x"] == joined["master_id_y"]).all()
+    assert len(joined) == 60 and (joined["person_id_x"] == joined["person_id_y"]).all()
 
 
 def test_publishing_twice_gives_identical_share_content(warehouse: Settings, contracts: Contracts) -> None:
@@ -252,6 +264,7 @@ def test_a_department_cannot_leave_its_share(warehouse: Settings, contracts: Con
 
 RIC = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9X])")
 MOBILE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+USCC92 = re.compile(r"(?<![0-9A-Z])92[0-9A-Z]{16}(?![0-9A-Z])")
 
 
 def test_proof_of_the_line_in_every_share(warehouse: Settings, contracts: Contracts) -> None:
@@ -266,9 +279,15 @@ def test_proof_of_the_line_in_every_share(warehouse: Settings, contracts: Contra
         for _, g in grants.iterrows():
             name = g["table_name"].replace(".", "_")
             df = t[name]
+            if g["security_level"] in ("L3", "L4"):  # never raw: masked or a pseudonym
+                assert g["shared_as"] == "pseudonym" or g["shared_as"].startswith("masked:"), dict(g)
             if g["shared_as"] == "pseudonym":
                 assert g["column_name"] not in df.columns
                 assert not df[g["column_name"] + "_pseudonym"].isin(raw["resident_id"]).any()
+            elif g["shared_as"] == "masked:credit_code":  # organisations' codes are public
+                values = df[g["column_name"]].dropna().astype(str)
+                assert values.isin(CREDIT_CODES).any(), (r.department, g["column_name"])
+                assert not values.isin([c for c in CREDIT_CODES if c.startswith("92")]).any()
             elif g["shared_as"].startswith("masked:"):
                 values = df[g["column_name"]].dropna().astype(str)
                 assert values.str.contains(r"\*", regex=True).all(), (r.department, g["column_name"])
@@ -277,4 +296,17 @@ def test_proof_of_the_line_in_every_share(warehouse: Settings, contracts: Contra
                 text = df[c].dropna().astype(str)
                 assert not text.str.contains(RIC).any(), (r.department, name, c)
                 assert not text.str.contains(MOBILE).any(), (r.department, name, c)
+                assert not text.str.contains(USCC92).any(), (r.department, name, c)
                 assert not text.isin(raw["resident_id"]).any()
+
+
+def test_an_unmasked_l3_column_is_never_shared_raw(warehouse: Settings, contracts: Contracts) -> None:
+    """`govbase contracts` refuses such a grant (tests/unit/test_classify_grants.py); a grant
+    that did not come through it still stops the share instead of showing the values."""
+    from etl.publish.grants import Department, Grant
+
+    grant = Grant(table="core.person", columns=["household_region", "alive"], purpose="核查")
+    sharing = Sharing(departments={"civil_affairs": Department(name="民政", grants=[grant])})
+    with pytest.raises(ShareError, match=r"core.person.alive is L3 with no mask"):
+        build_shares(warehouse, contracts, sharing, [], "2026-12-01")
+    assert not (warehouse.warehouse / "share" / "civil_affairs" / "share.duckdb").exists()

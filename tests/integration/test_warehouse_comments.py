@@ -34,8 +34,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     consolidate(settings, "consolidate-1")
     contracts = get_contracts(settings)
     describe_warehouse(settings, contracts.tables)
-    # the shares without the classification: on demo data it stops them (individual businesses'
-    # 92... credit codes in core.legal_entity.credit_code, declared L1); shares.py's own tests cover it
+    # the shares without the classification (its findings and their effect: test_shares.py)
     build_shares(settings, contracts, load_sharing(settings.schemas_dir, contracts.tables), [], DATE)
     return settings
 
@@ -115,6 +114,34 @@ def test_share_columns_carry_their_contract_description(published: Settings) -> 
         finally:
             con.close()
     assert checked >= 10
+
+
+def test_every_share_carries_the_master_ids_of_real_core_data(published: Settings) -> None:
+    """Core tables name their master ids person_id / legal_entity_id; a staged record gets its
+    masters from the record maps: every shared row carries them, as core has them (issue 13.3)."""
+    sharing = load_sharing(published.schemas_dir, get_contracts(published).tables)
+    wh = duckdb.connect(str(published.duckdb_path), read_only=True)
+    seen = set()
+    try:
+        for dept, d in sharing.departments.items():
+            con = open_share(published.warehouse / "share" / dept / "share.duckdb")
+            try:
+                for g in d.grants:
+                    name = f"{g.layer}_{g.table_name}"
+                    cols = [r[0] for r in con.execute(f"describe {name}").fetchall()]
+                    ids = [c for c in cols if c in ("person_id", "legal_entity_id")]
+                    assert ids, (dept, name)
+                    for c in ids:
+                        shared = {r[0] for r in con.execute(f"select {c} from {name}").fetchall()}
+                        entity = c.removesuffix("_id")
+                        known = {r[0] for r in wh.execute(f"select {c} from core.{entity}").fetchall()}
+                        assert None not in shared and shared and shared <= known, (dept, name, c)
+                        seen.add((g.layer, c))
+            finally:
+                con.close()
+    finally:
+        wh.close()
+    assert {("core", "person_id"), ("core", "legal_entity_id"), ("staging", "person_id")} <= seen
 
 
 def test_a_reloaded_view_is_commented_again(published: Settings) -> None:

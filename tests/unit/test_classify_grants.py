@@ -46,6 +46,14 @@ REMARK = SharedTable.model_validate(
                 "mask": "phone",
             },
             {
+                "name": "marital",
+                "type": "string",
+                "description": "d",
+                "security_level": "L3",
+                "sharing": "conditional",
+                "open": "not_open",
+            },
+            {
                 "name": "secret",
                 "type": "string",
                 "description": "d",
@@ -113,6 +121,11 @@ def _sharing(tmp_path: Path, grant: dict[str, object]) -> Path:
             "not_shared",
         ),
         ({"table": "staging.note", "columns": ["k", "phone"]}, "grants[0].columns[1]", "needs a purpose"),
+        (
+            {"table": "staging.note", "columns": ["k", "marital"], "purpose": "p"},
+            "grants[0].columns[1]",
+            "L3 with mask none",
+        ),
         ({"table": "staging.nope", "columns": ["k"]}, "grants[0].table", "unknown table"),
         ({"table": "staging.note", "columns": ["nope"]}, "grants[0].columns[0]", "not a column"),
         (
@@ -135,6 +148,11 @@ def test_a_conditional_grant_with_a_purpose_is_accepted(tmp_path: Path) -> None:
     grant = {"table": "core.note", "columns": ["k", "phone"], "purpose": "核查"}
     s = load_sharing(_sharing(tmp_path, grant), {"note": REMARK})
     assert s.departments["civil"].grants[0].layer == "core"
+
+
+def test_an_unmasked_l3_column_may_be_granted_as_a_pseudonym(tmp_path: Path) -> None:
+    grant = {"table": "staging.note", "columns": ["k"], "joinable": ["marital"], "purpose": "核查"}
+    assert load_sharing(_sharing(tmp_path, grant), {"note": REMARK}).departments["civil"].grants[0].joinable
 
 
 def test_the_project_grants_are_valid(contracts) -> None:  # type: ignore[no-untyped-def]
