@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from etl.config import get_settings
+from etl.config import Settings, get_settings
 from etl.errors import GovbaseError
 from etl.resolve import cli as resolve_cli
 
@@ -38,6 +38,11 @@ SourcesOpt = Annotated[
 def _fail(exc: Exception) -> NoReturn:
     console.print(f"[bold red]error:[/] {exc}")
     raise typer.Exit(1)
+
+
+def _waiting(message: str) -> None:
+    """What a writer says while it waits for the home's writer lock (etl.lock)."""
+    console.print(f"[yellow]{message}[/]", markup=True, highlight=False)
 
 
 def _logical_date(value: str | None) -> str:
@@ -137,10 +142,12 @@ def extract(
     """Read sources into raw Parquet (every value as text) and record each batch in meta."""
     from etl.contracts import get_contracts
     from etl.extract import extract as do_extract
+    from etl.lock import writer_lock
 
     settings = get_settings(home)
     try:
-        results = do_extract(settings, get_contracts(settings), source, full_refresh=full_refresh)
+        with writer_lock(settings, "extract", say=_waiting):
+            results = do_extract(settings, get_contracts(settings), source, full_refresh=full_refresh)
     except GovbaseError as exc:
         _fail(exc)
     t = Table(title="extract")
@@ -179,7 +186,7 @@ def run(
         _fail(GovbaseError(f"--validation-engine {engine!r}: use one of {', '.join(VALIDATION_ENGINES)}"))
     from etl import meta
     from etl.contracts import get_contracts
-    from etl.pipeline import run_publish
+    from etl.lock import writer_lock
 
     try:
         settings = get_settings(home, validation_engine=engine)
@@ -191,11 +198,13 @@ def run(
         _fail(exc)
     day = _logical_date(logical_date)
     run_id = meta.new_run_id()
-    failures = _run_sources(settings, names, day, run_id, full_refresh)
     try:
-        run_publish(day, run_id, names, settings=settings)
-    except GovbaseError as exc:  # reports are secondary: say so, keep the run's verdict
-        console.print(f"[yellow]publish: {exc}[/]")
+        # one writer per home: the whole run (every source, then the publish) holds the lock
+        with writer_lock(settings, run_id, say=_waiting):
+            failures = _run_sources(settings, names, day, run_id, full_refresh)
+            _publish_after_run(settings, day, run_id, names)
+    except GovbaseError as exc:  # WriterBusy: another writer held the home past the timeout
+        _fail(exc)
     _print_reconciliation(settings, run_id)
     for name, msg in failures.items():
         console.print(f"[bold red]{name}:[/] {msg}")
@@ -207,8 +216,17 @@ def run(
         raise typer.Exit(1)
 
 
+def _publish_after_run(settings: Settings, day: str, run_id: str, names: list[str]) -> None:
+    from etl.pipeline import run_publish
+
+    try:
+        run_publish(day, run_id, names, settings=settings)
+    except GovbaseError as exc:  # reports are secondary: say so, keep the run's verdict
+        console.print(f"[yellow]publish: {exc}[/]")
+
+
 def _run_sources(
-    settings: Any, names: list[str], day: str, run_id: str, full_refresh: bool
+    settings: Settings, names: list[str], day: str, run_id: str, full_refresh: bool
 ) -> dict[str, str]:
     """Every stage of each source in turn, with a progress bar; returns the failures by
     source (one source failing does not stop the others)."""
@@ -311,12 +329,13 @@ def classify(home: HomeOpt = None) -> None:
     in meta.classification_finding and list the columns whose content warrants a higher level."""
     from etl import meta
     from etl.contracts import get_contracts
+    from etl.lock import writer_lock
     from etl.publish import classify as cls
 
     settings = get_settings(home)
     try:
         contracts = get_contracts(settings)
-        with meta.connect(settings) as con:
+        with writer_lock(settings, "classify", say=_waiting), meta.connect(settings) as con:
             findings = cls.classify(con, contracts)
             cls.record(con, meta.new_run_id("classify"), findings)
     except GovbaseError as exc:

@@ -11,20 +11,26 @@ XCom; each returns a small JSON-able summary and records itself in meta.run_ledg
   validate   row-level expectations -> good rows / quarantine; batch-level ones stop the publish
              (etl.validate.stage)
   load       write-audit-publish into staging.<table> and quarantine.<table>; reconcile (etl.load.stage)
+
+`run_publish` dispatches the publish stage (etl.publish.stage). Every stage holds the
+home's writer lock (etl.lock) while it runs.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
-from etl.errors import ReconciliationError, StageOrderError, ValidationFailed, WarehouseWriteError
+from etl.errors import ReconciliationError, StageOrderError, ValidationFailed
 from etl.extract.stage import stage_extract
 from etl.ledger import ledger
 from etl.load.stage import stage_load
+from etl.lock import writer_lock
 from etl.normalize.stage import stage_normalize
+from etl.publish.stage import stage_publish
 from etl.validate.stage import stage_validate
 from etl.workdir import Progress, StageRun, check_date
 
@@ -39,6 +45,7 @@ __all__ = [
 ]
 
 STAGES = ("extract", "normalize", "validate", "load")
+log = logging.getLogger(__name__)
 
 
 _STAGE_FUNCS: dict[str, Callable[[StageRun], dict[str, Any]]] = {
@@ -70,7 +77,11 @@ def run_stage(
     contracts = get_contracts(settings)
     src = contracts.source(source)
     logical_date = check_date(logical_date)
-    with ledger(settings, run_id=run_id, source=source, stage=stage, logical_date=logical_date) as entry:
+    # one writer per home (etl.lock): a stage waits for, or gives up on, another process's run
+    with (
+        writer_lock(settings, run_id, say=log.warning),
+        ledger(settings, run_id=run_id, source=source, stage=stage, logical_date=logical_date) as entry,
+    ):
         run = StageRun(settings, contracts, src, logical_date, run_id, entry, progress, full_refresh)
         return _STAGE_FUNCS[stage](run)
 
@@ -106,41 +117,8 @@ def run_publish(
     *,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Refresh what depends on landed batches: rejection reports, Data Docs, the security
-    classification (kept in meta) and the department shares (etl.publish.shares).
-
-    Raises WarehouseWriteError (a GovbaseError) when their files cannot be written."""
-    from etl.publish.docs import build_data_docs
-    from etl.publish.reports import build_rejection_reports
-
+    """Refresh what depends on landed batches (etl.publish.stage): rejection reports, Data
+    Docs, the security classification and the department shares. `sources` is what the
+    caller ran (kept for the Airflow task's signature); every source is published."""
     settings = settings or get_settings()
-    contracts = get_contracts(settings)
-    try:
-        reports = build_rejection_reports(settings, contracts)
-        index = build_data_docs(settings)
-    except OSError as exc:
-        raise WarehouseWriteError(exc, "the reports and Data Docs") from None
-    shares = publish_shares(settings, contracts, run_id, check_date(logical_date))
-    return {
-        "stage": "publish",
-        "logical_date": check_date(logical_date),
-        "run_id": run_id,
-        "reports": {r.department: r.rows for r in reports},
-        "reports_dir": str(settings.reports_dir),
-        "data_docs": str(index) if index else None,
-        "shares": {r.department: str(r.path) for r in shares},
-    }
-
-
-def publish_shares(settings: Settings, contracts: Any, run_id: str, refreshed_at: str) -> list[Any]:
-    """Classify staged and core columns (findings to meta), then build the department shares."""
-    from etl import meta
-    from etl.publish import classify
-    from etl.publish.grants import load_sharing
-    from etl.publish.shares import build_shares
-
-    sharing = load_sharing(settings.schemas_dir, contracts.tables)
-    with meta.connect(settings) as con:
-        findings = classify.classify(con, contracts)
-        classify.record(con, run_id, findings)
-    return build_shares(settings, contracts, sharing, findings, refreshed_at)
+    return stage_publish(settings, get_contracts(settings), logical_date, run_id)

@@ -14,6 +14,7 @@ still reconciles: loaded + quarantined is unchanged.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -28,7 +29,10 @@ from etl.contracts import Contracts, SharedTable, Source
 from etl.ledger import ledger
 from etl.load.stage import publish_partition
 from etl.load.warehouse import LINEAGE, Partition, audit, partition_path
+from etl.lock import writer_lock
 from etl.validate.quarantine import assemble
+
+log = logging.getLogger(__name__)
 
 #: what a changed quarantine row differs in
 _VERDICT = ["_batch_id", "_row_number", "reasons", "failed_expectations", "details"]
@@ -47,8 +51,14 @@ class _Published:
 
 
 def replay(settings: Settings, contracts: Contracts, source: str) -> dict[str, Any]:
-    """Replay every published partition of `source` that holds quarantined rows; returns
-    how many partitions there were, how many rows moved and how many stay quarantined."""
+    """Replay every published partition of `source` that holds quarantined rows (holding
+    the home's writer lock); returns how many partitions there were, how many rows moved
+    and how many stay quarantined."""
+    with writer_lock(settings, f"replay-{source}", say=log.warning):
+        return _replay(settings, contracts, source)
+
+
+def _replay(settings: Settings, contracts: Contracts, source: str) -> dict[str, Any]:
     from etl.validate.runner import SuiteRunner
 
     src = contracts.source(source)

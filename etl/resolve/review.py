@@ -18,6 +18,7 @@ from etl import meta
 from etl.config import Settings
 from etl.contracts import get_contracts
 from etl.errors import GovbaseError
+from etl.lock import writer_lock
 from etl.publish.masking import mask
 from etl.resolve import store
 from etl.resolve.config import load_resolve_configs
@@ -99,7 +100,7 @@ def decide(settings: Settings, pair: str, decision: str, by: str | None = None) 
     if decision not in DECISIONS:
         raise ReviewError(f"decision {decision!r}: use accept or reject")
     row = _row(settings, pair)
-    with meta.connect(settings) as con:
+    with writer_lock(settings, f"review-{pair}"), meta.connect(settings) as con:
         store.ensure(con)
         con.execute(
             "insert into meta.review_decision values (?, ?, ?, ?, ?, ?)",
@@ -112,7 +113,7 @@ def decide_records(settings: Settings, entity: str, rec_id_l: str, rec_id_r: str
     if decision not in DECISIONS:
         raise ReviewError(f"decision {decision!r}: use accept or reject")
     left, right = sorted((rec_id_l, rec_id_r))
-    with meta.connect(settings) as con:
+    with writer_lock(settings, "review"), meta.connect(settings) as con:
         store.ensure(con)
         con.execute(
             "insert into meta.review_decision values (?, ?, ?, ?, ?, ?)",

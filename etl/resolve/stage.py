@@ -20,6 +20,7 @@ The trained Splink model of each entity is kept per run (meta.resolve_run.model_
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,12 +30,14 @@ import pandas as pd
 from etl import meta
 from etl.config import Settings, get_settings
 from etl.contracts import Contracts, get_contracts
+from etl.lock import writer_lock
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
 from etl.resolve import golden, history, ids, store
 from etl.resolve.config import ResolveConfig, load_resolve_configs, resolution_order
 from etl.resolve.linkage import Linkage, exact_ids, link
 from etl.resolve.records import load_records
 
+log = logging.getLogger(__name__)
 FINDING_COLUMNS = ["entity", "kind", "master_id", "rec_ids", "attribute", "detail", "run_id"]
 
 
@@ -243,7 +246,8 @@ def consolidate(settings: Settings | None = None, run_id: str | None = None) -> 
     contracts = get_contracts(settings)
     configs = load_resolve_configs(settings.schemas_dir, contracts.tables)
     run_id = run_id or meta.new_run_id("consolidate")
-    with meta.connect(settings) as con:
+    # one writer per home (etl.lock): consolidate waits for a run or a stage to finish
+    with writer_lock(settings, run_id, say=log.warning), meta.connect(settings) as con:
         store.ensure(con)
         results: list[EntityResult] = []
         for cfg in resolution_order(configs):
