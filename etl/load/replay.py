@@ -94,12 +94,12 @@ def _replay_partition(
     moved or a reason changed. Returns (rows moved, rows still quarantined)."""
     from etl.validate.stage import check_beside_published
 
-    q = pd.read_parquet(part.quarantine_path)
+    q = pd.read_parquet(settings.warehouse / part.quarantine_path)  # stored relative to the root
     q["_batch_id"] = q["_batch_id"].astype(str)
     q["_row_number"] = q["_row_number"].astype("int64")
     logical_date = str(part.logical_date)
     staged, value_errors = _renormalize(q, src, table, part.run_id, logical_date)
-    published = pq.read_table(part.staging_path) if part.staging_path else None
+    published = pq.read_table(settings.warehouse / part.staging_path) if part.staging_path else None
     still = assemble(
         value_errors,
         check_beside_published(runner, staged, published),

@@ -127,6 +127,7 @@ def publish_partition(
     with meta.connect(settings) as con:
         superseded = publish(
             con,
+            settings,
             table,
             p,
             staging_path=staging_path,

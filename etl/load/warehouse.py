@@ -2,10 +2,11 @@
 
 Files are immutable and named by run: a batch is written under
   warehouse/<layer>/<table>/source=<s>/load_date=<d>/run=<run_id>.parquet
-(write), checked against what validation said it holds (audit), then made
-visible by one DuckDB transaction that swaps the (table, source, date) entry
-in meta.partition and recreates the views `staging.<table>` and
-`quarantine.<table>` over the current files (publish). A process killed at any
+(write; meta.partition and the views hold that path relative to the warehouse root),
+checked against what validation said it holds (audit), then made visible by one
+DuckDB transaction that swaps the (table, source, date) entry in meta.partition and
+recreates the views `staging.<table>` and `quarantine.<table>` over the current files
+(publish). A process killed at any
 point leaves either the previous or the new state: the views only ever point
 at files whose publish committed. Superseded files are deleted after commit,
 and any left by a killed run are swept on the next publish.
@@ -24,6 +25,7 @@ from etl.config import Settings
 from etl.contracts import DUCKDB_TYPES, SharedTable
 from etl.errors import GovbaseError
 from etl.faults import checkpoint
+from etl.meta import sql_literal, stored_path
 
 log = logging.getLogger(__name__)
 
@@ -92,26 +94,43 @@ def _empty_select(table: SharedTable, quarantine: bool) -> str:
     return "select " + ", ".join(cols) + " where false"
 
 
+def _view_body(con: duckdb.DuckDBPyConnection, table: str, layer: str) -> str | None:
+    """The body of view <layer>.<table> over its published files (paths relative to the
+    warehouse root, resolved through the connection's file_search_path); None when the
+    table has no published file in that layer."""
+    col = f"{layer}_path"
+    files = [
+        r[0]
+        for r in con.execute(
+            f"select {col} from meta.partition where table_name = ? and {col} is not null order by source, logical_date",
+            [table],
+        ).fetchall()
+    ]
+    if not files:
+        return None
+    listing = ", ".join(sql_literal(f) for f in files)
+    return f"select * from read_parquet([{listing}], union_by_name = true, hive_partitioning = false)"
+
+
 def refresh_views(con: duckdb.DuckDBPyConnection, table: SharedTable) -> None:
     """(Re)create staging.<table> and quarantine.<table> over the published files."""
-    for layer, col in (("staging", "staging_path"), ("quarantine", "quarantine_path")):
-        files = [
-            r[0]
-            for r in con.execute(
-                f"select {col} from meta.partition where table_name = ? and {col} is not null order by source, logical_date",
-                [table.name],
-            ).fetchall()
-        ]
-        if files:
-            listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-            body = f"select * from read_parquet([{listing}], union_by_name = true, hive_partitioning = false)"
-        else:
-            body = _empty_select(table, quarantine=layer == "quarantine")
+    for layer in ("staging", "quarantine"):
+        body = _view_body(con, table.name, layer) or _empty_select(table, quarantine=layer == "quarantine")
         con.execute(f"create or replace view {layer}.{table.name} as {body}")
+
+
+def relink_views(con: duckdb.DuckDBPyConnection) -> None:
+    """Recreate the views of every table with published files (after their stored paths changed)."""
+    for (table,) in con.execute("select distinct table_name from meta.partition order by 1").fetchall():
+        for layer in ("staging", "quarantine"):
+            body = _view_body(con, table, layer)
+            if body is not None:
+                con.execute(f"create or replace view {layer}.{table} as {body}")
 
 
 def publish(
     con: duckdb.DuckDBPyConnection,
+    settings: Settings,
     table: SharedTable,
     p: Partition,
     *,
@@ -121,10 +140,12 @@ def publish(
     source_rows: int,
     rows_quarantined: int,
 ) -> list[Path]:
-    """Atomically make a written batch the current content of its partition.
+    """Atomically make a written batch (files under this home's warehouse) the current
+    content of its partition; meta.partition stores their paths relative to the root.
 
     Returns the files it superseded (the caller deletes them after commit).
     """
+    current = {stored_path(settings, staging_path), stored_path(settings, quarantine_path)}
     con.execute("begin transaction")
     try:
         old = con.execute(
@@ -142,8 +163,8 @@ def publish(
                 p.source,
                 p.logical_date,
                 p.run_id,
-                str(staging_path) if staging_path else None,
-                str(quarantine_path) if quarantine_path else None,
+                stored_path(settings, staging_path),
+                stored_path(settings, quarantine_path),
                 rows_loaded,
                 source_rows,
                 rows_quarantined,
@@ -155,12 +176,12 @@ def publish(
     except BaseException:
         con.execute("rollback")
         raise
-    current = {str(staging_path), str(quarantine_path)}
-    return [Path(f) for row in old for f in row if f and f not in current]
+    return [settings.warehouse / f for row in old for f in row if f and f not in current]
 
 
 def sweep(settings: Settings, con: duckdb.DuckDBPyConnection, table: str, source: str) -> int:
-    """Delete files of a (table, source) that no published partition references (left by killed runs)."""
+    """Delete files of a (table, source) under this home's warehouse that no published
+    partition references (left by killed runs)."""
     referenced = {
         f
         for row in con.execute(
@@ -176,7 +197,7 @@ def sweep(settings: Settings, con: duckdb.DuckDBPyConnection, table: str, source
         if not base.exists():
             continue
         for f in base.rglob("run=*.parquet"):
-            if str(f) not in referenced:
+            if stored_path(settings, f) not in referenced:
                 f.unlink(missing_ok=True)
                 removed += 1
     return removed

@@ -223,7 +223,7 @@ def _record_results(run: StageRun, checks: RowChecks, verdict: BatchVerdict, qua
                 quarantined,
                 verdict.success,
                 "; ".join(verdict.failures) or None,
-                str(ge_path),
+                meta.stored_path(run.settings, ge_path),
                 meta.now(),
             ],
         )

@@ -9,10 +9,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 
+from etl import meta
 from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
 from etl.demo import generate
@@ -55,7 +55,7 @@ def consolidated(staged: Path, tmp_path_factory: pytest.TempPathFactory) -> Sett
 
 
 def _core(settings: Settings, table: str) -> pd.DataFrame:
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         frame = store.read_core(con, settings, table)
     assert frame is not None, table
     return frame
@@ -72,7 +72,7 @@ def test_linkage_meets_the_accuracy_targets(consolidated: Settings) -> None:
 
 
 def test_core_is_queryable_in_the_catalog_and_every_record_has_one_master(consolidated: Settings) -> None:
-    with duckdb.connect(str(consolidated.duckdb_path), read_only=True) as con:
+    with meta.connect(consolidated, read_only=True) as con:
         masters = con.execute("select count(*), count(distinct person_id) from core.person").fetchall()[0]
         records = con.execute("select count(*), count(distinct rec_id) from core.person_record").fetchall()[0]
         orphans = con.execute(
@@ -105,7 +105,7 @@ def test_every_golden_value_traces_to_a_staged_record_and_names_its_rule(consoli
     person_prov = prov[prov["entity"] == "person"]
     assert len(person_prov) == values
     assert set(prov["rule"]) <= RULES and "trust" in set(prov["rule"])
-    with duckdb.connect(str(consolidated.duckdb_path), read_only=True) as con:
+    with meta.connect(consolidated, read_only=True) as con:
         con.register("prov", prov)
         missing = con.execute(
             """
@@ -227,7 +227,7 @@ def test_review_decisions_win_over_the_model_on_every_later_run(staged: Path, tm
     shown = runner.invoke(app, ["review", "show", queued_pair["pair_id"]], env=env)
     assert shown.exit_code == 0, shown.output
     assert "comparison levels" in shown.output and "match weight" in shown.output
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         names = set(con.execute("select name from staging.person").df()["name"].dropna())
     assert not any(n in shown.output for n in names if len(n) >= 2)  # names are masked
     decided = runner.invoke(app, ["review", "reject", queued_pair["pair_id"], "--by", "reviewer-1"], env=env)
@@ -268,7 +268,7 @@ def test_a_later_delivery_with_events_updates_the_base_through_history(staged: P
         org_after.reindex(orgs_before.index).dropna() == orgs_before.reindex(org_after.index).dropna()
     ).all()
     events = pd.read_parquet(settings.truth_dir / "events.parquet")
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         recs = _core(settings, "person_record")
         recs["true"] = truth_of(con, settings, "person", recs)
         master_of = recs.dropna(subset=["true"]).drop_duplicates("true").set_index("true")["person_id"]

@@ -5,6 +5,7 @@ dates are DATE in every layer."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -37,14 +38,27 @@ def _home(tmp_path: Path, landing: Path, name: str = "home") -> Settings:
     return settings
 
 
-def _run(settings: Settings, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def _run(
+    settings: Settings, *args: str, env: dict[str, str] | None = None, day: str = DATE
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [GOVBASE, "run", "--date", DATE, *args],
+        [GOVBASE, "run", "--date", day, *args],
         env={**os.environ, "GOVBASE_HOME": str(settings.home), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _consolidate(settings: Settings) -> None:
+    done = subprocess.run(
+        [GOVBASE, "consolidate"],
+        env={**os.environ, "GOVBASE_HOME": str(settings.home)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
 
 def _finish(proc: subprocess.Popen[str], timeout: float = 600) -> tuple[int, str]:
@@ -53,7 +67,9 @@ def _finish(proc: subprocess.Popen[str], timeout: float = 600) -> tuple[int, str
 
 
 def _reader(settings: Settings) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(settings.duckdb_path), read_only=True)
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    con.execute(f"set file_search_path = '{settings.warehouse}'")
+    return con
 
 
 def _content(settings: Settings) -> dict[str, list[tuple[object, ...]]]:
@@ -130,3 +146,129 @@ def test_a_run_gives_up_clearly_when_the_home_stays_busy(tmp_path: Path, landing
     flat = " ".join(log.split())
     assert f"pid {hold.pid}" in flat and "run airflow-task" in flat and "gave up after 1 s" in flat
     assert not settings.duckdb_path.exists()  # nothing was written while it waited
+
+
+# ---------------------------------------------------------------- relocation
+def _fingerprints(root: Path) -> dict[str, str]:
+    """Every file under `root` (relative name -> sha256 of its bytes)."""
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _stored_paths(settings: Settings) -> list[str]:
+    sql = (
+        "select staging_path from meta.partition union all select quarantine_path from meta.partition "
+        "union all select raw_path from meta.extract_batch union all "
+        "select ge_result_path from meta.validation_result"
+    )
+    with _reader(settings) as con:
+        consolidated = con.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'meta' and table_name = 'core_table'"
+        ).fetchall()[0][0]
+        if consolidated:
+            sql += " union all select path from meta.core_table union all select model_path from meta.resolve_run"
+        return [p for (p,) in con.execute(sql).fetchall() if p is not None]
+
+
+def test_a_copied_home_runs_a_new_delivery_and_leaves_the_original_byte_identical(
+    tmp_path: Path, landing: Path
+) -> None:
+    original = _home(tmp_path, landing, "original")
+    rc, log = _finish(_run(original))
+    assert rc == 0, log
+    _consolidate(original)
+    stored = _stored_paths(original)
+    assert stored and not any(Path(p).is_absolute() for p in stored), stored[:3]
+    before = _fingerprints(original.home)
+
+    copy = get_settings(tmp_path / "copy")
+    shutil.copytree(original.home, copy.home)
+    # a new delivery of the same files for the same date: its batches replace the partitions
+    generate(copy, persons=300, seed=24)
+    rc, log = _finish(_run(copy))
+    assert rc == 0, log
+    _consolidate(copy)  # replaces the core files: the copy's, never the original's
+    assert _fingerprints(original.home) == before  # not a byte of the original changed
+    with _reader(copy) as con:
+        runs = con.execute("select count(distinct run_id) from meta.run_ledger").fetchall()[0][0]
+        new_batches = con.execute(
+            "select count(*) from meta.extract_batch where status = 'extracted' and run_id in "
+            "(select run_id from meta.run_ledger order by started_at desc limit 1)"
+        ).fetchall()[0][0]
+        staged = con.execute("select count(*) from staging.person").fetchall()[0][0]
+        masters = con.execute("select count(*) from core.person").fetchall()[0][0]
+        partitions = con.execute(
+            "select staging_path from meta.partition where staging_path is not null "
+            "union all select path from meta.core_table"
+        ).fetchall()
+    assert runs == 2 and new_batches > 0 and staged > 0 and masters > 0
+    for (p,) in partitions:  # the copy's views name the copy's files
+        assert (copy.warehouse / p).is_file(), p
+
+
+def test_a_moved_home_opens_its_views_and_runs_again(tmp_path: Path, landing: Path) -> None:
+    first = _home(tmp_path, landing, "first")
+    rc, log = _finish(_run(first))
+    assert rc == 0, log
+    _consolidate(first)
+    with _reader(first) as con:
+        expected = con.execute("select count(*), sum(hash(record_key)) from staging.person").fetchall()
+        core = con.execute("select count(*), sum(hash(person_id)) from core.person").fetchall()
+    moved = get_settings(tmp_path / "elsewhere" / "moved")
+    moved.home.parent.mkdir()
+    first.home.rename(moved.home)
+    with _reader(moved) as con:
+        assert (
+            con.execute("select count(*), sum(hash(record_key)) from staging.person").fetchall() == expected
+        )
+        assert con.execute("select count(*), sum(hash(person_id)) from core.person").fetchall() == core
+    generate(moved, persons=300, seed=25, drop_date="20261102")
+    # the file sources of the next day (the SQL table's few new rows fall outside its volume band)
+    rc, log = _finish(_run(moved, "-s", "ps_hukou", "-s", "nhc_health", day="2026-11-02"))
+    assert rc == 0, log
+    assert not first.home.exists()  # nothing was written back at the old place
+    with _reader(moved) as con:
+        assert con.execute("select count(*) from staging.person").fetchall()[0][0] > expected[0][0]
+
+
+def test_absolute_paths_of_an_older_version_are_made_relative_on_first_open(
+    tmp_path: Path, landing: Path
+) -> None:
+    settings = _home(tmp_path, landing)
+    rc, log = _finish(_run(settings, "-s", "ps_hukou"))
+    assert rc == 0, log
+    with _reader(settings) as con:
+        expected = con.execute("select count(*), sum(hash(record_key)) from staging.person").fetchall()
+    # what an older version left: absolute paths (to this home) in meta and in the views ...
+    old_root = f"{settings.warehouse}/"
+    with duckdb.connect(str(settings.duckdb_path)) as con:
+        for table, column in (
+            ("meta.partition", "staging_path"),
+            ("meta.partition", "quarantine_path"),
+            ("meta.extract_batch", "raw_path"),
+            ("meta.validation_result", "ge_result_path"),
+        ):
+            con.execute(f"update {table} set {column} = '{old_root}' || {column} where {column} is not null")
+        files = [f for (f,) in con.execute("select staging_path from meta.partition").fetchall()]
+        listing = ", ".join(f"'{f}'" for f in files)
+        con.execute(f"create or replace view staging.person as select * from read_parquet([{listing}])")
+    # ... and then the home was moved
+    moved = get_settings(tmp_path / "moved")
+    settings.home.rename(moved.home)
+    settings = moved
+    probe = (
+        "import sys\nfrom etl import meta\nfrom etl.config import get_settings\n"
+        "with meta.connect(get_settings(sys.argv[1])) as con:\n"
+        "    print(con.execute('select count(*), sum(hash(record_key)) from staging.person').fetchall())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(settings.home)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == str(expected)
+    stored = _stored_paths(settings)
+    assert stored and not any(p.startswith("/") for p in stored)
+    assert all((settings.warehouse / p).is_file() for p in stored)
