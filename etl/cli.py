@@ -209,7 +209,7 @@ def run(
     for name, msg in failures.items():
         console.print(f"[bold red]{name}:[/] {msg}")
     out.print(
-        f"run {run_id}: warehouse {settings.duckdb_path}; reports {settings.reports_dir}; "
+        f"run {run_id}: catalog {settings.catalog_path}; reports {settings.reports_dir}; "
         f"Data Docs {settings.docs_dir / 'index.html'}"
     )
     if failures:
@@ -269,10 +269,11 @@ def _run_sources(
     return failures
 
 
-def _print_reconciliation(settings: object, run_id: str | None = None, limit: int = 20) -> bool:
-    from etl import meta
+def _print_reconciliation(settings: Settings, run_id: str | None = None, limit: int = 20) -> bool:
+    """The reconciliation of a run (or the latest runs), from the published catalog."""
+    from etl.published import read_catalog
 
-    with meta.connect(settings) as con:  # type: ignore[arg-type]
+    with read_catalog(settings) as con:
         where = "where run_id = ?" if run_id else ""
         rows = con.execute(
             f"select run_id, source, logical_date, extracted, loaded, quarantined, balanced, status, failure "
@@ -300,8 +301,12 @@ def status(
     limit: Annotated[int, typer.Option(help="how many rows")] = 20,
     home: HomeOpt = None,
 ) -> None:
-    """Show recent runs and whether each reconciles (extracted = loaded + quarantined)."""
-    _print_reconciliation(get_settings(home), None, limit)
+    """Show recent runs and whether each reconciles (extracted = loaded + quarantined), as
+    published (a run's sources appear as each is loaded; never waits for the writer)."""
+    try:
+        _print_reconciliation(get_settings(home), None, limit)
+    except GovbaseError as exc:
+        _fail(exc)
 
 
 @app.command()
@@ -350,11 +355,13 @@ def _quarantine_frame(source: str, home: Path | None) -> tuple[object, object]:
     from etl.contracts import get_contracts
     from etl.publish.masking import mask_content
     from etl.publish.reports import masked_values, quarantined_rows
+    from etl.published import read_catalog
 
     settings = get_settings(home)
     contracts = get_contracts(settings)
-    try:
-        q = quarantined_rows(settings, contracts, source)
+    try:  # the published catalog: never waits for (nor stops) a load
+        with read_catalog(settings) as con:
+            q = quarantined_rows(con, contracts, source)
     except GovbaseError as exc:
         _fail(exc)
     if len(q):

@@ -98,6 +98,12 @@ class Settings:
         return self.warehouse / "govbase.duckdb"
 
     @cached_property
+    def catalog_path(self) -> Path:
+        """The published read-only catalog readers open (etl.published; replaced atomically
+        by the writer), never the writer's own `duckdb_path`."""
+        return self.warehouse / "catalog" / "govbase.duckdb"
+
+    @cached_property
     def docs_dir(self) -> Path:
         return self.home / "docs"
 

@@ -7,7 +7,7 @@ creates the schemas and tables on first use.
 
 DuckDB allows one read-write process per file, and this file is the writer's own:
 every writing process holds the home's writer lock (etl.lock), and readers open the
-published catalog (etl.load.catalog), never this file.
+published catalog (etl.published), never this file.
 
 Every path stored here (meta.partition, meta.extract_batch.raw_path,
 meta.validation_result.ge_result_path, meta.core_table, meta.resolve_run.model_path,

@@ -13,7 +13,8 @@ XCom; each returns a small JSON-able summary and records itself in meta.run_ledg
   load       write-audit-publish into staging.<table> and quarantine.<table>; reconcile (etl.load.stage)
 
 `run_publish` dispatches the publish stage (etl.publish.stage). Every stage holds the
-home's writer lock (etl.lock) while it runs.
+home's writer lock (etl.lock) while it runs; after a load, and after the publish stage,
+the writer replaces the read-only catalog readers open (etl.published).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from etl.load.stage import stage_load
 from etl.lock import writer_lock
 from etl.normalize.stage import stage_normalize
 from etl.publish.stage import stage_publish
+from etl.published import publishing
 from etl.validate.stage import stage_validate
 from etl.workdir import Progress, StageRun, check_date
 
@@ -45,6 +47,8 @@ __all__ = [
 ]
 
 STAGES = ("extract", "normalize", "validate", "load")
+#: stages after which the writer republishes the catalog readers open (etl.published)
+PUBLISHED_AFTER = frozenset({"load"})
 log = logging.getLogger(__name__)
 
 
@@ -77,9 +81,11 @@ def run_stage(
     contracts = get_contracts(settings)
     src = contracts.source(source)
     logical_date = check_date(logical_date)
-    # one writer per home (etl.lock): a stage waits for, or gives up on, another process's run
+    # one writer per home (etl.lock): a stage waits for, or gives up on, another process's run;
+    # a load (done or failed, as the ledger says) reaches readers in a new published catalog
     with (
         writer_lock(settings, run_id, say=log.warning),
+        publishing(settings, run_id, enabled=stage in PUBLISHED_AFTER),
         ledger(settings, run_id=run_id, source=source, stage=stage, logical_date=logical_date) as entry,
     ):
         run = StageRun(settings, contracts, src, logical_date, run_id, entry, progress, full_refresh)

@@ -30,6 +30,7 @@ from etl.ledger import ledger
 from etl.load.stage import publish_partition
 from etl.load.warehouse import LINEAGE, Partition, audit, partition_path
 from etl.lock import writer_lock
+from etl.published import publishing
 from etl.validate.quarantine import assemble
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,11 @@ class _Published:
 
 def replay(settings: Settings, contracts: Contracts, source: str) -> dict[str, Any]:
     """Replay every published partition of `source` that holds quarantined rows (holding
-    the home's writer lock); returns how many partitions there were, how many rows moved
+    the home's writer lock, then publishing the catalog); returns how many partitions there were, how many rows moved
     and how many stay quarantined."""
-    with writer_lock(settings, f"replay-{source}", say=log.warning):
+    run_id = f"replay-{source}"
+    # readers see the replayed partitions in a new published catalog
+    with writer_lock(settings, run_id, say=log.warning), publishing(settings, run_id):
         return _replay(settings, contracts, source)
 
 

@@ -1,7 +1,8 @@
 """The publish stage: what depends on landed batches, refreshed after a run or a load.
 
 Rejection reports for the departments, Data Docs, the security classification (kept in
-meta) and the department shares (etl.publish.shares). `govbase run`, `govbase publish`
+meta), the published catalog readers open (etl.published) and the department shares
+(etl.publish.shares). `govbase run`, `govbase publish`
 and the Airflow publish task all call `stage_publish` (through etl.pipeline.run_publish).
 """
 
@@ -14,6 +15,7 @@ from etl.config import Settings
 from etl.contracts import Contracts
 from etl.errors import WarehouseWriteError
 from etl.lock import writer_lock
+from etl.published import publishing
 from etl.workdir import check_date
 
 log = logging.getLogger(__name__)
@@ -27,14 +29,18 @@ def stage_publish(settings: Settings, contracts: Contracts, logical_date: str, r
     from etl.publish.reports import build_rejection_reports
 
     day = check_date(logical_date)
-    # a writer like the stages: classification findings go to meta, the shares are rebuilt
+    # a writer like the stages: classification findings go to meta, the shares are rebuilt;
+    # the catalog readers open is republished once the findings are in (also when the
+    # reports could not be written), before the shares, which can refuse to publish
     with writer_lock(settings, run_id, say=log.warning):
-        try:
-            reports = build_rejection_reports(settings, contracts)
-            index = build_data_docs(settings)
-        except OSError as exc:
-            raise WarehouseWriteError(exc, "the reports and Data Docs") from None
-        shares = publish_shares(settings, contracts, run_id, day)
+        with publishing(settings, run_id):
+            try:
+                reports = build_rejection_reports(settings, contracts)
+                index = build_data_docs(settings)
+            except OSError as exc:
+                raise WarehouseWriteError(exc, "the reports and Data Docs") from None
+            findings = classify_columns(settings, contracts, run_id)
+        shares = _build_shares(settings, contracts, findings, day)
     return {
         "stage": "publish",
         "logical_date": day,
@@ -46,15 +52,23 @@ def stage_publish(settings: Settings, contracts: Contracts, logical_date: str, r
     }
 
 
-def publish_shares(settings: Settings, contracts: Contracts, run_id: str, refreshed_at: str) -> list[Any]:
-    """Classify staged and core columns (findings to meta), then build the department shares."""
+def classify_columns(settings: Settings, contracts: Contracts, run_id: str) -> list[Any]:
+    """Classify staged and core columns by content; the findings go to meta."""
     from etl import meta
     from etl.publish import classify
+
+    with meta.connect(settings) as con:
+        findings = classify.classify(con, contracts)
+        classify.record(con, run_id, findings)
+    return findings
+
+
+def _build_shares(
+    settings: Settings, contracts: Contracts, findings: list[Any], refreshed_at: str
+) -> list[Any]:
+    """The department shares (etl.publish.shares), refused on a finding on a granted column."""
     from etl.publish.grants import load_sharing
     from etl.publish.shares import build_shares
 
     sharing = load_sharing(settings.schemas_dir, contracts.tables)
-    with meta.connect(settings) as con:
-        findings = classify.classify(con, contracts)
-        classify.record(con, run_id, findings)
     return build_shares(settings, contracts, sharing, findings, refreshed_at)

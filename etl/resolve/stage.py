@@ -32,6 +32,7 @@ from etl.config import Settings, get_settings
 from etl.contracts import Contracts, get_contracts
 from etl.lock import writer_lock
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
+from etl.published import publishing
 from etl.resolve import golden, history, ids, store
 from etl.resolve.config import ResolveConfig, load_resolve_configs, resolution_order
 from etl.resolve.linkage import Linkage, exact_ids, link
@@ -246,8 +247,13 @@ def consolidate(settings: Settings | None = None, run_id: str | None = None) -> 
     contracts = get_contracts(settings)
     configs = load_resolve_configs(settings.schemas_dir, contracts.tables)
     run_id = run_id or meta.new_run_id("consolidate")
-    # one writer per home (etl.lock): consolidate waits for a run or a stage to finish
-    with writer_lock(settings, run_id, say=log.warning), meta.connect(settings) as con:
+    # one writer per home (etl.lock): consolidate waits for a run or a stage to finish; the
+    # new core reaches readers in a new published catalog (etl.published) once it is committed
+    with (
+        writer_lock(settings, run_id, say=log.warning),
+        publishing(settings, run_id),
+        meta.connect(settings) as con,
+    ):
         store.ensure(con)
         results: list[EntityResult] = []
         for cfg in resolution_order(configs):

@@ -71,6 +71,15 @@ def read_core(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) ->
     return pd.read_parquet(settings.warehouse / row[0])
 
 
+def read_published(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame | None:
+    """core.<table> as the published catalog holds it (etl.published: a table, copied from
+    the writer's view), or None before the first consolidate run."""
+    found = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'core' and table_name = ?", [table]
+    ).fetchall()[0][0]
+    return con.execute(f'select * from core."{table}"').df() if found else None
+
+
 def _create_view(con: duckdb.DuckDBPyConnection, name: str, rel: str) -> None:
     """View core.<name> over its current file, named relative to the warehouse root (the
     connection's file_search_path resolves it: a copied or moved home reads its own file)."""
@@ -164,6 +173,7 @@ __all__ = [
     "last_value",
     "publish",
     "read_core",
+    "read_published",
     "relink_views",
     "write_model",
 ]

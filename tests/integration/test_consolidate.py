@@ -7,8 +7,11 @@ to; nothing here asks the linkage what it thinks it did.
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -296,3 +299,62 @@ def test_a_later_delivery_with_events_updates_the_base_through_history(staged: P
         assert (status["2026-11-02"][gone] != "active").all()
     history = _core(settings, "person_history")
     assert history.groupby("person_id")["is_current"].sum().max() == 1  # one current version per master
+
+
+HOLD_WRITER_FILE = """
+import sys, time, duckdb
+from etl.config import get_settings
+from etl.lock import writer_lock
+settings = get_settings(sys.argv[1])
+with writer_lock(settings, "analyst-on-the-writer-file"):
+    con = duckdb.connect(str(settings.duckdb_path))  # read-write: DuckDB's file lock held
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_consolidate_publishes_core_and_its_readers_never_wait_for_the_writer(
+    consolidated: Settings,
+) -> None:
+    """The published catalog carries schema core as consolidate left it; review list, asof
+    and evaluate read it while another process holds both the writer lock and
+    a read-write connection on the writer's file."""
+    from typer.testing import CliRunner
+
+    from etl.cli import app
+    from etl.resolve import review
+
+    with meta.connect(consolidated, read_only=True) as con:
+        last_run = con.execute(
+            "select run_id from meta.resolve_run order by finished_at desc limit 1"
+        ).fetchall()[0][0]
+        written = con.execute("select count(*), sum(hash(person_id)) from core.person").fetchall()
+    with duckdb.connect(str(consolidated.catalog_path), read_only=True) as con:
+        published = {
+            t
+            for (t,) in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'core'"
+            ).fetchall()
+        }
+        assert con.execute("select run_id from meta.published").fetchall() == [(last_run,)]
+        assert con.execute("select count(*), sum(hash(person_id)) from core.person").fetchall() == written
+    assert set(CORE_TABLES) <= published
+    expected_queue = review.queue(consolidated)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITER_FILE, str(consolidated.home)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        queue = review.queue(consolidated)  # (the demo's default band queues no pair at this size)
+        assert queue.equals(expected_queue)
+        scores = evaluate(consolidated)
+        assert scores["person"][0].precision >= 0.995
+        home = ["--home", str(consolidated.home)]
+        asof = CliRunner().invoke(app, ["asof", "2026-11-01", "person", "--limit", "3", *home])
+        assert asof.exit_code == 0, asof.output
+        assert "masters" in asof.output
+        listed = CliRunner().invoke(app, ["review", "list", *home])
+        assert listed.exit_code == 0 and f"review queue ({len(queue)} pairs)" in listed.output, listed.output
+    finally:
+        holder.kill()
+        holder.wait()

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from etl import meta
 from etl.config import Settings, get_settings
 from etl.demo import generate
 
@@ -67,9 +68,13 @@ def _finish(proc: subprocess.Popen[str], timeout: float = 600) -> tuple[int, str
 
 
 def _reader(settings: Settings) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
-    con.execute(f"set file_search_path = '{settings.warehouse}'")
-    return con
+    """What an analyst opens: the published catalog."""
+    return duckdb.connect(str(settings.catalog_path), read_only=True)
+
+
+def _writer_file(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """The writer's own file (for what only it holds: the stored paths as written)."""
+    return duckdb.connect(str(settings.duckdb_path), read_only=True)
 
 
 def _content(settings: Settings) -> dict[str, list[tuple[object, ...]]]:
@@ -78,8 +83,8 @@ def _content(settings: Settings) -> dict[str, list[tuple[object, ...]]]:
     found: dict[str, list[tuple[object, ...]]] = {}
     with _reader(settings) as con:
         views = con.execute(
-            "select schema_name, view_name from duckdb_views() "
-            "where schema_name in ('staging', 'quarantine') and not internal order by all"
+            "select schema_name, table_name from duckdb_tables() "  # published as tables
+            "where schema_name in ('staging', 'quarantine') order by all"
         ).fetchall()
         for schema, view in views:
             rows = con.execute(
@@ -164,7 +169,7 @@ def _stored_paths(settings: Settings) -> list[str]:
         "union all select raw_path from meta.extract_batch union all "
         "select ge_result_path from meta.validation_result"
     )
-    with _reader(settings) as con:
+    with _writer_file(settings) as con:
         consolidated = con.execute(
             "select count(*) from duckdb_tables() where schema_name = 'meta' and table_name = 'core_table'"
         ).fetchall()[0][0]
@@ -192,6 +197,8 @@ def test_a_copied_home_runs_a_new_delivery_and_leaves_the_original_byte_identica
     assert rc == 0, log
     _consolidate(copy)  # replaces the core files: the copy's, never the original's
     assert _fingerprints(original.home) == before  # not a byte of the original changed
+    with meta.connect(copy, read_only=True) as con:  # the writer's views over the copy's files
+        assert con.execute("select count(*) from core.person").fetchall()[0][0] > 0
     with _reader(copy) as con:
         runs = con.execute("select count(distinct run_id) from meta.run_ledger").fetchall()[0][0]
         new_batches = con.execute(
@@ -221,6 +228,11 @@ def test_a_moved_home_opens_its_views_and_runs_again(tmp_path: Path, landing: Pa
     moved.home.parent.mkdir()
     first.home.rename(moved.home)
     with _reader(moved) as con:
+        assert (
+            con.execute("select count(*), sum(hash(record_key)) from staging.person").fetchall() == expected
+        )
+        assert con.execute("select count(*), sum(hash(person_id)) from core.person").fetchall() == core
+    with meta.connect(moved, read_only=True) as con:  # the writer's own views resolve here too
         assert (
             con.execute("select count(*), sum(hash(record_key)) from staging.person").fetchall() == expected
         )
@@ -272,3 +284,77 @@ def test_absolute_paths_of_an_older_version_are_made_relative_on_first_open(
     stored = _stored_paths(settings)
     assert stored and not any(p.startswith("/") for p in stored)
     assert all((settings.warehouse / p).is_file() for p in stored)
+
+
+# ---------------------------------------------------------------- readers beside the loader
+STATE = (
+    "select (select count(*) from staging.person), "
+    "(select coalesce(sum(rows_loaded), 0) from meta.partition where table_name = 'person'), "
+    "(select count(*) from meta.run_ledger)"
+)
+READER = f"""
+import sys, time, duckdb, pathlib
+catalog, stop, mode = sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3]
+held = duckdb.connect(catalog, read_only=True) if mode == "held" else None
+print("ready", flush=True)
+reads = failures = 0
+while not stop.exists():
+    try:
+        con = held or duckdb.connect(catalog, read_only=True)
+        print(tuple(con.execute({STATE!r}).fetchall()[0]), flush=True)
+        if held is None:
+            con.close()
+        reads += 1
+    except Exception as exc:
+        failures += 1
+        print("FAILED", type(exc).__name__, exc, flush=True)
+    time.sleep(0.02)
+print("reads", reads, "failures", failures, flush=True)
+"""
+
+
+def test_readers_never_block_the_loader_nor_see_a_partial_batch(tmp_path: Path, landing: Path) -> None:
+    settings = _home(tmp_path, landing)
+    sources = ("-s", "ps_hukou", "-s", "nhc_health")
+    rc, log = _finish(_run(settings, *sources))
+    assert rc == 0, log
+    with _reader(settings) as con:
+        old = tuple(con.execute(STATE).fetchall()[0])
+    generate(settings, persons=300, seed=26)  # a new delivery of the same files: replaces the batches
+    stop = tmp_path / "stop"
+    readers = {
+        mode: subprocess.Popen(
+            [sys.executable, "-c", READER, str(settings.catalog_path), str(stop), mode],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for mode in ("held", "polling")
+    }
+    for proc in readers.values():
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    try:
+        rc, log = _finish(_run(settings, *sources))
+    finally:
+        stop.touch()
+        outputs = {mode: proc.communicate(timeout=60) for mode, proc in readers.items()}
+    assert rc == 0, log  # a reader holding the catalog open did not stop the load
+    with _reader(settings) as con:
+        new = tuple(con.execute(STATE).fetchall()[0])
+    assert new != old and new[0] == new[1]
+    seen: dict[str, list[tuple[int, ...]]] = {}
+    for mode, (out, err) in outputs.items():
+        lines = out.splitlines()
+        assert lines[-1].endswith("failures 0"), (
+            mode,
+            [ln for ln in lines if "FAILED" in ln][:3],
+            err[-500:],
+        )
+        seen[mode] = [eval(ln) for ln in lines if ln.startswith("(")]
+    assert set(seen["held"]) == {old}  # the connection held open kept its state throughout
+    polled = seen["polling"]
+    # every polled read was one whole published state (staged rows match their partitions),
+    # starting from the old one, ending at the new one, never going back
+    assert polled[0] == old and polled[-1] == new
+    assert all(s[0] == s[1] for s in polled)
+    assert [s[2] for s in polled] == sorted(s[2] for s in polled)
