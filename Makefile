@@ -24,11 +24,13 @@ $(VENV)/.installed: pyproject.toml uv.lock
 
 setup: $(VENV)/.installed  ## create .venv with uv (installing uv first if absent)
 
-browser:  ## install Debian's chromium + chromium-driver for the UI test (when missing)
-	@if [ ! -x /usr/bin/chromium ]; then \
-	  echo "installing chromium from Debian packages"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
-	  || echo "could not install chromium: the browser test will skip"; fi
+browser:  ## install Debian's chromium, chromium-driver and CJK fonts (fonts-noto-cjk) for the browser tests (when missing)
+	@missing=""; [ -x /usr/bin/chromium ] || missing="chromium chromium-driver"; \
+	  fc-list :lang=zh 2>/dev/null | grep -q . || missing="$$missing fonts-noto-cjk"; \
+	  if [ -n "$$missing" ]; then \
+	  echo "installing from Debian packages:$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	  || echo "could not install$$missing: the browser tests will skip (or screenshots show boxes for Chinese)"; fi
 
 demo: setup  ## generate demo department data and run the whole pipeline through Airflow
 	$(BIN)/python -m etl.orchestration.demo --persons $(PERSONS) --seed $(SEED)
@@ -36,7 +38,7 @@ demo: setup  ## generate demo department data and run the whole pipeline through
 test: setup browser  ## unit + integration tests (slow suites excluded)
 	$(BIN)/pytest -q
 
-test-slow: setup  ## the on-demand suites marked slow (the 1 GB extraction memory test, fault injection)
+test-slow: setup  ## the on-demand suites marked slow (the 1 GB extraction memory test, the fault-injection suite: docs/reliability.md)
 	$(BIN)/pytest -q -m slow
 
 lint: setup  ## ruff, and mypy on etl/

@@ -20,6 +20,8 @@ from etl.errors import GovbaseError
 _PACKAGE_DIR = Path(__file__).resolve().parent
 #: who evaluates the expectation suites (etl.validate.runner)
 VALIDATION_ENGINES = ("compiled", "ge")
+#: the language of department-facing reports: Chinese with English alongside, or one of them
+REPORT_LANGUAGES = ("zh-en", "zh", "en")
 
 
 def _default_project_dir() -> Path:
@@ -53,6 +55,8 @@ class Settings:
       (default v1). Never logged (not in repr).
     lock_timeout: GOVBASE_LOCK_TIMEOUT, seconds a writer waits for the home's writer lock
       (etl.lock) before it gives up (default 3600: a second run waits for a whole first run).
+    report_language: GOVBASE_REPORT_LANGUAGE, the language of the rejection reports and the run
+      report: `zh-en` (default: Simplified Chinese with English alongside), `zh` or `en`.
     """
 
     home: Path
@@ -62,11 +66,16 @@ class Settings:
     pseudonym_key: str | None = field(default=None, repr=False)
     pseudonym_key_version: str = "v1"
     lock_timeout: float = 3600.0
+    report_language: str = "zh-en"
 
     def __post_init__(self) -> None:
         if self.validation_engine not in VALIDATION_ENGINES:
             raise GovbaseError(
                 f"validation engine {self.validation_engine!r}: use one of {', '.join(VALIDATION_ENGINES)}"
+            )
+        if self.report_language not in REPORT_LANGUAGES:
+            raise GovbaseError(
+                f"report language {self.report_language!r}: use one of {', '.join(REPORT_LANGUAGES)}"
             )
         if not self.retry_delay_seconds >= 0:
             raise GovbaseError(f"retry delay {self.retry_delay_seconds!r}: a number of seconds >= 0")
@@ -133,6 +142,7 @@ def get_settings(home: str | os.PathLike[str] | None = None, **overrides: Any) -
         "validation_engine": os.environ.get("GOVBASE_VALIDATION_ENGINE", "compiled"),
         "retry_delay_seconds": _seconds("GOVBASE_RETRY_DELAY_SECONDS", "30"),
         "lock_timeout": _seconds("GOVBASE_LOCK_TIMEOUT", "3600"),
+        "report_language": os.environ.get("GOVBASE_REPORT_LANGUAGE", "zh-en"),
         **_pseudonym_key(),
     }
     fields.update({k: v for k, v in overrides.items() if v is not None})

@@ -20,12 +20,14 @@ A malformed contract raises ContractError naming the file, the key and the probl
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -85,6 +87,21 @@ KNOWN_TRANSFORMS = frozenset(
 )
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _snake_case(what: str) -> Callable[[str], str]:
+    """A check that a name is snake_case ascii; `what` names it in the error."""
+
+    def check(v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"{what} {v!r} must be snake_case ascii")
+        return v
+
+    return check
+
+
+ColumnName = Annotated[str, AfterValidator(_snake_case("column name"))]
+SourceName = Annotated[str, AfterValidator(_snake_case("source name"))]
 #: Characters a CSV delimiter cannot be: they end a line, quote a field, or are data.
 _BAD_DELIMITERS = frozenset({"\n", "\r", '"', "\x00"})
 
@@ -96,6 +113,10 @@ def _known_transforms(v: list[str]) -> list[str]:
             f"unknown transform(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_TRANSFORMS))}"
         )
     return v
+
+
+#: A list of transform names, each one of etl.normalize.TRANSFORMS.
+TransformNames = Annotated[list[str], AfterValidator(_known_transforms)]
 
 
 class _Strict(BaseModel):
@@ -196,7 +217,7 @@ class Check(_Strict):
 
 
 class Column(_Strict):
-    name: str
+    name: ColumnName
     type: ColumnType
     description: str = Field(min_length=1)
     nullable: bool = Field(True, description="False adds a not_null check")
@@ -208,13 +229,6 @@ class Column(_Strict):
         None, min_length=1, description="how core picks this attribute among a master's records"
     )
     checks: list[Check] = Field(default_factory=list)
-
-    @field_validator("name")
-    @classmethod
-    def _snake(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError(f"column name {v!r} must be snake_case ascii")
-        return v
 
     @field_validator("checks")
     @classmethod
@@ -269,17 +283,12 @@ class FieldMap(_Strict):
 
     name: str = Field(min_length=1, description="field name as delivered (dotted path in JSON)")
     to: str | None = Field(description="shared column; null: declared and kept in raw only")
-    transforms: list[str] = Field(default_factory=list)
+    transforms: TransformNames = Field(default_factory=list)
     trust: int = Field(5, ge=0, le=10, description="survivorship rank of this attribute")
     required: bool = Field(True, description="must be present in every delivery")
     # fixed-width only: 0-based start offset and width in characters
     start: int | None = Field(None, ge=0)
     width: int | None = Field(None, gt=0)
-
-    @field_validator("transforms")
-    @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
-        return _known_transforms(v)
 
 
 #: Rules that combine several delivered fields into one column (Combine.rule); the
@@ -305,7 +314,7 @@ class Combine(_Strict):
 
     rule: str = Field(description="join | first_non_empty | date_parts")
     separator: str | None = Field(None, description="join only: put between the non-empty parts")
-    transforms: list[str] = Field(default_factory=list, description="run on the combined value")
+    transforms: TransformNames = Field(default_factory=list, description="run on the combined value")
 
     @field_validator("rule")
     @classmethod
@@ -313,11 +322,6 @@ class Combine(_Strict):
         if v not in COMBINE_RULES:
             raise ValueError(f"unknown combine rule {v!r}; known: {', '.join(sorted(COMBINE_RULES))}")
         return v
-
-    @field_validator("transforms")
-    @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
-        return _known_transforms(v)
 
     @model_validator(mode="after")
     def _check(self) -> Combine:
@@ -336,7 +340,7 @@ class Unpivot(_Strict):
     pattern: str = Field(description="regex over delivered field names; group 1 is the variable value")
     variable_to: str
     value_to: str
-    value_transforms: list[str] = Field(default_factory=lambda: ["decimal"])
+    value_transforms: TransformNames = Field(default_factory=lambda: ["decimal"])
 
     @field_validator("pattern")
     @classmethod
@@ -348,11 +352,6 @@ class Unpivot(_Strict):
         if groups < 1:
             raise ValueError("needs a group: group 1 of the matching field name is the variable value")
         return v
-
-    @field_validator("value_transforms")
-    @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
-        return _known_transforms(v)
 
     @model_validator(mode="after")
     def _two_columns(self) -> Unpivot:
@@ -379,7 +378,7 @@ class VolumeBand(_Strict):
 
 
 class Source(_Strict):
-    name: str
+    name: SourceName
     department: str = Field(min_length=1, description="department code, e.g. public_security")
     department_name: str = Field(min_length=1)
     description: str = Field(min_length=1)
@@ -467,13 +466,6 @@ class Source(_Strict):
                 )
         return v
 
-    @field_validator("name")
-    @classmethod
-    def _snake(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError(f"source name {v!r} must be snake_case ascii")
-        return v
-
     @field_validator("delimiter")
     @classmethod
     def _one_char(cls, v: str) -> str:
@@ -549,6 +541,16 @@ class Source(_Strict):
     def field_names(self) -> list[str]:
         return [f.name for f in self.fields]
 
+    def column_of(self, field: str) -> str | None:
+        """The shared column a delivered field feeds: its `to`, else the unpivot's value column
+        for a field name its pattern takes (the field's values become rows), else None."""
+        declared = next((f for f in self.fields if f.name == field), None)
+        if declared is not None and declared.to is not None:
+            return declared.to
+        if self.unpivot is not None and re.search(self.unpivot.pattern, field):
+            return self.unpivot.value_to
+        return None
+
     def trust_by_column(self) -> dict[str, int]:
         """Trust of each mapped column; a combined column takes its most trusted field's."""
         out: dict[str, int] = {}
@@ -583,7 +585,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _parse(model: type[BaseModel], path: Path) -> Any:
+def parse_contract(model: type[BaseModel], path: Path) -> Any:
+    """A YAML contract file as `model`, whose `name` must be the file's stem; any problem
+    is a ContractError naming the file and where in it."""
     data = _read_yaml(path)
     try:
         obj = model.model_validate(data)
@@ -597,11 +601,11 @@ def _parse(model: type[BaseModel], path: Path) -> Any:
 
 
 def load_shared_table(path: Path) -> SharedTable:
-    return _parse(SharedTable, path)  # type: ignore[no-any-return,unused-ignore]
+    return parse_contract(SharedTable, path)  # type: ignore[no-any-return,unused-ignore]
 
 
 def load_source(path: Path) -> Source:
-    return _parse(Source, path)  # type: ignore[no-any-return,unused-ignore]
+    return parse_contract(Source, path)  # type: ignore[no-any-return,unused-ignore]
 
 
 class Contracts(BaseModel):
@@ -671,6 +675,12 @@ def load_contracts(schemas_dir: Path) -> Contracts:
     from etl.publish.grants import load_sharing  # grants are contracts too: checked here
 
     load_sharing(schemas_dir, tables)
+    from etl.descriptions import load_descriptions  # the warehouse's descriptions: checked here
+
+    load_descriptions(schemas_dir)
+    from etl.publish.openspec import load_open  # so are the open datasets (schemas/open/)
+
+    load_open(schemas_dir, tables)
     return Contracts(tables=tables, sources=sources)
 
 

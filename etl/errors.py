@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class GovbaseError(Exception):
     """Base class of every error govbase raises on purpose."""
@@ -66,11 +70,53 @@ class StageOrderError(GovbaseError):
 
 class WarehouseWriteError(GovbaseError):
     """A file of the warehouse (raw, staging, reports ...) cannot be written: permissions, a
-    full disk, a path taken by something else. Names the path and the operating system's
-    reason. Not a problem of a delivered file: it stops the stage instead of failing one
-    file after another."""
+    read-only or full file system, a path taken by something else. Names what was being
+    written, the operating system's reason and the path; once space or permission returns,
+    a rerun recovers (nothing half written is ever published). Not a problem of a delivered
+    file: it stops the stage instead of failing one file after another."""
 
-    def __init__(self, exc: OSError, what: str = "the warehouse") -> None:
-        self.path = exc.filename
-        where = f" ({exc.filename})" if exc.filename else ""
-        super().__init__(f"cannot write {what}: {exc.strerror or exc}{where}")
+    def __init__(self, exc: BaseException, what: str = "the warehouse") -> None:
+        self.path = exc.filename if isinstance(exc, OSError) else None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        where = f" ({self.path})" if self.path else ""
+        super().__init__(f"cannot write {what}: {reason}{where}; fix it and rerun")
+
+
+#: errno values (and the words DuckDB and Arrow use for them) that mean "the home is not writable"
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EDQUOT})
+_WRITE_WORDS = (
+    "No space left on device",
+    "Permission denied",
+    "Operation not permitted",
+    "Read-only file system",
+    "Disk quota exceeded",
+)
+
+
+def write_error(exc: BaseException, what: str = "the warehouse") -> WarehouseWriteError | None:
+    """`exc` as a WarehouseWriteError naming `what` was being written, or None when it is not
+    a problem of writing the home (the caller re-raises it as it is). Recognizes OSError by
+    errno, and DuckDB's and Arrow's errors by the operating system's words in their message
+    (they carry no errno); a WarehouseWriteError is returned as it is."""
+    if isinstance(exc, WarehouseWriteError):
+        return exc
+    if isinstance(exc, GovbaseError):  # already says what happened, in its own words
+        return None
+    if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+        return WarehouseWriteError(exc, what)
+    if isinstance(exc, Exception) and any(w in str(exc) for w in _WRITE_WORDS):
+        return WarehouseWriteError(exc, what)
+    return None
+
+
+@contextmanager
+def writing(what: str = "the warehouse") -> Iterator[None]:
+    """Inside: an error that means the home cannot be written (see `write_error`) comes
+    out as a WarehouseWriteError naming `what`; every other error as it is."""
+    try:
+        yield
+    except Exception as exc:
+        err = write_error(exc, what)
+        if err is None or err is exc:
+            raise
+        raise err from exc

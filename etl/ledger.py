@@ -14,6 +14,7 @@ from datetime import datetime
 
 from etl import meta
 from etl.config import Settings
+from etl.faults import checkpoint
 
 #: a message longer than this is cut (an exception can carry a whole traceback's worth)
 MESSAGE_CHARS = 2000
@@ -78,5 +79,7 @@ def ledger(
             entry.counts(0, 0, 0)
             entry.fail(str(exc))
         entry.write(settings)
+        checkpoint("ledger:after_write")
         raise
     entry.write(settings)
+    checkpoint("ledger:after_write")

@@ -238,6 +238,19 @@ def _relativize(con: duckdb.DuckDBPyConnection) -> int:
 _INITIALIZED: set[str] = set()
 
 
+def _comment_meta(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """The meta tables' descriptions (schemas/warehouse.yml) as DuckDB comments."""
+    from etl.descriptions import comment_schema
+
+    con.execute("begin transaction")
+    try:
+        comment_schema(con, {}, settings.schemas_dir, "meta")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
 @contextmanager
 def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse catalog; creates it and the meta tables when absent."""
@@ -256,6 +269,7 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.Duck
             con.execute(DDL)
             con.execute(DDL_EXTRACT)
             _relativize(con)
+            _comment_meta(con, settings)
             _INITIALIZED.add(path)
     try:
         yield con

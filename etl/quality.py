@@ -5,7 +5,7 @@ validation and the rejection reports.
   either repairable (normalization must restore the true value) or not
   (the row must be quarantined with the given reason code).
 - REASONS: quarantine reason codes, with the plain words a department reads in
-  its rejection report.
+  its rejection report; REASONS_ZH: the same in Simplified Chinese (same keys).
 """
 
 from __future__ import annotations
@@ -47,6 +47,35 @@ REASONS: dict[str, str] = {
     "missing_required": "A required value is empty.",
     "duplicate_key": "The same key appears more than once in the batch.",
     "out_of_range": "A value is outside the range its column allows.",
+}
+
+#: the same reasons in Simplified Chinese, for department-facing reports (etl.publish.i18n)
+REASONS_ZH: dict[str, str] = {
+    "resident_id_format": "公民身份号码不是15位或18位（数字，末位可为X）。",
+    "resident_id_checksum": "公民身份号码的校验码与前17位不符。",
+    "resident_id_destroyed": "公民身份号码被存成了数值（例如在Excel中），丢失了末几位，无法恢复，请以文本格式重新录入。",
+    "resident_id_birth_mismatch": "出生日期与公民身份号码中的出生日期不一致。",
+    "resident_id_gender_mismatch": "性别与公民身份号码中的性别不一致。",
+    "credit_code_format": "统一社会信用代码不是18位允许的字符。",
+    "credit_code_checksum": "统一社会信用代码的校验码不符。",
+    "invalid_date": "日期无法识别或不存在（例如2月30日）。",
+    "date_out_of_range": "日期晚于今天或早得不合常理。",
+    "invalid_code": "代码值（性别、民族、婚姻状况、状态、类型）不在代码表中。",
+    "invalid_region": "行政区划代码不是有效的GB/T 2260代码。",
+    "invalid_amount": "金额无法识别为数字（可带万、亿单位）。",
+    "invalid_number": "数值无法识别为数字。",
+    "invalid_phone": "电话号码不是有效的手机或固定电话号码。",
+    "malformed_row": "该行字段数与表头不一致（行不齐），字段可能错位。",
+    "unbalanced_quote": "该行开始的引号未在本行闭合（或很多行后才闭合），已按无引号读取，字段可能被截断。",
+    "control_character": "值中含有不可见的控制字符（NUL，或使文字显示与实际不同的双向控制符）。",
+    "field_too_long": "值超过来源允许的长度（多为未闭合的引号吞并了后续行）。",
+    "invalid_cell": "电子表格单元格含错误值（#DIV/0!、#N/A等）或从未计算的公式。",
+    "wrong_json_type": "JSON值的类型与字段要求不符（需要文本处给了数字、列表、对象或真假值）。",
+    "duplicate_json_key": "JSON记录中同一键出现两次，无法判断以哪个值为准。",
+    "unreadable_record": "记录无法读取（例如JSON嵌套过深），已按原样保留。",
+    "missing_required": "必填值为空。",
+    "duplicate_key": "同一批次中同一主键出现多次。",
+    "out_of_range": "值超出该列允许的范围。",
 }
 
 #: reason codes a reader can give a whole row: its `_row_error` starts with "<code>: ";

@@ -80,6 +80,10 @@ class Defects:
     def get(self, code: str) -> np.ndarray:
         return self.masks.get(code, np.zeros(self.n, dtype=bool))
 
+    def valid_id(self) -> np.ndarray:
+        """Rows whose delivered resident ID is readable and checks out (no ID defect)."""
+        return ~self.get("id_missing") & ~self.get("id_bad_checksum") & ~self.get("id_excel_destroyed")
+
     def codes(self) -> np.ndarray:
         out: np.ndarray = np.full(self.n, "", dtype=S)
         for code in sorted(self.masks):

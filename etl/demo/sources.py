@@ -268,6 +268,39 @@ def truth(
     return pd.DataFrame(data)
 
 
+def _built(
+    src: str, path: Path, frame: pd.DataFrame, rows: np.ndarray, dfx: M.Defects, record_key: np.ndarray
+) -> Built:
+    """The delivered file `path` of `src` and its truth: the `rows` of the population `frame`
+    (persons or organisations) it carries, their defects, and every column the source maps."""
+    entity = "person_id" if "person_id" in frame.columns else "org_id"
+    return [path], truth(
+        src,
+        f"{src}/{path.name}",
+        frame[entity].to_numpy()[rows],
+        dfx.codes(),
+        frame,
+        rows,
+        _mapped(src),
+        record_key,
+    )
+
+
+def _gender(P: pd.DataFrame, rows: np.ndarray, dfx: M.Defects, has_id: np.ndarray) -> np.ndarray:
+    """The gender codes of `rows`, swapped on the rows picked for id_gender_mismatch
+    (among `has_id`: the ID's sex digit then disagrees)."""
+    gender = P["gender"].to_numpy()[rows]
+    gm = dfx.pick("id_gender_mismatch", has_id)
+    return np.where(gm, np.where(gender == "1", "2", "1"), gender)
+
+
+def _as_names(rng: np.random.Generator, codes: np.ndarray, code_list: str, share: float) -> np.ndarray:
+    """Codes of `code_list` delivered as their names (schemas/reference) in about `share` of
+    the rows, as the codes themselves in the others."""
+    names = sarr(pd.Series(codes).map(reference.names(code_list)).to_numpy())
+    return np.where(rng.random(len(codes)) < share, names, codes).astype(S)
+
+
 def _name_variants(rng: np.random.Generator, P: pd.DataFrame, rows: np.ndarray) -> dict[str, np.ndarray]:
     """Per name-variation code (messy.NAME_VARIANTS) the variant of each row's name."""
     name = P["name"].to_numpy()[rows]
@@ -295,7 +328,7 @@ def _birth_texts(
 ) -> np.ndarray:
     """Delivered birth dates: wrong dates on records without an ID (birth_swapped,
     birth_off_by_one), mismatches with a valid ID, impossible dates (the birth group)."""
-    has_id = ~dfx.get("id_missing") & ~dfx.get("id_bad_checksum") & ~dfx.get("id_excel_destroyed")
+    has_id = dfx.valid_id()
     bd = M.fmt_dates(rng, M.mess_birth_without_id(rng, birth, dfx, dfx.get("id_missing")), probs)
     mm = dfx.pick("id_birth_mismatch", has_id)
     bd[mm] = M.fmt_dates(rng, birth[mm] + rng.integers(1, 400, int(mm.sum())), probs)
@@ -313,13 +346,21 @@ def _stale_residence(P: pd.DataFrame, rows: np.ndarray, moved: np.ndarray) -> tu
     return region, address
 
 
-def _csv_lines(cols: Sequence[np.ndarray], header: Sequence[str], ragged: np.ndarray | None = None) -> str:
+def _write_csv(
+    ctx: Ctx, src: str, stem: str, cols: Sequence[np.ndarray], dfx: M.Defects, encoding: str
+) -> Path:
+    """`<stem>_<drop date>.csv` of `src`: the contract's header, then `cols` joined by commas,
+    a remark cell too many on the rows picked for ragged_row."""
+    ragged = dfx.pick("ragged_row")
     line = cols[0]
     for c in cols[1:]:
         line = cat(line, ",", c)
-    if ragged is not None and ragged.any():
+    if ragged.any():
         line = np.where(ragged, cat(line, ",", "备注：核查中"), line).astype(S)
-    return ",".join(header) + "\n" + "\n".join(line.tolist()) + "\n"
+    header = [f.name for f in _fields(src)]
+    path = ctx.folder(src) / f"{stem}_{ctx.drop_date}.csv"
+    path.write_bytes((",".join(header) + "\n" + "\n".join(line.tolist()) + "\n").encode(encoding))
+    return path
 
 
 def _pick(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
@@ -334,27 +375,19 @@ def build_ps_hukou(ctx: Ctx) -> Built:
     dfx = M.Defects(rng, n, RATES[src])
     birth = P["birth_date"].to_numpy().astype("datetime64[D]")[rows]
     ids = M.mess_resident_ids(rng, P["resident_id"].to_numpy()[rows], dfx, zero_width=False)
-    has_id = ~dfx.get("id_missing") & ~dfx.get("id_bad_checksum")
+    has_id = dfx.valid_id()
     date_probs = {"compact": 0.7, "iso": 0.2, "cn": 0.1}
     bd = M.fmt_dates(rng, birth, date_probs)
     mm = dfx.pick("id_birth_mismatch", has_id)
     bd[mm] = M.fmt_dates(rng, birth[mm] + rng.integers(1, 400, int(mm.sum())), date_probs)
     imp = dfx.pick("date_impossible")
     bd[imp] = M.impossible_dates(rng, birth[imp], date_probs)
-    gender = P["gender"].to_numpy()[rows]
-    gm = dfx.pick("id_gender_mismatch", has_id)
-    gender = np.where(gm, np.where(gender == "1", "2", "1"), gender)
+    gender = _gender(P, rows, dfx, has_id)
     gtxt = M.fmt_gender(rng, gender, {"cn": 0.9, "code": 0.1})
-    eth = P["ethnicity"].to_numpy()[rows]
-    eth_name = pd.Series(eth).map(reference.names("ethnicity")).to_numpy()
-    eth_txt = np.where(rng.random(n) < 0.8, sarr(eth_name), eth).astype(S)
-    mar = P["marital_status"].to_numpy()[rows]
-    mar_txt = np.where(
-        rng.random(n) < 0.8, sarr(pd.Series(mar).map(reference.names("marital_status")).to_numpy()), mar
-    ).astype(S)
+    eth_txt = _as_names(rng, P["ethnicity"].to_numpy()[rows], "ethnicity", 0.8)
+    mar_txt = _as_names(rng, P["marital_status"].to_numpy()[rows], "marital_status", 0.8)
     names = M.mess_names(rng, P["name"].to_numpy()[rows], None, dfx, zero_width=False)
     phones = M.mess_phones(rng, P["phone"].to_numpy()[rows], P["old_phone"].to_numpy()[rows], dfx)
-    ragged = dfx.pick("ragged_row")
     key = cat("HJ", num(rows + 1, 10))  # 人员编号: the population system's person number
     cols = [
         ids,
@@ -368,20 +401,8 @@ def build_ps_hukou(ctx: Ctx) -> Built:
         mar_txt,
         key,
     ]
-    header = [f.name for f in _fields(src)]
-    path = ctx.folder(src) / f"hukou_{ctx.drop_date}.csv"
-    path.write_bytes(_csv_lines(cols, header, ragged).encode("gbk"))
-    t = truth(
-        src,
-        f"{src}/{path.name}",
-        P["person_id"].to_numpy()[rows],
-        dfx.codes(),
-        P,
-        rows,
-        _mapped(src),
-        key,
-    )
-    return [path], t
+    path = _write_csv(ctx, src, "hukou", cols, dfx, "gbk")
+    return _built(src, path, P, rows, dfx, key)
 
 
 def _fields(source: str) -> list[FieldMap]:
@@ -432,7 +453,6 @@ def build_tax_registration(ctx: Ctx) -> Built:
         rng, np.minimum(est + rng.integers(0, 60, n), REF_DATE - 1), {"slash": 0.5, "iso": 0.5}
     )
     status = sarr(pd.Series(OR["status"].to_numpy()[rows]).map(_STATUS_TAX).to_numpy())
-    ragged = dfx.pick("ragged_row")
     key = cat("SW", num(rows + 1, 9))  # 登记序号: the tax bureau's registration serial
     cols = [
         codes,
@@ -446,19 +466,8 @@ def build_tax_registration(ctx: Ctx) -> Built:
         status,
         key,
     ]
-    path = ctx.folder(src) / f"taxpayers_{ctx.drop_date}.csv"
-    path.write_bytes(_csv_lines(cols, [f.name for f in _fields(src)], ragged).encode("utf-8-sig"))
-    t = truth(
-        src,
-        f"{src}/{path.name}",
-        OR["org_id"].to_numpy()[rows],
-        dfx.codes(),
-        OR,
-        rows,
-        _mapped(src),
-        key,
-    )
-    return [path], t
+    path = _write_csv(ctx, src, "taxpayers", cols, dfx, "utf-8-sig")
+    return _built(src, path, OR, rows, dfx, key)
 
 
 # ---------------------------------------------------------------- hrss_insurance (Excel, 2-row header)
@@ -501,10 +510,8 @@ def build_hrss_insurance(ctx: Ctx) -> Built:
     pr, orr = E["p"].to_numpy(), E["o"].to_numpy()
     dfx = M.Defects(rng, n, RATES[src])
     ids = M.mess_resident_ids(rng, P["resident_id"].to_numpy()[pr], dfx)
-    has_id = ~dfx.get("id_missing") & ~dfx.get("id_bad_checksum") & ~dfx.get("id_excel_destroyed")
-    gender = P["gender"].to_numpy()[pr]
-    gm = dfx.pick("id_gender_mismatch", has_id)
-    gender = np.where(gm, np.where(gender == "1", "2", "1"), gender)
+    has_id = dfx.valid_id()
+    gender = _gender(P, pr, dfx, has_id)
     gtxt = M.fmt_gender(rng, gender, {"cn": 0.8, "code": 0.2})
     names = M.mess_names(rng, P["name"].to_numpy()[pr], _name_variants(rng, P, pr), dfx)
     phones = M.mess_phones(rng, P["phone"].to_numpy()[pr], P["old_phone"].to_numpy()[pr], dfx)
@@ -629,12 +636,10 @@ def build_nhc_health(ctx: Ctx) -> Built:
     dfx = M.Defects(rng, n, RATES[src])
     dfx.mark("duplicate_record", np.arange(n) >= n - len(twice))
     ids = M.mess_resident_ids(rng, P["resident_id"].to_numpy()[rows], dfx)
-    has_id = ~dfx.get("id_missing") & ~dfx.get("id_bad_checksum")
+    has_id = dfx.valid_id()
     birth = P["birth_date"].to_numpy().astype("datetime64[D]")[rows]
     bd = _birth_texts(rng, birth, dfx, {"iso": 0.85, "dot": 0.1, "compact": 0.05})
-    gender = P["gender"].to_numpy()[rows]
-    gm = dfx.pick("id_gender_mismatch", has_id)
-    gender = np.where(gm, np.where(gender == "1", "2", "1"), gender)
+    gender = _gender(P, rows, dfx, has_id)
     sex = M.fmt_gender(rng, gender, {"code": 0.6, "cn": 0.2, "mf": 0.1, "en": 0.1})
     names = M.mess_names(rng, P["name"].to_numpy()[rows], _name_variants(rng, P, rows), dfx)
     phones = M.mess_phones(rng, P["phone"].to_numpy()[rows], P["old_phone"].to_numpy()[rows], dfx)
@@ -670,17 +675,7 @@ def build_nhc_health(ctx: Ctx) -> Built:
     )
     path = ctx.folder(src) / f"health_{ctx.drop_date}.jsonl"
     path.write_bytes(("\n".join(line.tolist()) + "\n").encode("utf-8"))
-    t = truth(
-        src,
-        f"{src}/{path.name}",
-        P["person_id"].to_numpy()[rows],
-        dfx.codes(),
-        P,
-        rows,
-        _mapped(src),
-        record_id,
-    )
-    return [path], t
+    return _built(src, path, P, rows, dfx, record_id)
 
 
 # ---------------------------------------------------------------- ca_marriage (XML)
@@ -749,18 +744,12 @@ def _marriage_file(
 
     dfx = M.Defects(rng, n, RATES[src])
     ids = M.mess_resident_ids(rng, P["resident_id"].to_numpy()[rows], dfx)
-    has_id = ~dfx.get("id_missing") & ~dfx.get("id_bad_checksum")
+    has_id = dfx.valid_id()
     bd = _birth_texts(rng, birth[rows], dfx, {"cn": 0.5, "iso": 0.5})
-    gender = P["gender"].to_numpy()[rows]
-    gm = dfx.pick("id_gender_mismatch", has_id)
-    gender = np.where(gm, np.where(gender == "1", "2", "1"), gender)
+    gender = _gender(P, rows, dfx, has_id)
     xb = M.fmt_gender(rng, gender, {"cn": 1.0})
     names = M.mess_names(rng, P["name"].to_numpy()[rows], _name_variants(rng, P, rows), dfx)
-    hyzk = np.where(
-        rng.random(n) < 0.7,
-        sarr(pd.Series(party_status).map(reference.names("marital_status")).to_numpy()),
-        party_status,
-    ).astype(S)
+    hyzk = _as_names(rng, party_status, "marital_status", 0.7)
     rec = cat(
         "  <record>\n    <djbh>",
         djbh,
@@ -785,17 +774,7 @@ def _marriage_file(
     text = '<?xml version="1.0" encoding="UTF-8"?>\n<records>\n' + "\n".join(rec.tolist()) + "\n</records>\n"
     path = ctx.folder(src) / f"marriage_{ctx.drop_date}.xml"
     path.write_bytes(text.encode("utf-8"))
-    t = truth(
-        src,
-        f"{src}/{path.name}",
-        P["person_id"].to_numpy()[rows],
-        dfx.codes(),
-        P,
-        rows,
-        _mapped(src),
-        cat(djbh, "|", party),
-    )
-    return [path], t
+    return _built(src, path, P, rows, dfx, cat(djbh, "|", party))
 
 
 # ---------------------------------------------------------------- samr_registry (SQLite)
@@ -1016,17 +995,7 @@ def build_ca_assistance(ctx: Ctx) -> Built:
         line = cell if line is None else cat(line, cell)
     path = ctx.folder(src) / f"assistance_{ctx.drop_date}.txt"
     path.write_bytes(("\n".join(line.tolist()) + "\n").encode("gb18030"))  # type: ignore[union-attr]
-    t = truth(
-        src,
-        f"{src}/{path.name}",
-        P["person_id"].to_numpy()[rows],
-        dfx.codes(),
-        P,
-        rows,
-        _mapped(src),
-        key,
-    )
-    return [path], t
+    return _built(src, path, P, rows, dfx, key)
 
 
 # ---------------------------------------------------------------- stats_indicators (wide CSV)

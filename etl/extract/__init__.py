@@ -52,11 +52,12 @@ import pyarrow as pa
 
 from etl.config import Settings
 from etl.contracts import Contracts, Source, get_contracts
-from etl.errors import SourceError, WarehouseWriteError, where_in_file
+from etl.errors import SourceError, WarehouseWriteError, where_in_file, write_error
 from etl.extract.catalog import BatchResult, find_extracted, raw_batches, record_batch
 from etl.extract.common import RawWriter, ReadContext
 from etl.extract.encoding import DecodeFailure, MixedEncoding, UnsupportedEncoding, detect_encoding
 from etl.extract.screen import screen
+from etl.faults import checkpoint
 from etl.meta import Watermark, connect, get_watermark, new_run_id, now, set_watermark
 
 log = logging.getLogger(__name__)
@@ -329,6 +330,7 @@ class _Job:
             res.delivered = ctx.delivered if ctx.delivered is not None else writer.rows
             res.message = self._message(ctx)
             self._record(res, ctx)
+            checkpoint("extract:after_batch_row")
             log.info("source %s, file %s: %d rows -> %s", self.src.name, name, res.rows, res.raw_path)
         except WarehouseWriteError:
             if writer is not None:
@@ -339,6 +341,10 @@ class _Job:
         except (
             Exception
         ) as exc:  # a reader bug must not stop the other files; it is recorded and raised later
+            if (err := write_error(exc)) is not None:  # e.g. the catalog on a full disk
+                if writer is not None:
+                    writer.abort()
+                raise err from None  # as above: the home's problem, said plainly
             log.exception("source %s, file %s: unexpected error", self.src.name, name)
             self._fail(
                 res, ctx, ctx.error(f"unexpected {type(exc).__name__}: {exc}", kind="internal"), writer
@@ -377,6 +383,7 @@ class _Job:
                     writer.write(screened)
                 except OSError as exc:
                     raise WarehouseWriteError(exc) from None
+                checkpoint("extract:after_raw_chunk")
                 if self.progress:
                     self.progress("extract", table.num_rows)
         except DecodeFailure as exc:
@@ -395,6 +402,7 @@ class _Job:
             writer.close(self.src.field_names)
         except OSError as exc:
             raise WarehouseWriteError(exc) from None
+        checkpoint("extract:after_raw_file")
 
     def _message(self, ctx: ReadContext) -> str | None:
         parts = list(ctx.notes)
@@ -467,10 +475,15 @@ class _Job:
                     else None
                 )
                 self._record(res, ctx, watermark=new_mark)
+                checkpoint("extract:after_batch_row")
             log.info("source %s: %d rows (%s)", src.name, res.rows, res.status)
         except SourceError as exc:
             self._fail(res, ctx, exc, writer)
         except Exception as exc:
+            if (err := write_error(exc)) is not None:  # the home's problem: stops the stage
+                if writer is not None:
+                    writer.abort()
+                raise err from None
             log.exception("source %s: unexpected error", src.name)
             self._fail(
                 res, ctx, ctx.error(f"unexpected {type(exc).__name__}: {exc}", kind="internal"), writer

@@ -9,6 +9,7 @@ from typing import Any
 from etl import meta
 from etl.config import Settings
 from etl.errors import GovbaseError
+from etl.faults import checkpoint
 from etl.workdir import StageRun
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ def stage_extract(run: StageRun) -> dict[str, Any]:
     # parser (rows_in); the load reconciles loaded + quarantined against it
     delivered = sum(r.delivered if r.delivered is not None else r.rows for r in extracted)
     adopted = _adopt_unpublished(run.settings, source.name, run.run_id, run.logical_date)
+    checkpoint("extract:after_carry_forward")
     rows += sum(n for _, n, _ in adopted)
     delivered += sum(d for _, _, d in adopted)
     run.ledger.counts(delivered, rows)

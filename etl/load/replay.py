@@ -26,9 +26,10 @@ import pyarrow.parquet as pq
 from etl import meta
 from etl.config import Settings
 from etl.contracts import Contracts, SharedTable, Source
+from etl.datetypes import as_dates, date_columns
 from etl.ledger import ledger
 from etl.load.stage import publish_partition
-from etl.load.warehouse import LINEAGE, Partition, audit, partition_path
+from etl.load.warehouse import LINEAGE, Partition, PartitionContent, audit, partition_path
 from etl.lock import writer_lock
 from etl.published import publishing
 from etl.validate.quarantine import assemble
@@ -120,6 +121,8 @@ def _replay_partition(
     moved = staged[~keys.isin(failing)]
     old = published.to_pandas() if published is not None else moved.iloc[0:0]
     new_staging = pd.concat([old, moved[old.columns] if len(old.columns) else moved], ignore_index=True)
+    # DATE, also where the partition was written before dates were typed (TIMESTAMP)
+    new_staging = as_dates(new_staging, date_columns(table))
     p = Partition(table.name, src.name, logical_date, f"{part.run_id}-replay-{meta.new_run_id('r')[2:]}")
     new_st = partition_path(settings, "staging", p)
     new_st.parent.mkdir(parents=True, exist_ok=True)
@@ -133,16 +136,10 @@ def _replay_partition(
     with ledger(
         settings, run_id=part.run_id, source=src.name, stage="replay", logical_date=logical_date
     ) as entry:
-        publish_partition(
-            settings,
-            table,
-            p,
-            staging_path=new_st,
-            quarantine_path=new_q,
-            rows_loaded=len(new_staging),
-            source_rows=part.source_rows + moved_rows,
-            rows_quarantined=part.rows_quarantined - moved_rows,
+        content = PartitionContent(
+            new_st, new_q, len(new_staging), part.source_rows + moved_rows, part.rows_quarantined - moved_rows
         )
+        publish_partition(settings, table, p, content)
         entry.counts(len(q), moved_rows, -moved_rows)
         entry.message = f"replayed quarantine of {logical_date}: {moved_rows} row(s) moved to staging"
     return moved_rows, len(still)

@@ -11,7 +11,7 @@ from etl.config import Settings
 from etl.contracts import SharedTable
 from etl.errors import ReconciliationError, StageOrderError, ValidationFailed
 from etl.faults import checkpoint
-from etl.load.warehouse import Partition
+from etl.load.warehouse import Partition, PartitionContent
 from etl.workdir import StageRun, ValidatedBatch
 
 
@@ -96,28 +96,12 @@ def _write_audit_publish(run: StageRun, v: ValidatedBatch) -> None:
     # audit
     audit(st_path, v.good_rows, table.column_names + LINEAGE)
     audit(q_path, v.source_rows_quarantined, ["_source", "_batch_id", "_row_number", "reasons", "raw"])
-    publish_partition(
-        settings,
-        table,
-        p,
-        staging_path=st_path,
-        quarantine_path=q_path,
-        rows_loaded=v.good_rows,
-        source_rows=v.source_rows_loaded,
-        rows_quarantined=v.source_rows_quarantined,
-    )
+    content = PartitionContent(st_path, q_path, v.good_rows, v.source_rows_loaded, v.source_rows_quarantined)
+    publish_partition(settings, table, p, content)
 
 
 def publish_partition(
-    settings: Settings,
-    table: SharedTable,
-    p: Partition,
-    *,
-    staging_path: Path | None,
-    quarantine_path: Path | None,
-    rows_loaded: int,
-    source_rows: int,
-    rows_quarantined: int,
+    settings: Settings, table: SharedTable, p: Partition, content: PartitionContent
 ) -> None:
     """Make written, audited files the partition's content in one DuckDB transaction
     (etl.load.warehouse.publish), then delete the files it replaced and any a killed run
@@ -125,21 +109,12 @@ def publish_partition(
     from etl.load.warehouse import publish, sweep
 
     with meta.connect(settings) as con:
-        superseded = publish(
-            con,
-            settings,
-            table,
-            p,
-            staging_path=staging_path,
-            quarantine_path=quarantine_path,
-            rows_loaded=rows_loaded,
-            source_rows=source_rows,
-            rows_quarantined=rows_quarantined,
-        )
+        superseded = publish(con, settings, table, p, content, schemas_dir=settings.schemas_dir)
         checkpoint("load:after_commit")
         for f in superseded:
             f.unlink(missing_ok=True)
         sweep(settings, con, table.name, p.source)
+    checkpoint("load:after_sweep")
 
 
 def _copy_into(src: Path | None, dest: Path) -> Path | None:

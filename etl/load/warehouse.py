@@ -23,6 +23,8 @@ import pyarrow.parquet as pq
 
 from etl.config import Settings
 from etl.contracts import DUCKDB_TYPES, SharedTable
+from etl.datetypes import date_columns, date_view
+from etl.descriptions import comment_relation
 from etl.errors import GovbaseError
 from etl.faults import checkpoint
 from etl.meta import sql_literal, stored_path
@@ -112,15 +114,40 @@ def _view_body(con: duckdb.DuckDBPyConnection, table: str, layer: str) -> str | 
     return f"select * from read_parquet([{listing}], union_by_name = true, hive_partitioning = false)"
 
 
-def refresh_views(con: duckdb.DuckDBPyConnection, table: SharedTable) -> None:
-    """(Re)create staging.<table> and quarantine.<table> over the published files."""
+def refresh_views(
+    con: duckdb.DuckDBPyConnection, table: SharedTable, schemas_dir: Path | None = None
+) -> None:
+    """(Re)create staging.<table> and quarantine.<table> over the published files; with
+    `schemas_dir`, comment them from the contracts (etl.descriptions: a replaced view
+    loses its comments)."""
     for layer in ("staging", "quarantine"):
-        body = _view_body(con, table.name, layer) or _empty_select(table, quarantine=layer == "quarantine")
+        body = _view_body(con, table.name, layer)
+        if body is None:
+            body = _empty_select(table, quarantine=layer == "quarantine")
+        elif layer == "staging":
+            # DATE whatever the partitions store: those written before dates were
+            # typed hold TIMESTAMP, and union_by_name would widen DATE to it
+            body = date_view(con, body, date_columns(table))
         con.execute(f"create or replace view {layer}.{table.name} as {body}")
+        if schemas_dir is not None:
+            comment_relation(con, {table.name: table}, schemas_dir, layer, table.name)
+
+
+@dataclass(frozen=True)
+class PartitionContent:
+    """What a published partition holds: its written, audited files (None: no rows of that
+    layer) and its counts, as meta.partition records them."""
+
+    staging_path: Path | None
+    quarantine_path: Path | None
+    rows_loaded: int  # staged rows
+    source_rows: int  # source rows loaded
+    rows_quarantined: int  # source rows quarantined
 
 
 def relink_views(con: duckdb.DuckDBPyConnection) -> None:
-    """Recreate the views of every table with published files (after their stored paths changed)."""
+    """Recreate the views of every table with published files (after their stored paths
+    changed; the next publish of each table recreates them with its DATE casts)."""
     for (table,) in con.execute("select distinct table_name from meta.partition order by 1").fetchall():
         for layer in ("staging", "quarantine"):
             body = _view_body(con, table, layer)
@@ -133,19 +160,15 @@ def publish(
     settings: Settings,
     table: SharedTable,
     p: Partition,
-    *,
-    staging_path: Path | None,
-    quarantine_path: Path | None,
-    rows_loaded: int,
-    source_rows: int,
-    rows_quarantined: int,
+    c: PartitionContent,
+    schemas_dir: Path | None = None,
 ) -> list[Path]:
     """Atomically make a written batch (files under this home's warehouse) the current
     content of its partition; meta.partition stores their paths relative to the root.
 
     Returns the files it superseded (the caller deletes them after commit).
     """
-    current = {stored_path(settings, staging_path), stored_path(settings, quarantine_path)}
+    current = {stored_path(settings, c.staging_path), stored_path(settings, c.quarantine_path)}
     con.execute("begin transaction")
     try:
         old = con.execute(
@@ -163,14 +186,14 @@ def publish(
                 p.source,
                 p.logical_date,
                 p.run_id,
-                stored_path(settings, staging_path),
-                stored_path(settings, quarantine_path),
-                rows_loaded,
-                source_rows,
-                rows_quarantined,
+                stored_path(settings, c.staging_path),
+                stored_path(settings, c.quarantine_path),
+                c.rows_loaded,
+                c.source_rows,
+                c.rows_quarantined,
             ],
         )
-        refresh_views(con, table)
+        refresh_views(con, table, schemas_dir)
         checkpoint("load:before_commit")
         con.execute("commit")
     except BaseException:

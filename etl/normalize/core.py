@@ -210,6 +210,7 @@ def apply_transforms(
     kind: str,
     today: dt.date | None = None,
     memo: Memo | None = None,
+    sizes: list[int] | None = None,
 ) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Run a field's transforms in order; then coerce to the column type.
 
@@ -222,7 +223,17 @@ def apply_transforms(
     the results are spread back (same output, a fraction of the work). With a
     `memo` (one per field and batch), a distinct value seen in an earlier chunk is
     not transformed again.
+
+    `sizes`: if given, the number of values each run of the chain is handed is
+    appended to it, in order (none when a memo holds them all): the work the
+    distinct-value path and the memo leave, observable without timing.
     """
+
+    def run(v: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+        if sizes is not None:
+            sizes.append(len(v))
+        return _apply_chain(v, transforms, kind, today)
+
     n = len(values)
     by_nature = bool(set(transforms) & REPETITIVE)
     if n >= _DISTINCT_MIN_ROWS and (by_nature or _repetitive(values)):
@@ -233,7 +244,7 @@ def apply_transforms(
         if len(uniques) <= n * _DISTINCT_MAX_RATIO or (memo is not None and by_nature):
 
             def chain(u: pa.Array) -> tuple[pd.Series, pd.Series, pd.Series]:
-                return _apply_chain(pd.Series(pd.array(u, dtype=STRING)), transforms, kind, today)
+                return run(pd.Series(pd.array(u, dtype=STRING)))
 
             codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
             if memo is not None:
@@ -247,7 +258,7 @@ def apply_transforms(
                 pd.Series(take(u_why, codes, allow_fill=True), index=values.index),
                 pd.Series(take(u_failed, codes, allow_fill=True), index=values.index),
             )
-    return _apply_chain(values, transforms, kind, today)
+    return run(values)
 
 
 #: Transforms whose input repeats a lot by nature (code lists; dates: some 40,000
@@ -595,7 +606,8 @@ def normalize(
     row per raw row x non-empty value column, row-major; empty cells and the
     PLACEHOLDERS "—", "-", "…" give no row: they are not figures). Columns: the
     table's columns in contract order, typed (string: pandas string dtype;
-    date: datetime64[ms]; decimal: float64; integer: Int64; boolean: boolean),
+    date: datetime64[ms], written as DATE by the normalize stage (etl.datetypes);
+    decimal: float64; integer: Int64; boolean: boolean),
     null where this source maps nothing, then _source, _batch_id, _row_number.
     `record_key` (tables with that column): the source's declared record_key fields,
     delivered text trimmed, joined with "|" (etl.normalize.record_key).

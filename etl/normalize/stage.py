@@ -10,6 +10,7 @@ import pandas as pd
 
 from etl import meta
 from etl.contracts import SharedTable, Source
+from etl.faults import checkpoint
 from etl.validate.quarantine import raw_json
 from etl.workdir import StageRun, Writer, iter_frames
 
@@ -76,9 +77,11 @@ def stage_normalize(run: StageRun) -> dict[str, Any]:
     """Normalize the run's raw batches chunk by chunk into `WorkDir.staged`; each value that
     could not be normalized goes to `WorkDir.errors`, its delivered row to `WorkDir.raw_rows`;
     findings about kept rows (a combined field that disagreed) go to meta.source_error."""
+    from etl.datetypes import as_dates, date_columns
     from etl.normalize.findings import record_findings
 
     source, table, wd = run.source, run.table, run.work
+    dates = date_columns(table)
     shutil.rmtree(wd.normalized, ignore_errors=True)
     staged_w, errors_w, raw_rows_w = Writer(wd.staged), Writer(wd.errors), Writer(wd.raw_rows)
     rows_in = 0
@@ -88,7 +91,8 @@ def stage_normalize(run: StageRun) -> dict[str, Any]:
         chunk = normalize_chunk(
             raw, source, table, run_id=run.run_id, logical_date=run.logical_date, memos=memos
         )
-        staged_w.write(chunk.staged)
+        staged_w.write(as_dates(chunk.staged, dates))  # DATE from here on (etl.datetypes)
+        checkpoint("normalize:after_chunk")
         if len(chunk.errors):
             errors_w.write(chunk.errors)
             raw_rows_w.write(chunk.raw_rows)
@@ -99,10 +103,12 @@ def stage_normalize(run: StageRun) -> dict[str, Any]:
     staged_w.close()
     errors_w.close()
     raw_rows_w.close()
+    checkpoint("normalize:after_files")
     with meta.connect(run.settings) as con:
         found = record_findings(
             con, source.name, run.run_id, pd.concat(findings) if findings else pd.DataFrame()
         )
+    checkpoint("normalize:after_findings")
     run.ledger.counts(rows_in, staged_w.rows)
     return {
         "source": source.name,

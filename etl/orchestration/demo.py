@@ -4,7 +4,7 @@ Sets up the embedded Airflow (AIRFLOW_HOME under $GOVBASE_HOME/airflow, SQLite,
 LocalExecutor, pool `govbase_warehouse`), generates the demo department data
 with `govbase demo-data`, runs `airflow dags test ingest__<source> <date>` for
 every source contract, then `airflow dags test publish <date>`, and prints where
-the warehouse, Data Docs and reports are. Each DAG's full log goes to
+the warehouse, Data Docs, reports and the run report are. Each DAG's full log goes to
 $AIRFLOW_HOME/demo_logs/<dag_id>.log; exits non-zero if any DAG failed.
 """
 
@@ -122,7 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"Parquet   : {settings.warehouse}")
     print(f"Data Docs : {settings.docs_dir / 'index.html'}")
-    print(f"reports   : {settings.reports_dir}")
+    print(
+        f"reports   : {settings.reports_dir}  (per department: <department>/rejections.html, conformance.html)"
+    )
+    print(f"dictionary: {settings.reports_dir / 'standard' / 'dictionary.html'}  (JSON Schemas in schema/)")
+    print(f"run report: {settings.reports_dir / 'runs' / 'latest.html'}")
+    print(f"open data : {settings.layer('open')}  (CSV + Parquet per dataset; docs/open-data.md)")
+    print(f"catalog   : {settings.layer('open') / 'catalog.jsonld'}  (DCAT-AP 3)")
     print("Airflow UI: make airflow  (the runs above are in its history)")
     if failed:
         print(f"\n{len(failed)} DAG(s) failed: {', '.join(failed)}; failures are also in meta.task_failure")

@@ -135,18 +135,39 @@ def _doc_md(src: Source) -> str:
     )
 
 
-def build_ingest_dag(src: Source) -> DAG:
-    """The ingest DAG of one source: extract -> normalize -> validate -> load."""
-    with DAG(
-        dag_id=f"{INGEST_PREFIX}{src.name}",
-        description=f"Ingest {src.department_name} ({src.kind}) into staging.{src.table}",
-        schedule=src.schedule,
+def _govbase_dag(
+    dag_id: str, description: str, schedule: Any, owner: str, tags: list[str], doc_md: str
+) -> DAG:
+    """A govbase DAG: from START_DATE, never catching up, one run at a time, default_args."""
+    return DAG(
+        dag_id=dag_id,
+        description=description,
+        schedule=schedule,
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        default_args=default_args(src.owner),
-        tags=sorted({*src.tags, src.department, "ingest"}),
-        doc_md=_doc_md(src),
+        default_args=default_args(owner),
+        tags=tags,
+        doc_md=doc_md,
+    )
+
+
+def _asset_dag(dag_id: str, description: str, assets: list[Asset], tags: list[str], doc: str) -> DAG:
+    """A govbase DAG run whenever any of `assets` is updated (owner govbase); its doc
+    (`doc`, then the list of those Assets) says so."""
+    doc_md = doc + " Triggered by any update of:\n\n" + "\n".join(f"* `{a.uri}`" for a in assets)
+    return _govbase_dag(dag_id, description, AssetAny(*assets), "govbase", tags, doc_md)
+
+
+def build_ingest_dag(src: Source) -> DAG:
+    """The ingest DAG of one source: extract -> normalize -> validate -> load."""
+    with _govbase_dag(
+        f"{INGEST_PREFIX}{src.name}",
+        f"Ingest {src.department_name} ({src.kind}) into staging.{src.table}",
+        src.schedule,
+        src.owner,
+        sorted({*src.tags, src.department, "ingest"}),
+        _doc_md(src),
     ) as dag:
         previous = None
         for stage in STAGES:
@@ -163,36 +184,73 @@ def build_ingest_dag(src: Source) -> DAG:
     return dag
 
 
-def build_publish_dag(sources: Iterable[Source]) -> DAG | None:
-    """The publish DAG, run whenever any source's staging Asset is updated.
+def share_asset_uri(department: str) -> str:
+    """URI of the Asset publish updates per department share: `govbase://share/<department>`."""
+    return f"govbase://share/{department}"
+
+
+def open_asset_uri(dataset: str) -> str:
+    """URI of the Asset publish updates per open dataset: `govbase://open/<dataset>`."""
+    return f"govbase://open/{dataset}"
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    return data if isinstance(data, dict) else {}
+
+
+def published_outputs(schemas_dir: Path | None = None) -> tuple[list[str], list[str], set[str]]:
+    """(departments of schemas/sharing.yml, datasets of schemas/open/*.yml, the core tables
+    they read), by plain YAML (parse time); `govbase contracts` checks them properly."""
+    folder = schemas_dir or get_settings().schemas_dir
+    departments = sorted(_yaml(folder / "sharing.yml").get("departments") or {})
+    tables = {
+        str(g.get("table", ""))
+        for d in (_yaml(folder / "sharing.yml").get("departments") or {}).values()
+        for g in (d or {}).get("grants", [])
+    }
+    datasets = []
+    for p in sorted((folder / "open").glob("*.yml")):
+        data = _yaml(p)
+        if "source" in data:  # catalog.yml describes the catalog, not a dataset
+            datasets.append(str(data.get("name", p.stem)))
+            tables.add(str(data["source"]))
+    core = {t.split(".", 1)[1] for t in tables if t.startswith("core.")}
+    return departments, datasets, core
+
+
+def build_publish_dag(sources: Iterable[Source], schemas_dir: Path | None = None) -> DAG | None:
+    """The publish DAG, run whenever any source's staging Asset is updated, or a core table
+    that a share or an open dataset reads (`govbase://core/<table>`, emitted by consolidate).
 
     Scheduled on AssetAny so a monthly source never holds back the daily ones;
-    the Asset events queued meanwhile are consumed by the next run. A consolidate
-    DAG will later take over these Assets and emit `govbase://core/...` ones,
-    and publish will schedule on those instead: change `publish_assets` only.
+    the Asset events queued meanwhile are consumed by the next run. Its task emits
+    `govbase://share/<department>` per department share and `govbase://open/<dataset>` per
+    open dataset.
     """
     srcs = sorted(sources, key=lambda s: s.name)
     if not srcs:
         return None
-    assets = publish_assets(srcs)
-    with DAG(
-        dag_id=PUBLISH_DAG_ID,
-        description="Rejection reports and Data Docs once staging changes",
-        schedule=AssetAny(*assets),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args=default_args("govbase"),
-        tags=["publish", "reports"],
-        doc_md=(
-            "### publish\n\nRuns `etl.pipeline.run_publish(ds, run_id, sources)`: rejection reports "
-            "for the departments and Data Docs. Triggered by any update of:\n\n"
-            + "\n".join(f"* `{a.uri}`" for a in assets)
-        ),
+    departments, datasets, core = published_outputs(schemas_dir)
+    assets = [*publish_assets(srcs), *(Asset(core_asset_uri(t)) for t in sorted(core))]
+    outlets = [
+        *(Asset(share_asset_uri(d)) for d in departments),
+        *(Asset(open_asset_uri(d)) for d in datasets),
+    ]
+    with _asset_dag(
+        PUBLISH_DAG_ID,
+        "Rejection reports, Data Docs, department shares and open data once staging or core changes",
+        assets,
+        ["publish", "reports"],
+        "### publish\n\nRuns `etl.pipeline.run_publish(ds, run_id, sources)`: rejection reports "
+        "for the departments, Data Docs, the classification, department shares and open data with "
+        "its catalog; it updates " + ", ".join(f"`{a.uri}`" for a in outlets) + ".",
     ) as dag:
         names = [s.name for s in srcs]
 
-        @task(task_id="publish", pool=WAREHOUSE_POOL)
+        @task(task_id="publish", pool=WAREHOUSE_POOL, outlets=outlets)
         def _publish(sources: list[str], **context: Any) -> dict[str, Any]:
             return publish_task(sources, context)
 
@@ -201,7 +259,7 @@ def build_publish_dag(sources: Iterable[Source]) -> DAG | None:
 
 
 def publish_assets(sources: Iterable[Source]) -> list[Asset]:
-    """The Assets publish waits for (today: every source's staging Asset)."""
+    """The staging Assets publish waits for: every source's (the core ones: build_publish_dag)."""
     return [Asset(staging_asset_uri(s.table, s.name)) for s in sources]
 
 
@@ -257,20 +315,13 @@ def build_consolidate_dag(sources: Iterable[Source], schemas_dir: Path | None = 
     if not srcs:
         return None
     assets = [Asset(staging_asset_uri(s.table, s.name)) for s in srcs]
-    with DAG(
-        dag_id=CONSOLIDATE_DAG_ID,
-        description="Link staged records into master persons and organisations; build schema core",
-        schedule=AssetAny(*assets),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args=default_args("govbase"),
-        tags=["consolidate", "core"],
-        doc_md=(
-            "### consolidate\n\nRuns `etl.resolve.stage.consolidate`: exact and Splink linkage, stable "
-            "master ids, golden records, provenance, relations (schemas/resolve/*.yml). Triggered by any "
-            "update of:\n\n" + "\n".join(f"* `{a.uri}`" for a in assets)
-        ),
+    with _asset_dag(
+        CONSOLIDATE_DAG_ID,
+        "Link staged records into master persons and organisations; build schema core",
+        assets,
+        ["consolidate", "core"],
+        "### consolidate\n\nRuns `etl.resolve.stage.consolidate`: exact and Splink linkage, stable "
+        "master ids, golden records, provenance, relations (schemas/resolve/*.yml).",
     ) as dag:
 
         @task(
@@ -295,7 +346,7 @@ def build_all(schemas_dir: Path | None = None) -> dict[str, DAG]:
     """Every govbase DAG by dag_id: one ingest DAG per source contract, then publish."""
     sources = load_sources(schemas_dir)
     dags = {f"{INGEST_PREFIX}{s.name}": build_ingest_dag(s) for s in sources}
-    publish = build_publish_dag(sources)
+    publish = build_publish_dag(sources, schemas_dir)
     if publish is not None:
         dags[publish.dag_id] = publish
     consolidate = build_consolidate_dag(sources, schemas_dir)

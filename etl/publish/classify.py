@@ -12,14 +12,16 @@ the values are, not what the contract says they are. Kinds and the level each wa
 - person_name (L3): the whole value is 2-4 CJK characters starting with a common surname
   (`SURNAMES`, the ~100 most frequent, covering ~85% of the population). Precision: a short
   place or organisation word starting with such a character (王府, 张家港) also matches, so
-  a name finding needs `MIN_SHARE` of the values, not a few;
+  a name finding needs `MIN_SHARE` of the values, not a few; a value ending like a division
+  (吕梁市, 周口市, 黄浦区) or a unit of measure (万人, 亿元) is not taken for a name;
 - address (L3): CJK text naming a division and a street part (省/市/区/县 ... 路/街/号/村/室);
 - birth_date (L3): text holding a date of 1900-2029 (YYYY-MM-DD, YYYY/MM/DD, YYYY年M月D日).
   DATE-typed columns are not judged by content (an establishment date looks the same).
 
 A column is a finding when at least `MIN_SHARE` of its sampled non-null values (and at
 least `MIN_HITS` values) are of a kind warranting a higher level than it declares. Findings
-carry masked examples only; they are kept in `meta.classification_finding` per run.
+carry masked examples only; they are kept in `meta.classification_finding` per run, and every
+scan, with or without findings, in `meta.classification_run` (so "none found" is a result too).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ SURNAMES = frozenset(
     "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 )
 _NAME = re.compile(r"^[\u4e00-\u9fff]{2,4}$")
+#: endings of division names and units that a 2-4 character name does not have
+_NOT_NAME = re.compile(r"(?:[省市区县州盟旗镇乡]|万人|万户|亿元|万元|千元|万吨)$")
 _LANDLINE = re.compile(r"(?<![0-9])0[1-9][0-9]{1,2}-[0-9]{7,8}(?![0-9])")
 _ADDRESS = re.compile(r"[\u4e00-\u9fff]+(?:省|市|区|县|旗)[\u4e00-\u9fff0-9]*(?:路|街|道|巷|号|村|室|弄|组)")
 _DATE = re.compile(r"(?<![0-9])(?:19|20)[0-9]{2}(?:[-/.](?:0?[1-9]|1[0-2])[-/.]|年(?:0?[1-9]|1[0-2])月)")
@@ -79,7 +83,7 @@ def _search(pattern: re.Pattern[str]) -> Callable[[str], bool]:
 
 
 def _is_name(text: str) -> bool:
-    return bool(_NAME.match(text)) and text[0] in SURNAMES
+    return bool(_NAME.match(text)) and text[0] in SURNAMES and not _NOT_NAME.search(text)
 
 
 #: kind -> (the level it warrants, detector on one text)
@@ -208,6 +212,11 @@ create table if not exists meta.classification_finding (
     sampled     bigint not null,
     examples    varchar not null,   -- masked
     found_at    timestamp not null
+);
+create table if not exists meta.classification_run (   -- one row per scan, findings or none
+    run_id        varchar primary key,
+    findings      bigint not null,
+    classified_at timestamp not null
 )
 """
 
@@ -218,6 +227,9 @@ def record(con: duckdb.DuckDBPyConnection, run_id: str, findings: list[Finding])
 
     con.execute(DDL)
     con.execute("delete from meta.classification_finding where run_id = ?", [run_id])
+    con.execute(
+        "insert or replace into meta.classification_run values (?, ?, ?)", [run_id, len(findings), meta.now()]
+    )
     for f in findings:
         con.execute(
             "insert into meta.classification_finding values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -14,13 +14,49 @@ import datetime as dt
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from etl import meta
 from etl.config import Settings
+from etl.errors import GovbaseError, write_error
 
 log = logging.getLogger(__name__)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _render_errors(docs_dir: Path) -> Iterator[None]:
+    """GE logs a page it fails to render (with a traceback) and goes on: collect those
+    messages instead of printing them, and fail with one clear error naming the first."""
+    ge_log = logging.getLogger("great_expectations")
+    collect, propagate = _Collect(), ge_log.propagate
+    ge_log.addHandler(collect)
+    ge_log.propagate = False
+    try:
+        yield
+    finally:
+        ge_log.removeHandler(collect)
+        ge_log.propagate = propagate
+    if collect.messages:
+        first = next((m for m in collect.messages if "Error: " in m), collect.messages[0])
+        cause = (
+            first[first.find("Error: ") + 7 :].split('"')[0].split("\n")[0].strip()
+            if "Error: " in first
+            else ""
+        )
+        problem = f"{len(collect.messages)} Data Docs page(s) under {docs_dir} failed to render: {cause or first[:300]}"
+        raise write_error(OSError(problem), "the Data Docs") or GovbaseError(problem)
 
 
 def build_data_docs(settings: Settings) -> Path | None:
@@ -85,7 +121,8 @@ def build_data_docs(settings: Settings) -> Path | None:
     index = settings.docs_dir / "index.html"
     if new or suites or not index.exists():
         # render the new results and changed suites only (earlier pages stay), then the index
-        ctx.build_data_docs(site_names=["govbase"], resource_identifiers=[*suites, *new] or None)
+        with _render_errors(settings.docs_dir):
+            ctx.build_data_docs(site_names=["govbase"], resource_identifiers=[*suites, *new] or None)
     log.info("Data Docs: %d new validation result(s), %d changed suite(s) rendered", len(new), len(suites))
     return index
 

@@ -10,7 +10,9 @@
   join; a rotation (new version) re-keys every share at once;
 - core tables keep their `master_id` (and only current rows where the table has history);
 - metadata tables `share_grant` (one row per granted column: purpose, level, how shared)
-  and `share_info` (department, refreshed_at, key_version).
+  and `share_info` (department, refreshed_at, key_version);
+- every table and column carries its description as a DuckDB comment (etl.descriptions:
+  a granted column's is its contract's description).
 Each file is built under a temporary name and moved into place with os.replace.
 
 Departments open their share with `open_share`: read-only, external access disabled and the
@@ -30,7 +32,10 @@ import pandas as pd
 
 from etl.config import Settings
 from etl.contracts import Contracts, SharedTable
+from etl.datetypes import DATE
+from etl.descriptions import apply_comments, share_descriptions, share_meta_descriptions
 from etl.errors import GovbaseError
+from etl.faults import checkpoint
 from etl.publish.classify import Finding
 from etl.publish.grants import Grant, Sharing
 from etl.publish.masking import mask, mask_content
@@ -47,6 +52,7 @@ GRANT_COLUMNS = [
     "shared_as",
     "purpose",
 ]
+INFO_COLUMNS = ["department", "department_name", "refreshed_at", "key_version"]
 
 
 class ShareError(GovbaseError):
@@ -123,6 +129,8 @@ def share_frame(df: pd.DataFrame, g: Grant, table: SharedTable, key: str, versio
         col = table.column(c)
         if col.security_level in ("L3", "L4") and col.mask != "none":
             out[c] = mask(df[c].astype("string"), col.mask)
+        elif col.type == "date":  # DATE (DuckDB hands DATE to pandas as datetime64)
+            out[c] = df[c].astype(DATE)
         elif pd.api.types.is_string_dtype(df[c]) or pd.api.types.is_object_dtype(df[c]):
             out[c] = mask_content(df[c])
         else:
@@ -159,7 +167,17 @@ def _grant_rows(dept: str, g: Grant, table: SharedTable) -> list[dict[str, objec
     return rows
 
 
-def _write(target: Path, frames: dict[str, pd.DataFrame], grant: pd.DataFrame, info: pd.DataFrame) -> None:
+#: a share's table -> (its description, column -> description): DuckDB comments in the file
+Described = dict[str, tuple[str | None, dict[str, str]]]
+
+
+def _write(
+    target: Path,
+    frames: dict[str, pd.DataFrame],
+    grant: pd.DataFrame,
+    info: pd.DataFrame,
+    described: Described,
+) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     tmp.unlink(missing_ok=True)
@@ -169,13 +187,18 @@ def _write(target: Path, frames: dict[str, pd.DataFrame], grant: pd.DataFrame, i
             con.register("_f", frame)
             con.execute(f'create table "{name}" as select * from _f')
             con.unregister("_f")
+            text, columns = described.get(name, (None, {}))
+            apply_comments(con, "main", name, text, columns)
     finally:
         con.close()
+    checkpoint("publish:after_share_db")
     for name, frame in frames.items():
         ptmp = target.with_name(f"{name}.parquet.tmp")
         frame.to_parquet(ptmp, index=False)
         os.replace(ptmp, target.with_name(f"{name}.parquet"))
+        checkpoint("publish:after_share_parquet")
     os.replace(tmp, target)
+    checkpoint("publish:after_share")
 
 
 def build_shares(
@@ -198,12 +221,19 @@ def build_shares(
         }
         for dept, d in sorted(sharing.departments.items()):
             frames, grant_rows = {}, []
+            described: Described = {
+                t: share_meta_descriptions(settings.schemas_dir, t, cols)
+                for t, cols in (("share_grant", GRANT_COLUMNS), ("share_info", INFO_COLUMNS))
+            }
             for g in d.grants:
                 if g.table not in built:  # not built yet (no consolidation run): shared once it is
                     continue
                 table = contracts.tables[g.table_name]
                 name = f"{g.layer}_{g.table_name}"
                 frames[name] = share_frame(_read(con, g, table), g, table, key, version)
+                described[name] = share_descriptions(
+                    contracts.tables, settings.schemas_dir, g.layer, g.table_name, list(frames[name].columns)
+                )
                 grant_rows += _grant_rows(dept, g, table)
             info = pd.DataFrame(
                 [
@@ -216,6 +246,6 @@ def build_shares(
                 ]
             )
             target = settings.warehouse / "share" / dept / SHARE_FILE
-            _write(target, frames, pd.DataFrame(grant_rows, columns=GRANT_COLUMNS), info)
+            _write(target, frames, pd.DataFrame(grant_rows, columns=GRANT_COLUMNS), info, described)
             results.append(ShareResult(dept, target, {n: len(f) for n, f in frames.items()}))
     return results

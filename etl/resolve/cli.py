@@ -20,12 +20,25 @@ HomeOpt = Annotated[
 ]
 
 
-def consolidate(home: HomeOpt = None) -> None:
-    """Link staged records into master persons and organisations; build schema core."""
+def consolidate(
+    home: HomeOpt = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="relink every staged record (default: only new and changed ones)")
+    ] = False,
+    retrain: Annotated[
+        bool, typer.Option("--retrain", help="train a new Splink model first, then relink every record")
+    ] = False,
+) -> None:
+    """Link staged records into master persons and organisations; build schema core.
+
+    By default a run links only the records that are new or changed since the last run
+    against the existing masters, with the model kept from the last training (the first
+    run, and a run after schemas/resolve/*.yml changed, train one). Master ids stay."""
     from etl.resolve.stage import consolidate as run
 
+    mode = "retrain" if retrain else "full" if full else "incremental"
     try:
-        summary = run(get_settings(home))
+        summary = run(get_settings(home), mode=mode)
     except GovbaseError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(1) from None

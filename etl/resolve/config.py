@@ -21,14 +21,17 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 import sqlglot
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlglot import exp
 
-from etl.contracts import SharedTable, _loc, _read_yaml
+from etl.contracts import SharedTable, parse_contract
 from etl.errors import ContractError
 
 #: columns every linkage record carries besides its attributes and features
 RECORD_COLUMNS = ("rec_id", "_table", "_source", "_batch_id", "_row_number", "_logical_date", "record_key")
+#: the delivery lineage changes when a record is redelivered unchanged: comparisons and blocking
+#: rules may not read it (an incremental run scores a pair again only when a record's content changed)
+DELIVERY_COLUMNS = ("_batch_id", "_row_number", "_logical_date")
 
 
 class _Strict(BaseModel):
@@ -151,7 +154,8 @@ class ResolveConfig(_Strict):
     @property
     def linkage_columns(self) -> set[str]:
         ctx = {f"{c}_id" for c in self.context}
-        return set(self.attributes) | set(self.features) | set(RECORD_COLUMNS) | ctx
+        record = set(RECORD_COLUMNS) - set(DELIVERY_COLUMNS)
+        return set(self.attributes) | set(self.features) | record | ctx
 
 
 # ---------------------------------------------------------------- checks
@@ -331,15 +335,7 @@ def splink_settings(cfg: ResolveConfig) -> Any:
 
 # ---------------------------------------------------------------- loading
 def load_resolve_config(path: Path, tables: dict[str, SharedTable]) -> ResolveConfig:
-    data = _read_yaml(path)
-    try:
-        cfg = ResolveConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ContractError(str(path), _loc(dict(first)), first["msg"] + more) from exc
-    if cfg.name != path.stem:
-        raise ContractError(str(path), "name", f"must equal the file stem {path.stem!r}")
+    cfg: ResolveConfig = parse_contract(ResolveConfig, path)
     _check(cfg, tables, str(path))
     return cfg
 

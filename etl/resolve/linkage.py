@@ -1,22 +1,23 @@
 """Link an entity's records into clusters: exact on a valid identifier, Splink otherwise.
 
-The model is Splink's (DuckDB backend), declared in schemas/resolve/<entity>.yml:
-- probability_two_random_records_match from the config's deterministic rules and recall;
-- u-probabilities from random sampling (seeded: same input, same model);
-- m-probabilities from the records a valid identifier links (`exact_id` as label column),
-  i.e. the ID-linked pairs are the labelled matches the model learns from.
-No expectation maximisation runs, so training is deterministic.
+The model is Splink's (DuckDB backend), declared in schemas/resolve/<entity>.yml and
+trained as etl.resolve.model says. Pairs: the blocked pairs scored at or above the review
+threshold. A full run scores every blocked pair; an incremental run (a `Previous` linkage)
+scores only the pairs with a new or changed record (its content hash differs from the
+previous run's) and keeps the previous run's pairs between unchanged records: with the
+same frozen model those pairs score the same, so incremental and full give the same pairs,
+hence the same clusters.
 
 Edges: every pair of records sharing a valid identifier, and every scored pair at or above
 the match threshold unless both records carry valid identifiers (identifiers decide those).
 Clerical decisions override the model: an accepted pair is an edge, a rejected one never is.
-Splink's connected components cluster the edges. A cluster that would hold two different
-valid identifiers is split (see `_split_conflicts`) and recorded as a finding.
+Splink's connected components cluster the edges (all of them, every run: cheap beside
+scoring). A cluster that would hold two different valid identifiers is split (see
+`_split_conflicts`) and recorded as a finding.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,9 @@ from typing import Any
 import pandas as pd
 
 from etl.normalize.identifiers import is_canonical_credit_code, is_canonical_resident_id
-from etl.resolve.config import ResolveConfig, splink_settings
+from etl.resolve.config import ResolveConfig
+from etl.resolve.model import PAIR_COLUMNS, Model, score, train
+from etl.resolve.records import content_hash
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +39,9 @@ class Linkage:
     """What linking one entity's records produced."""
 
     clusters: pd.DataFrame  # rec_id, cluster (the smallest rec_id of the cluster)
-    pairs: pd.DataFrame  # rec_id_l, rec_id_r, match_probability, match_weight (scored >= review)
-    model: dict[str, Any]  # the trained Splink model (settings + parameters)
+    pairs: pd.DataFrame  # rec_id_l, rec_id_r, match_probability, match_weight, levels, run_id (scored in)
+    model: Model  # the Splink model the pairs were scored with
+    hashes: pd.Series  # rec_id -> content hash of the record as linked
     findings: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
 
@@ -47,83 +51,6 @@ def exact_ids(records: pd.DataFrame, cfg: ResolveConfig) -> pd.Series:
     values = records[cfg.exact_key].astype("string")
     ok = _CHECKS[cfg.exact_key_check](values)
     return values.where(pd.Series(ok, index=values.index))
-
-
-def _train(linker: Any, cfg: ResolveConfig, labelled: bool) -> None:
-    from splink import block_on
-
-    t = cfg.training
-    rules = [block_on(*r) for r in t.prior.rules]
-    linker.training.estimate_probability_two_random_records_match(rules, recall=t.prior.recall)
-    linker.training.estimate_u_using_random_sampling(max_pairs=t.u_max_pairs, seed=t.seed)
-    if labelled:
-        linker.training.estimate_m_from_label_column("exact_id")
-
-
-def _bound_prior(linker: Any, n: int) -> None:
-    """Keep the prior strictly between 0 and 1. On a small batch (one department's few
-    records) the deterministic rules can pair every record, or none: an estimate of 1 or 0
-    has no match weight (log2 of 0 or infinity) and prediction would fail."""
-    settings = linker._settings_obj  # Splink exposes no public setter for the trained prior
-    pairs = max(n * (n - 1) / 2, 1.0)
-    low, high = 1 / (pairs * 10), 1 - 1 / (pairs * 10)
-    prior = settings._probability_two_random_records_match
-    if not low <= prior <= high:
-        log.warning("prior %.6g out of (0, 1) on %d records: bounded", prior, n)
-        settings._probability_two_random_records_match = min(max(prior, low), high)
-
-
-def score(records: pd.DataFrame, cfg: ResolveConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Train the model on `records` (with features and exact_id) and score the blocked pairs
-    at or above the review threshold. Returns the pairs and the model as a dict."""
-    from splink import DuckDBAPI, Linker
-
-    if len(records) < 2:
-        empty = pd.DataFrame(columns=["rec_id_l", "rec_id_r", "match_probability", "match_weight"])
-        return empty, {}
-    db = DuckDBAPI()
-    linker = Linker(db.register(records), splink_settings(cfg), log_level=logging.ERROR)
-    labelled = bool(records["exact_id"].duplicated(keep=False)[records["exact_id"].notna()].any())
-    _train(linker, cfg, labelled)
-    _bound_prior(linker, len(records))
-    model = linker.misc.save_model_to_json()
-    pred = linker.inference.predict(threshold_match_probability=cfg.thresholds.review)
-    full = pred.as_pandas_dataframe()
-    pairs = full[["rec_id_l", "rec_id_r", "match_probability", "match_weight"]].copy()
-    pairs["levels"] = _levels(full, model, full["match_probability"] < cfg.thresholds.match)
-    pairs = pairs.sort_values(["rec_id_l", "rec_id_r"], ignore_index=True)
-    return pairs, model
-
-
-def _levels(pred: pd.DataFrame, model: dict[str, Any], rows: pd.Series) -> pd.Series:
-    """Per pair (where `rows`), the comparison level each comparison fell into and its
-    match weight (log2 Bayes factor, with its term-frequency adjustment), as JSON (what a reviewer reads beside the masked values; no values)."""
-    out = pd.Series(pd.NA, index=pred.index, dtype="string")
-    if not rows.any():
-        return out
-    sub = pred[rows]
-    parts: dict[str, list[str]] = {}
-    for comp in model["comparisons"]:
-        name = comp["output_column_name"]
-        levels = comp["comparison_levels"]
-        non_null = [lv for lv in levels if not lv.get("is_null_level")]
-        labels = {len(non_null) - 1 - i: lv.get("label_for_charts", "") for i, lv in enumerate(non_null)}
-        labels[-1] = "missing"
-        weight = sub[f"mw_{name}"].astype(float)
-        if f"mw_tf_adj_{name}" in sub:  # the term-frequency adjustment of the level
-            weight = weight + sub[f"mw_tf_adj_{name}"].astype(float).fillna(0.0)
-        parts[name] = [
-            json.dumps(
-                {"level": labels.get(int(g), str(g)), "match_weight": round(float(w), 3)}, ensure_ascii=False
-            )
-            for g, w in zip(sub[f"gamma_{name}"], weight, strict=True)
-        ]
-    names = list(parts)
-    joined = [
-        "{" + ", ".join(f"{json.dumps(n)}: {parts[n][i]}" for n in names) + "}" for i in range(len(sub))
-    ]
-    out[rows] = joined
-    return out
 
 
 def _edges(
@@ -241,18 +168,52 @@ def _split_conflicts(
     return out, findings
 
 
+@dataclass(frozen=True)
+class Previous:
+    """What the previous run linked: its pairs and the content hash of every record."""
+
+    pairs: pd.DataFrame  # as Linkage.pairs
+    hashes: pd.Series  # rec_id -> content hash
+
+
+def _pairs(
+    records: pd.DataFrame, cfg: ResolveConfig, model: Model, previous: Previous | None, run_id: str
+) -> tuple[pd.DataFrame, int]:
+    """The run's scored pairs and how many records were (re)scored."""
+    if previous is None:
+        return score(records, cfg, model).assign(run_id=run_id), len(records)
+    before = records["rec_id"].map(previous.hashes)
+    delta = (before.isna() | (records["content_hash"] != before)).fillna(True).astype(bool)
+    unchanged = set(records.loc[~delta, "rec_id"])
+    old = previous.pairs
+    kept = old[old["rec_id_l"].isin(unchanged) & old["rec_id_r"].isin(unchanged)]
+    new = score(records, cfg, model, delta).assign(run_id=run_id)
+    parts = [p for p in (kept, new) if len(p)]
+    pairs = pd.concat(parts, ignore_index=True) if parts else new
+    return pairs.sort_values(["rec_id_l", "rec_id_r"], ignore_index=True), int(delta.sum())
+
+
 def link(
     records: pd.DataFrame,
     cfg: ResolveConfig,
     decisions: pd.DataFrame | None = None,
+    *,
+    model: Model | None = None,
+    previous: Previous | None = None,
+    run_id: str = "",
 ) -> Linkage:
     """Cluster `records` (one row per rec_id, with features). `decisions`: clerical
-    decisions (rec_id_l < rec_id_r, decision accept|reject) that win over the model."""
+    decisions (rec_id_l < rec_id_r, decision accept|reject) that win over the model.
+    `model`: score with this model (default: train one on `records`). `previous`: link
+    incrementally against the previous run's pairs (needs the model that scored them)."""
     records = records.assign(exact_id=exact_ids(records, cfg))
     for other in cfg.context:  # no context given: no record is tied to another entity's master
         if f"{other}_id" not in records:
             records[f"{other}_id"] = pd.Series(pd.NA, index=records.index, dtype="string")
-    pairs, model = score(records, cfg)
+    records["content_hash"] = content_hash(records)
+    if model is None:
+        model, previous = train(records, cfg, run_id), None
+    pairs, rescored = _pairs(records, cfg, model, previous, run_id)
     edges = _edges(records, pairs, cfg, decisions)
     comps = _components(records, edges)
     comps, findings = _split_conflicts(comps, edges, records, decisions)
@@ -260,11 +221,19 @@ def link(
     stats = {
         "records": len(records),
         "with_valid_id": int(records["exact_id"].notna().sum()),
+        "records_scored": rescored,
         "pairs_scored": len(pairs),
         "pairs_linked": int((pairs["match_probability"] >= cfg.thresholds.match).sum()),
         "clusters": int(comps["cluster"].nunique()),
     }
-    return Linkage(clusters=comps, pairs=pairs, model=model, findings=findings, stats=stats)
+    return Linkage(
+        clusters=comps,
+        pairs=pairs[[*PAIR_COLUMNS, "run_id"]],
+        model=model,
+        hashes=records.set_index("rec_id")["content_hash"],
+        findings=findings,
+        stats=stats,
+    )
 
 
-__all__ = ["Linkage", "exact_ids", "link", "score"]
+__all__ = ["Linkage", "Previous", "exact_ids", "link"]

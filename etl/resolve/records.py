@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 
 from etl.contracts import DUCKDB_TYPES, Contracts
-from etl.resolve.config import ResolveConfig
+from etl.resolve.config import DELIVERY_COLUMNS, ResolveConfig
 
 
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
@@ -69,6 +69,15 @@ def load_records(con: duckdb.DuckDBPyConnection, cfg: ResolveConfig, contracts: 
     """The entity's records with their features, ordered by rec_id (deterministic input)."""
     feats = "".join(f", {sql} as {name}" for name, sql in cfg.features.items())
     return con.execute(f"select *{feats} from ({records_sql(con, cfg, contracts)}) order by rec_id").df()
+
+
+def content_hash(records: pd.DataFrame) -> pd.Series:
+    """Per record, a digest of what linkage reads of it (every column but its delivery
+    lineage): a record whose hash is unchanged since the last run is not scored again."""
+    cols = sorted(c for c in records.columns if c not in DELIVERY_COLUMNS and c != "content_hash")
+    text = records[cols].astype("string").fillna("\x00")
+    digest = pd.util.hash_pandas_object(text, index=False).to_numpy()
+    return pd.Series([f"{int(d):016x}" for d in digest], index=records.index, dtype="string")
 
 
 def add_features(frame: pd.DataFrame, cfg: ResolveConfig) -> pd.DataFrame:

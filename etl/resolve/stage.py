@@ -30,15 +30,23 @@ import pandas as pd
 from etl import meta
 from etl.config import Settings, get_settings
 from etl.contracts import Contracts, get_contracts
+from etl.datetypes import core_dates
+from etl.errors import writing
 from etl.lock import writer_lock
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
 from etl.published import publishing
-from etl.resolve import golden, history, ids, store
+from etl.resolve import golden, history, ids, model, store
 from etl.resolve.config import ResolveConfig, load_resolve_configs, resolution_order
-from etl.resolve.linkage import Linkage, exact_ids, link
+from etl.resolve.linkage import Linkage, Previous, exact_ids, link
 from etl.resolve.records import load_records
 
 log = logging.getLogger(__name__)
+
+#: how a run may link: `incremental` (default: new and changed records against the base,
+#: a full pass where there is no base yet), `full` (every staged record, with the current
+#: model), `retrain` (train a new model, then every staged record)
+MODES = ("incremental", "full", "retrain")
+
 FINDING_COLUMNS = ["entity", "kind", "master_id", "rec_ids", "attribute", "detail", "run_id"]
 
 
@@ -60,7 +68,7 @@ class ConsolidateSummary:
         lines = [f"consolidate {self.run_id}"]
         for e, r in self.entities.items():
             lines.append(
-                f"  {e}: {r['records']} records -> {r['masters']} masters "
+                f"  {e} ({r['mode']}): {r['records']} records, {r['records_scored']} scored -> {r['masters']} masters "
                 f"({r['with_valid_id']} with a valid identifier; {r['pairs_linked']} pairs linked by the model, "
                 f"{r['review_pairs']} for review, {r['merged']} merged, {r['split']} split, {r['findings']} findings)"
             )
@@ -147,6 +155,35 @@ def _assign_ids(
     )
 
 
+def _previous(con: duckdb.DuckDBPyConnection, settings: Settings, entity: str) -> Previous | None:
+    """The previous run's pairs and record hashes, or None (no base, or one without them)."""
+    recs = store.read_core(con, settings, f"{entity}_record")
+    pairs = store.read_core(con, settings, f"{entity}_pair")
+    if recs is None or pairs is None or "content_hash" not in recs:
+        return None
+    return Previous(pairs=pairs, hashes=recs.set_index("rec_id")["content_hash"])
+
+
+def _basis(
+    con: duckdb.DuckDBPyConnection, settings: Settings, cfg: ResolveConfig, mode: str, model_path: str | None
+) -> tuple[str, model.Model | None, Previous | None]:
+    """How this run links the entity: (what it does: incremental, full or train; the model, None
+    to train one; the previous linkage to build on). `model_path`: a kept model (its model.json,
+    absolute or relative to the warehouse root) instead of the current one (reproducing a run)."""
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r}: one of {', '.join(MODES)}")
+    current = store.last_model_path(con, cfg.name)
+    path = model_path or current
+    kept = model.load(settings.warehouse, path) if path and mode != "retrain" else None
+    if kept is None:
+        return "train", None, None
+    if kept.config_hash != model.config_hash(cfg):
+        log.warning("%s: the resolve settings changed since model %s: training a new one", cfg.name, path)
+        return "train", None, None
+    previous = _previous(con, settings, cfg.name) if mode == "incremental" and path == current else None
+    return ("incremental" if previous is not None else "full"), kept, previous
+
+
 def _linkage_findings(
     linkage: Linkage, assigned: pd.DataFrame, cfg: ResolveConfig, run_id: str
 ) -> list[dict[str, Any]]:
@@ -173,16 +210,20 @@ def resolve_entity(
     cfg: ResolveConfig,
     run_id: str,
     context: dict[str, pd.Series] | None = None,
+    mode: str = "incremental",
+    model_path: str | None = None,
 ) -> EntityResult:
     """Link, id and survive one entity; the frames to publish. `context`: for each entity of
-    `cfg.context`, rec_id -> the master its resolution gave that source record."""
+    `cfg.context`, rec_id -> the master its resolution gave that source record. `mode`,
+    `model_path`: see `consolidate`."""
     started = meta.now()
     ent, id_col = cfg.name, f"{cfg.name}_id"
     recs = load_records(con, cfg, contracts)
     for other in cfg.context:
         recs[f"{other}_id"] = recs["rec_id"].map((context or {})[other]).astype("string")
     decided = store.decisions(con, ent)
-    linkage: Linkage = link(recs, cfg, decided)
+    ran, kept, previous = _basis(con, settings, cfg, mode, model_path)
+    linkage: Linkage = link(recs, cfg, decided, model=kept, previous=previous, run_id=run_id)
     got = _assign_ids(con, settings, cfg, linkage, run_id)
     recs = recs.merge(got.records, on="rec_id").assign(exact_id=exact_ids(recs, cfg).to_numpy())
     recs[cfg.exact_key] = recs["exact_id"]  # only a valid identifier may survive into a golden record
@@ -196,19 +237,25 @@ def resolve_entity(
     if old_map is not None:
         id_map = pd.concat([old_map, id_map], ignore_index=True)
     queue = _review_queue(linkage.pairs, recs, cfg, decided)
-    record_table = recs[RECORD_COLUMNS].assign(has_valid_id=recs["exact_id"].notna())
+    record_table = recs[RECORD_COLUMNS].assign(
+        has_valid_id=recs["exact_id"].notna(), content_hash=recs["rec_id"].map(linkage.hashes)
+    )
     record_table = record_table.rename(columns={"master_id": id_col})
     provenance = chosen.assign(entity=ent, run_id=run_id)
     run = {
         "run_id": run_id,
         "entity": ent,
-        **{k: linkage.stats[k] for k in ("records", "with_valid_id", "pairs_scored", "pairs_linked")},
+        "mode": ran,
+        **{
+            k: linkage.stats[k]
+            for k in ("records", "with_valid_id", "records_scored", "pairs_scored", "pairs_linked")
+        },
         "masters": len(gold),
         "merged": int((got.id_map["reason"] == "merged").sum()),
         "split": int((got.id_map["reason"] == "split").sum()),
         "findings": len(findings),
         "review_pairs": len(queue),
-        "model_path": store.write_model(settings, ent, run_id, linkage.model),
+        "model_path": model.save(settings.warehouse, ent, linkage.model),
         "started_at": started,
         "finished_at": meta.now(),
     }
@@ -219,6 +266,7 @@ def resolve_entity(
             ent: gold,
             f"{ent}_record": record_table.sort_values("rec_id", ignore_index=True),
             f"{ent}_id_map": id_map,
+            f"{ent}_pair": linkage.pairs,
             "_provenance": provenance,
             "_finding": pd.DataFrame(findings, columns=FINDING_COLUMNS),
             "_review": queue,
@@ -239,8 +287,17 @@ def _merge_shared(results: list[EntityResult]) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def consolidate(settings: Settings | None = None, run_id: str | None = None) -> ConsolidateSummary:
-    """Build schema core from the current staging views (a full pass over staging)."""
+def consolidate(
+    settings: Settings | None = None,
+    run_id: str | None = None,
+    mode: str = "incremental",
+    models: dict[str, str] | None = None,
+) -> ConsolidateSummary:
+    """Build schema core from the current staging views. `mode` (MODES): `incremental`
+    links the new and changed records against the base, `full` relinks every staged record
+    with the current model, `retrain` trains a new model first; the first run and a run
+    after the resolve settings changed train. `models`: entity -> a kept model.json
+    (relative to the warehouse root) to link with instead of the current model."""
     from etl.resolve.relations import relations
 
     settings = settings or get_settings()
@@ -248,17 +305,20 @@ def consolidate(settings: Settings | None = None, run_id: str | None = None) -> 
     configs = load_resolve_configs(settings.schemas_dir, contracts.tables)
     run_id = run_id or meta.new_run_id("consolidate")
     # one writer per home (etl.lock): consolidate waits for a run or a stage to finish; the
-    # new core reaches readers in a new published catalog (etl.published) once it is committed
+    # new core reaches readers in a new published catalog (etl.published) once it is
+    # committed. A home that cannot be written (full disk, no permission): one clear error
     with (
         writer_lock(settings, run_id, say=log.warning),
         publishing(settings, run_id),
+        writing("the core tables"),
         meta.connect(settings) as con,
     ):
         store.ensure(con)
         results: list[EntityResult] = []
         for cfg in resolution_order(configs):
             ctx = {r.entity: r.records.set_index("rec_id")["master_id"] for r in results}
-            results.append(resolve_entity(con, settings, contracts, cfg, run_id, ctx))
+            path = (models or {}).get(cfg.name)
+            results.append(resolve_entity(con, settings, contracts, cfg, run_id, ctx, mode, path))
         tables = _merge_shared(results)
         by = {r.entity: r for r in results}
         if "person" in by and "legal_entity" in by:
@@ -275,6 +335,7 @@ def consolidate(settings: Settings | None = None, run_id: str | None = None) -> 
             tables,
             sequences={r.entity: r.last_value for r in results},
             runs=[r.run for r in results],
+            dates=core_dates(contracts),
         )
     return ConsolidateSummary(run_id=run_id, entities={r.entity: r.run for r in results})
 

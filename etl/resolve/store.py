@@ -2,15 +2,16 @@
 
 Every run writes each core table as one immutable file
 `warehouse/core/<table>/run=<run_id>.parquet`, then one DuckDB transaction points
-`meta.core_table` and the views `core.<table>` at the new files (both name them relative
-to the warehouse root; DuckDB's file_search_path resolves the views' paths there),
-advances the id sequences and records the run; superseded files are deleted after the
-commit. A run killed before the commit leaves the previous base readable.
+`meta.core_table` and the views `core.<table>` (commented from the contracts,
+etl.descriptions) at the new files (both name them relative to the warehouse root;
+DuckDB's file_search_path resolves the views' paths there), advances the id sequences
+and records the run; superseded files are deleted after the commit. A run killed before
+the commit leaves the previous base readable.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,10 @@ import pandas as pd
 
 from etl import meta
 from etl.config import Settings
+from etl.contracts import get_contracts
+from etl.datetypes import as_dates, as_datetimes
+from etl.descriptions import comment_relation
+from etl.faults import checkpoint
 
 DDL_CORE = """
 create table if not exists meta.core_table (
@@ -44,10 +49,12 @@ create table if not exists meta.resolve_run (
     split         bigint,
     findings      bigint,
     review_pairs  bigint,
-    model_path    varchar,           -- the trained Splink model (JSON), relative to the warehouse root
+    model_path    varchar,           -- the Splink model (JSON) linked with, relative to the warehouse root
     started_at    timestamp,
     finished_at   timestamp
 );
+alter table meta.resolve_run add column if not exists mode varchar;  -- incremental | full | retrain
+alter table meta.resolve_run add column if not exists records_scored bigint;  -- records (re)scored
 create table if not exists meta.review_decision (
     entity     varchar not null,
     rec_id_l   varchar not null,
@@ -68,7 +75,8 @@ def read_core(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) ->
     row = con.execute("select path from meta.core_table where table_name = ?", [table]).fetchone()
     if not row:
         return None
-    return pd.read_parquet(settings.warehouse / row[0])
+    # DATE columns as datetime64, as consolidation handles dates in memory (etl.datetypes)
+    return as_datetimes(pd.read_parquet(settings.warehouse / row[0]))
 
 
 def read_published(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame | None:
@@ -115,13 +123,14 @@ def decisions(con: duckdb.DuckDBPyConnection, entity: str) -> pd.DataFrame:
     ).df()
 
 
-def write_model(settings: Settings, entity: str, run_id: str, model: dict[str, Any]) -> str:
-    """Keep the trained model of a run; returns its path relative to the warehouse root."""
-    rel = Path("core") / "_models" / entity / f"run={run_id}.json"
-    path = settings.warehouse / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(model, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
-    return rel.as_posix()
+def last_model_path(con: duckdb.DuckDBPyConnection, entity: str) -> str | None:
+    """The model the entity's latest run linked with (model.json relative to the warehouse root)."""
+    rows = con.execute(
+        "select model_path from meta.resolve_run where entity = ? and model_path is not null "
+        "order by finished_at desc, run_id desc limit 1",
+        [entity],
+    ).fetchall()
+    return str(rows[0][0]) if rows else None
 
 
 def publish(
@@ -131,16 +140,21 @@ def publish(
     tables: dict[str, pd.DataFrame],
     sequences: dict[str, int],
     runs: list[dict[str, Any]],
+    dates: Iterable[str] = (),
 ) -> None:
-    """Write every core table of a run and make them current in one transaction."""
+    """Write every core table of a run and make them current in one transaction; the
+    columns named in `dates` are written as DATE wherever a table holds them."""
     written: dict[str, str] = {}
+    dates = list(dates)
     for name, frame in tables.items():
         file = Path("core") / name / f"run={run_id}.parquet"
         path = settings.warehouse / file
         path.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_parquet(path, index=False)
+        as_dates(frame, dates).to_parquet(path, index=False)
         written[name] = file.as_posix()
+        checkpoint("consolidate:after_core_file")
     old = dict(con.execute("select table_name, path from meta.core_table").fetchall())
+    contracts = get_contracts(settings)
     con.execute("begin transaction")
     try:
         for name, rel in written.items():
@@ -150,6 +164,7 @@ def publish(
                 [name, rel, run_id, len(tables[name]), meta.now()],
             )
             _create_view(con, name, rel)
+            comment_relation(con, contracts.tables, settings.schemas_dir, "core", name)
         for entity, value in sequences.items():
             con.execute("insert or replace into meta.id_sequence values (?, ?)", [entity, value])
         for r in runs:
@@ -157,23 +172,26 @@ def publish(
             con.execute(
                 f"insert into meta.resolve_run ({cols}) values ({', '.join('?' * len(r))})", list(r.values())
             )
+        checkpoint("consolidate:before_commit")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
+    checkpoint("consolidate:after_commit")
     for name, old_rel in old.items():
         if name in written and written[name] != old_rel:
             (settings.warehouse / old_rel).unlink(missing_ok=True)
+    checkpoint("consolidate:after_sweep")
 
 
 __all__ = [
     "DDL_CORE",
     "decisions",
     "ensure",
+    "last_model_path",
     "last_value",
     "publish",
     "read_core",
     "read_published",
     "relink_views",
-    "write_model",
 ]

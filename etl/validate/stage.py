@@ -17,6 +17,8 @@ import pyarrow.ipc
 
 from etl import meta
 from etl.errors import StageOrderError, ValidationFailed
+from etl.faults import checkpoint
+from etl.validate import conformance
 from etl.validate.quarantine import FAILURE_COLUMNS, VALUE_ERROR_COLUMNS, assemble, keyed, known_raw_rows
 from etl.workdir import StageRun, ValidatedBatch, Writer, arrow_rows, iter_tables, read_arrow
 
@@ -73,6 +75,7 @@ def stage_validate(run: StageRun) -> dict[str, Any]:
     if len(quarantine):
         wd.validated.mkdir(parents=True, exist_ok=True)
         quarantine.to_parquet(wd.quarantine, index=False)
+        checkpoint("validate:after_quarantine_file")
     verdict = _judge_batch(run, runner, checks, extracted)
     # Every quarantined key is a delivered row (errors come from staged rows, which come
     # from raw rows), so the rest of what was extracted is loaded, including wide rows
@@ -90,7 +93,11 @@ def stage_validate(run: StageRun) -> dict[str, Any]:
         quarantine_path=wd.quarantine if len(quarantine) else None,
     )
     batch.write(wd.summary)
-    _record_results(run, checks, verdict, len(quarantine))
+    checkpoint("validate:after_summary")
+    defects = conformance.column_defects(value_errors, checks.failures)
+    profile = conformance.field_profile(source, [p for _, p, _ in raws])
+    _record_results(run, checks, verdict, len(quarantine), (profile, defects))
+    checkpoint("validate:after_results")
     run.ledger.counts(checks.staged_rows, checks.good_rows, len(quarantine))
     if not verdict.success:
         message = f"batch of {source.name} for {logical_date} not published: " + "; ".join(verdict.failures)
@@ -156,6 +163,7 @@ def _check_rows(run: StageRun, runner: SuiteRunner, value_errors: pd.DataFrame) 
         bad = _rows_in(batch, failing)
         good = batch.filter(pa.array(~bad)) if bad.any() else batch
         good_w.write_table(good)
+        checkpoint("validate:after_good_chunk")
         for c in checks.null_counts:
             checks.null_counts[c] += good.column(c).null_count
         checks.staged_rows += batch.num_rows
@@ -202,8 +210,15 @@ def _judge_batch(run: StageRun, runner: SuiteRunner, checks: RowChecks, extracte
     )
 
 
-def _record_results(run: StageRun, checks: RowChecks, verdict: BatchVerdict, quarantined: int) -> None:
-    """The Great Expectations results (JSON, behind the Data Docs) and meta.validation_result."""
+def _record_results(
+    run: StageRun,
+    checks: RowChecks,
+    verdict: BatchVerdict,
+    quarantined: int,
+    profile_defects: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """The Great Expectations results (JSON, behind the Data Docs), meta.validation_result and
+    the delivery's field profile and defects (etl.validate.conformance)."""
     ge_path = (
         run.settings.warehouse / "validation" / run.source.name / f"{run.logical_date}_{run.run_id}.json"
     )
@@ -227,6 +242,13 @@ def _record_results(run: StageRun, checks: RowChecks, verdict: BatchVerdict, qua
                 meta.now(),
             ],
         )
+        keys = {
+            "run_id": run.run_id,
+            "source": run.source.name,
+            "table_name": run.table.name,
+            "logical_date": run.logical_date,
+        }
+        conformance.record(con, keys, *profile_defects, meta.now())
 
 
 def check_beside_published(
@@ -237,6 +259,7 @@ def check_beside_published(
     cross-row ones (uniqueness) over the published rows and `staged` together, a failure
     counting for a staged row only (the published ones are not reconsidered). Replay
     validates with it, so a replayed row that duplicates a published key stays quarantined."""
+    from etl.datetypes import arrow_dates, date_columns
     from etl.validate.runner import columns_of
 
     cross = runner.cross_row_expectations
@@ -245,8 +268,11 @@ def check_beside_published(
     parts = [keyed(staged, fails)] if len(fails) else []
     if cross and len(staged):
         cols = [*sorted({c for e in cross for c in columns_of(e["kwargs"])}), "_batch_id", "_row_number"]
-        mine = pa.Table.from_pandas(staged[cols], preserve_index=False)
-        before = published.select(cols) if published is not None else mine.slice(0, 0)
+        # a key may hold a date: DATE on both sides (a partition written before dates were
+        # typed holds TIMESTAMP, and Arrow does not combine the two)
+        dates = date_columns(runner.table)
+        mine = arrow_dates(pa.Table.from_pandas(staged[cols], preserve_index=False), dates)
+        before = arrow_dates(published.select(cols), dates) if published is not None else mine.slice(0, 0)
         both = pa.concat_tables([before, mine], promote_options="permissive").to_pandas()
         fails, _ = runner.validate_rows(both, cross)
         fails = fails[fails["position"] >= before.num_rows]

@@ -66,11 +66,37 @@ def test_ingest_shape_schedule_and_assets(dagbag, contracts) -> None:  # type: i
 
 
 def test_publish_scheduled_on_every_staging_asset(dagbag, contracts) -> None:  # type: ignore[no-untyped-def]
+    """Any source's update triggers publish, and so does consolidate's update of a core table
+    that a share or an open dataset reads."""
+    from etl.config import get_settings
+    from etl.publish.grants import load_sharing
+    from etl.publish.openspec import load_open
+
     publish = dagbag.dags["publish"]
     condition = publish.timetable.asset_condition
-    assert type(condition).__name__ == "AssetAny"  # any source's update triggers publish
+    assert type(condition).__name__ == "AssetAny"
     uris = {a.uri for a in condition.objects}
-    assert uris == {f"govbase://staging/{s.table}/{n}" for n, s in contracts.sources.items()}
+    schemas = get_settings().schemas_dir
+    read = {g.table for d in load_sharing(schemas, contracts.tables).departments.values() for g in d.grants}
+    read |= {ds.source for ds in load_open(schemas, contracts.tables).datasets.values()}
+    core = {f"govbase://core/{t.split('.')[1]}" for t in read if t.startswith("core.")}
+    assert core == {"govbase://core/person", "govbase://core/legal_entity"}
+    assert uris == {f"govbase://staging/{s.table}/{n}" for n, s in contracts.sources.items()} | core
+
+
+def test_publish_emits_a_share_asset_per_department_and_an_open_asset_per_dataset(dagbag, contracts) -> None:  # type: ignore[no-untyped-def]
+    from etl.config import get_settings
+    from etl.publish.grants import load_sharing
+    from etl.publish.openspec import load_open
+
+    schemas = get_settings().schemas_dir
+    departments = load_sharing(schemas, contracts.tables).departments
+    datasets = load_open(schemas, contracts.tables).datasets
+    outlets = {a.uri for a in dagbag.dags["publish"].get_task("publish").outlets}
+    assert outlets == {f"govbase://share/{d}" for d in departments} | {
+        f"govbase://open/{d}" for d in datasets
+    }
+    assert len(departments) == 3 and len(datasets) == 3
 
 
 def test_consolidate_runs_on_the_person_and_organisation_assets_and_emits_core(dagbag, contracts) -> None:  # type: ignore[no-untyped-def]

@@ -72,6 +72,13 @@ def test_each_kind_is_detected_by_content() -> None:
     assert set(found) == {"mobile", "person_name", "address", "birth_date", "resident_id", "landline"}
 
 
+def test_division_names_and_units_are_no_person_names() -> None:
+    """Statistics tables name regions and units: 吕梁市 and 万人 start with a surname."""
+    values = pd.Series(["吕梁市", "周口市", "黄浦区", "万人", "亿元", "方正县"] * 5)
+    assert "person_name" not in classify_values(values)
+    assert "person_name" in classify_values(pd.Series(["吕明", "周口", "黄浦"] * 5))
+
+
 def test_a_wrong_check_character_is_no_resident_id() -> None:
     assert "resident_id" not in classify_values(pd.Series(["110105194912310021"] * 5))
 

@@ -38,3 +38,14 @@ def test_no_function_is_longer_than_80_lines() -> None:
     long = _long_functions()
     assert long - EXCEPTIONS == set(), "split these (or say why they must wait)"
     assert EXCEPTIONS - long == set(), "no longer long: drop them from EXCEPTIONS"
+
+
+def test_test_modules_have_unique_names() -> None:
+    """pytest imports test modules by basename (rootdir mode, no packages): two files with one
+    name stop the collection of the whole suite."""
+    root = Path(__file__).resolve().parents[1]
+    names: dict[str, list[str]] = {}
+    for path in root.rglob("test_*.py"):
+        names.setdefault(path.name, []).append(str(path.relative_to(root)))
+    clashes = {n: p for n, p in names.items() if len(p) > 1}
+    assert not clashes, f"test modules sharing a name: {clashes}"

@@ -198,6 +198,14 @@ def _split_name(d: dict[str, Any]) -> None:
         (
             lambda d: (
                 _split_name(d),
+                d.update(combine={"name": {"rule": "join", "separator": "", "transforms": ["md5"]}}),
+            ),
+            "combine.name.transforms",
+            "unknown transform(s) md5",
+        ),
+        (
+            lambda d: (
+                _split_name(d),
                 d.update(combine={"name": {"rule": "first_non_empty", "transforms": ["name"]}}),
             ),
             "combine.name",

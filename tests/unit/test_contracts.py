@@ -83,6 +83,18 @@ def _edit(path: Path, change) -> None:  # type: ignore[no-untyped-def]
         ("sources/ps_hukou.yml", lambda d: d.update(name="other"), "name", "file stem"),
         (
             "sources/ps_hukou.yml",
+            lambda d: d.update(name="Ps-Hukou"),
+            "name",
+            "source name 'Ps-Hukou' must be snake_case ascii",
+        ),
+        (
+            "shared/person.yml",
+            lambda d: d["columns"][0].update(name="Resident ID"),
+            "columns[0].name",
+            "column name 'Resident ID' must be snake_case ascii",
+        ),
+        (
+            "sources/ps_hukou.yml",
             lambda d: d["fields"][0].update(trust=11),
             "fields[0].trust",
             "less than or equal",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import re
 from collections.abc import Callable
 from typing import Any
@@ -398,81 +399,72 @@ def _assert_same(got: tuple[pd.Series, ...], want: tuple[pd.Series, ...]) -> Non
         assert_series_equal(g, w, check_dtype=True, obj=part)
 
 
+#: Column types as normalize() documents them.
+DTYPES = {"string": "string", "date": "datetime64[ms]", "timestamp": "datetime64[ms]"}
+DTYPES |= {"decimal": "float64", "integer": "Int64", "boolean": "boolean"}
+
+
+def _row_by_row(values: pd.Series, transforms: list[str], kind: str) -> tuple[pd.Series, ...]:
+    """The reference: apply_transforms over pieces of 500 rows, each piece handed to the
+    chain whole, every row as it is (no distinct-value path, no memo: checked through the
+    `sizes` hook), the pieces put back together in order."""
+    parts = []
+    for start in range(0, len(values), 500):
+        piece = values.iloc[start : start + 500]
+        got, sizes = _apply(piece, transforms, kind)
+        assert sizes == [len(piece)], "the reference must transform every row as it is"
+        parts.append(got)
+    return tuple(pd.concat([p[i] for p in parts]) for i in range(3))
+
+
 def _apply(
-    values: pd.Series, transforms: list[str], kind: str, monkeypatch: pytest.MonkeyPatch
+    values: pd.Series, transforms: list[str], kind: str, memo: core.Memo | None = None
 ) -> tuple[tuple[pd.Series, ...], list[int]]:
-    """apply_transforms, and the lengths of the columns it handed to the plain chain."""
-    real = core._apply_chain
-    lengths: list[int] = []
-
-    def spy(v: pd.Series, *args: Any, **kwargs: Any) -> tuple[pd.Series, pd.Series, pd.Series]:
-        lengths.append(len(v))
-        return real(v, *args, **kwargs)
-
-    with monkeypatch.context() as m:
-        m.setattr(core, "_apply_chain", spy)
-        got = core.apply_transforms(values, transforms, kind, TODAY)
-    return got, lengths
+    """apply_transforms, and the number of values each run of its chain was handed
+    (apply_transforms' public `sizes` hook)."""
+    sizes: list[int] = []
+    got = core.apply_transforms(values, transforms, kind, TODAY, memo, sizes=sizes)
+    return got, sizes
 
 
 @pytest.mark.parametrize("dtype", ["str", object])
 @pytest.mark.parametrize("case", sorted(DISTINCT_CASES))
-def test_distinct_value_path_equals_the_plain_chain(
-    case: str, dtype: object, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_distinct_value_path_equals_the_plain_chain(case: str, dtype: object) -> None:
     """apply_transforms runs a repetitive column's chain over its distinct values only:
     same values, reasons and failed transform as running it over every value."""
     transforms, kind, pool = DISTINCT_CASES[case]
     rng = np.random.default_rng(sorted(DISTINCT_CASES).index(case))
     n = 6000
     values = pd.Series(_draw(rng, pool(rng), n), dtype=dtype, index=pd.RangeIndex(7, 7 + 3 * n, 3))
-    got, lengths = _apply(values, transforms, kind, monkeypatch)
-    assert lengths == [values.nunique()], "the distinct path should be taken"
-    _assert_same(got, core._apply_chain(values, transforms, kind, TODAY))
-    assert got[0].dtype == core._dtype(kind)
-
-
-def _chain_lengths(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """From now on, the length of every column handed to the plain chain, in order."""
-    real = core._apply_chain
-    lengths: list[int] = []
-
-    def spy(v: pd.Series, *args: Any, **kwargs: Any) -> tuple[pd.Series, pd.Series, pd.Series]:
-        lengths.append(len(v))
-        return real(v, *args, **kwargs)
-
-    monkeypatch.setattr(core, "_apply_chain", spy)
-    return lengths
+    got, sizes = _apply(values, transforms, kind)
+    assert sizes == [values.nunique()], "the distinct path should be taken"
+    _assert_same(got, _row_by_row(values, transforms, kind))
+    assert got[0].dtype == DTYPES[kind]
 
 
 @pytest.mark.parametrize("limit", [1_000_000, 40])
 @pytest.mark.parametrize("case", sorted(DISTINCT_CASES))
-def test_memo_across_chunks_equals_the_plain_chain(
-    case: str, limit: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_memo_across_chunks_equals_the_plain_chain(case: str, limit: int) -> None:
     """Chunks of one batch sharing a Memo: the same values, reasons and failed transform
     as the plain chain, and only the distinct values the memo does not hold yet are
     transformed (a memo of 40 values is full after the first chunk of most cases)."""
     transforms, kind, pool = DISTINCT_CASES[case]
     rng = np.random.default_rng(100 + sorted(DISTINCT_CASES).index(case))
     values = pd.Series(_draw(rng, pool(rng), 9000), dtype="str")
-    plain = core._apply_chain
     memo = core.Memo(limit=limit)
-    lengths = _chain_lengths(monkeypatch)
     held: set[Any] = set()  # what the memo should hold
     for start, stop in ((0, 2500), (2500, 6000), (6000, 9000)):
         chunk = values.iloc[start:stop]
-        before = len(lengths)
-        got = core.apply_transforms(chunk, transforms, kind, TODAY, memo)
-        _assert_same(got, plain(chunk, transforms, kind, TODAY))
+        got, sizes = _apply(chunk, transforms, kind, memo)
+        _assert_same(got, _row_by_row(chunk, transforms, kind))
         fresh = set(chunk.dropna()) - held
-        assert lengths[before:] == ([len(fresh)] if fresh or not held else [])
+        assert sizes == ([len(fresh)] if fresh or not held else [])
         if len(held) + len(fresh) <= limit:
             held |= fresh
         assert set(memo.keys.to_pylist()) == held
 
 
-def test_memo_takes_dates_that_look_distinct_in_one_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_memo_takes_dates_that_look_distinct_in_one_chunk() -> None:
     """Chunks of 5,000 dates with over 2,500 distinct values each (too many for the distinct
     path on its own): with a memo the second chunk transforms only the dates the first
     did not have, and the answer is the plain chain's."""
@@ -484,20 +476,26 @@ def test_memo_takes_dates_that_look_distinct_in_one_chunk(monkeypatch: pytest.Mo
     first = pd.Series(_draw(rng, days[:6000], 5000), dtype="str")
     second = pd.Series(_draw(rng, days[3000:9000], 5000), dtype="str")
     assert first.nunique() > len(first) * core._DISTINCT_MAX_RATIO
-    plain = core._apply_chain
     memo = core.Memo()
-    lengths = _chain_lengths(monkeypatch)
+    sizes: list[int] = []
     for chunk in (first, second):
-        _assert_same(
-            core.apply_transforms(chunk, ["date"], "date", TODAY, memo), plain(chunk, ["date"], "date", TODAY)
-        )
-    assert lengths == [first.nunique(), len(set(second) - set(first))]
+        got, more = _apply(chunk, ["date"], "date", memo)
+        _assert_same(got, _whole_column("date", chunk, "date"))
+        sizes += more
+    assert sizes == [first.nunique(), len(set(second) - set(first))]
+
+
+def _whole_column(name: str, values: pd.Series, kind: str) -> tuple[pd.Series, ...]:
+    """The reference for a chain of one transform whose output has the column's type:
+    the public transform itself over every value, and its name where it gave a reason."""
+    fn = TRANSFORMS[name]
+    out, why = fn(values, today=TODAY) if "today" in inspect.signature(fn).parameters else fn(values)
+    failed = pd.Series(np.where(why.notna(), name, None), index=why.index, dtype=why.dtype)
+    return out.astype(DTYPES[kind]), why, failed
 
 
 @pytest.mark.parametrize("transforms", [["date"], ["gender"]])
-def test_distinct_value_path_for_many_distinct_dates(
-    transforms: list[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_distinct_value_path_for_many_distinct_dates(transforms: list[str]) -> None:
     """20,000 values, 40% of them distinct: a sample looks unique, but date and code
     transforms still run over the distinct values (the answer is the same)."""
     rng = np.random.default_rng(23)
@@ -506,13 +504,13 @@ def test_distinct_value_path_for_many_distinct_dates(
     pool = [str(d) for d in days]
     pool = [v.replace("-", "/") if i % 3 else v for i, v in enumerate(pool)] + ["1985-02-30", "x", "", None]
     values = pd.Series(_draw(rng, pool, n), dtype="str")
-    got, lengths = _apply(values, transforms, "date" if transforms == ["date"] else "string", monkeypatch)
-    want = core._apply_chain(values, transforms, "date" if transforms == ["date"] else "string", TODAY)
-    _assert_same(got, want)
-    assert len(lengths) == 1 and lengths[0] <= n // 2 and lengths[0] == values.nunique()
+    kind = "date" if transforms == ["date"] else "string"
+    got, sizes = _apply(values, transforms, kind)
+    _assert_same(got, _whole_column(transforms[0], values, kind))
+    assert len(sizes) == 1 and sizes[0] <= n // 2 and sizes[0] == values.nunique()
 
 
-def test_mostly_distinct_column_is_transformed_as_is(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mostly_distinct_column_is_transformed_as_is() -> None:
     """Phones: > 50% distinct values, so no distinct path; the fixpoint shortcut still
     applies (most values are already 11-digit mobiles)."""
     rng = np.random.default_rng(11)
@@ -528,12 +526,9 @@ def test_mostly_distinct_column_is_transformed_as_is(monkeypatch: pytest.MonkeyP
         for u, m in zip(rng.random(n), mobiles, strict=True)
     ]
     values = pd.Series(raw, dtype="str", index=pd.RangeIndex(3, 3 + n))
-    got, lengths = _apply(values, ["phone"], "string", monkeypatch)
-    assert lengths == [n], "a column of mostly distinct values is transformed as it is"
-    _assert_same(got, core._apply_chain(values, ["phone"], "string", TODAY))
-    direct_values, direct_reasons = TRANSFORMS["phone"](values)
-    assert_series_equal(got[0], direct_values, check_dtype=True)
-    assert_series_equal(got[1], direct_reasons, check_dtype=True)
+    got, sizes = _apply(values, ["phone"], "string")
+    assert sizes == [n], "a column of mostly distinct values is transformed as it is"
+    _assert_same(got, _whole_column("phone", values, "string"))
     assert got[1].notna().any() and got[0].notna().mean() > 0.8
 
 

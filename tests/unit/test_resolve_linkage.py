@@ -98,7 +98,7 @@ def test_records_without_an_id_link_to_their_person_and_namesakes_stay_apart(cfg
     assert no_id.true_pairs == 20 and no_id.correct_pairs == 20
     assert got.stats["clusters"] == len(people) + 1
     assert got.stats["with_valid_id"] == 2 * len(people) - 20  # the IDs built here are valid ones
-    assert got.model["comparisons"], "the trained model is kept"
+    assert got.model.settings["comparisons"], "the trained model is kept"
 
 
 def test_two_valid_ids_are_never_merged_by_the_model_and_the_conflict_is_a_finding(
