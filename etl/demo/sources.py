@@ -882,6 +882,8 @@ def _updated_by_events(ctx: Ctx, rows: np.ndarray, upd: np.ndarray) -> np.ndarra
     if ev is None or not len(ev):
         return upd
     gone = ev[ev["kind"] == "deregistration"].set_index("entity_id")["date"]
+    if gone.empty:  # none yet by this drop's date (pandas cannot map through an empty date series)
+        return upd
     when = pd.Series(ctx.orgs["org_id"].to_numpy()[rows]).map(gone)
     hit = when.notna().to_numpy()
     out = upd.copy()

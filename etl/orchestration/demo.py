@@ -3,8 +3,10 @@
 Sets up the embedded Airflow (AIRFLOW_HOME under $GOVBASE_HOME/airflow, SQLite,
 LocalExecutor, pool `govbase_warehouse`), generates the demo department data
 with `govbase demo-data`, runs `airflow dags test ingest__<source> <date>` for
-every source contract, then `airflow dags test publish <date>`, and prints where
-the warehouse, Data Docs, reports and the run report are. Each DAG's full log goes to
+every source contract, then `airflow dags test consolidate <date>` (staging ->
+core: linkage, golden records) and `airflow dags test publish <date>`, prints the
+linkage figures (masters, merges, review queue, precision and recall against the
+demo's ground truth) and where the warehouse, Data Docs, reports and the run report are. Each DAG's full log goes to
 $AIRFLOW_HOME/demo_logs/<dag_id>.log; exits non-zero if any DAG failed.
 """
 
@@ -20,6 +22,7 @@ from etl.config import Settings, get_settings
 from etl.orchestration.airflow_env import airflow_bin, airflow_env, airflow_home, setup
 
 INGEST_PREFIX = "ingest__"
+CONSOLIDATE_DAG_ID = "consolidate"  # etl.orchestration.factory.CONSOLIDATE_DAG_ID (not imported: Airflow)
 DEMO_DATE = "2026-11-01"  # `govbase demo-data` names its files with this delivery date (20261101)
 
 
@@ -86,6 +89,54 @@ def print_reconciliation(settings: Settings) -> None:
         )
 
 
+def linkage_lines(settings: Settings) -> list[str]:
+    """The latest consolidation per entity (records, masters, merges, review queue) and
+    pairwise precision / recall against the demo truth, as printable lines ([] before any)."""
+    import duckdb
+
+    from etl.resolve.evaluate import evaluate
+
+    if not settings.catalog_path.exists():
+        return []
+    con = duckdb.connect(str(settings.catalog_path), read_only=True)  # what readers open
+    try:
+        tables = {
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'meta'"
+            ).fetchall()
+        }
+        if "resolve_run" not in tables:
+            return []
+        runs = con.execute(
+            "select entity, mode, records, records_scored, masters, merged, split, review_pairs, findings "
+            "from meta.resolve_run qualify row_number() over (partition by entity order by finished_at desc) = 1 "
+            "order by entity"
+        ).fetchall()
+    finally:
+        con.close()
+    scores = evaluate(settings) if settings.truth_dir.is_dir() else {}
+    out = [
+        "\n  linkage        records  masters  records merged  id merges/splits  review queue"
+        "   precision / recall: all; without a valid ID"
+    ]
+    for entity, mode, records, _scored, masters, merged, split, review, _findings in runs:
+        pr = ""
+        if entity in scores:
+            every, no_id = scores[entity]
+            pr = f"{every.precision:.4f} / {every.recall:.4f}; {no_id.precision:.4f} / {no_id.recall:.4f}"
+        out.append(
+            f"  {entity:<13} {records:>8} {masters:>8} {records - masters:>15} {merged:>9} / {split:<6}"
+            f" {review:>12}   {pr}  ({mode})"
+        )
+    return out
+
+
+def print_linkage(settings: Settings) -> None:
+    for line in linkage_lines(settings):
+        print(line)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m etl.orchestration.demo", description=__doc__)
     parser.add_argument("--persons", type=int, default=2000)
@@ -108,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
 
     log_dir = airflow_home(settings) / "demo_logs"
     failed: list[str] = []
-    for dag_id in [INGEST_PREFIX + s for s in (ns.sources or source_names(settings))] + ["publish"]:
+    ingest = [INGEST_PREFIX + s for s in (ns.sources or source_names(settings))]
+    for dag_id in [*ingest, CONSOLIDATE_DAG_ID, "publish"]:
         ok, seconds, log_file = dags_test(dag_id, ns.date, env, log_dir)
         print(f"  {'ok    ' if ok else 'FAILED'} {dag_id:<32} {seconds:6.1f} s   log: {log_file}")
         if not ok:
@@ -117,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"         {line[:300]}")
 
     print_reconciliation(settings)
+    print_linkage(settings)
     print(
         f"\ncatalog   : {settings.catalog_path}  (read-only, any DuckDB client; `govbase status` for the runs)"
     )
@@ -127,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"dictionary: {settings.reports_dir / 'standard' / 'dictionary.html'}  (JSON Schemas in schema/)")
     print(f"run report: {settings.reports_dir / 'runs' / 'latest.html'}")
+    print(
+        f"shares    : {settings.warehouse / 'share'}  (<department>/share.duckdb + Parquet; docs/sharing.md)"
+    )
     print(f"open data : {settings.layer('open')}  (CSV + Parquet per dataset; docs/open-data.md)")
     print(f"catalog   : {settings.layer('open') / 'catalog.jsonld'}  (DCAT-AP 3)")
     print("Airflow UI: make airflow  (the runs above are in its history)")

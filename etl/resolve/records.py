@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 
 from etl.contracts import DUCKDB_TYPES, Contracts
+from etl.errors import StageOrderError
 from etl.resolve.config import DELIVERY_COLUMNS, ResolveConfig
 
 
@@ -56,7 +57,9 @@ def records_sql(con: duckdb.DuckDBPyConnection, cfg: ResolveConfig, contracts: C
             where = " where " + " or ".join(f"{inp.columns[a]} is not null" for a in inp.require_any)
         parts.append(f"select {', '.join(select)} from staging.{inp.table}{where}")
     if not parts:
-        raise LookupError(f"no staged table holds {cfg.name} records yet")
+        raise StageOrderError(
+            f"no staged table holds {cfg.name} records yet: load the sources first (govbase run)"
+        )
     union = " union all by name ".join(parts)
     # a redelivered record replaces its earlier delivery
     return (

@@ -358,3 +358,14 @@ def test_consolidate_publishes_core_and_its_readers_never_wait_for_the_writer(
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_consolidate_before_anything_is_staged_is_a_clear_error(tmp_path: Path) -> None:
+    """A home whose run could not write staging (or that never ran): consolidate says so,
+    as a GovbaseError the CLI prints, not a traceback."""
+    from etl.errors import StageOrderError
+
+    settings = get_settings(tmp_path / "home")
+    generate(settings, persons=20, seed=3)  # deliveries only, nothing loaded
+    with pytest.raises(StageOrderError, match=r"no staged table holds \w+ records yet: load the sources"):
+        consolidate(settings)

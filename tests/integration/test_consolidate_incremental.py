@@ -223,3 +223,20 @@ def test_changed_resolve_settings_train_a_new_model(homes: Homes, tmp_path: Path
     summary = consolidate(Settings(home=home, project_dir=project))
     assert summary.entities["person"]["mode"] == "train"
     assert summary.entities["legal_entity"]["mode"] == "incremental"
+
+
+def test_the_demo_prints_the_linkage_figures(homes: Homes) -> None:
+    from etl.orchestration.demo import linkage_lines
+
+    lines = linkage_lines(homes.a)
+    scores = evaluate(homes.a)
+    runs = _runs(homes.a).groupby("entity").tail(1).set_index("entity")
+    for entity in ENTITIES:
+        (line,) = [ln for ln in lines if ln.split()[:1] == [entity]]
+        every, no_id = scores[entity]
+        assert (
+            f"{every.precision:.4f} / {every.recall:.4f}; {no_id.precision:.4f} / {no_id.recall:.4f}" in line
+        )
+        records, masters = int(runs.loc[entity, "records"]), int(runs.loc[entity, "masters"])
+        assert line.split()[1:4] == [str(records), str(masters), str(records - masters)]
+    assert linkage_lines(get_settings(homes.a.home.parent / "nothing")) == []

@@ -6,6 +6,7 @@ marriage registrations), each event in the truth; and the pipeline carries them 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ import pytest
 from etl import meta
 from etl.config import Settings, get_settings
 from etl.demo import generate
-from etl.demo.events import make_events
+from etl.demo.events import ANNUAL, make_events
 from etl.pipeline import run_source
 
 pytestmark = pytest.mark.integration
@@ -153,3 +154,16 @@ def test_events_are_deterministic_and_accumulate(drops: Drops) -> None:
     year = a.until(np.datetime64("2027-11-01"))
     per = year["kind"].value_counts() / len(p)
     assert 0.002 < per["death"] < 0.02 and 0.002 < per["birth"] < 0.02, per.to_dict()
+
+
+@pytest.mark.parametrize("seed", [5, 11, 23])
+def test_a_next_day_drop_without_a_deregistration_yet(seed: int, tmp_path: Path) -> None:
+    """A small population's drop one day after the base may hold events but no deregistration:
+    the registry keeps its update times (it failed on pandas mapping through no dates)."""
+    s = get_settings(tmp_path)
+    generate(s, persons=300, seed=seed)
+    generate(s, persons=300, seed=seed, drop_date="20261102")
+    events = pd.read_parquet(s.truth_dir / "events.parquet")
+    assert set(events["kind"]) <= {*ANNUAL, "death"}
+    later = pd.read_parquet(s.truth_dir / "organisations.parquet")
+    assert len(later) >= 1
