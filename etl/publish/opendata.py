@@ -270,6 +270,8 @@ def withdraw(root: Path, declared: set[str]) -> list[Path]:
     declared, say because its table was graded important, is no longer open); returns it."""
     import shutil
 
+    if not root.is_dir():  # nothing was ever opened (no declared dataset built yet)
+        return []
     gone = [p for p in sorted(root.iterdir()) if p.name not in declared and p.name != "catalog.jsonld"]
     for p in gone:
         shutil.rmtree(p) if p.is_dir() else p.unlink()
