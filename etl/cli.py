@@ -62,6 +62,11 @@ def _fail(exc: Exception) -> NoReturn:
     raise typer.Exit(1)
 
 
+def _waiting(message: str) -> None:
+    """What a writer says while it waits for the home's writer lock (etl.lock)."""
+    console.print(f"[yellow]{message}[/]", markup=True, highlight=False)
+
+
 def _home_origin(home: Path | None) -> str:
     if home is not None:
         return "--home"
@@ -252,10 +257,12 @@ def extract(
     """Read sources into raw Parquet (every value as text) and record each batch in meta."""
     from etl.contracts import get_contracts
     from etl.extract import extract as do_extract
+    from etl.lock import writer_lock
 
     settings = _settings(home, create=True)
     try:
-        results = do_extract(settings, get_contracts(settings), source, full_refresh=full_refresh)
+        with writer_lock(settings, "extract", say=_waiting):
+            results = do_extract(settings, get_contracts(settings), source, full_refresh=full_refresh)
     except GovbaseError as exc:
         _fail(exc)
     rows = [[r.source, r.file, r.status, r.rows, r.flagged_rows, r.message or ""] for r in results]
@@ -291,7 +298,7 @@ def run(
         _fail(GovbaseError(f"--validation-engine {engine!r}: use one of {', '.join(VALIDATION_ENGINES)}"))
     from etl import meta
     from etl.contracts import get_contracts
-    from etl.pipeline import run_publish
+    from etl.lock import WriterBusy, writer_lock
 
     settings = _settings(home, create=True, validation_engine=engine)
     try:
@@ -303,13 +310,13 @@ def run(
         _fail(exc)
     day = _logical_date(logical_date)
     run_id = meta.new_run_id()
-    failures = _run_sources(settings, names, day, run_id, full_refresh)
     try:
-        run_publish(day, run_id, names, settings=settings)
-    except WarehouseWriteError as exc:  # the run fails; said after the reconciliation
-        failures["publish"] = str(exc)
-    except GovbaseError as exc:  # reports are secondary: say so, keep the run's verdict
-        console.print(f"[yellow]publish: {exc}[/]")
+        # one writer per home: the whole run (every source, then the publish) holds the lock
+        with writer_lock(settings, run_id, say=_waiting):
+            failures = _run_sources(settings, names, day, run_id, full_refresh)
+            _publish_after_run(settings, day, run_id, names, failures)
+    except WriterBusy as exc:  # another writer held the home past GOVBASE_LOCK_TIMEOUT
+        _fail(exc)
     try:
         _print_reconciliation(settings, run_id)
     except Exception as exc:  # e.g. a full disk: the catalog cannot even be opened
@@ -321,7 +328,7 @@ def run(
     if _JSON["on"]:
         return _exit_if(bool(failures))
     out.print(
-        f"run {run_id}: warehouse {settings.duckdb_path}; reports {settings.reports_dir}; "
+        f"run {run_id}: catalog {settings.catalog_path}; reports {settings.reports_dir}; "
         f"run report {settings.reports_dir / 'runs' / (run_id + '.html')}; "
         f"Data Docs {settings.docs_dir / 'index.html'}",
         markup=False,
@@ -333,6 +340,19 @@ def run(
 def _exit_if(failed: bool) -> None:
     if failed:
         raise typer.Exit(1)
+
+
+def _publish_after_run(
+    settings: Settings, day: str, run_id: str, names: list[str], failures: dict[str, str]
+) -> None:
+    from etl.pipeline import run_publish
+
+    try:
+        run_publish(day, run_id, names, settings=settings)
+    except WarehouseWriteError as exc:  # the run fails; said after the reconciliation
+        failures["publish"] = str(exc)
+    except GovbaseError as exc:  # reports are secondary: say so, keep the run's verdict
+        console.print(f"[yellow]publish: {exc}[/]")
 
 
 def _say_skipped(skipped: Mapping[str, int]) -> None:
@@ -348,7 +368,7 @@ def _say_skipped(skipped: Mapping[str, int]) -> None:
 
 
 def _run_sources(
-    settings: Any, names: list[str], day: str, run_id: str, full_refresh: bool
+    settings: Settings, names: list[str], day: str, run_id: str, full_refresh: bool
 ) -> dict[str, str]:
     """Every stage of each source in turn, with a progress bar; returns the failures by
     source (one source failing does not stop the others)."""
@@ -396,9 +416,10 @@ def _run_sources(
 
 
 def _print_reconciliation(settings: Settings, run_id: str | None = None, limit: int = 20) -> bool:
-    from etl import meta
+    """The reconciliation of a run (or the latest runs), from the published catalog."""
+    from etl.published import read_catalog
 
-    with meta.connect(settings) as con:
+    with read_catalog(settings) as con:
         where = "where run_id = ?" if run_id else ""
         rows = con.execute(
             "select run_id, source, logical_date, strftime(started_at, '%Y-%m-%d %H:%M:%S'), "
@@ -426,8 +447,12 @@ def status(
     home: HomeOpt = None,
 ) -> None:
     """Show recent runs per source: start, duration, rows, whether each reconciles
-    (extracted = loaded + quarantined) and why a failed one failed."""
-    _print_reconciliation(_settings(home), None, limit)
+    (extracted = loaded + quarantined) and why a failed one failed, as published (a run's
+    sources appear as each is loaded; never waits for the writer)."""
+    try:
+        _print_reconciliation(_settings(home), None, limit)
+    except GovbaseError as exc:  # CatalogMissing: the first run is still writing
+        _fail(exc)
 
 
 @app.command()
@@ -508,12 +533,13 @@ def classify(home: HomeOpt = None) -> None:
     in meta.classification_finding and list the columns whose content warrants a higher level."""
     from etl import meta
     from etl.contracts import get_contracts
+    from etl.lock import writer_lock
     from etl.publish import classify as cls
 
     settings = _settings(home)
     try:
         contracts = get_contracts(settings)
-        with meta.connect(settings) as con:
+        with writer_lock(settings, "classify", say=_waiting), meta.connect(settings) as con:
             findings = cls.classify(con, contracts)
             cls.record(con, meta.new_run_id("classify"), findings)
     except GovbaseError as exc:
@@ -528,11 +554,13 @@ def _quarantine_frame(source: str, home: Path | None) -> tuple[object, object]:
     from etl.contracts import get_contracts
     from etl.publish.masking import mask_content
     from etl.publish.reports import masked_values, quarantined_rows
+    from etl.published import read_catalog
 
     settings = _settings(home)
     try:
         contracts = get_contracts(settings)
-        q = quarantined_rows(settings, contracts, source)
+        with read_catalog(settings) as con:  # the published catalog: never waits for (nor stops) a load
+            q = quarantined_rows(con, contracts, source)
     except GovbaseError as exc:
         _fail(exc)
     if len(q):

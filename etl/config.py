@@ -53,6 +53,8 @@ class Settings:
     pseudonym_key: GOVBASE_PSEUDONYM_KEY, the secret of the keyed pseudonyms in department
       shares (HMAC-SHA256); `version:key` names its version, else GOVBASE_PSEUDONYM_KEY_VERSION
       (default v1). Never logged (not in repr).
+    lock_timeout: GOVBASE_LOCK_TIMEOUT, seconds a writer waits for the home's writer lock
+      (etl.lock) before it gives up (default 3600: a second run waits for a whole first run).
     report_language: GOVBASE_REPORT_LANGUAGE, the language of the rejection reports and the run
       report: `zh-en` (default: Simplified Chinese with English alongside), `zh` or `en`.
     """
@@ -63,6 +65,7 @@ class Settings:
     retry_delay_seconds: float = 30.0
     pseudonym_key: str | None = field(default=None, repr=False)
     pseudonym_key_version: str = "v1"
+    lock_timeout: float = 3600.0
     report_language: str = "zh-en"
 
     def __post_init__(self) -> None:
@@ -76,6 +79,8 @@ class Settings:
             )
         if not self.retry_delay_seconds >= 0:
             raise GovbaseError(f"retry delay {self.retry_delay_seconds!r}: a number of seconds >= 0")
+        if not self.lock_timeout >= 0:
+            raise GovbaseError(f"lock timeout {self.lock_timeout!r}: a number of seconds >= 0")
 
     def with_(self, **changes: Any) -> Settings:
         """These settings with some fields replaced (a CLI flag overriding the environment)."""
@@ -102,6 +107,12 @@ class Settings:
         return self.warehouse / "govbase.duckdb"
 
     @cached_property
+    def catalog_path(self) -> Path:
+        """The published read-only catalog readers open (etl.published; replaced atomically
+        by the writer), never the writer's own `duckdb_path`."""
+        return self.warehouse / "catalog" / "govbase.duckdb"
+
+    @cached_property
     def docs_dir(self) -> Path:
         return self.home / "docs"
 
@@ -125,21 +136,25 @@ def get_settings(home: str | os.PathLike[str] | None = None, **overrides: Any) -
     """Settings from the environment; `home` overrides GOVBASE_HOME, `overrides` any other
     field (None values are ignored, so an unset CLI option keeps the environment's)."""
     raw_home = home if home is not None else os.environ.get("GOVBASE_HOME", "var")
-    delay = os.environ.get("GOVBASE_RETRY_DELAY_SECONDS", "30")
-    try:
-        retry_delay = float(delay)
-    except ValueError:
-        raise GovbaseError(f"GOVBASE_RETRY_DELAY_SECONDS={delay!r}: a number of seconds") from None
     fields: dict[str, Any] = {
         "home": Path(raw_home).resolve(),
         "project_dir": _default_project_dir(),
         "validation_engine": os.environ.get("GOVBASE_VALIDATION_ENGINE", "compiled"),
-        "retry_delay_seconds": retry_delay,
+        "retry_delay_seconds": _seconds("GOVBASE_RETRY_DELAY_SECONDS", "30"),
+        "lock_timeout": _seconds("GOVBASE_LOCK_TIMEOUT", "3600"),
         "report_language": os.environ.get("GOVBASE_REPORT_LANGUAGE", "zh-en"),
         **_pseudonym_key(),
     }
     fields.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**fields)
+
+
+def _seconds(name: str, default: str) -> float:
+    raw = os.environ.get(name) or default
+    try:
+        return float(raw)
+    except ValueError:
+        raise GovbaseError(f"{name}={raw!r}: a number of seconds") from None
 
 
 def _pseudonym_key() -> dict[str, Any]:

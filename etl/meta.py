@@ -5,8 +5,17 @@ file fingerprints, per-row source errors, SQL watermarks, the run ledger,
 validation results. Every writer opens the DuckDB file through `connect`, which
 creates the schemas and tables on first use.
 
-DuckDB allows one read-write process per file: Airflow runs every task that
-writes it in the one-slot pool `govbase_warehouse`.
+DuckDB allows one read-write process per file, and this file is the writer's own:
+every writing process holds the home's writer lock (etl.lock), and readers open the
+published catalog (etl.published), never this file.
+
+Every path stored here (meta.partition, meta.extract_batch.raw_path,
+meta.validation_result.ge_result_path, meta.core_table, meta.resolve_run.model_path,
+the staging, quarantine and core views) is relative
+to the warehouse root, so a home can be copied or moved: `stored_path` writes one,
+`warehouse_path` reads one, and `connect` points DuckDB's `file_search_path` at the
+warehouse root so the views resolve their relative Parquet paths there. Absolute
+paths written before (by older versions) are made relative on the first open.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 
@@ -165,6 +175,64 @@ def _open(path: str, retries: int = 50) -> duckdb.DuckDBPyConnection:
     raise AssertionError("unreachable")
 
 
+def stored_path(settings: Settings, path: Path | str | None) -> str | None:
+    """How `path` (a file under the warehouse) is stored: relative to the warehouse
+    root, with forward slashes. A path outside the warehouse is refused."""
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    try:
+        return p.relative_to(settings.warehouse).as_posix()
+    except ValueError:
+        raise ValueError(f"{p} is not under the warehouse {settings.warehouse}") from None
+
+
+def warehouse_path(settings: Settings, stored: str | None) -> Path | None:
+    """The file a stored path names, under this home's warehouse."""
+    return None if stored is None else settings.warehouse / stored
+
+
+#: stored path columns and how many trailing parts of an old absolute path name the file
+#: below the warehouse root (layer/table/source=/load_date=/run=, raw/source/load_date=/batch,
+#: validation/source/file)
+_PATH_COLUMNS = (
+    ("meta.partition", "staging_path", 5),
+    ("meta.partition", "quarantine_path", 5),
+    ("meta.extract_batch", "raw_path", 4),
+    ("meta.validation_result", "ge_result_path", 3),
+)
+
+
+def _relativize(con: duckdb.DuckDBPyConnection) -> int:
+    """Make the absolute paths an older version stored relative to the warehouse root
+    (by their fixed depth below it, so a home copied or moved before this still names
+    its own files, not the original's), and recreate the views over them. Returns how
+    many values changed."""
+    changed = 0
+    for table, column, depth in _PATH_COLUMNS:
+        old = [
+            r[0]
+            for r in con.execute(f"select distinct {column} from {table} where {column} like '/%'").fetchall()
+        ]
+        for value in old:
+            rel = "/".join(Path(value).parts[-depth:])
+            con.execute(f"update {table} set {column} = ? where {column} = ?", [rel, value])
+            changed += 1
+    if changed:
+        from etl.load.warehouse import relink_views
+
+        relink_views(con)
+    if con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'meta' and table_name = 'core_table'"
+    ).fetchall()[0][0]:
+        from etl.resolve import store
+
+        changed += store.relink_views(con)
+    return changed
+
+
 #: catalogs this process has already brought to the current DDL (the DDL runs once per
 #: process and file, not at every connection: the stages connect often)
 _INITIALIZED: set[str] = set()
@@ -190,20 +258,34 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.Duck
     path = str(settings.duckdb_path)
     if read_only and settings.duckdb_path.exists():
         con = duckdb.connect(path, read_only=True)
+        _search_warehouse(con, settings)
     else:
         existed = settings.duckdb_path.exists()
         con = _open(path)
+        _search_warehouse(con, settings)
         if not existed or path not in _INITIALIZED:
             for schema in SCHEMAS:
                 con.execute(f"create schema if not exists {schema}")
             con.execute(DDL)
             con.execute(DDL_EXTRACT)
+            _relativize(con)
             _comment_meta(con, settings)
             _INITIALIZED.add(path)
     try:
         yield con
     finally:
         con.close()
+
+
+def _search_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    # the views hold paths relative to the warehouse root: resolve them there, not in
+    # the process's working directory
+    con.execute("set file_search_path = " + sql_literal(str(settings.warehouse)))
+
+
+def sql_literal(text: str) -> str:
+    """`text` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,15 @@ XCom; each returns a small JSON-able summary and records itself in meta.run_ledg
   validate   row-level expectations -> good rows / quarantine; batch-level ones stop the publish
              (etl.validate.stage)
   load       write-audit-publish into staging.<table> and quarantine.<table>; reconcile (etl.load.stage)
+
+`run_publish` refreshes what depends on landed batches. Every stage holds the
+home's writer lock (etl.lock) while it runs; after a load, and after the publish stage,
+the writer replaces the read-only catalog readers open (etl.published).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +37,9 @@ from etl.extract.stage import stage_extract
 from etl.faults import checkpoint
 from etl.ledger import ledger
 from etl.load.stage import stage_load
+from etl.lock import writer_lock
 from etl.normalize.stage import stage_normalize
+from etl.published import publishing
 from etl.validate.stage import stage_validate
 from etl.workdir import Progress, StageRun, check_date
 
@@ -47,6 +54,9 @@ __all__ = [
 ]
 
 STAGES = ("extract", "normalize", "validate", "load")
+#: stages after which the writer republishes the catalog readers open (etl.published)
+PUBLISHED_AFTER = frozenset({"load"})
+log = logging.getLogger(__name__)
 
 
 _STAGE_FUNCS: dict[str, Callable[[StageRun], dict[str, Any]]] = {
@@ -80,9 +90,13 @@ def run_stage(
     src = contracts.source(source)
     logical_date = check_date(logical_date)
     what = f"the warehouse ({stage} of {source})"
-    # the outer `writing`: the ledger row itself may be what cannot be written; the inner
+    # one writer per home (etl.lock): a stage waits for, or gives up on, another process's run;
+    # a load (done or failed, as the ledger says) reaches readers in a new published catalog.
+    # The outer `writing`: the ledger row itself may be what cannot be written; the inner
     # one: the ledger records the clear error
     with (
+        writer_lock(settings, run_id, say=log.warning),
+        publishing(settings, run_id, enabled=stage in PUBLISHED_AFTER),
         writing(what),
         ledger(settings, run_id=run_id, source=source, stage=stage, logical_date=logical_date) as entry,
     ):
@@ -128,15 +142,22 @@ def run_publish(
     (etl.publish.dictionary), the catalog's comments (etl.descriptions) and the run report
     (etl.publish.run_report).
 
+    Holds the home's writer lock, and republishes the catalog readers open (etl.published)
+    when done, also when the shares or the open data were refused.
+
     Raises WarehouseWriteError (a GovbaseError) when their files cannot be written."""
+    settings = settings or get_settings()
+    with writer_lock(settings, run_id, say=log.warning), publishing(settings, run_id):
+        return _publish(settings, get_contracts(settings), logical_date, run_id)
+
+
+def _publish(settings: Settings, contracts: Any, logical_date: str, run_id: str) -> dict[str, Any]:
     from etl.descriptions import describe_warehouse
     from etl.publish.conformance import build_conformance_reports
     from etl.publish.dictionary import build_dictionary
     from etl.publish.docs import build_data_docs
     from etl.publish.reports import build_rejection_reports
 
-    settings = settings or get_settings()
-    contracts = get_contracts(settings)
     try:
         with writing("the reports, Data Docs and data dictionary"):  # DuckDB's and GE's failures to write too
             reports = build_rejection_reports(settings, contracts)

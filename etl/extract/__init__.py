@@ -280,6 +280,7 @@ class _Job:
                 flagged=ctx.flagged if ctx else (),
                 error=error,
                 lines=ctx.lines if ctx else None,
+                warehouse=self.settings.warehouse,
             )
             if watermark is not None:
                 set_watermark(con, self.src.name, watermark)

@@ -61,6 +61,14 @@ def find_extracted(con: duckdb.DuckDBPyConnection, source: str, sha256: str) -> 
     return row[0] if row else None
 
 
+def _relative(path: Path | None, warehouse: Path | None) -> str | None:
+    if path is None:
+        return None
+    return (
+        Path(path).relative_to(warehouse).as_posix() if warehouse and Path(path).is_absolute() else str(path)
+    )
+
+
 def record_batch(
     con: duckdb.DuckDBPyConnection,
     result: BatchResult,
@@ -69,8 +77,10 @@ def record_batch(
     flagged: Sequence[tuple[int, str, str]] = (),
     error: SourceError | None = None,
     lines: dict[int, int] | None = None,
+    warehouse: Path | None = None,
 ) -> None:
-    """Insert the batch row and its source_error rows (failure, warnings, flagged rows)."""
+    """Insert the batch row and its source_error rows (failure, warnings, flagged rows).
+    The raw path is stored relative to `warehouse` (the root of the home's warehouse)."""
     con.execute(
         f"insert into meta.extract_batch ({_COLUMNS}) values ({', '.join('?' * 18)})",
         [
@@ -83,7 +93,7 @@ def record_batch(
             result.encoding,
             result.rows,
             result.flagged_rows,
-            str(result.raw_path) if result.raw_path else None,
+            _relative(result.raw_path, warehouse),
             result.logical_date,
             result.status,
             result.message,
@@ -199,4 +209,8 @@ def raw_batches(
         params.append(logical_date)
     sql += " order by started_at, batch_id"
     with connect(settings) as con:
-        return [_from_row(r) for r in con.execute(sql, params).fetchall()]
+        batches = [_from_row(r) for r in con.execute(sql, params).fetchall()]
+    for b in batches:  # stored relative to the warehouse root: this home's file
+        if b.raw_path is not None:
+            b.raw_path = settings.warehouse / b.raw_path
+    return batches

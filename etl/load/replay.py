@@ -14,6 +14,7 @@ still reconciles: loaded + quarantined is unchanged.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -29,7 +30,11 @@ from etl.datetypes import as_dates, date_columns
 from etl.ledger import ledger
 from etl.load.stage import publish_partition
 from etl.load.warehouse import LINEAGE, Partition, PartitionContent, audit, partition_path
+from etl.lock import writer_lock
+from etl.published import publishing
 from etl.validate.quarantine import assemble
+
+log = logging.getLogger(__name__)
 
 #: what a changed quarantine row differs in
 _VERDICT = ["_batch_id", "_row_number", "reasons", "failed_expectations", "details"]
@@ -48,8 +53,16 @@ class _Published:
 
 
 def replay(settings: Settings, contracts: Contracts, source: str) -> dict[str, Any]:
-    """Replay every published partition of `source` that holds quarantined rows; returns
-    how many partitions there were, how many rows moved and how many stay quarantined."""
+    """Replay every published partition of `source` that holds quarantined rows (holding
+    the home's writer lock, then publishing the catalog); returns how many partitions there were, how many rows moved
+    and how many stay quarantined."""
+    run_id = f"replay-{source}"
+    # readers see the replayed partitions in a new published catalog
+    with writer_lock(settings, run_id, say=log.warning), publishing(settings, run_id):
+        return _replay(settings, contracts, source)
+
+
+def _replay(settings: Settings, contracts: Contracts, source: str) -> dict[str, Any]:
     from etl.validate.runner import SuiteRunner
 
     src = contracts.source(source)
@@ -85,12 +98,12 @@ def _replay_partition(
     moved or a reason changed. Returns (rows moved, rows still quarantined)."""
     from etl.validate.stage import check_beside_published
 
-    q = pd.read_parquet(part.quarantine_path)
+    q = pd.read_parquet(settings.warehouse / part.quarantine_path)  # stored relative to the root
     q["_batch_id"] = q["_batch_id"].astype(str)
     q["_row_number"] = q["_row_number"].astype("int64")
     logical_date = str(part.logical_date)
     staged, value_errors = _renormalize(q, src, table, part.run_id, logical_date)
-    published = pq.read_table(part.staging_path) if part.staging_path else None
+    published = pq.read_table(settings.warehouse / part.staging_path) if part.staging_path else None
     still = assemble(
         value_errors,
         check_beside_published(runner, staged, published),

@@ -109,7 +109,7 @@ def publish_partition(
     from etl.load.warehouse import publish, sweep
 
     with meta.connect(settings) as con:
-        superseded = publish(con, table, p, content, schemas_dir=settings.schemas_dir)
+        superseded = publish(con, settings, table, p, content, schemas_dir=settings.schemas_dir)
         checkpoint("load:after_commit")
         for f in superseded:
             f.unlink(missing_ok=True)

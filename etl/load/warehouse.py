@@ -2,10 +2,11 @@
 
 Files are immutable and named by run: a batch is written under
   warehouse/<layer>/<table>/source=<s>/load_date=<d>/run=<run_id>.parquet
-(write), checked against what validation said it holds (audit), then made
-visible by one DuckDB transaction that swaps the (table, source, date) entry
-in meta.partition and recreates the views `staging.<table>` and
-`quarantine.<table>` over the current files (publish). A process killed at any
+(write; meta.partition and the views hold that path relative to the warehouse root),
+checked against what validation said it holds (audit), then made visible by one
+DuckDB transaction that swaps the (table, source, date) entry in meta.partition and
+recreates the views `staging.<table>` and `quarantine.<table>` over the current files
+(publish). A process killed at any
 point leaves either the previous or the new state: the views only ever point
 at files whose publish committed. Superseded files are deleted after commit,
 and any left by a killed run are swept on the next publish.
@@ -26,6 +27,7 @@ from etl.datetypes import date_columns, date_view
 from etl.descriptions import comment_relation
 from etl.errors import GovbaseError
 from etl.faults import checkpoint
+from etl.meta import sql_literal, stored_path
 
 log = logging.getLogger(__name__)
 
@@ -94,29 +96,38 @@ def _empty_select(table: SharedTable, quarantine: bool) -> str:
     return "select " + ", ".join(cols) + " where false"
 
 
+def _view_body(con: duckdb.DuckDBPyConnection, table: str, layer: str) -> str | None:
+    """The body of view <layer>.<table> over its published files (paths relative to the
+    warehouse root, resolved through the connection's file_search_path); None when the
+    table has no published file in that layer."""
+    col = f"{layer}_path"
+    files = [
+        r[0]
+        for r in con.execute(
+            f"select {col} from meta.partition where table_name = ? and {col} is not null order by source, logical_date",
+            [table],
+        ).fetchall()
+    ]
+    if not files:
+        return None
+    listing = ", ".join(sql_literal(f) for f in files)
+    return f"select * from read_parquet([{listing}], union_by_name = true, hive_partitioning = false)"
+
+
 def refresh_views(
     con: duckdb.DuckDBPyConnection, table: SharedTable, schemas_dir: Path | None = None
 ) -> None:
     """(Re)create staging.<table> and quarantine.<table> over the published files; with
     `schemas_dir`, comment them from the contracts (etl.descriptions: a replaced view
     loses its comments)."""
-    for layer, col in (("staging", "staging_path"), ("quarantine", "quarantine_path")):
-        files = [
-            r[0]
-            for r in con.execute(
-                f"select {col} from meta.partition where table_name = ? and {col} is not null order by source, logical_date",
-                [table.name],
-            ).fetchall()
-        ]
-        if files:
-            listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-            body = f"select * from read_parquet([{listing}], union_by_name = true, hive_partitioning = false)"
-            if layer == "staging":
-                # DATE whatever the partitions store: those written before dates were
-                # typed hold TIMESTAMP, and union_by_name would widen DATE to it
-                body = date_view(con, body, date_columns(table))
-        else:
+    for layer in ("staging", "quarantine"):
+        body = _view_body(con, table.name, layer)
+        if body is None:
             body = _empty_select(table, quarantine=layer == "quarantine")
+        elif layer == "staging":
+            # DATE whatever the partitions store: those written before dates were
+            # typed hold TIMESTAMP, and union_by_name would widen DATE to it
+            body = date_view(con, body, date_columns(table))
         con.execute(f"create or replace view {layer}.{table.name} as {body}")
         if schemas_dir is not None:
             comment_relation(con, {table.name: table}, schemas_dir, layer, table.name)
@@ -134,17 +145,30 @@ class PartitionContent:
     rows_quarantined: int  # source rows quarantined
 
 
+def relink_views(con: duckdb.DuckDBPyConnection) -> None:
+    """Recreate the views of every table with published files (after their stored paths
+    changed; the next publish of each table recreates them with its DATE casts)."""
+    for (table,) in con.execute("select distinct table_name from meta.partition order by 1").fetchall():
+        for layer in ("staging", "quarantine"):
+            body = _view_body(con, table, layer)
+            if body is not None:
+                con.execute(f"create or replace view {layer}.{table} as {body}")
+
+
 def publish(
     con: duckdb.DuckDBPyConnection,
+    settings: Settings,
     table: SharedTable,
     p: Partition,
     c: PartitionContent,
     schemas_dir: Path | None = None,
 ) -> list[Path]:
-    """Atomically make a written batch the current content of its partition.
+    """Atomically make a written batch (files under this home's warehouse) the current
+    content of its partition; meta.partition stores their paths relative to the root.
 
     Returns the files it superseded (the caller deletes them after commit).
     """
+    current = {stored_path(settings, c.staging_path), stored_path(settings, c.quarantine_path)}
     con.execute("begin transaction")
     try:
         old = con.execute(
@@ -162,8 +186,8 @@ def publish(
                 p.source,
                 p.logical_date,
                 p.run_id,
-                str(c.staging_path) if c.staging_path else None,
-                str(c.quarantine_path) if c.quarantine_path else None,
+                stored_path(settings, c.staging_path),
+                stored_path(settings, c.quarantine_path),
                 c.rows_loaded,
                 c.source_rows,
                 c.rows_quarantined,
@@ -175,12 +199,12 @@ def publish(
     except BaseException:
         con.execute("rollback")
         raise
-    current = {str(c.staging_path), str(c.quarantine_path)}
-    return [Path(f) for row in old for f in row if f and f not in current]
+    return [settings.warehouse / f for row in old for f in row if f and f not in current]
 
 
 def sweep(settings: Settings, con: duckdb.DuckDBPyConnection, table: str, source: str) -> int:
-    """Delete files of a (table, source) that no published partition references (left by killed runs)."""
+    """Delete files of a (table, source) under this home's warehouse that no published
+    partition references (left by killed runs)."""
     referenced = {
         f
         for row in con.execute(
@@ -196,7 +220,7 @@ def sweep(settings: Settings, con: duckdb.DuckDBPyConnection, table: str, source
         if not base.exists():
             continue
         for f in base.rglob("run=*.parquet"):
-            if str(f) not in referenced:
+            if stored_path(settings, f) not in referenced:
                 f.unlink(missing_ok=True)
                 removed += 1
     return removed

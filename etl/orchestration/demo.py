@@ -73,9 +73,9 @@ def print_reconciliation(settings: Settings) -> None:
     """Per source: rows delivered, loaded, quarantined, and whether the run balances."""
     import duckdb
 
-    if not settings.duckdb_path.exists():
+    if not settings.catalog_path.exists():
         return
-    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    con = duckdb.connect(str(settings.catalog_path), read_only=True)
     try:
         rows = con.execute(
             "select source, sum(extracted), sum(loaded), sum(quarantined), bool_and(balanced) "
@@ -97,9 +97,9 @@ def linkage_lines(settings: Settings) -> list[str]:
 
     from etl.resolve.evaluate import evaluate
 
-    if not settings.duckdb_path.exists():
+    if not settings.catalog_path.exists():
         return []
-    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    con = duckdb.connect(str(settings.catalog_path), read_only=True)  # what readers open
     try:
         tables = {
             r[0]
@@ -171,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print_reconciliation(settings)
     print_linkage(settings)
-    print(f"\nwarehouse : {settings.duckdb_path}  (any DuckDB client; `govbase status` for the runs)")
+    print(
+        f"\ncatalog   : {settings.catalog_path}  (read-only, any DuckDB client; `govbase status` for the runs)"
+    )
     print(f"Parquet   : {settings.warehouse}")
     print(f"Data Docs : {settings.docs_dir / 'index.html'}")
     print(

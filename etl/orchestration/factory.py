@@ -81,11 +81,13 @@ def run_stage_task(stage: str, source: str, context: dict[str, Any]) -> dict[str
     A GovbaseError (contract, validation, reconciliation ...) is deterministic: the
     same input fails the same way, so it is logged in operator words and raised as
     AirflowFailException (no pointless retries). Anything else (a locked file, an
-    unreachable database) is retried with backoff.
+    unreachable database, and WriterBusy: another writer held the home's lock past
+    its timeout) is retried with backoff.
     """
     from airflow.sdk.exceptions import AirflowFailException
 
     from etl.errors import GovbaseError
+    from etl.lock import WriterBusy
     from etl.pipeline import run_stage
 
     logical_date = _logical_date(context)
@@ -93,6 +95,8 @@ def run_stage_task(stage: str, source: str, context: dict[str, Any]) -> dict[str
     log.info("govbase %s: source=%s logical_date=%s run_id=%s", stage, source, logical_date, run_id)
     try:
         summary = run_stage(stage, source, logical_date, run_id)
+    except WriterBusy:
+        raise  # another writer (a `govbase run` on the same home) held it too long: retried
     except GovbaseError as exc:
         log.error("govbase %s FAILED for source %s on %s: %s", stage, source, logical_date, exc)
         raise AirflowFailException(f"{stage} of {source} on {logical_date}: {exc}") from exc
@@ -105,12 +109,15 @@ def publish_task(sources: list[str], context: dict[str, Any]) -> dict[str, Any]:
     from airflow.sdk.exceptions import AirflowFailException
 
     from etl.errors import GovbaseError
+    from etl.lock import WriterBusy
     from etl.pipeline import run_publish
 
     logical_date = _logical_date(context)
     run_id = govbase_run_id(context["dag_run"].run_id)
     try:
         summary: dict[str, Any] = run_publish(logical_date, run_id, sources)
+    except WriterBusy:
+        raise  # retried, as for the ingest tasks
     except GovbaseError as exc:
         log.error("govbase publish FAILED on %s: %s", logical_date, exc)
         raise AirflowFailException(f"publish on {logical_date}: {exc}") from exc
@@ -269,11 +276,14 @@ def consolidate_task(context: dict[str, Any]) -> dict[str, Any]:
     from airflow.sdk.exceptions import AirflowFailException
 
     from etl.errors import GovbaseError
+    from etl.lock import WriterBusy
     from etl.resolve.stage import consolidate
 
     run_id = govbase_run_id(context["dag_run"].run_id)
     try:
         summary = consolidate(get_settings(), run_id=run_id)
+    except WriterBusy:
+        raise  # retried, as for the ingest tasks
     except GovbaseError as exc:
         log.error("govbase consolidate FAILED: %s", exc)
         raise AirflowFailException(f"consolidate: {exc}") from exc

@@ -3,8 +3,8 @@
 Operators see failures in the Airflow UI; analysts and the run report see them
 in DuckDB next to the run ledger. The callback runs in the task's process after
 the task failed for good (retries exhausted or AirflowFailException). It must
-never raise: if the DuckDB file stays locked (an analyst's open session), it
-gives up after `etl.meta.connect`'s brief retry and logs the failure, plus a
+never raise: if the home's writer lock stays held (another writer) or the file
+stays locked, it gives up after a brief wait and logs the failure, plus a
 JSON line in `$GOVBASE_HOME/airflow/task_failures.jsonl` so nothing is lost.
 """
 
@@ -17,6 +17,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+#: how long the callback waits for the home's writer lock before spilling the row
+FAILURE_LOCK_SECONDS = 10.0
 #: Exception text is truncated to this many characters (tracebacks stay in the task log).
 MAX_EXCEPTION_CHARS = 2000
 
@@ -52,24 +54,31 @@ def failure_row(context: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_failure(row: dict[str, Any]) -> None:
-    """Insert one row into meta.task_failure (creates the table on first use)."""
+    """Insert one row into meta.task_failure (creates the table on first use) and republish
+    the catalog readers open."""
     from etl.config import get_settings
+    from etl.lock import writer_lock
     from etl.meta import connect
+    from etl.published import publish_catalog
 
-    with connect(get_settings()) as con:
-        con.execute(DDL)
-        con.execute(
-            "insert into meta.task_failure values (?, ?, ?, ?, ?, ?, ?)",
-            [
-                row["dag_id"],
-                row["task_id"],
-                row["run_id"],
-                row["try_number"],
-                row["logical_date"],
-                row["exception"],
-                row["failed_at"],
-            ],
-        )
+    settings = get_settings()
+    # a writer like any other (briefly: a busy home spills the row instead)
+    with writer_lock(settings, "task-failure", timeout=FAILURE_LOCK_SECONDS):
+        with connect(settings) as con:
+            con.execute(DDL)
+            con.execute(
+                "insert into meta.task_failure values (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    row["dag_id"],
+                    row["task_id"],
+                    row["run_id"],
+                    row["try_number"],
+                    row["logical_date"],
+                    row["exception"],
+                    row["failed_at"],
+                ],
+            )
+        publish_catalog(settings, "task-failure")  # readers see the failure next to the ledger
 
 
 def _spill(row: dict[str, Any]) -> None:

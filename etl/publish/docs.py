@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,23 +81,12 @@ def build_data_docs(settings: Settings) -> Path | None:
     import etl.validate.expectations  # noqa: F401  (registers the custom expectations: their pages render)
 
     ctx = gx.get_context(mode="file", project_root_dir=str(settings.home))
-    if "govbase" not in (ctx.config.data_docs_sites or {}):
-        ctx.add_data_docs_site(
-            "govbase",
-            {
-                "class_name": "SiteBuilder",
-                "store_backend": {
-                    "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str(settings.docs_dir),
-                },
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
+    _docs_site(ctx, settings)
     suites = _store_suites(ctx, settings)
     store = ctx.validation_results_store
     new: list[ValidationResultIdentifier] = []
     for run_id, source, table, logical_date, path, validated_at in rows:
-        p = Path(path)
+        p = settings.warehouse / path  # stored relative to the warehouse root
         if not p.exists():
             continue
         results = json.loads(p.read_text())
@@ -166,3 +156,21 @@ def _store_suites(ctx: Any, settings: Settings) -> list[Any]:
         ctx.suites.add_or_update(gx_suite(name, built["expectations"], built["meta"]))
         changed.append(ExpectationSuiteIdentifier(name=name))
     return changed
+
+
+def _docs_site(ctx: Any, settings: Settings) -> None:
+    """The `govbase` Data Docs site of the context, writing to $GOVBASE_HOME/docs. Its
+    folder is stored relative to the context's root (GE resolves it there), so a copied
+    or moved home writes its own docs, never the original's; an absolute one, written
+    by an older version, is replaced."""
+    base = os.path.relpath(settings.docs_dir, ctx.root_directory)
+    config = {
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": base},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    }
+    sites = ctx.config.data_docs_sites or {}
+    if "govbase" not in sites:
+        ctx.add_data_docs_site("govbase", config)
+    elif sites["govbase"].get("store_backend", {}).get("base_directory") != base:
+        ctx.update_data_docs_site("govbase", config)

@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from etl import meta
@@ -50,22 +51,23 @@ class Report:
     html: Path
 
 
-def quarantined_rows(settings: Settings, contracts: Contracts, source: str) -> pd.DataFrame:
-    """The currently published quarantine of one source, joined to file names."""
+def quarantined_rows(con: duckdb.DuckDBPyConnection, contracts: Contracts, source: str) -> pd.DataFrame:
+    """The currently published quarantine of one source, joined to file names, from `con`:
+    the writer's file for the reports (the writer holds the lock), the published catalog
+    for the quarantine commands (etl.published.read_catalog: never waits for the writer)."""
     table = contracts.source(source).table
-    with meta.connect(settings) as con:
-        exists = con.execute(
-            "select count(*) from information_schema.tables where table_schema='quarantine' and table_name=?",
-            [table],
-        ).fetchone()
-        if not exists or not exists[0]:
-            return pd.DataFrame()
-        df = con.execute(
-            f"select q.* replace (cast(q._logical_date as varchar) as _logical_date), b.file from quarantine.{table} q left join meta.extract_batch b on b.batch_id = q._batch_id "
-            "where q._source = ? order by q._logical_date, b.file, q._row_number",
-            [source],
-        ).df()
-    return df
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema='quarantine' and table_name=?",
+        [table],
+    ).fetchall()
+    if not exists or not exists[0][0]:
+        return pd.DataFrame()
+    return con.execute(
+        f"select q.* replace (cast(q._logical_date as varchar) as _logical_date), b.file "
+        f"from quarantine.{table} q left join meta.extract_batch b on b.batch_id = q._batch_id "
+        "where q._source = ? order by q._logical_date, b.file, q._row_number",
+        [source],
+    ).df()
 
 
 def shown_dates(values: pd.Series, transform: str) -> pd.Series:
@@ -142,8 +144,10 @@ def build_rejection_reports(settings: Settings, contracts: Contracts) -> list[Re
     """Write reports/<department>/rejections.csv and .html from the published quarantine."""
     words = Words(settings.report_language)
     by_dept: dict[str, dict[str, pd.DataFrame]] = {}
+    with meta.connect(settings) as con:  # the writer's own file: the publish holds the lock
+        quarantined = {s: quarantined_rows(con, contracts, s) for s in contracts.sources}
     for src in contracts.sources.values():
-        q = quarantined_rows(settings, contracts, src.name)
+        q = quarantined[src.name]
         if not q.empty:
             by_dept.setdefault(src.department, {})[src.name] = _rows(contracts, src.name, q, words)
     reports = []

@@ -83,7 +83,11 @@ def review_list(entity: EntityOpt = None, home: HomeOpt = None) -> None:
     """The open review queue: pair ids, record ids and match probabilities (no values)."""
     from etl.resolve.review import queue
 
-    q = queue(get_settings(home), entity)
+    try:
+        q = queue(get_settings(home), entity)
+    except GovbaseError as exc:  # CatalogMissing: no catalog published yet and the writer busy
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
     t = Table(title=f"review queue ({len(q)} pairs)")
     for col in ("pair", "entity", "left record", "right record", "probability", "weight"):
         t.add_column(col)
@@ -169,9 +173,9 @@ def asof(
     """What the base said on a past date: the golden records valid on DAY (SCD2 history), masked."""
     import datetime as dt
 
-    from etl import meta
     from etl.contracts import get_contracts
     from etl.publish.masking import mask
+    from etl.published import read_catalog
     from etl.resolve.history import as_of_sql
 
     settings = get_settings(home)
@@ -185,7 +189,7 @@ def asof(
         console.print(f"[bold red]error:[/] {table!r}: use person or legal_entity")
         raise typer.Exit(1)
     sql, params = as_of_sql(table, day)
-    with meta.connect(settings, read_only=True) as con:
+    with read_catalog(settings) as con:  # the published catalog: never waits for the writer
         n = con.execute(f"select count(*) from ({sql})", params).fetchall()[0][0]
         rows = con.execute(f"{sql} order by {table}_id limit {int(limit)}", params).df()
     shared = tables[table]

@@ -116,13 +116,13 @@ def truth_of(
 
 def evaluate(settings: Settings) -> dict[str, tuple[Scores, Scores]]:
     """Scores of the current core against the demo truth: entity -> (overall, without a valid id)."""
-    from etl import meta
+    from etl.published import read_catalog
     from etl.resolve import store
 
     out: dict[str, tuple[Scores, Scores]] = {}
-    with meta.connect(settings, read_only=True) as con:
+    with read_catalog(settings) as con:  # the published catalog: read-only, never waits for the writer
         for entity in ("person", "legal_entity"):
-            recs = store.read_core(con, settings, f"{entity}_record")
+            recs = store.read_published(con, f"{entity}_record")
             if recs is None:
                 continue
             true = truth_of(con, settings, entity, recs)

@@ -1,6 +1,7 @@
 """Clerical review: the pairs Splink scored between the review and the match threshold.
 
-`core.review_queue` lists them after each consolidate run; a reviewer reads a pair's
+`core.review_queue` lists them after each consolidate run (read, like the records shown,
+from the published catalog: etl.published); a reviewer reads a pair's
 masked values side by side with the comparison levels and the match weight, and accepts
 (same entity) or rejects (different entities) it. Decisions persist in
 `meta.review_decision` and win over the model on every later run (etl.resolve.linkage).
@@ -18,7 +19,9 @@ from etl import meta
 from etl.config import Settings
 from etl.contracts import get_contracts
 from etl.errors import GovbaseError
+from etl.lock import writer_lock
 from etl.publish.masking import mask
+from etl.published import read_catalog
 from etl.resolve import store
 from etl.resolve.config import load_resolve_configs
 from etl.resolve.records import records_sql
@@ -44,8 +47,8 @@ class Pair:
 
 def queue(settings: Settings, entity: str | None = None) -> pd.DataFrame:
     """The open review queue (no values: record ids, scores)."""
-    with meta.connect(settings, read_only=True) as con:
-        q = store.read_core(con, settings, "review_queue")
+    with read_catalog(settings) as con:
+        q = store.read_published(con, "review_queue")
     if q is None or q.empty:
         return pd.DataFrame(
             columns=["entity", "pair_id", "rec_id_l", "rec_id_r", "match_probability", "match_weight"]
@@ -58,8 +61,8 @@ def queue(settings: Settings, entity: str | None = None) -> pd.DataFrame:
 
 
 def _row(settings: Settings, pair: str) -> pd.Series:
-    with meta.connect(settings, read_only=True) as con:
-        q = store.read_core(con, settings, "review_queue")
+    with read_catalog(settings) as con:
+        q = store.read_published(con, "review_queue")
     hit = q[q["pair_id"] == pair] if q is not None else pd.DataFrame()
     if hit.empty:
         raise ReviewError(f"pair {pair!r} is not in the review queue (govbase review list)")
@@ -72,7 +75,7 @@ def show(settings: Settings, pair: str) -> Pair:
     contracts = get_contracts(settings)
     cfg = load_resolve_configs(settings.schemas_dir, contracts.tables)[row["entity"]]
     table = contracts.tables[cfg.name]
-    with meta.connect(settings, read_only=True) as con:
+    with read_catalog(settings) as con:
         recs = con.execute(
             f"select * from ({records_sql(con, cfg, contracts)}) where rec_id in (?, ?)",
             [row["rec_id_l"], row["rec_id_r"]],
@@ -99,7 +102,7 @@ def decide(settings: Settings, pair: str, decision: str, by: str | None = None) 
     if decision not in DECISIONS:
         raise ReviewError(f"decision {decision!r}: use accept or reject")
     row = _row(settings, pair)
-    with meta.connect(settings) as con:
+    with writer_lock(settings, f"review-{pair}"), meta.connect(settings) as con:
         store.ensure(con)
         con.execute(
             "insert into meta.review_decision values (?, ?, ?, ?, ?, ?)",
@@ -112,7 +115,7 @@ def decide_records(settings: Settings, entity: str, rec_id_l: str, rec_id_r: str
     if decision not in DECISIONS:
         raise ReviewError(f"decision {decision!r}: use accept or reject")
     left, right = sorted((rec_id_l, rec_id_r))
-    with meta.connect(settings) as con:
+    with writer_lock(settings, "review"), meta.connect(settings) as con:
         store.ensure(con)
         con.execute(
             "insert into meta.review_decision values (?, ?, ?, ?, ?, ?)",

@@ -32,7 +32,9 @@ from etl.config import Settings, get_settings
 from etl.contracts import Contracts, get_contracts
 from etl.datetypes import core_dates
 from etl.errors import writing
+from etl.lock import writer_lock
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
+from etl.published import publishing
 from etl.resolve import golden, history, ids, model, store
 from etl.resolve.config import ResolveConfig, load_resolve_configs, resolution_order
 from etl.resolve.linkage import Linkage, Previous, exact_ids, link
@@ -302,8 +304,15 @@ def consolidate(
     contracts = get_contracts(settings)
     configs = load_resolve_configs(settings.schemas_dir, contracts.tables)
     run_id = run_id or meta.new_run_id("consolidate")
-    # a home that cannot be written (full disk, no permission): one clear error, not a traceback
-    with writing("the core tables"), meta.connect(settings) as con:
+    # one writer per home (etl.lock): consolidate waits for a run or a stage to finish; the
+    # new core reaches readers in a new published catalog (etl.published) once it is
+    # committed. A home that cannot be written (full disk, no permission): one clear error
+    with (
+        writer_lock(settings, run_id, say=log.warning),
+        publishing(settings, run_id),
+        writing("the core tables"),
+        meta.connect(settings) as con,
+    ):
         store.ensure(con)
         results: list[EntityResult] = []
         for cfg in resolution_order(configs):

@@ -2,9 +2,11 @@
 
 Every run writes each core table as one immutable file
 `warehouse/core/<table>/run=<run_id>.parquet`, then one DuckDB transaction points
-`meta.core_table` (paths relative to the warehouse root) and the views `core.<table>` (commented from the contracts, etl.descriptions) at
-the new files, advances the id sequences and records the run; superseded files are
-deleted after the commit. A run killed before the commit leaves the previous base readable.
+`meta.core_table` and the views `core.<table>` (commented from the contracts,
+etl.descriptions) at the new files (both name them relative to the warehouse root;
+DuckDB's file_search_path resolves the views' paths there), advances the id sequences
+and records the run; superseded files are deleted after the commit. A run killed before
+the commit leaves the previous base readable.
 """
 
 from __future__ import annotations
@@ -77,6 +79,36 @@ def read_core(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) ->
     return as_datetimes(pd.read_parquet(settings.warehouse / row[0]))
 
 
+def read_published(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame | None:
+    """core.<table> as the published catalog holds it (etl.published: a table, copied from
+    the writer's view), or None before the first consolidate run."""
+    found = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'core' and table_name = ?", [table]
+    ).fetchall()[0][0]
+    return con.execute(f'select * from core."{table}"').df() if found else None
+
+
+def _create_view(con: duckdb.DuckDBPyConnection, name: str, rel: str) -> None:
+    """View core.<name> over its current file, named relative to the warehouse root (the
+    connection's file_search_path resolves it: a copied or moved home reads its own file)."""
+    con.execute(f"create or replace view core.{name} as select * from read_parquet({meta.sql_literal(rel)})")
+
+
+def relink_views(con: duckdb.DuckDBPyConnection) -> int:
+    """Recreate the core views of an older version (absolute paths) over the files
+    meta.core_table names; returns how many it recreated."""
+    absolute = con.execute(
+        "select count(*) from duckdb_views() where schema_name = 'core' and not internal "
+        "and sql like '%read_parquet(''/%'"
+    ).fetchall()[0][0]
+    if not absolute:
+        return 0
+    rows = con.execute("select table_name, path from meta.core_table order by 1").fetchall()
+    for name, rel in rows:
+        _create_view(con, name, rel)
+    return len(rows)
+
+
 def last_value(con: duckdb.DuckDBPyConnection, entity: str) -> int:
     row = con.execute("select last_value from meta.id_sequence where entity = ?", [entity]).fetchone()
     return int(row[0]) if row else 0
@@ -131,8 +163,7 @@ def publish(
                 "insert into meta.core_table values (?, ?, ?, ?, ?)",
                 [name, rel, run_id, len(tables[name]), meta.now()],
             )
-            target = str(settings.warehouse / rel).replace("'", "''")
-            con.execute(f"create or replace view core.{name} as select * from read_parquet('{target}')")
+            _create_view(con, name, rel)
             comment_relation(con, contracts.tables, settings.schemas_dir, "core", name)
         for entity, value in sequences.items():
             con.execute("insert or replace into meta.id_sequence values (?, ?)", [entity, value])
@@ -153,4 +184,14 @@ def publish(
     checkpoint("consolidate:after_sweep")
 
 
-__all__ = ["DDL_CORE", "decisions", "ensure", "last_model_path", "last_value", "publish", "read_core"]
+__all__ = [
+    "DDL_CORE",
+    "decisions",
+    "ensure",
+    "last_model_path",
+    "last_value",
+    "publish",
+    "read_core",
+    "read_published",
+    "relink_views",
+]

@@ -238,7 +238,7 @@ def _record_results(
                 quarantined,
                 verdict.success,
                 "; ".join(verdict.failures) or None,
-                str(ge_path),
+                meta.stored_path(run.settings, ge_path),
                 meta.now(),
             ],
         )

@@ -51,7 +51,7 @@ class Deployment:
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         import duckdb
 
-        con = duckdb.connect(str(self.settings.duckdb_path), read_only=True)
+        con = duckdb.connect(str(self.settings.catalog_path), read_only=True)  # what readers open
         try:
             return con.execute(sql, params or []).fetchall()
         finally:

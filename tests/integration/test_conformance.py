@@ -10,11 +10,11 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import lxml.html
 import pandas as pd
 import pytest
 
+from etl import meta
 from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
 from etl.demo import generate
@@ -122,7 +122,7 @@ def test_the_first_delivery_counts_what_the_demo_made_defective(deliveries: Deli
     bad = truth[truth["defects"].map(_bad)]
     first = trend[trend["run_id"] == "run-1"].iloc[0]
     assert first["quarantined"] == len(bad) > 0
-    with duckdb.connect(str(deliveries.settings.duckdb_path), read_only=True) as con:
+    with meta.connect(deliveries.settings, read_only=True) as con:
         kinds = dict(
             con.execute(
                 "select reason, rows from meta.field_defect where run_id = 'run-1' and column_name = ?", [ANY]

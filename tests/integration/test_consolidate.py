@@ -7,12 +7,15 @@ to; nothing here asks the linkage what it thinks it did.
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 
+from etl import meta
 from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
 from etl.demo import generate
@@ -55,7 +58,7 @@ def consolidated(staged: Path, tmp_path_factory: pytest.TempPathFactory) -> Sett
 
 
 def _core(settings: Settings, table: str) -> pd.DataFrame:
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         frame = store.read_core(con, settings, table)
     assert frame is not None, table
     return frame
@@ -72,7 +75,7 @@ def test_linkage_meets_the_accuracy_targets(consolidated: Settings) -> None:
 
 
 def test_core_is_queryable_in_the_catalog_and_every_record_has_one_master(consolidated: Settings) -> None:
-    with duckdb.connect(str(consolidated.duckdb_path), read_only=True) as con:
+    with meta.connect(consolidated, read_only=True) as con:
         masters = con.execute("select count(*), count(distinct person_id) from core.person").fetchall()[0]
         records = con.execute("select count(*), count(distinct rec_id) from core.person_record").fetchall()[0]
         orphans = con.execute(
@@ -105,7 +108,7 @@ def test_every_golden_value_traces_to_a_staged_record_and_names_its_rule(consoli
     person_prov = prov[prov["entity"] == "person"]
     assert len(person_prov) == values
     assert set(prov["rule"]) <= RULES and "trust" in set(prov["rule"])
-    with duckdb.connect(str(consolidated.duckdb_path), read_only=True) as con:
+    with meta.connect(consolidated, read_only=True) as con:
         con.register("prov", prov)
         missing = con.execute(
             """
@@ -227,7 +230,7 @@ def test_review_decisions_win_over_the_model_on_every_later_run(staged: Path, tm
     shown = runner.invoke(app, ["review", "show", queued_pair["pair_id"]], env=env)
     assert shown.exit_code == 0, shown.output
     assert "comparison levels" in shown.output and "match weight" in shown.output
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         names = set(con.execute("select name from staging.person").df()["name"].dropna())
     assert not any(n in shown.output for n in names if len(n) >= 2)  # names are masked
     decided = runner.invoke(app, ["review", "reject", queued_pair["pair_id"], "--by", "reviewer-1"], env=env)
@@ -268,7 +271,7 @@ def test_a_later_delivery_with_events_updates_the_base_through_history(staged: P
         org_after.reindex(orgs_before.index).dropna() == orgs_before.reindex(org_after.index).dropna()
     ).all()
     events = pd.read_parquet(settings.truth_dir / "events.parquet")
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         recs = _core(settings, "person_record")
         recs["true"] = truth_of(con, settings, "person", recs)
         master_of = recs.dropna(subset=["true"]).drop_duplicates("true").set_index("true")["person_id"]
@@ -296,6 +299,65 @@ def test_a_later_delivery_with_events_updates_the_base_through_history(staged: P
         assert (status["2026-11-02"][gone] != "active").all()
     history = _core(settings, "person_history")
     assert history.groupby("person_id")["is_current"].sum().max() == 1  # one current version per master
+
+
+HOLD_WRITER_FILE = """
+import sys, time, duckdb
+from etl.config import get_settings
+from etl.lock import writer_lock
+settings = get_settings(sys.argv[1])
+with writer_lock(settings, "analyst-on-the-writer-file"):
+    con = duckdb.connect(str(settings.duckdb_path))  # read-write: DuckDB's file lock held
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_consolidate_publishes_core_and_its_readers_never_wait_for_the_writer(
+    consolidated: Settings,
+) -> None:
+    """The published catalog carries schema core as consolidate left it; review list, asof
+    and evaluate read it while another process holds both the writer lock and
+    a read-write connection on the writer's file."""
+    from typer.testing import CliRunner
+
+    from etl.cli import app
+    from etl.resolve import review
+
+    with meta.connect(consolidated, read_only=True) as con:
+        last_run = con.execute(
+            "select run_id from meta.resolve_run order by finished_at desc limit 1"
+        ).fetchall()[0][0]
+        written = con.execute("select count(*), sum(hash(person_id)) from core.person").fetchall()
+    with duckdb.connect(str(consolidated.catalog_path), read_only=True) as con:
+        published = {
+            t
+            for (t,) in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'core'"
+            ).fetchall()
+        }
+        assert con.execute("select run_id from meta.published").fetchall() == [(last_run,)]
+        assert con.execute("select count(*), sum(hash(person_id)) from core.person").fetchall() == written
+    assert set(CORE_TABLES) <= published
+    expected_queue = review.queue(consolidated)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITER_FILE, str(consolidated.home)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        queue = review.queue(consolidated)  # (the demo's default band queues no pair at this size)
+        assert queue.equals(expected_queue)
+        scores = evaluate(consolidated)
+        assert scores["person"][0].precision >= 0.995
+        home = ["--home", str(consolidated.home)]
+        asof = CliRunner().invoke(app, ["asof", "2026-11-01", "person", "--limit", "3", *home])
+        assert asof.exit_code == 0, asof.output
+        assert "masters" in asof.output
+        listed = CliRunner().invoke(app, ["review", "list", *home])
+        assert listed.exit_code == 0 and f"review queue ({len(queue)} pairs)" in listed.output, listed.output
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_consolidate_before_anything_is_staged_is_a_clear_error(tmp_path: Path) -> None:

@@ -15,11 +15,11 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from etl import meta
 from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
 from etl.demo import generate
@@ -44,14 +44,14 @@ def _deliver(settings: Settings, i: int) -> None:
 
 
 def _core(settings: Settings, table: str) -> pd.DataFrame:
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         frame = store.read_core(con, settings, table)
     assert frame is not None, table
     return frame
 
 
 def _runs(settings: Settings) -> pd.DataFrame:
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         return con.execute("select * from meta.resolve_run order by finished_at").df()
 
 
@@ -81,7 +81,7 @@ def homes(tmp_path_factory: pytest.TempPathFactory) -> Homes:
     for i in range(len(DROPS)):
         _deliver(b, i)
     shutil.copytree(b.home, root / "b_trained")
-    with duckdb.connect(str(a.duckdb_path), read_only=True) as con:
+    with meta.connect(a, read_only=True) as con:
         models = {e: str(a.warehouse / str(store.last_model_path(con, e))) for e in ENTITIES}
     consolidate(b, mode="full", models=models)
     b_trained = get_settings(root / "b_trained")

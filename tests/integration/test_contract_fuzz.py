@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-import duckdb
 import pytest
 import xlsxwriter
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from etl import meta
 from etl.config import Settings, get_settings
 from etl.contracts import COMBINE_RULES, KNOWN_TRANSFORMS, load_contracts
 from etl.errors import ContractError, GovbaseError
@@ -357,7 +357,7 @@ def run_case(case: dict[str, Any]) -> str:
             if message.startswith("extract failed"):
                 assert file_name in message, message
             outcome = "failed"
-        with duckdb.connect(str(s.duckdb_path), read_only=True) as con:
+        with meta.connect(s, read_only=True) as con:
             internal = con.execute("select problem from meta.source_error where kind = 'internal'").fetchall()
             assert not internal, internal
             if outcome == "ran":
@@ -449,7 +449,7 @@ def test_disagreeing_fields_are_recorded_masked_and_the_row_loaded(tmp_path: Pat
         encoding="utf-8",
     )
     run_source(SOURCE, DATE, "run-1", settings=s)
-    with duckdb.connect(str(s.duckdb_path), read_only=True) as con:
+    with meta.connect(s, read_only=True) as con:
         loaded = con.execute("select name, phone from staging.person order by _row_number").fetchall()
         notes = con.execute(
             "select source, file, row_number, kind, problem from meta.source_error order by row_number"

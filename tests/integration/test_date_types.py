@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from etl import meta
 from etl.cli import app
 from etl.config import Settings, get_settings
 from etl.contracts import Contracts, get_contracts
@@ -69,7 +70,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def _con(settings: Settings) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(settings.duckdb_path), read_only=True)
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    con.execute(f"set file_search_path = '{settings.warehouse}'")  # stored paths are relative to it
+    return con
 
 
 def test_every_contract_date_column_is_date_in_staging_views_and_files(run: Settings) -> None:
@@ -93,7 +96,7 @@ def test_every_contract_date_column_is_date_in_staging_views_and_files(run: Sett
             ]
             assert files
             for f in files:
-                schema = pq.read_schema(f)
+                schema = pq.read_schema(run.warehouse / f)  # stored relative to the root
                 for c in columns:
                     assert schema.field(c).type == pa.date32(), f"{f}: {c} is {schema.field(c).type}"
         # real timestamps stay timestamps
@@ -186,7 +189,7 @@ def test_share_date_columns_are_date_or_masked_text(run: Settings) -> None:
 def _make_old(settings: Settings, table: str, columns: list[str], sources: set[str] | None = None) -> int:
     """Rewrite the published staging files of `table` (of `sources`, default all) as the
     code before typed dates wrote them: the date columns as timestamp[ms]. Returns how many."""
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         files = con.execute(
             "select source, staging_path from meta.partition where table_name = ? and staging_path is not null",
             [table],
@@ -195,6 +198,7 @@ def _make_old(settings: Settings, table: str, columns: list[str], sources: set[s
     for source, f in files:
         if sources is not None and source not in sources:
             continue
+        f = settings.warehouse / f  # stored relative to the root
         t = pq.read_table(f)
         for c in columns:
             i = t.schema.get_field_index(c)
@@ -227,25 +231,19 @@ def test_old_timestamp_partitions_read_as_date_beside_new_ones(run: Settings, tm
     with the same values."""
     settings = get_settings(tmp_path / "home")
     shutil.copytree(run.home, settings.home)
-    # the copy's catalog names the original's files: point it at the copy's own
-    with duckdb.connect(str(settings.duckdb_path)) as con:
-        con.execute(
-            "update meta.partition set staging_path = replace(staging_path, ?, ?), "
-            "quarantine_path = replace(quarantine_path, ?, ?)",
-            [str(run.home), str(settings.home)] * 2,
-        )
+    # stored paths are relative to the warehouse root: the copy's catalog names its own files
     contracts = get_contracts(settings)
     table = contracts.tables["person"]
     dates = _dates(contracts, "person")
     key = "_source, _batch_id, _row_number"
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         before = con.execute(
             f"select {key}, {', '.join(dates)} from staging.person order by {key}"
         ).fetchall()
         sources = sorted({r[0] for r in con.execute("select _source from staging.person").fetchall()})
     assert len(sources) >= 2
     assert _make_old(settings, "person", dates, set(sources[::2])) >= 1
-    with duckdb.connect(str(settings.duckdb_path)) as con:
+    with meta.connect(settings) as con:
         _old_view(con, "person")
         old_types = _types(con, "staging.person")
         assert all(old_types[c].startswith("TIMESTAMP") for c in dates)  # what the fix is for
@@ -286,14 +284,14 @@ def test_replay_writes_dates_also_over_an_old_timestamp_partition(
     fresh = get_settings(tmp_path / "fresh")  # the same delivery, run with the fixed rule
     shutil.copytree(settings.landing, fresh.landing)
     run_source(source, DATE, "run-f", settings=fresh)
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         types = _types(con, f"staging.{table}")
         assert all(types[c] == "DATE" for c in dates)
         (path,) = con.execute(
             "select staging_path from meta.partition where table_name = ? and source = ?", [table, source]
         ).fetchall()[0]
     assert "-replay-" in path
-    schema = pq.read_schema(path)
+    schema = pq.read_schema(settings.warehouse / path)
     assert all(schema.field(c).type == pa.date32() for c in dates)
     rows = _dated_rows(settings, table, dates)
     assert len(rows) == summary["moved"] + len(published)
@@ -305,7 +303,7 @@ def _dated_rows(
     settings: Settings, table: str, dates: list[str]
 ) -> dict[tuple[str, int], tuple[object, ...]]:
     """The staged rows of `table` by (delivered file, row number): their dates."""
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         rows = con.execute(
             f"select b.file, s._row_number, {', '.join('s.' + c for c in dates)} from staging.{table} s "
             "join meta.extract_batch b on b.batch_id = s._batch_id"

@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
+from etl import meta
 from etl.config import Settings, get_settings
 from etl.demo import generate
 from etl.demo.events import ANNUAL, make_events
@@ -107,7 +107,7 @@ def test_every_kind_of_event_is_there_and_the_truth_shows_it(drops: Drops) -> No
 
 def test_events_reach_staging_under_the_same_record_keys(drops: Drops) -> None:
     s, ev = drops.settings, drops.later["events"]
-    with duckdb.connect(str(s.duckdb_path), read_only=True) as con:
+    with meta.connect(s, read_only=True) as con:
         rec = con.execute("select run_id, source, balanced from meta.reconciliation").fetchall()
         health = con.execute(
             "select _logical_date, record_key, alive from staging.person where _source = 'nhc_health'"

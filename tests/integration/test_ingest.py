@@ -58,7 +58,9 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def _con(settings: Settings) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(settings.duckdb_path), read_only=True)
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    con.execute(f"set file_search_path = '{settings.warehouse}'")  # stored paths are relative to it
+    return con
 
 
 def _expected_reasons(defects: str, keys: list[str]) -> list[str]:
@@ -315,7 +317,8 @@ def test_a_killed_load_leaves_the_previous_batch_and_a_rerun_completes(tmp_path:
     assert final and q and final != first
     assert final[0] + q[0] == truth_rows
     on_disk = sorted((settings.layer("staging") / "person").rglob("*.parquet"))
-    assert [str(p) for p in on_disk] == [f for (f,) in files]  # nothing orphaned after the rerun
+    # nothing orphaned after the rerun (stored paths are relative to the warehouse root)
+    assert [p.relative_to(settings.warehouse).as_posix() for p in on_disk] == [f for (f,) in files]
 
 
 # ---------------------------------------------------------------- publish: reports, Data Docs, CLI
@@ -485,7 +488,7 @@ def test_quarantined_raw_values_are_the_delivered_rows(ingested: Settings) -> No
     assert len(q) > 50
     # one lookup per raw file, as the pipeline does per source: read together, DuckDB's
     # union_by_name would merge ca_assistance's SFZH with ca_marriage's sfzh (case-insensitive)
-    fresh = pd.concat([raw_lookup([Path(p)], g) for p, g in q.groupby("raw_path")])
+    fresh = pd.concat([raw_lookup([ingested.warehouse / p], g) for p, g in q.groupby("raw_path")])
     keys = pd.MultiIndex.from_frame(q[["_batch_id", "_row_number"]].astype({"_row_number": "int64"}))
     expected = fresh.reindex(keys).to_numpy()
     assert [json.loads(a) for a in q["raw"]] == [json.loads(b) for b in expected]

@@ -13,10 +13,10 @@ import re
 import shutil
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 
+from etl import meta
 from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
 from etl.demo import generate
@@ -47,7 +47,7 @@ def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str
 
 def _quarantine(settings: Settings) -> dict[tuple[str, int], str]:
     """ps_hukou's quarantined rows by (file, row number): their reasons."""
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         rows = con.execute(
             "select b.file, q._row_number, q.reasons from quarantine.person q "
             "join meta.extract_batch b on b.batch_id = q._batch_id where q._source = 'ps_hukou'"
@@ -79,7 +79,7 @@ def test_rows_that_still_fail_keep_their_updated_reasons(
     shutil.copytree(settings.landing, fresh.landing)
     run_source("ps_hukou", DATE, "run-f", settings=fresh)
     assert after == _quarantine(fresh)
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         rec = con.execute(
             "select extracted, loaded + quarantined, balanced from meta.reconciliation"
         ).fetchone()
@@ -127,7 +127,7 @@ def test_a_replayed_row_duplicating_a_published_key_stays_quarantined(
 
 
 def _published(settings: Settings, resident_id: str) -> int:
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         row = con.execute(
             "select count(*) from staging.person where _source = 'ps_hukou' and resident_id = ?",
             [resident_id],

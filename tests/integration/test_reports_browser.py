@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -78,7 +77,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, str]:
 
 
 def _sql(settings: Settings, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         return con.execute(query, params or []).fetchall()
 
 

@@ -310,3 +310,28 @@ def test_an_unmasked_l3_column_is_never_shared_raw(warehouse: Settings, contract
     with pytest.raises(ShareError, match=r"core.person.alive is L3 with no mask"):
         build_shares(warehouse, contracts, sharing, [], "2026-12-01")
     assert not (warehouse.warehouse / "share" / "civil_affairs" / "share.duckdb").exists()
+
+
+def test_a_publish_whose_shares_are_refused_still_refreshes_the_readers_catalog(
+    warehouse: Settings, contracts: Contracts
+) -> None:
+    """The publish stage republishes the catalog readers open once the classification is
+    in, before the shares: a share refused (no key) leaves readers with the current state."""
+    from etl.pipeline import run_publish
+
+    s = warehouse.with_(pseudonym_key=None)
+    with pytest.raises(ShareError, match="GOVBASE_PSEUDONYM_KEY is not set"):
+        run_publish("2026-12-01", "publish-nokey", settings=s)
+    with duckdb.connect(str(s.catalog_path), read_only=True) as con:
+        assert con.execute("select run_id from meta.published").fetchall() == [("publish-nokey",)]
+        assert con.execute("select count(*) from core.person").fetchall() == [(60,)]
+        findings = con.execute(
+            "select count(*) from meta.classification_finding where run_id = 'publish-nokey'"
+        ).fetchall()
+    with meta.connect(s, read_only=True) as con:
+        assert (
+            con.execute(
+                "select count(*) from meta.classification_finding where run_id = 'publish-nokey'"
+            ).fetchall()
+            == findings
+        )

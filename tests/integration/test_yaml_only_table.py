@@ -10,9 +10,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from etl import meta
 from etl.config import get_settings
 from etl.pipeline import run_source
 
@@ -92,7 +92,7 @@ def test_a_yaml_only_table_enforces_its_keys_and_checks(
 
     run_source("ps_vehicles", DATE, "run-v", settings=settings)
 
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         quarantined = dict(
             con.execute("select _row_number, reasons from quarantine.vehicle order by 1").fetchall()
         )

@@ -16,8 +16,12 @@ from etl.errors import GovbaseError
 def test_switches_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("GOVBASE_VALIDATION_ENGINE", raising=False)
     monkeypatch.delenv("GOVBASE_RETRY_DELAY_SECONDS", raising=False)
+    monkeypatch.delenv("GOVBASE_LOCK_TIMEOUT", raising=False)
     default = get_settings(tmp_path)
     assert (default.validation_engine, default.retry_delay_seconds) == ("compiled", 30.0)
+    assert default.lock_timeout == 3600.0
+    monkeypatch.setenv("GOVBASE_LOCK_TIMEOUT", "2.5")
+    assert get_settings(tmp_path).lock_timeout == 2.5
     monkeypatch.setenv("GOVBASE_VALIDATION_ENGINE", "ge")
     monkeypatch.setenv("GOVBASE_RETRY_DELAY_SECONDS", "1.5")
     s = get_settings(tmp_path)
@@ -34,6 +38,8 @@ def test_switches_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp
         ("GOVBASE_VALIDATION_ENGINE", "fast", "use one of compiled, ge"),
         ("GOVBASE_RETRY_DELAY_SECONDS", "soon", "a number of seconds"),
         ("GOVBASE_RETRY_DELAY_SECONDS", "-1", "a number of seconds >= 0"),
+        ("GOVBASE_LOCK_TIMEOUT", "forever", "GOVBASE_LOCK_TIMEOUT='forever': a number of seconds"),
+        ("GOVBASE_LOCK_TIMEOUT", "-5", "lock timeout -5.0: a number of seconds >= 0"),
     ],
 )
 def test_a_bad_switch_is_a_clear_error(
