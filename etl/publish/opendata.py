@@ -323,5 +323,7 @@ def build_open(
         result.files = write_dataset(root / result.dataset.name, result.dataset.name, df)
     results = [r for r, _ in built_frames]
     withdraw(root, set(spec.datasets))
+    if not results:  # nothing to describe yet (no source built): no catalog, which needs a dataset
+        return results
     dcat.write_catalog(root / dcat.CATALOG_FILE, spec.catalog, results, settings.schemas_dir)
     return results
