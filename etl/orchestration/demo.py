@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     print_reconciliation(settings)
     print_linkage(settings)
     print(
-        f"\ncatalog   : {settings.catalog_path}  (read-only, any DuckDB client; `govbase status` for the runs)"
+        f"\nwarehouse : {settings.catalog_path}  (read-only, any DuckDB client; `govbase status` for the runs)"
     )
     print(f"Parquet   : {settings.warehouse}")
     print(f"Data Docs : {settings.docs_dir / 'index.html'}")
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         f"shares    : {settings.warehouse / 'share'}  (<department>/share.duckdb + Parquet; docs/sharing.md)"
     )
     print(f"open data : {settings.layer('open')}  (CSV + Parquet per dataset; docs/open-data.md)")
-    print(f"catalog   : {settings.layer('open') / 'catalog.jsonld'}  (DCAT-AP 3)")
+    print(f"open catalog: {settings.layer('open') / 'catalog.jsonld'}  (DCAT-AP 3)")
     print("Airflow UI: make airflow  (the runs above are in its history)")
     if failed:
         print(f"\n{len(failed)} DAG(s) failed: {', '.join(failed)}; failures are also in meta.task_failure")
