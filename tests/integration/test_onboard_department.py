@@ -16,11 +16,11 @@ import random
 import shutil
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 import yaml
 
+from etl import meta
 from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
 from etl.demo import generate
@@ -198,7 +198,7 @@ def onboarded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, pd.Se
     for source in sorted(get_contracts(base).sources):
         run_source(source, "2026-11-01", "run-1", settings=base)
     consolidate(base)
-    with duckdb.connect(str(base.duckdb_path), read_only=True) as con:
+    with meta.connect(base, read_only=True) as con:
         before = store.read_core(con, base, "person_record")
     assert before is not None
     settings = Settings(home=base.home, project_dir=_onboarded_project(root))
@@ -213,7 +213,7 @@ def test_the_new_department_is_staged_from_its_yaml(
     onboarded: tuple[Settings, pd.Series, pd.DataFrame],
 ) -> None:
     settings, _, apps = onboarded
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         staged = con.execute("select name, passport_no, postcode from staging.travel_document").df()
     assert len(staged) == len(apps)
     joined = (apps["姓"] + apps["名"]).str.replace("·", "")
@@ -224,7 +224,7 @@ def test_its_persons_link_to_the_existing_masters(
     onboarded: tuple[Settings, pd.Series, pd.DataFrame],
 ) -> None:
     settings, before, apps = onboarded
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         recs = store.read_core(con, settings, "person_record")
         assert recs is not None
         recs["true"] = truth_of(con, settings, "person", recs)
@@ -247,7 +247,7 @@ def test_its_persons_link_to_the_existing_masters(
     gold = pd.read_parquet(settings.warehouse / _path(settings, "person")).set_index("person_id")
     assert gold.loc[known["person_id"], "passport_no"].notna().all()
     now = recs.set_index("rec_id")["person_id"].reindex(before.index)
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         id_map = store.read_core(con, settings, "person_id_map")
     assert id_map is not None
     merged = dict(zip(id_map["person_id"], id_map["merged_into"], strict=True))
@@ -257,7 +257,7 @@ def test_its_persons_link_to_the_existing_masters(
 
 
 def _path(settings: Settings, table: str) -> str:
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:
         return str(
             con.execute("select path from meta.core_table where table_name = ?", [table]).fetchall()[0][0]
         )
