@@ -272,7 +272,7 @@ def test_sections_without_data_say_none_yet_and_open_data_is_read_from_its_folde
     settings = get_settings(tmp_path / "home")
     runner = CliRunner()
     missing = runner.invoke(app, ["report", "--home", str(settings.home)])
-    assert missing.exit_code == 1 and "no warehouse" in missing.output
+    assert missing.exit_code == 1 and "does not exist; nothing was created" in missing.output
     assert not settings.home.exists()  # a read-only command creates nothing
     with meta.connect(settings):
         pass

@@ -10,6 +10,7 @@ import duckdb
 import pytest
 from jsonschema import Draft202012Validator
 
+from etl import meta
 from etl.config import Settings, get_settings
 from etl.contracts import DUCKDB_TYPES, get_contracts
 from etl.demo import generate
@@ -59,7 +60,7 @@ def _relations(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, str | N
 
 def test_staging_columns_carry_their_contract_description(published: Settings) -> None:
     contracts = get_contracts(published)
-    with duckdb.connect(str(published.duckdb_path), read_only=True) as con:
+    with meta.connect(published, read_only=True) as con:
         got = {(t, c): d for t, c, d in _columns(con, "staging")}
         for table in contracts.tables.values():
             for col in table.columns:
@@ -68,7 +69,7 @@ def test_staging_columns_carry_their_contract_description(published: Settings) -
 
 
 def test_every_staging_quarantine_and_core_column_is_described(published: Settings) -> None:
-    with duckdb.connect(str(published.duckdb_path), read_only=True) as con:
+    with meta.connect(published, read_only=True) as con:
         for schema in ("staging", "quarantine", "core"):
             relations = _relations(con, schema)
             assert relations, schema
@@ -79,7 +80,7 @@ def test_every_staging_quarantine_and_core_column_is_described(published: Settin
 
 def test_meta_tables_described_in_warehouse_yml_carry_it(published: Settings) -> None:
     described = load_descriptions(published.schemas_dir).tables
-    with duckdb.connect(str(published.duckdb_path), read_only=True) as con:
+    with meta.connect(published, read_only=True) as con:
         relations = _relations(con, "meta")
         present = [t for t in relations if f"meta.{t}" in described]
         assert {"run_ledger", "reconciliation", "extract_batch", "core_table"} <= set(present)
@@ -120,9 +121,8 @@ def test_every_share_carries_the_master_ids_of_real_core_data(published: Setting
     """Core tables name their master ids person_id / legal_entity_id; a staged record gets its
     masters from the record maps: every shared row carries them, as core has them (issue 13.3)."""
     sharing = load_sharing(published.schemas_dir, get_contracts(published).tables)
-    wh = duckdb.connect(str(published.duckdb_path), read_only=True)
     seen = set()
-    try:
+    with meta.connect(published, read_only=True) as wh:
         for dept, d in sharing.departments.items():
             con = open_share(published.warehouse / "share" / dept / "share.duckdb")
             try:
@@ -139,8 +139,6 @@ def test_every_share_carries_the_master_ids_of_real_core_data(published: Setting
                         seen.add((g.layer, c))
             finally:
                 con.close()
-    finally:
-        wh.close()
     assert {("core", "person_id"), ("core", "legal_entity_id"), ("staging", "person_id")} <= seen
 
 
@@ -148,7 +146,7 @@ def test_a_reloaded_view_is_commented_again(published: Settings) -> None:
     """`create or replace view` drops comments: the load comments the new view itself."""
     run_source("ps_hukou", DATE, "run-2", settings=published, full_refresh=True)
     person = get_contracts(published).tables["person"]
-    with duckdb.connect(str(published.duckdb_path), read_only=True) as con:
+    with meta.connect(published, read_only=True) as con:
         got = {c: d for t, c, d in _columns(con, "staging") if t == "person"}
         [(run,)] = con.execute(
             "select run_id from meta.partition where table_name = 'person' and source = 'ps_hukou'"
@@ -164,7 +162,7 @@ def test_every_staged_row_conforms_to_its_json_schema(published: Settings) -> No
     contracts = get_contracts(published)
     ref = published.schemas_dir / "reference"
     checked = 0
-    with duckdb.connect(str(published.duckdb_path), read_only=True) as con:
+    with meta.connect(published, read_only=True) as con:
         for name, table in contracts.tables.items():
             v = Draft202012Validator(
                 json_schema(table, ref), format_checker=Draft202012Validator.FORMAT_CHECKER
