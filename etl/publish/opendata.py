@@ -5,7 +5,10 @@ CRLF, formula-like text neutralized) and `<dataset>.parquet`, then `catalog.json
 them all (etl.publish.dcat). An aggregate is a long table: one row per cell of the full
 cross-classification and of each of its margins (a dimension's `total` row), each dimension
 as its code and its name, the count, and `suppressed` (the count is empty when true);
-empty cells (0) are left out. Suppression: etl.publish.suppression.
+empty cells (0) are left out. A dataset declaring linked `tables` publishes each table's cells
+instead (the dimensions outside a table read `total`; the shared grand total once). Cells
+that count people (all, or with `people_by` those of a natural-person code) are suppressed
+under `min_cell`; suppression: etl.publish.suppression.
 
 A folder or file under open/ that is no declared dataset (one withdrawn from schemas/open/)
 is removed. Before anything is written, publishing stops (OpenDataError) when a classification finding
