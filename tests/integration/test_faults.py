@@ -8,7 +8,7 @@ first step, as an operator (or a retried DAG) would do.
   chain of 3 attempts each SIGKILLed at it is followed by a rerun that ends equal to a clean
   pipeline;
 - at least GOVBASE_FAULT_RANDOM_KILLS (default 100) SIGKILLs from outside at random moments
-  (chains of up to 6), each chain's rerun equal to a clean pipeline;
+  (chains of up to GOVBASE_FAULT_CHAIN, default 10), each chain's rerun equal to a clean pipeline;
 - files that cannot be written (an immutable folder: EPERM, even for root) and a full disk
   (the home on a small tmpfs) end in a clear error, without a traceback, and a rerun once
   permission or space returns ends equal to a clean pipeline.
@@ -45,7 +45,8 @@ RANDOM_KILLS = int(os.environ.get("GOVBASE_FAULT_RANDOM_KILLS", "100"))
 KILLS_PER_POINT = int(os.environ.get("GOVBASE_FAULT_KILLS_PER_POINT", "3"))
 #: a subset of the checkpoints to kill at (fnmatch patterns, comma-separated), to reproduce one
 ONLY = [p for p in os.environ.get("GOVBASE_FAULT_ONLY", "").split(",") if p]
-CHAIN = 6  # kills at most in one random chain before its rerun
+#: kills at most in one random chain before its rerun (longer chains: fewer reruns per kill)
+CHAIN = int(os.environ.get("GOVBASE_FAULT_CHAIN", "10"))
 STAGES = ("extract", "normalize", "validate", "load", "publish", "consolidate")
 #: a folder where an earlier session computed the clean reference (its `faults0`), to reuse it
 REUSE = os.environ.get("GOVBASE_FAULT_REUSE")
@@ -173,7 +174,9 @@ def test_random_kills_during_full_runs_recover_to_a_clean_run(clean: fk.Clean, t
         _record("random", {**_trial_figures(trials, time.monotonic() - started), "seed": seed})
 
     while (kills := sum(t.kills for t in trials)) < RANDOM_KILLS:
-        chains = min(fk.WORKERS, math.ceil((RANDOM_KILLS - kills) / 3))  # a round: one chain per worker
+        # every chain this round needs at once (almost every attempt of a chain is killed), so
+        # the workers never wait for each other; another round only if chains fell short
+        chains = math.ceil((RANDOM_KILLS - kills) / CHAIN)
         jobs = [
             partial(fk.kill_randomly, clean.template, delays=fk.random_delays(CHAIN, clean, rng), clean=clean)
             for _ in range(chains)
