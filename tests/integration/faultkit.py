@@ -36,6 +36,9 @@ from pathlib import Path
 
 import duckdb
 
+from etl import meta
+from etl.config import get_settings
+
 DATE = "2026-11-01"
 #: the full pipeline, in order: ingest every source, consolidate, publish (reports, shares)
 STEPS: tuple[tuple[str, ...], ...] = (("run", "--date", DATE), ("consolidate",), ("publish", "--date", DATE))
@@ -148,6 +151,12 @@ def attempt(
 
 
 # ---------------------------------------------------------------- what a home holds
+def _writer(home: Path) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """The writer's catalog of `home`, read-only, its relative stored paths resolved at the
+    warehouse root (etl.meta.connect)."""
+    return meta.connect(get_settings(home), read_only=True)
+
+
 def _digest(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[int, str]:
     cols = [r[0] for r in con.execute(f"describe select * from {relation}").fetchall()]
     keep = [c for c in cols if c not in RUN_SPECIFIC]
@@ -180,7 +189,7 @@ def state(home: Path) -> dict[str, tuple[int, str]]:
     """{"staging.person": (rows, sha256), ..., "core.person": ..., "report:<dept>": (bytes,
     sha256), "open:<dataset>/<file>.csv": (bytes, sha256), "share:<dept>:<table>": (rows, sha256)}."""
     out: dict[str, tuple[int, str]] = {}
-    with duckdb.connect(str(home / "warehouse" / "govbase.duckdb"), read_only=True) as con:
+    with _writer(home) as con:
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables "
             "where table_schema in ('staging', 'quarantine', 'core') order by 1, 2"
@@ -217,7 +226,7 @@ def problems(home: Path) -> list[str]:
     """What is wrong with a home after the pipeline ended normally (empty: nothing)."""
     found = []
     warehouse = home / "warehouse"
-    with duckdb.connect(str(warehouse / "govbase.duckdb"), read_only=True) as con:
+    with _writer(home) as con:
         last = con.execute(
             "select run_id from meta.reconciliation order by started_at desc limit 1"
         ).fetchall()
@@ -241,7 +250,7 @@ def catalog_differs(home: Path) -> list[str]:
     warehouse = home / "warehouse"
     found = []
     with (
-        duckdb.connect(str(warehouse / "govbase.duckdb"), read_only=True) as writer,
+        _writer(home) as writer,
         duckdb.connect(str(warehouse / "catalog" / "govbase.duckdb"), read_only=True) as reader,
     ):
         listing = (
@@ -261,9 +270,9 @@ def catalog_differs(home: Path) -> list[str]:
 #: the parts of a path a run mints anew: run ids (run-, consolidate-, publish-...), raw batch
 #: ids, GE's validation timestamps
 _MINTED = [
-    (re.compile(r"\b[a-z]+-\d{8}T\d{6}-[0-9a-f]{6}\b"), "<run>"),
-    (re.compile(r"\b[a-z_]+-\d{8}T\d{6}-[0-9a-f]{8}\b"), "<batch>"),
-    (re.compile(r"\b\d{8}T\d{6}(\.\d+)?Z?\b"), "<time>"),
+    (re.compile(r"[a-z]+-\d{8}T\d{6}-[0-9a-f]{6}(?![0-9a-f])"), "<run>"),
+    (re.compile(r"[a-z_]+-\d{8}T\d{6}-[0-9a-f]{8}(?![0-9a-f])"), "<batch>"),
+    (re.compile(r"(?<!\d)\d{8}T\d{6}(\.\d+)?Z?"), "<time>"),
 ]
 #: per-run history every run adds (killed ones included): its GE validation results and their
 #: Data Docs, its validation summary, its run report; compared as kinds, not counted
@@ -300,7 +309,7 @@ def leftovers(home: Path) -> dict[str, int]:
     """Debris of the known kinds a killed run may leave, counted (the sweep of etl.debris
     removes them; `debris` fails a trial on any file beyond a clean home's)."""
     warehouse = home / "warehouse"
-    with duckdb.connect(str(warehouse / "govbase.duckdb"), read_only=True) as con:
+    with _writer(home) as con:
         recorded = {
             Path(r[0]).name for r in con.execute("select raw_path from meta.extract_batch").fetchall() if r[0]
         }
