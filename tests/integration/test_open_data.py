@@ -15,18 +15,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from demohome import copy_home
 from rdflib import RDF, Graph, URIRef
 from rdflib import namespace as rns
 
 from etl import meta
-from etl.config import Settings, get_settings
+from etl.config import Settings
 from etl.contracts import Contracts, get_contracts
-from etl.demo import generate
-from etl.pipeline import run_source
 from etl.publish import classify, dcat, suppression
 from etl.publish.opendata import OpenDataError, build_open
 from etl.publish.openspec import OpenDataset, OpenSpec, load_open, person_codes
-from etl.resolve.stage import consolidate
 
 pytestmark = pytest.mark.integration
 
@@ -453,13 +451,9 @@ def test_proof_of_the_line_in_open_data(warehouse: Settings, contracts: Contract
 
 # ---------------------------------------------------------------- end to end on the demo
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = get_settings(tmp_path_factory.mktemp("open_demo") / "home")
-    generate(settings, persons=1500, seed=29)
-    for source in sorted(get_contracts(settings).sources):
-        run_source(source, "2026-11-01", "run-1", settings=settings)
-    consolidate(settings)
-    return settings
+def demo(demo_consolidated: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The session's consolidated demo (tests/integration/conftest.py), copied: publishing writes."""
+    return copy_home(demo_consolidated.home, tmp_path_factory.mktemp("open_demo") / "home")
 
 
 def test_the_demo_opens_its_datasets_within_the_line(demo: Settings) -> None:
