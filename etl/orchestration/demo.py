@@ -195,10 +195,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def open_data_lines(settings: Settings) -> list[str]:
     """One line per open aggregate: its cells and the share published (not suppressed)."""
     import pyarrow.parquet as pq
@@ -214,3 +210,7 @@ def open_data_lines(settings: Settings) -> list[str]:
                 f"{100 * (1 - hidden.mean()):.1f}% published"
             )
     return lines
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
