@@ -74,9 +74,9 @@ def _consolidate(home: Path) -> dict[str, Any]:
 def _splink_alone(home: Path) -> dict[str, Any]:
     """What Splink does for the project, without the project: records as linkage reads
     them, then train, predict, cluster with the same settings (per entity)."""
-    import duckdb
     from splink import DuckDBAPI, Linker
 
+    from etl import meta
     from etl.config import get_settings
     from etl.contracts import get_contracts
     from etl.resolve.config import load_resolve_configs, splink_settings
@@ -88,7 +88,7 @@ def _splink_alone(home: Path) -> dict[str, Any]:
     contracts = get_contracts(settings)
     configs = load_resolve_configs(settings.schemas_dir, contracts.tables)
     records = 0
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:  # stored paths are relative to the warehouse root
         frames = {name: load_records(con, cfg, contracts) for name, cfg in configs.items()}
     for name, cfg in configs.items():
         recs = frames[name]
