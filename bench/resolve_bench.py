@@ -114,10 +114,12 @@ def _step(name: str, home: Path) -> dict[str, Any]:
     """Run a step in a fresh process; its seconds, peak RSS and result."""
     out = subprocess.run(
         [sys.executable, __file__, "--step", name, "--home", str(home)],
-        check=True,
         capture_output=True,
         text=True,
     )
+    if out.returncode != 0:  # the step's own error, not only its exit status
+        tail = "\n".join(out.stderr.strip().splitlines()[-30:])
+        raise SystemExit(f"step {name} failed (exit {out.returncode}):\n{tail}")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
