@@ -5,7 +5,12 @@ with one page per table suite.
 The suites are built from the contracts (etl.validate.suites) and stored, full, in
 the GE file context of the home ($GOVBASE_HOME/gx/expectations/<table>.json): that
 is what GE tools and the Data Docs read. A publish stores a suite again, and renders
-its page, only when the contracts changed it.
+its page, only when the contracts changed it. The batch-level suites the results name
+(<table>_batch, <table>_volume) hold the checks each source was last validated against.
+
+The pages load nothing from the internet: the site renders with the views of
+etl.publish.docs_offline (assets from vendor/node_modules, installed by `make setup`);
+docs/data-docs.md.
 """
 
 from __future__ import annotations
@@ -71,12 +76,6 @@ def build_data_docs(settings: Settings) -> Path | None:
     if not rows:
         return None
     import great_expectations as gx
-    from great_expectations.core import ExpectationSuiteValidationResult
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
 
     import etl.validate.expectations  # noqa: F401  (registers the custom expectations: their pages render)
     from etl.publish import docs_offline
@@ -85,10 +84,34 @@ def build_data_docs(settings: Settings) -> Path | None:
     site_changed = _docs_site(ctx, settings)
     docs_offline.copy_assets(settings.docs_dir / "static")  # fails, naming `make setup`, when not installed
     suites = _store_suites(ctx, settings)
-    store = ctx.validation_results_store
+    new, validated = _store_results(ctx.validation_results_store, settings, rows)
+    suites += _store_validated_suites(ctx, validated)
+    index = settings.docs_dir / "index.html"
+    if site_changed or new or suites or not index.exists():
+        # render the new results and changed suites only (earlier pages stay), then the index;
+        # every page when the site's configuration changed (pages of an older version)
+        todo = None if site_changed else [*suites, *new] or None
+        with _render_errors(settings.docs_dir):
+            ctx.build_data_docs(site_names=["govbase"], resource_identifiers=todo)
+        docs_offline.localize_static_styles(settings.docs_dir / "static")
+    log.info("Data Docs: %d new validation result(s), %d changed suite(s) rendered", len(new), len(suites))
+    return index
+
+
+def _store_results(
+    store: Any, settings: Settings, rows: list[tuple[Any, ...]]
+) -> tuple[list[Any], dict[str, dict[str, list[dict[str, Any]]]]]:
+    """Store the results of meta.validation_result `rows` not stored yet; returns their ids,
+    and the checks of the suites results name without a table contract of their own
+    (<table>_batch, <table>_volume: set per source), the latest of each source."""
+    from great_expectations.core import ExpectationSuiteValidationResult
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
     new: list[ValidationResultIdentifier] = []
-    # suites named by results but not built from a table's contract (<table>_batch,
-    # <table>_volume: their checks are set per source): the latest checks of each source
     validated: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for run_id, source, table, logical_date, path, validated_at in rows:
         p = settings.warehouse / path  # stored relative to the warehouse root
@@ -127,17 +150,7 @@ def build_data_docs(settings: Settings) -> Path | None:
                 }
                 store.set(key, ExpectationSuiteValidationResult(**{**item, "meta": info}))
                 new.append(key)
-    suites += _store_validated_suites(ctx, validated)
-    index = settings.docs_dir / "index.html"
-    if site_changed or new or suites or not index.exists():
-        # render the new results and changed suites only (earlier pages stay), then the index;
-        # every page when the site's configuration changed (pages of an older version)
-        todo = None if site_changed else [*suites, *new] or None
-        with _render_errors(settings.docs_dir):
-            ctx.build_data_docs(site_names=["govbase"], resource_identifiers=todo)
-        docs_offline.localize_static_styles(settings.docs_dir / "static")
-    log.info("Data Docs: %d new validation result(s), %d changed suite(s) rendered", len(new), len(suites))
-    return index
+    return new, validated
 
 
 def _configs(expectations: list[dict[str, Any]]) -> list[tuple[str, str, str]]:

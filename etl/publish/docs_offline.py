@@ -148,7 +148,10 @@ def _rewrite(name: str, source: str) -> str:
         changed = True
     if changed:
         out = _STATIC + out
-    remote = remote_references(out)
+    # and an address a template keeps in a variable for its sources (GE's logo bucket)
+    remote = remote_references(out) + re.findall(
+        r"""\{%-?\s*set\s+\w+\s*=\s*["']((?:https?:)?//[^"']+)""", out
+    )
     if remote:
         raise GovbaseError(
             f"Great Expectations template {name} loads {remote[0]} from the internet: govbase has no "
