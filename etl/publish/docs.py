@@ -196,15 +196,20 @@ def _store_validated_suites(ctx: Any, validated: dict[str, dict[str, list[dict[s
 
     changed = []
     for name, by_source in sorted(validated.items()):
-        seen: set[tuple[str, str, str]] = set()
-        expectations = []
+        # one expectation per check (type and keywords: GE keeps one of each in a suite),
+        # naming every source validated against it
+        merged: dict[str, dict[str, Any]] = {}
         for source, configs in sorted(by_source.items()):
             for e in configs:
-                e = {**e, "meta": {**(e.get("meta") or {}), "source": source}}
-                key = _configs([e])[0]
-                if key not in seen:
-                    seen.add(key)
-                    expectations.append(e)
+                key = json.dumps([e["type"], e["kwargs"]], sort_keys=True)
+                if key not in merged:
+                    merged[key] = {**e, "meta": {**(e.get("meta") or {}), "sources": []}}
+                meta = merged[key]["meta"]
+                meta["sources"].append(source)
+                origin = (e.get("meta") or {}).get("from")
+                if origin and origin not in str(meta.get("from", "")).split(", "):
+                    meta["from"] = f"{meta['from']}, {origin}" if meta.get("from") else origin
+        expectations = list(merged.values())
         try:
             stored = ctx.suites.get(name).to_json_dict()
         except DataContextError:
@@ -213,8 +218,8 @@ def _store_validated_suites(ctx: Any, validated: dict[str, dict[str, list[dict[s
             continue
         meta = {
             "description": (
-                f"The batch-level checks the sources were last validated against under {name}, one "
-                "set per source (meta.source): null rates (max_null_rate) and the volume band "
+                f"The batch-level checks the sources were last validated against under {name} "
+                "(meta.sources names them): null rates (max_null_rate) and the volume band "
                 "(volume_band) of schemas/sources/<source>.yml, and the batch-level expectations "
                 "of the table's contract."
             )
