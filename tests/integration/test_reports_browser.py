@@ -141,6 +141,12 @@ def test_the_run_report_shows_the_warehouse(published: tuple[Settings, str]) -> 
         for row, folder in zip(opened, folders, strict=True):
             parquet = str(folder / f"{folder.name}.parquet")
             assert _int(row[4]) == _sql(settings, "select count(*) from read_parquet(?)", [parquet])[0][0]
+            columns = [c[0] for c in _sql(settings, "describe select * from read_parquet(?)", [parquet])]
+            if "suppressed" in columns:  # an aggregate: its hidden cells
+                hidden = _sql(settings, "select count(*) from read_parquet(?) where suppressed", [parquet])
+                assert _int(row[5]) == hidden[0][0]
+            else:
+                assert row[5] == ""
     else:
         assert open_text.startswith(Words().text("none_yet").split(" / ")[0])
     # plots: inline SVG with their labels as text, Chinese department names among them
