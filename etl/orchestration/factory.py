@@ -169,7 +169,7 @@ def _asset_dag(dag_id: str, description: str, assets: list[Asset], tags: list[st
 
 def build_ingest_dag(src: Source) -> DAG:
     """The ingest DAG of one source: extract -> normalize -> validate -> load."""
-    from etl.orchestration.watchers import ingest_schedule
+    from etl.orchestration.watchers import ingest_schedule, watch_doc
 
     with _govbase_dag(
         f"{INGEST_PREFIX}{src.name}",
@@ -177,7 +177,7 @@ def build_ingest_dag(src: Source) -> DAG:
         ingest_schedule(src, get_settings()),
         src.owner,
         sorted({*src.tags, src.department, "ingest"}),
-        _doc_md(src),
+        _doc_md(src) + watch_doc(src, get_settings()),
     ) as dag:
         previous = None
         for stage in STAGES:

@@ -125,6 +125,17 @@ def ingest_schedule(src: Source, settings: Settings) -> Any:
     return AssetOrTimeSchedule(timetable=CronTriggerTimetable(src.schedule, timezone="UTC"), assets=asset)
 
 
+def watch_doc(src: Source, settings: Settings) -> str:
+    """The line of the ingest DAG's doc saying what starts it besides its schedule."""
+    if ingest_schedule(src, settings) == src.schedule:
+        return "* starts on its schedule only (GOVBASE_WATCH leaves it out)\n"
+    what = "new rows in its table" if src.kind == "sql" else f"a file landing in `landing/{src.name}/`"
+    return (
+        f"* also starts on {what}: Asset `{landing_asset_uri(src.name)}`, watched by the triggerer "
+        "while this DAG is unpaused (etl/orchestration/watchers.py)\n"
+    )
+
+
 def _listing(folder: str, pattern: str) -> dict[str, Fingerprint]:
     """name (relative to the folder, as the extract names it) -> (size, mtime_ns) of the
     regular files matching the source's location glob; {} when the folder is missing."""
