@@ -45,7 +45,7 @@ demo: setup  ## generate demo department data and run the whole pipeline through
 test: setup browser  ## unit + integration tests (slow suites excluded)
 	$(BIN)/pytest -q
 
-test-slow: setup  ## the on-demand suites marked slow (the 1 GB extraction memory test, the fault-injection suite: docs/reliability.md)
+test-slow: setup  ## the on-demand suites marked slow (the 1 GB extraction memory test, the fault-injection suite: docs/reliability.md, a delivery dropped into a running Airflow: docs/airflow.md)
 	$(BIN)/pytest -q -m slow
 
 lint: setup  ## ruff, and mypy on etl/
