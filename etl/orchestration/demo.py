@@ -216,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
 
     log_dir = airflow_home(settings) / "demo_logs"
     ingest = [INGEST_PREFIX + s for s in (ns.sources or source_names(settings))]
-    failed = run_demo_dags([*ingest, CONSOLIDATE_DAG_ID, "publish"], ns.date, env, log_dir, per_dag=ns.per_dag)
+    failed = run_demo_dags(
+        [*ingest, CONSOLIDATE_DAG_ID, "publish"], ns.date, env, log_dir, per_dag=ns.per_dag
+    )
 
     print_reconciliation(settings)
     print_linkage(settings)

@@ -65,7 +65,14 @@ def make_deployment(root: Path, profile: str = "local", extra: dict[str, str] | 
     settings = get_settings(home)
     port = free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GOVBASE"))}
-    base.update({"GOVBASE_RETRY_DELAY_SECONDS": "1", **(extra or {})})
+    # publish writes department shares: they need the pseudonym key (tests/conftest.py sets a test one)
+    base.update(
+        {
+            "GOVBASE_RETRY_DELAY_SECONDS": "1",
+            "GOVBASE_PSEUDONYM_KEY": os.environ["GOVBASE_PSEUDONYM_KEY"],
+            **(extra or {}),
+        }
+    )
     env = airflow_env(settings, profile=profile, port=port, base=base)
     setup(env)
     govbase = Path(sys.executable).parent / "govbase"

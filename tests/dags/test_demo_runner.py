@@ -13,7 +13,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_demo_dags_run_in_one_interpreter_and_land_in_airflow_history(deployment) -> None:  # type: ignore[no-untyped-def]
-    dag_ids = ["ingest__tax_registration", "ingest__ps_hukou", "publish"]
+    # the demo's shape (ingest, consolidate, publish); not the sources test_ingest_airflow
+    # runs on this deployment at the same date (its ledger expects one run each)
+    dag_ids = ["ingest__tax_registration", "ingest__nhc_health", "consolidate", "publish"]
     started = time.perf_counter()
     results, seconds, log_file = dags_test_together(
         dag_ids, "2026-11-01", deployment.env, deployment.settings.home
@@ -23,8 +25,10 @@ def test_demo_dags_run_in_one_interpreter_and_land_in_airflow_history(deployment
         -4000:
     ]
     assert seconds >= sum(s for _, s in results.values())
-    loaded = deployment.query("select count(*) from staging.person where _source = 'ps_hukou'")
+    loaded = deployment.query("select count(*) from staging.person where _source = 'nhc_health'")
     assert loaded[0][0] > 0
+    # consolidate ran on what the ingests staged, before publish
+    assert deployment.query("select count(*) from core.person")[0][0] > 0
     db = deployment.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///")
     con = sqlite3.connect(db)
     try:
