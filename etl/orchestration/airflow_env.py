@@ -151,8 +151,11 @@ def airflow_env(
 
 
 def local_parallelism() -> int:
-    """Worker processes of the embedded LocalExecutor: one per core, at least two."""
-    return max(2, os.cpu_count() or 1)
+    """Worker processes of the embedded LocalExecutor: one per core this process may use
+    (its CPU affinity, which a container's cpuset narrows; os.cpu_count() counts the host's),
+    at least two."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(2, cores or 1)
 
 
 def run_airflow(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
