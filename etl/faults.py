@@ -42,7 +42,8 @@ CHECKPOINTS: tuple[str, ...] = (
     # publish: rejection reports, Data Docs, classification, department shares
     "publish:after_report",  # one department's rejection report written
     "publish:after_reports",  # every report written, Data Docs not built
-    "publish:after_docs",  # Data Docs built, classification not recorded
+    "publish:after_docs",  # Data Docs built, data dictionary not written
+    "publish:after_dictionary",  # data dictionary written, catalog comments not
     "publish:after_comments",  # the catalog's comments (etl.descriptions) committed
     "publish:after_classification",  # meta.classification_finding rows committed
     "publish:after_open_file",  # one file of an open dataset replaced
@@ -57,6 +58,9 @@ CHECKPOINTS: tuple[str, ...] = (
     "consolidate:before_commit",  # meta.core_table and the core views changed in the open transaction
     "consolidate:after_commit",  # published, superseded core files not deleted
     "consolidate:after_sweep",  # superseded core files deleted
+    # the published catalog readers open (etl.published), after every load, publish, consolidate
+    "catalog:after_snapshot",  # the new snapshot whole under a temporary name, not moved into place
+    "catalog:after_replace",  # the snapshot moved over the previous catalog, its folder not fsynced
 )
 
 _hits: dict[str, int] = {}

@@ -25,6 +25,7 @@ from typing import Any
 
 from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
+from etl.debris import sweep_temporary
 from etl.errors import (
     GovbaseError,
     ReconciliationError,
@@ -158,6 +159,7 @@ def _publish(settings: Settings, contracts: Any, logical_date: str, run_id: str)
     from etl.publish.docs import build_data_docs
     from etl.publish.reports import build_rejection_reports
 
+    sweep_temporary(settings)  # the *.tmp files of a publish that was killed
     try:
         with writing("the reports, Data Docs and data dictionary"):  # DuckDB's and GE's failures to write too
             reports = build_rejection_reports(settings, contracts)
@@ -166,6 +168,7 @@ def _publish(settings: Settings, contracts: Any, logical_date: str, run_id: str)
             index = build_data_docs(settings)
             checkpoint("publish:after_docs")
             standard = build_dictionary(settings, contracts)
+            checkpoint("publish:after_dictionary")
     except OSError as exc:  # any: a path taken by a file is as much a write error here
         raise WarehouseWriteError(exc, "the reports, Data Docs and data dictionary") from None
     try:

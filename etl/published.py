@@ -31,7 +31,9 @@ import duckdb
 
 from etl import meta
 from etl.config import Settings
+from etl.debris import sweep_catalog
 from etl.errors import GovbaseError
+from etl.faults import checkpoint
 from etl.lock import WriterBusy, describe, holder, writer_lock
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ def publish_catalog(settings: Settings, run_id: str | None = None) -> Path:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     with writer_lock(settings, run_id):
         tmp.unlink(missing_ok=True)
+        sweep_catalog(settings, keep=tmp)  # snapshots a killed writer began
         try:
             with meta.connect(settings) as con:
                 con.execute(f"attach {meta.sql_literal(str(tmp))} as published")
@@ -60,7 +63,9 @@ def publish_catalog(settings: Settings, run_id: str | None = None) -> Path:
                 finally:
                     con.execute("detach published")  # checkpoints: the file is whole, no WAL
             _fsync(tmp)
+            checkpoint("catalog:after_snapshot")
             os.replace(tmp, target)
+            checkpoint("catalog:after_replace")
         except BaseException:
             tmp.unlink(missing_ok=True)
             Path(f"{tmp}.wal").unlink(missing_ok=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from etl import meta
 from etl.config import Settings
+from etl.debris import sweep_extract
 from etl.errors import GovbaseError
 from etl.faults import checkpoint
 from etl.workdir import StageRun
@@ -24,6 +25,8 @@ def stage_extract(run: StageRun) -> dict[str, Any]:
     from etl.extract import extract_source, nothing_due
 
     source = run.source
+    # what a killed run of this source left (unrecorded raw files, its work folder): gone first
+    sweep_extract(run.settings, source.name, run.logical_date, run.run_id)
     results = extract_source(
         run.settings,
         source,

@@ -31,6 +31,7 @@ from etl import meta
 from etl.config import Settings, get_settings
 from etl.contracts import Contracts, get_contracts
 from etl.datetypes import core_dates
+from etl.debris import sweep_core
 from etl.errors import writing
 from etl.lock import writer_lock
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
@@ -314,6 +315,7 @@ def consolidate(
         meta.connect(settings) as con,
     ):
         store.ensure(con)
+        sweep_core(con, settings)  # core files and models of a consolidation killed before its commit
         results: list[EntityResult] = []
         for cfg in resolution_order(configs):
             ctx = {r.entity: r.records.set_index("rec_id")["master_id"] for r in results}

@@ -21,18 +21,23 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+
+from etl import meta
+from etl.config import get_settings
 
 DATE = "2026-11-01"
 #: the full pipeline, in order: ingest every source, consolidate, publish (reports, shares)
@@ -146,6 +151,12 @@ def attempt(
 
 
 # ---------------------------------------------------------------- what a home holds
+def _writer(home: Path) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """The writer's catalog of `home`, read-only, its relative stored paths resolved at the
+    warehouse root (etl.meta.connect)."""
+    return meta.connect(get_settings(home), read_only=True)
+
+
 def _digest(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[int, str]:
     cols = [r[0] for r in con.execute(f"describe select * from {relation}").fetchall()]
     keep = [c for c in cols if c not in RUN_SPECIFIC]
@@ -178,7 +189,7 @@ def state(home: Path) -> dict[str, tuple[int, str]]:
     """{"staging.person": (rows, sha256), ..., "core.person": ..., "report:<dept>": (bytes,
     sha256), "open:<dataset>/<file>.csv": (bytes, sha256), "share:<dept>:<table>": (rows, sha256)}."""
     out: dict[str, tuple[int, str]] = {}
-    with duckdb.connect(str(home / "warehouse" / "govbase.duckdb"), read_only=True) as con:
+    with _writer(home) as con:
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables "
             "where table_schema in ('staging', 'quarantine', 'core') order by 1, 2"
@@ -215,7 +226,7 @@ def problems(home: Path) -> list[str]:
     """What is wrong with a home after the pipeline ended normally (empty: nothing)."""
     found = []
     warehouse = home / "warehouse"
-    with duckdb.connect(str(warehouse / "govbase.duckdb"), read_only=True) as con:
+    with _writer(home) as con:
         last = con.execute(
             "select run_id from meta.reconciliation order by started_at desc limit 1"
         ).fetchall()
@@ -230,13 +241,75 @@ def problems(home: Path) -> list[str]:
     found += [f"file missing: {p}" for p in sorted(partition | core) if not p.exists()]
     on_disk = {p for layer in ("staging", "quarantine") for p in (warehouse / layer).rglob("*.parquet")}
     found += [f"orphaned file: {p}" for p in sorted(on_disk - partition)]
+    return found + catalog_differs(home)
+
+
+def catalog_differs(home: Path) -> list[str]:
+    """Relations of the published catalog (warehouse/catalog/govbase.duckdb, what readers
+    open) whose rows differ from the writer's file after the pipeline ended."""
+    warehouse = home / "warehouse"
+    found = []
+    with (
+        _writer(home) as writer,
+        duckdb.connect(str(warehouse / "catalog" / "govbase.duckdb"), read_only=True) as reader,
+    ):
+        listing = (
+            "select table_schema || '.' || table_name from information_schema.tables "
+            "where table_schema in ('staging', 'quarantine', 'core') order by 1"
+        )
+        names = [r[0] for r in writer.execute(listing).fetchall()]
+        published = [r[0] for r in reader.execute(listing).fetchall()]
+        if names != published:
+            found.append(f"the published catalog holds {published}, the writer {names}")
+        for name in set(names) & set(published):
+            if _digest(writer, name) != _digest(reader, name):
+                found.append(f"the published catalog's {name} differs from the writer's")
+    return found
+
+
+#: the parts of a path a run mints anew: run ids (run-, consolidate-, publish-...), raw batch
+#: ids, GE's validation timestamps
+_MINTED = [
+    (re.compile(r"[a-z]+-\d{8}T\d{6}-[0-9a-f]{6}(?![0-9a-f])"), "<run>"),
+    (re.compile(r"[a-z_]+-\d{8}T\d{6}-[0-9a-f]{8}(?![0-9a-f])"), "<batch>"),
+    (re.compile(r"(?<!\d)\d{8}T\d{6}(\.\d+)?Z?"), "<time>"),
+]
+#: per-run history every run adds (killed ones included): its GE validation results and their
+#: Data Docs, its validation summary, its run report; compared as kinds, not counted
+HISTORY = ("gx/uncommitted/validations/", "docs/validations/", "warehouse/validation/", "reports/runs/")
+
+
+def tree(home: Path) -> Counter[str]:
+    """Every file of a home, its run-minted parts replaced by placeholders, with its count."""
+    out: Counter[str] = Counter()
+    for p in home.rglob("*"):
+        if p.is_file() or p.is_symlink():
+            rel = p.relative_to(home).as_posix()
+            for pattern, placeholder in _MINTED:
+                rel = pattern.sub(placeholder, rel)
+            out[rel] += 1
+    return out
+
+
+def debris(home: Path, clean: Counter[str]) -> list[str]:
+    """Files a recovered home holds beyond a clean one's: a kind of file the clean home has
+    not, or more of a kind than it has (history excepted: HISTORY), or fewer."""
+    got = tree(home)
+    found = []
+    for rel in sorted(set(got) | set(clean)):
+        n, want = got.get(rel, 0), clean.get(rel, 0)
+        if rel.startswith(HISTORY) and n and want:
+            continue
+        if n != want:
+            found.append(f"{rel}: {n} file(s), a clean home {want}")
     return found
 
 
 def leftovers(home: Path) -> dict[str, int]:
-    """Debris a killed run may leave that no reader sees (reported, not failed on)."""
+    """Debris of the known kinds a killed run may leave, counted (the sweep of etl.debris
+    removes them; `debris` fails a trial on any file beyond a clean home's)."""
     warehouse = home / "warehouse"
-    with duckdb.connect(str(warehouse / "govbase.duckdb"), read_only=True) as con:
+    with _writer(home) as con:
         recorded = {
             Path(r[0]).name for r in con.execute("select raw_path from meta.extract_batch").fetchall() if r[0]
         }
@@ -247,11 +320,13 @@ def leftovers(home: Path) -> dict[str, int]:
         p for p in (warehouse / "core").rglob("*.parquet") if "_models" not in p.parts and p not in core
     ]
     tmp = list((warehouse / "share").rglob("*.tmp"))
+    snapshots = list((warehouse / "catalog").glob(".govbase.duckdb.*.tmp*"))
     return {
         "unrecorded_raw_files": len(raw),
         "work_dirs": len(work),
         "unpublished_core_files": len(core_files),
         "share_tmp_files": len(tmp),
+        "catalog_tmp_files": len(snapshots),
     }
 
 
@@ -264,6 +339,7 @@ class Clean:
     seconds: float  # a clean attempt on a fresh home
     rerun_seconds: float  # an attempt on a home the pipeline completed (every step finds little to do)
     hits: dict[str, int]  # checkpoint -> passes in the step that passes it most
+    tree: Counter[str]  # the files of the clean home (after its rerun), as `tree` names them
 
 
 def trace(template: Path, work: Path) -> tuple[Attempt, dict[str, int]]:
@@ -303,6 +379,7 @@ def load_reference(folder: Path) -> Clean:
         about["seconds"],
         about["rerun_seconds"],
         traced_hits(folder / "clean"),
+        tree(folder / "clean"),
     )
 
 
@@ -318,6 +395,12 @@ class Trial:
     seconds: float = 0.0
     failure: str = ""
     killed_after: list[str] = field(default_factory=list)  # per kill: the last checkpoint passed
+    debris: list[str] = field(default_factory=list)  # files beyond a clean home's (`debris`)
+
+    @property
+    def recovered(self) -> bool:
+        """Equal to the clean pipeline, nothing wrong, no debris."""
+        return self.equal and not self.problems and not self.debris
 
 
 def _finish(trial: Trial, home: Path, clean: Clean, started: float, last: Attempt | None) -> Trial:
@@ -339,6 +422,7 @@ def _finish(trial: Trial, home: Path, clean: Clean, started: float, last: Attemp
         trial.failure = "differs from the clean run: " + str({k: v for k, v in diff.items() if v[0] != v[1]})
     trial.problems = problems(home)
     trial.leftovers = leftovers(home)
+    trial.debris = debris(home, clean.tree)
     return trial
 
 

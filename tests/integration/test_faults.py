@@ -8,7 +8,7 @@ first step, as an operator (or a retried DAG) would do.
   chain of 3 attempts each SIGKILLed at it is followed by a rerun that ends equal to a clean
   pipeline;
 - at least GOVBASE_FAULT_RANDOM_KILLS (default 100) SIGKILLs from outside at random moments
-  (chains of up to 6), each chain's rerun equal to a clean pipeline;
+  (chains of up to GOVBASE_FAULT_CHAIN, default 10), each chain's rerun equal to a clean pipeline;
 - files that cannot be written (an immutable folder: EPERM, even for root) and a full disk
   (the home on a small tmpfs) end in a clear error, without a traceback, and a rerun once
   permission or space returns ends equal to a clean pipeline.
@@ -45,8 +45,9 @@ RANDOM_KILLS = int(os.environ.get("GOVBASE_FAULT_RANDOM_KILLS", "100"))
 KILLS_PER_POINT = int(os.environ.get("GOVBASE_FAULT_KILLS_PER_POINT", "3"))
 #: a subset of the checkpoints to kill at (fnmatch patterns, comma-separated), to reproduce one
 ONLY = [p for p in os.environ.get("GOVBASE_FAULT_ONLY", "").split(",") if p]
-CHAIN = 6  # kills at most in one random chain before its rerun
-STAGES = ("extract", "normalize", "validate", "load", "publish", "consolidate")
+#: kills at most in one random chain before its rerun (longer chains: fewer reruns per kill)
+CHAIN = int(os.environ.get("GOVBASE_FAULT_CHAIN", "10"))
+STAGES = ("extract", "normalize", "validate", "load", "publish", "consolidate", "catalog")
 #: a folder where an earlier session computed the clean reference (its `faults0`), to reuse it
 REUSE = os.environ.get("GOVBASE_FAULT_REUSE")
 #: where the suite writes its figures (docs/reliability.md quotes them)
@@ -75,11 +76,14 @@ def _trial_figures(trials: list[fk.Trial], seconds: float) -> dict[str, object]:
         "kills": sum(t.kills for t in trials),
         "attempts": sum(t.runs for t in trials),
         "equal_reruns": sum(t.equal and not t.problems for t in trials),
+        "reruns_without_debris": sum(t.recovered for t in trials),
         "seconds": round(seconds),
         "kills_after_a_checkpoint_of": dict(sorted(stages.items())),
         "kills_in_step": dict(sorted(steps.items())),
         "leftovers": dict(leftovers),
-        "failures": [(t.label, t.failure[:600], t.problems[:3]) for t in trials if not t.equal or t.problems],
+        "failures": [
+            (t.label, t.failure[:600], t.problems[:3], t.debris[:5]) for t in trials if not t.recovered
+        ],
     }
 
 
@@ -106,7 +110,7 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> fk.Clean:
     assert again.codes == first.codes and not again.tracebacks, again.stderr
     assert fk.state(home) == reference, "a rerun of a completed pipeline changed the home"
     shutil.rmtree(folder / "clean-2")
-    ref = fk.Clean(template, first.codes, reference, first.seconds, again.seconds, hits)
+    ref = fk.Clean(template, first.codes, reference, first.seconds, again.seconds, hits, fk.tree(home))
     fk.save_reference(ref, folder)
     _record(
         "clean",
@@ -124,7 +128,7 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> fk.Clean:
 
 
 def _assert_all_equal(trials: list[fk.Trial]) -> None:
-    bad = [(t.label, t.failure[:800], t.problems[:3]) for t in trials if not t.equal or t.problems]
+    bad = [(t.label, t.failure[:800], t.problems[:3], t.debris[:5]) for t in trials if not t.recovered]
     assert not bad, bad
 
 
@@ -173,7 +177,9 @@ def test_random_kills_during_full_runs_recover_to_a_clean_run(clean: fk.Clean, t
         _record("random", {**_trial_figures(trials, time.monotonic() - started), "seed": seed})
 
     while (kills := sum(t.kills for t in trials)) < RANDOM_KILLS:
-        chains = min(fk.WORKERS, math.ceil((RANDOM_KILLS - kills) / 3))  # a round: one chain per worker
+        # every chain this round needs at once (almost every attempt of a chain is killed), so
+        # the workers never wait for each other; another round only if chains fell short
+        chains = math.ceil((RANDOM_KILLS - kills) / CHAIN)
         jobs = [
             partial(fk.kill_randomly, clean.template, delays=fk.random_delays(CHAIN, clean, rng), clean=clean)
             for _ in range(chains)
@@ -199,15 +205,23 @@ def _immutable_allowed(folder: Path) -> bool:
     return True
 
 
-def _record_case(kind: str, case: str, failed: fk.Attempt, again: fk.Attempt, equal: bool) -> None:
+def _record_case(
+    kind: str, case: str, failed: fk.Attempt, again: fk.Attempt, home: Path, clean: fk.Clean
+) -> None:
     data = json.loads(Path(FIGURES).read_text()) if FIGURES and Path(FIGURES).exists() else {}
     cases = data.get(kind, {})
     first_failed = next((fk.STEPS[i][0] for i, c in enumerate(failed.codes) if c != 0), None)
     cases[case] = {
         "exit_codes": failed.codes,
         "first_failed_step": first_failed,
+        "error": next(
+            (line for line in (fk.write_failure(failed) or "").splitlines() if "cannot write" in line), None
+        ),
+        "tracebacks": failed.tracebacks or again.tracebacks,
         "rerun_exit_codes": again.codes,
-        "rerun_equal": equal,
+        "rerun_equal": again.codes == clean.codes and fk.state(home) == clean.state,
+        "rerun_problems": fk.problems(home)[:3],
+        "rerun_debris": fk.debris(home, clean.tree)[:5],
     }
     _record(kind, cases)
 
@@ -235,11 +249,11 @@ def test_files_that_cannot_be_written_end_in_a_clear_error_and_recover(
     assert str(locked) in said.replace("\n", "")  # the error names the folder
     assert "reconciliation of run-" in failed.stdout[0]  # printed even when the run could not write
     again = fk.attempt(home)
-    equal = again.codes == clean.codes and fk.state(home) == clean.state
-    _record_case("eperm", where, failed, again, equal)
+    _record_case("eperm", where, failed, again, home, clean)
     assert again.codes == clean.codes and not again.tracebacks, again.stderr
     assert fk.state(home) == clean.state
     assert not fk.problems(home)
+    assert not fk.debris(home, clean.tree)
 
 
 def _mount_tmpfs(target: Path, size: str) -> bool:
@@ -268,10 +282,10 @@ def test_a_full_disk_ends_in_a_clear_error_and_recovers(clean: fk.Clean, tmp_pat
         # space returns: the volume grows (tmpfs resizes in place)
         subprocess.run(["mount", "-o", "remount,size=256m", str(mount)], check=True)
         again = fk.attempt(home)
-        equal = again.codes == clean.codes and fk.state(home) == clean.state
-        _record_case("full_disk", size, failed, again, equal)
+        _record_case("full_disk", size, failed, again, home, clean)
         assert again.codes == clean.codes and not again.tracebacks, again.stderr
         assert fk.state(home) == clean.state
         assert not fk.problems(home)
+        assert not fk.debris(home, clean.tree)
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=True)
