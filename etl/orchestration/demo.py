@@ -171,23 +171,27 @@ def run_demo_dags(
 ) -> list[str]:
     """Run the demo's DAGs in order, print one line each and the total; the failed dag_ids."""
     failed: list[str] = []
-    started = time.perf_counter()
-    overhead = None
-    if per_dag:
-        outcomes = {}
-        for dag_id in dag_ids:
-            ok, seconds, log_file = dags_test(dag_id, logical_date, env, log_dir)
-            outcomes[dag_id] = (ok, seconds, log_file)
-    else:
-        results, total, log_file = dags_test_together(dag_ids, logical_date, env, log_dir)
-        outcomes = {d: (ok, s, log_file) for d, (ok, s) in results.items()}
-        overhead = total - sum(s for _, s in results.values())
-    for dag_id, (ok, seconds, log_file) in outcomes.items():
-        print(f"  {'ok    ' if ok else 'FAILED'} {dag_id:<32} {seconds:6.1f} s   log: {log_file}")
+
+    def report(dag_id: str, ok: bool, seconds: float, log_file: Path) -> None:
+        print(f"  {'ok    ' if ok else 'FAILED'} {dag_id:<32} {seconds:6.1f} s   log: {log_file}", flush=True)
         if not ok:
             failed.append(dag_id)
             for line in failure_lines(log_file):
                 print(f"         {line[:300]}")
+
+    started = time.perf_counter()
+    overhead = None
+    if per_dag:
+        for dag_id in dag_ids:
+            report(dag_id, *dags_test(dag_id, logical_date, env, log_dir))
+    else:
+        print(
+            f"  running {len(dag_ids)} DAGs in one interpreter (log: {log_dir / 'all_dags.log'})", flush=True
+        )
+        results, total, log_file = dags_test_together(dag_ids, logical_date, env, log_dir)
+        for dag_id, (ok, seconds) in results.items():
+            report(dag_id, ok, seconds, log_file)
+        overhead = total - sum(s for _, s in results.values())
     elapsed = time.perf_counter() - started
     if overhead is None:
         print(f"  {len(dag_ids)} DAG runs (one `airflow dags test` process each): {elapsed:.1f} s")
