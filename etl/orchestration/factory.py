@@ -353,7 +353,8 @@ def load_sources(schemas_dir: Path | None = None) -> list[Source]:
 
 
 def build_all(schemas_dir: Path | None = None) -> dict[str, DAG]:
-    """Every govbase DAG by dag_id: one ingest DAG per source contract, then publish."""
+    """Every govbase DAG by dag_id: one ingest DAG per source contract, then publish;
+    the asset-scheduled ones are created unpaused (see `unpause_asset_scheduled`)."""
     sources = load_sources(schemas_dir)
     dags = {f"{INGEST_PREFIX}{s.name}": build_ingest_dag(s) for s in sources}
     publish = build_publish_dag(sources, schemas_dir)
@@ -362,4 +363,21 @@ def build_all(schemas_dir: Path | None = None) -> dict[str, DAG]:
     consolidate = build_consolidate_dag(sources, schemas_dir)
     if consolidate is not None:
         dags[consolidate.dag_id] = consolidate
+    return unpause_asset_scheduled(dags)
+
+
+def unpause_asset_scheduled(dags: dict[str, DAG]) -> dict[str, DAG]:
+    """Create every asset-scheduled DAG unpaused (``is_paused_upon_creation=False``).
+
+    Deployments create DAGs paused (AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION), so an
+    operator decides when a department's ingest starts. A paused downstream DAG
+    (publish, consolidate) would instead drop the Asset events of every successful
+    ingest, and nothing downstream would ever run: these run by themselves. Only the
+    first creation is affected; a DAG an operator paused stays paused. Ingest DAGs are
+    asset-scheduled too (their landing watcher, or their YAML schedule) but stay paused:
+    a department's deliveries start its ingest once an operator unpauses it.
+    """
+    for dag_id, dag in dags.items():
+        if dag.timetable.asset_condition is not None and not dag_id.startswith(INGEST_PREFIX):
+            dag.is_paused_upon_creation = False
     return dags

@@ -33,7 +33,7 @@ def running_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
     base_url = f"http://127.0.0.1:{dep.port}"
     procs = start([["standalone"]], dep.env, dep.settings.home / "airflow_logs")
     try:
-        wait_health(base_url, procs[0], timeout=360)  # a loaded 2-core machine: minutes
+        wait_health(base_url, procs[0], timeout=600)  # a loaded 2-core machine starts it slowly
         pw_file = Path(dep.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
         password = json.loads(pw_file.read_text(encoding="utf-8"))[ADMIN_USER]
         api = Api(base_url, password)

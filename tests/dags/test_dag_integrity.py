@@ -129,6 +129,20 @@ def test_consolidate_runs_on_the_person_and_organisation_assets_and_emits_core(d
     assert outlets == {f"govbase://core/{t}" for t in CORE_TABLES}
 
 
+def test_asset_scheduled_dags_created_unpaused_ingest_left_to_the_operator(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """A paused downstream DAG drops every ingest's Asset events: they must start unpaused."""
+    downstream = {
+        d
+        for d, dag in dagbag.dags.items()
+        if dag.timetable.asset_condition is not None and not d.startswith("ingest__")
+    }
+    assert "publish" in downstream
+    assert {d: dagbag.dags[d].is_paused_upon_creation for d in downstream} == dict.fromkeys(downstream, False)
+    # ingest DAGs follow AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION (paused in every profile)
+    ingest = {d: dag.is_paused_upon_creation for d, dag in dagbag.dags.items() if d.startswith("ingest__")}
+    assert ingest and set(ingest.values()) == {None}
+
+
 def test_dag_files_parse_without_heavy_imports() -> None:
     """Fresh interpreter: import airflow.sdk (the scheduler has it), then the DAG files alone
     must not import pandas, DuckDB, GE or Arrow. How fast they parse is a figure for
