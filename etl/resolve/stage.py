@@ -35,7 +35,7 @@ from etl.config import Settings, get_settings
 from etl.contracts import Contracts, get_contracts
 from etl.datetypes import core_dates
 from etl.debris import sweep_core
-from etl.errors import writing
+from etl.errors import StageOrderError, writing
 from etl.lock import writer_lock
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
 from etl.published import publishing
@@ -435,10 +435,22 @@ def consolidate(
         store.ensure(con)
         sweep_core(con, settings)  # core files and models of a consolidation killed before its commit
         results: list[EntityResult] = []
+        waiting: list[StageOrderError] = []
         for cfg in resolution_order(configs):
             ctx = {r.entity: r.records.set_index("rec_id")["master_id"] for r in results}
+            # an entity nothing has delivered yet gives no context: its ids stay null until
+            # a later consolidation (the DAG runs on each department's delivery by itself)
+            ctx.update({o: pd.Series(dtype="string") for o in cfg.context if o not in ctx})
             path = (models or {}).get(cfg.name)
-            results.append(resolve_entity(con, settings, contracts, cfg, run_id, ctx, mode, path, seconds))
+            try:
+                results.append(
+                    resolve_entity(con, settings, contracts, cfg, run_id, ctx, mode, path, seconds)
+                )
+            except StageOrderError as exc:  # no staged records of this entity yet
+                log.warning("consolidate %s skipped: %s", cfg.name, exc)
+                waiting.append(exc)
+        if not results and waiting:
+            raise waiting[0]
         tables = _merge_shared(results)
         by = {r.entity: r for r in results}
         with _timed(seconds, "relations"):
