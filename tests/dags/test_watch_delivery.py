@@ -196,4 +196,4 @@ def test_a_dropped_file_reaches_readers_and_downstream_follows(running_airflow, 
 
         finished = _until(f"{downstream} after the delivery", done, 600, 3)
         assert {r["state"] for r in finished} == {"success"}, (downstream, finished)
-        print(f"{downstream} followed: {finished[-1]['run_id']} {finished[-1]['state']}")
+        print(f"{downstream} followed: {finished[-1]['dag_run_id']} {finished[-1]['state']}")
