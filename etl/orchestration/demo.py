@@ -249,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         f"shares    : {settings.warehouse / 'share'}  (<department>/share.duckdb + Parquet; docs/sharing.md)"
     )
     print(f"open data : {settings.layer('open')}  (CSV + Parquet per dataset; docs/open-data.md)")
+    for line in open_data_lines(settings):
+        print(f"            {line}")
     print(f"open catalog: {settings.layer('open') / 'catalog.jsonld'}  (DCAT-AP 3)")
     print("Airflow UI: make airflow  (the runs above are in its history)")
     if failed:
@@ -259,3 +261,20 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def open_data_lines(settings: Settings) -> list[str]:
+    """One line per open aggregate: its cells and the share published (not suppressed)."""
+    import pyarrow.parquet as pq
+
+    lines = []
+    for path in sorted(settings.layer("open").glob("*/*.parquet")):
+        if "suppressed" not in pq.read_schema(path).names:
+            continue
+        hidden = pq.read_table(path, columns=["suppressed"]).column(0).to_pandas()
+        if len(hidden):
+            lines.append(
+                f"{path.stem}: {len(hidden)} cells, {int(hidden.sum())} suppressed, "
+                f"{100 * (1 - hidden.mean()):.1f}% published"
+            )
+    return lines

@@ -44,6 +44,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "reasons": ("原因", "Reasons"),
     "reason": ("原因", "Reason"),
     "rows": ("行数", "Rows"),
+    "suppressed": ("隐匿单元格", "Suppressed cells"),
     "delivered": ("报送行数", "Delivered"),
     "loaded": ("入库", "Loaded"),
     "rejected": ("拒收", "Rejected"),

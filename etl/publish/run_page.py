@@ -115,7 +115,7 @@ def open_section(facts: RunFacts, words: Words) -> str:
     catalogs = "".join(f"<p>{words.html('catalog', path=c)}</p>" for c in facts.catalogs)
     if facts.open_data is None:
         return _h2(words, "open_data") + _none(words) + catalogs
-    heads = [words.html(k) for k in ("dataset", "title", "files", "bytes", "rows", "modified")]
+    heads = [words.html(k) for k in ("dataset", "title", "files", "bytes", "rows", "suppressed", "modified")]
     return _h2(words, "open_data") + pages.table(facts.open_data, heads, "open-data") + catalogs
 
 

@@ -227,7 +227,8 @@ def classification(con: duckdb.DuckDBPyConnection, tables: set[str]) -> tuple[st
 
 def open_datasets(settings: Settings, contracts: Contracts) -> tuple[pd.DataFrame | None, list[str]]:
     """Each folder under warehouse/open/ (a dataset): its title (schemas/open/), files, bytes,
-    rows (of its Parquet file), last change; and the catalogs (*.jsonld) found there."""
+    rows (of its Parquet file), suppressed cells (of an aggregate), last change; and the
+    catalogs (*.jsonld) found there."""
     root = settings.layer("open")
     if not root.is_dir():
         return None, []
@@ -244,11 +245,21 @@ def open_datasets(settings: Settings, contracts: Contracts) -> tuple[pd.DataFram
                     "files": ", ".join(f.relative_to(folder).as_posix() for f in files),
                     "bytes": sum(f.stat().st_size for f in files),
                     "rows": sum(pq.read_metadata(f).num_rows for f in parquet) if parquet else None,
+                    "suppressed": _suppressed(parquet),
                     "modified": _time(dt.datetime.fromtimestamp(max(f.stat().st_mtime for f in files))),
                 }
             )
     catalogs = sorted(p.relative_to(settings.warehouse).as_posix() for p in root.rglob("*.jsonld"))
-    return (pd.DataFrame(rows).astype({"rows": "Int64"}) if rows else None), catalogs
+    return (pd.DataFrame(rows).astype({"rows": "Int64", "suppressed": "Int64"}) if rows else None), catalogs
+
+
+def _suppressed(parquet: list[Path]) -> int | None:
+    """Cells an aggregate suppressed (its `suppressed` column); None for other files."""
+    total = None
+    for f in parquet:
+        if "suppressed" in pq.read_schema(f).names:
+            total = (total or 0) + int(pq.read_table(f, columns=["suppressed"]).column(0).to_pandas().sum())
+    return total
 
 
 def _open_titles(settings: Settings, contracts: Contracts) -> dict[str, str]:

@@ -8,7 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from airflow_support import ADMIN_USER, Api, Deployment, Running, make_deployment, start, stop, wait_health
+from airflow_support import (
+    ADMIN_USER,
+    WATCHED,
+    Api,
+    Deployment,
+    Running,
+    make_deployment,
+    start,
+    stop,
+    wait_health,
+)
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +29,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
 @pytest.fixture(scope="session")
 def running_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """`airflow standalone` of a fresh deployment on a free loopback port."""
-    dep = make_deployment(tmp_path_factory.mktemp("af_running"))
+    dep = make_deployment(tmp_path_factory.mktemp("af_running"), extra={"GOVBASE_WATCH": WATCHED})
     base_url = f"http://127.0.0.1:{dep.port}"
     procs = start([["standalone"]], dep.env, dep.settings.home / "airflow_logs")
     try:

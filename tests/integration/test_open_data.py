@@ -490,3 +490,21 @@ def test_nothing_built_yet_publishes_nothing_and_no_catalog(settings: Settings, 
         pass  # an empty warehouse
     assert published(settings, contracts) == {}
     assert not (settings.layer("open") / dcat.CATALOG_FILE).exists()
+
+
+def test_the_demo_closing_lines_give_each_aggregate_its_published_share(
+    warehouse: Settings, contracts: Contracts
+) -> None:
+    from etl.orchestration.demo import open_data_lines
+
+    files = published(warehouse, contracts)
+    lines = open_data_lines(warehouse)
+    expected = []
+    for name in sorted(files):
+        df = pd.read_parquet(files[name].with_suffix(".parquet"))
+        if "suppressed" in df:
+            share = 100 * (1 - df["suppressed"].mean())
+            expected.append(
+                f"{name}: {len(df)} cells, {int(df['suppressed'].sum())} suppressed, {share:.1f}% published"
+            )
+    assert lines == expected and len(lines) == 2
