@@ -106,6 +106,9 @@ def session_pids(sid: int) -> list[int]:
     return pids
 
 
+# a running Airflow's start-up plus the runs and the publish/consolidate runs they start by
+# themselves, in one pool slot: past the default 900 s on a loaded shared 2-core machine
+@pytest.mark.timeout(2400)
 def test_ingest_triggers_downstream_without_a_hand(running_airflow) -> None:  # type: ignore[no-untyped-def]
     """One ingest run; the asset-scheduled DAGs (consolidate, then publish) follow its Asset
     events and run to success by themselves.
