@@ -12,10 +12,16 @@ own):
    records changed at the default date), ingested (setup, not timed);
 4. incremental: `consolidate` again: only the new and changed records are scored.
 
-Prints seconds, records/s and peak RSS per step, the ratios, and the delta's size.
+Prints seconds, records/s and peak RSS per step, the ratios, and the delta's size; for
+each consolidation also its own steps (contracts, per entity: load, link, ids,
+survivorship, findings; then relations, history, write, catalog) with records/s.
 At the issue's target scale (1M staged records, about 400,000 persons):
 
     .venv/bin/python bench/resolve_bench.py --persons 400000
+
+Setup (generating and ingesting the base drop) can be done once and reused:
+`--home DIR --setup-only`, then `--home DIR --prepared` (the home is consumed: the bench
+consolidates in it and ingests the later drop).
 
 On demand only (not in make test); figures in docs/performance.md.
 """
@@ -59,15 +65,18 @@ def _consolidate(home: Path) -> dict[str, Any]:
         "records": sum(int(r["records"]) for r in runs.values()),
         "scored": sum(int(r["records_scored"]) for r in runs.values()),
         "modes": {e: r["mode"] for e, r in runs.items()},
+        "by_entity": {e: int(r["records"]) for e, r in runs.items()},
+        "chosen": {e: f"{r['masters_chosen']:,} of {r['masters']:,}" for e, r in runs.items()},
+        "steps": summary.seconds,
     }
 
 
 def _splink_alone(home: Path) -> dict[str, Any]:
     """What Splink does for the project, without the project: records as linkage reads
     them, then train, predict, cluster with the same settings (per entity)."""
-    import duckdb
     from splink import DuckDBAPI, Linker
 
+    from etl import meta
     from etl.config import get_settings
     from etl.contracts import get_contracts
     from etl.resolve.config import load_resolve_configs, splink_settings
@@ -79,7 +88,7 @@ def _splink_alone(home: Path) -> dict[str, Any]:
     contracts = get_contracts(settings)
     configs = load_resolve_configs(settings.schemas_dir, contracts.tables)
     records = 0
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with meta.connect(settings, read_only=True) as con:  # stored paths are relative to the warehouse root
         frames = {name: load_records(con, cfg, contracts) for name, cfg in configs.items()}
     for name, cfg in configs.items():
         recs = frames[name]
@@ -105,10 +114,12 @@ def _step(name: str, home: Path) -> dict[str, Any]:
     """Run a step in a fresh process; its seconds, peak RSS and result."""
     out = subprocess.run(
         [sys.executable, __file__, "--step", name, "--home", str(home)],
-        check=True,
         capture_output=True,
         text=True,
     )
+    if out.returncode != 0:  # the step's own error, not only its exit status
+        tail = "\n".join(out.stderr.strip().splitlines()[-30:])
+        raise SystemExit(f"step {name} failed (exit {out.returncode}):\n{tail}")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -130,23 +141,43 @@ def _line(label: str, r: dict[str, Any]) -> str:
     )
 
 
+def _steps(r: dict[str, Any]) -> list[str]:
+    """A consolidation's own steps: seconds and records/s (the entity's records for its
+    steps, all records for the others)."""
+    out = []
+    for step, sec in r.get("steps", {}).items():
+        entity = step.split(":")[0]
+        n = r["by_entity"].get(entity, r["records"])
+        rate = f"{n / sec:12,.0f} records/s" if sec > 0 else ""
+        out.append(f"      {step:<26} {sec:8.2f} s {rate}")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--persons", type=int, default=20_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--delta-drop", default="20261205", help="the later delivery (YYYYMMDD; ~1 %% changed)")
     ap.add_argument("--home", type=Path, help="default: a temporary directory")
+    ap.add_argument("--setup-only", action="store_true", help="generate and ingest the base drop, then stop")
+    ap.add_argument("--prepared", action="store_true", help="--home already holds the ingested base drop")
     ap.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
     ns = ap.parse_args()
     if ns.step:
         _run_step(ns.step, ns.home)
         return
+    if (ns.setup_only or ns.prepared) and ns.home is None:
+        ap.error("--setup-only and --prepared need --home")
     with tempfile.TemporaryDirectory(prefix="govbase-resolve-bench-") as tmp:
         home = ns.home or Path(tmp) / "home"
-        setup = _ingest(home, ns.persons, ns.seed, "20261101")
-        print(f"{ns.persons:,} persons generated and ingested in {setup:.0f} s (setup, not timed below)")
+        if not ns.prepared:
+            setup = _ingest(home, ns.persons, ns.seed, "20261101")
+            print(f"{ns.persons:,} persons generated and ingested in {setup:.0f} s (setup, not timed below)")
+            if ns.setup_only:
+                return
         full = _step("consolidate", home)
         print(_line("full consolidation", full))
+        print("\n".join(_steps(full)))
         alone = _step("splink", home)
         print(_line("Splink alone (anchor)", alone))
         setup = _ingest(home, ns.persons, ns.seed, ns.delta_drop)
@@ -154,6 +185,8 @@ def main() -> None:
         inc = _step("consolidate", home)
         share = inc["scored"] / inc["records"]
         print(_line(f"incremental ({share:.1%} delta)", inc) + f"  {inc['scored']:,} records scored")
+        print(f"      golden records chosen again: {inc['chosen']}")
+        print("\n".join(_steps(inc)))
         for what, key in (("wall", "seconds"), ("CPU", "cpu_seconds")):
             print(
                 f"  {what}: full / Splink alone {full[key] / alone[key]:.2f}x (target < 1.5x), "

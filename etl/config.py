@@ -57,6 +57,8 @@ class Settings:
       (etl.lock) before it gives up (default 3600: a second run waits for a whole first run).
     report_language: GOVBASE_REPORT_LANGUAGE, the language of the rejection reports and the run
       report: `zh-en` (default: Simplified Chinese with English alongside), `zh` or `en`.
+    watch: GOVBASE_WATCH, the sources whose deliveries start their own ingest in Airflow
+      (etl.orchestration.watchers): `all` (default), `none`, or a comma list of sources.
     """
 
     home: Path
@@ -67,6 +69,7 @@ class Settings:
     pseudonym_key_version: str = "v1"
     lock_timeout: float = 3600.0
     report_language: str = "zh-en"
+    watch: str = "all"
 
     def __post_init__(self) -> None:
         if self.validation_engine not in VALIDATION_ENGINES:
@@ -143,6 +146,7 @@ def get_settings(home: str | os.PathLike[str] | None = None, **overrides: Any) -
         "retry_delay_seconds": _seconds("GOVBASE_RETRY_DELAY_SECONDS", "30"),
         "lock_timeout": _seconds("GOVBASE_LOCK_TIMEOUT", "3600"),
         "report_language": os.environ.get("GOVBASE_REPORT_LANGUAGE", "zh-en"),
+        "watch": os.environ.get("GOVBASE_WATCH", "all"),
         **_pseudonym_key(),
     }
     fields.update({k: v for k, v in overrides.items() if v is not None})

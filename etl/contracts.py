@@ -571,9 +571,14 @@ def _loc(err: dict[str, Any]) -> str:
     return ".".join(parts) or "(top level)"
 
 
+#: libyaml's safe loader where PyYAML was built with it (several times faster: every run
+#: parses the contracts), else the pure-Python one; both load the same documents
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "(parse)"

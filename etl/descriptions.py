@@ -55,7 +55,7 @@ def load_descriptions(schemas_dir: Path) -> WarehouseDescriptions:
     return _cached(str(path), path.stat().st_mtime_ns)
 
 
-class _UniqueKeys(yaml.SafeLoader):
+class _UniqueKeys(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """A YAML loader refusing a key given twice in one mapping (plain YAML keeps the last)."""
 
 
@@ -77,7 +77,12 @@ _UniqueKeys.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _uni
 @lru_cache(maxsize=4)
 def _cached(path: str, _mtime: int) -> WarehouseDescriptions:
     with open(path, encoding="utf-8") as fh:
-        yaml.load(fh, Loader=_UniqueKeys)
+        loader = _UniqueKeys(fh)
+        loader.name = path  # libyaml's loader keeps no name: the errors name the file
+        try:
+            loader.get_single_data()
+        finally:
+            loader.dispose()
     try:
         wd = WarehouseDescriptions.model_validate(_read_yaml(Path(path)))
     except ValidationError as exc:

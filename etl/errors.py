@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -76,7 +77,9 @@ class WarehouseWriteError(GovbaseError):
     file: it stops the stage instead of failing one file after another."""
 
     def __init__(self, exc: BaseException, what: str = "the warehouse") -> None:
-        self.path = exc.filename if isinstance(exc, OSError) else None
+        name = exc.filename if isinstance(exc, OSError) else None
+        # normalized: GE names its Data Docs as <home>/gx/../docs, an operator looks for <home>/docs
+        self.path = os.path.normpath(name) if isinstance(name, str) else name
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         where = f" ({self.path})" if self.path else ""
         super().__init__(f"cannot write {what}: {reason}{where}; fix it and rerun")

@@ -32,7 +32,7 @@ import duckdb
 from etl import meta
 from etl.config import Settings
 from etl.debris import sweep_catalog
-from etl.errors import GovbaseError
+from etl.errors import GovbaseError, write_error
 from etl.faults import checkpoint
 from etl.lock import WriterBusy, describe, holder, writer_lock
 
@@ -87,8 +87,11 @@ def publishing(settings: Settings, run_id: str | None, *, enabled: bool = True) 
     except BaseException:
         try:
             publish_catalog(settings, run_id)
-        except Exception:
-            log.exception("the published catalog could not be refreshed after a failure")
+        except Exception as exc:
+            if write_error(exc, "the published catalog") is None:
+                log.exception("the published catalog could not be refreshed after a failure")
+            else:  # the home cannot be written (full, no permission): the block's error says so
+                log.error("the published catalog could not be refreshed after the failure: %s", exc)
         raise
     publish_catalog(settings, run_id)
 

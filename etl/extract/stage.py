@@ -18,7 +18,10 @@ log = logging.getLogger(__name__)
 
 def stage_extract(run: StageRun) -> dict[str, Any]:
     """Extract the source's deliveries due by the logical date into raw batches, and carry
-    forward batches an earlier run of the same date extracted but never published.
+    forward batches an earlier run of the same date extracted but never published. When it
+    extracted something new (and is no full refresh), it also keeps the batches of the
+    date's published partition that no new file supersedes (`_keep_published`): the load
+    replaces the partition, so a second delivery on the same date adds to the first.
 
     Raises GovbaseError when any file failed (the others are still extracted and counted).
     """
@@ -43,8 +46,13 @@ def stage_extract(run: StageRun) -> dict[str, Any]:
     delivered = sum(r.delivered if r.delivered is not None else r.rows for r in extracted)
     adopted = _adopt_unpublished(run.settings, source.name, run.run_id, run.logical_date)
     checkpoint("extract:after_carry_forward")
-    rows += sum(n for _, n, _ in adopted)
-    delivered += sum(d for _, _, d in adopted)
+    kept = (
+        _keep_published(run.settings, source.name, run.run_id, run.logical_date, [r.file for r in extracted])
+        if extracted and not run.full_refresh
+        else []
+    )
+    rows += sum(n for _, n, _ in adopted + kept)
+    delivered += sum(d for _, _, d in adopted + kept)
     run.ledger.counts(delivered, rows)
     summary: dict[str, Any] = {
         "source": source.name,
@@ -52,6 +60,7 @@ def stage_extract(run: StageRun) -> dict[str, Any]:
         "files": len(results),
         "extracted": len(extracted),
         "carried_forward": len(adopted),
+        "kept": len(kept),
         "skipped": sum(r.status == "skipped" for r in results),
         "failed": len(failed),
         "rows": rows,
@@ -90,4 +99,29 @@ def _adopt_unpublished(
         ).fetchall()
     if rows:
         log.warning("%s: carrying forward %d unpublished batch(es) into run %s", source, len(rows), run_id)
+    return [(b, int(n or 0), int(d or 0)) for b, n, d in rows]
+
+
+def _keep_published(
+    settings: Settings, source: str, run_id: str, logical_date: str, new_files: list[str | None]
+) -> list[tuple[str, int, int]]:
+    """Take over the batches of the (source, logical date) partition another run published,
+    but those whose file this run extracted again (a corrected delivery under the same name
+    supersedes its first version): the load publishes the partition anew with them and this
+    run's new batches, so a delivery that arrives after the date's partition was published
+    (a second file that day, a delivery starting its own ingest, a second SQL pull) adds to
+    it instead of replacing it. Returns (batch_id, rows, delivered)."""
+    names = [f for f in new_files if f]
+    with meta.connect(settings) as con:
+        rows = con.execute(
+            "update meta.extract_batch set run_id = ? where source = ? and status = 'extracted' "
+            "and logical_date = ? and run_id <> ? and exists ("
+            "  select 1 from meta.partition p where p.source = ? and p.logical_date = ? "
+            "  and (p.run_id = extract_batch.run_id or starts_with(p.run_id, extract_batch.run_id || '-replay-'))) "
+            "and (file is null or not list_contains(?, file)) "
+            "returning batch_id, rows, coalesce(delivered, rows)",
+            [run_id, source, logical_date, run_id, source, logical_date, names],
+        ).fetchall()
+    if rows:
+        log.info("%s: %d published batch(es) of %s kept beside the new ones", source, len(rows), logical_date)
     return [(b, int(n or 0), int(d or 0)) for b, n, d in rows]

@@ -4,7 +4,8 @@ Two profiles:
 
 * ``local`` (the embedded default): AIRFLOW_HOME = $GOVBASE_HOME/airflow, SQLite
   metadata database there, LocalExecutor (Airflow 3 has no SequentialExecutor; the
-  LocalExecutor works on SQLite), the project's dags/ folder, no example DAGs.
+  LocalExecutor works on SQLite) with one worker per core (AIRFLOW__CORE__PARALLELISM,
+  an exported value wins), the project's dags/ folder, no example DAGs.
 * ``celery`` (scale-out, docs/scale-out.md): CeleryExecutor, Redis broker and a
   PostgreSQL metadata database of its own, URLs from GOVBASE_AIRFLOW_DB_URL and
   GOVBASE_CELERY_BROKER_URL (defaults: the loopback services).
@@ -123,6 +124,10 @@ def airflow_env(
     env.setdefault("AIRFLOW_CONN_GOVBASE_SAMR", demo_samr_url(settings))
     if profile == "local":
         env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+        # the LocalExecutor forks `parallelism` workers (Airflow's default 32, ~4 GB) while every
+        # govbase task queues on the one-slot warehouse pool: one worker per core is plenty
+        env.setdefault("AIRFLOW__CORE__PARALLELISM", str(local_parallelism()))
+        env.setdefault("AIRFLOW__API__WORKERS", "1")
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"
         # SQLite has one writer: a CLI command (backfill create, dags test) beside the
         # running scheduler waits for the lock instead of failing after sqlite's 5 s.
@@ -143,6 +148,14 @@ def airflow_env(
     else:
         raise ValueError(f"unknown profile {profile!r}; profiles: local, celery")
     return env
+
+
+def local_parallelism() -> int:
+    """Worker processes of the embedded LocalExecutor: one per core this process may use
+    (its CPU affinity, which a container's cpuset narrows; os.cpu_count() counts the host's),
+    at least two."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(2, cores or 1)
 
 
 def run_airflow(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:

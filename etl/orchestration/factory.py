@@ -69,9 +69,17 @@ def default_args(owner: str) -> dict[str, Any]:
 
 
 def _logical_date(context: dict[str, Any]) -> str:
-    """The run's logical date as YYYY-MM-DD; a run triggered without one uses its run_after."""
+    """The run's logical date as YYYY-MM-DD. A run without one (started by a delivery, or an
+    asset event) uses the latest delivery date its landing events name, else its run_after."""
+    from etl.orchestration.watchers import delivery_date
+
     dag_run = context["dag_run"]
-    when = getattr(dag_run, "logical_date", None) or dag_run.run_after
+    when = getattr(dag_run, "logical_date", None)
+    if when is None:
+        delivered = delivery_date(getattr(dag_run, "consumed_asset_events", None) or [])
+        if delivered:
+            return delivered
+        when = dag_run.run_after
     return f"{when:%Y-%m-%d}"
 
 
@@ -161,13 +169,15 @@ def _asset_dag(dag_id: str, description: str, assets: list[Asset], tags: list[st
 
 def build_ingest_dag(src: Source) -> DAG:
     """The ingest DAG of one source: extract -> normalize -> validate -> load."""
+    from etl.orchestration.watchers import ingest_schedule, watch_doc
+
     with _govbase_dag(
         f"{INGEST_PREFIX}{src.name}",
         f"Ingest {src.department_name} ({src.kind}) into staging.{src.table}",
-        src.schedule,
+        ingest_schedule(src, get_settings()),
         src.owner,
         sorted({*src.tags, src.department, "ingest"}),
-        _doc_md(src),
+        _doc_md(src) + watch_doc(src, get_settings()),
     ) as dag:
         previous = None
         for stage in STAGES:
@@ -343,7 +353,8 @@ def load_sources(schemas_dir: Path | None = None) -> list[Source]:
 
 
 def build_all(schemas_dir: Path | None = None) -> dict[str, DAG]:
-    """Every govbase DAG by dag_id: one ingest DAG per source contract, then publish."""
+    """Every govbase DAG by dag_id: one ingest DAG per source contract, then publish;
+    the asset-scheduled ones are created unpaused (see `unpause_asset_scheduled`)."""
     sources = load_sources(schemas_dir)
     dags = {f"{INGEST_PREFIX}{s.name}": build_ingest_dag(s) for s in sources}
     publish = build_publish_dag(sources, schemas_dir)
@@ -352,4 +363,21 @@ def build_all(schemas_dir: Path | None = None) -> dict[str, DAG]:
     consolidate = build_consolidate_dag(sources, schemas_dir)
     if consolidate is not None:
         dags[consolidate.dag_id] = consolidate
+    return unpause_asset_scheduled(dags)
+
+
+def unpause_asset_scheduled(dags: dict[str, DAG]) -> dict[str, DAG]:
+    """Create every asset-scheduled DAG unpaused (``is_paused_upon_creation=False``).
+
+    Deployments create DAGs paused (AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION), so an
+    operator decides when a department's ingest starts. A paused downstream DAG
+    (publish, consolidate) would instead drop the Asset events of every successful
+    ingest, and nothing downstream would ever run: these run by themselves. Only the
+    first creation is affected; a DAG an operator paused stays paused. Ingest DAGs are
+    asset-scheduled too (their landing watcher, or their YAML schedule) but stay paused:
+    a department's deliveries start its ingest once an operator unpauses it.
+    """
+    for dag_id, dag in dags.items():
+        if dag.timetable.asset_condition is not None and not dag_id.startswith(INGEST_PREFIX):
+            dag.is_paused_upon_creation = False
     return dags

@@ -340,10 +340,35 @@ def load_resolve_config(path: Path, tables: dict[str, SharedTable]) -> ResolveCo
     return cfg
 
 
+#: the last configs loaded: (their files' stat, the tables they were checked against, the
+#: configs). Loading checks every comparison through Splink (its SQL parsed by sqlglot), and
+#: a consolidate run loads them twice (the contracts check them): the second load is free
+#: while the files and the very same table objects are unchanged.
+_LAST: list[tuple[tuple[tuple[str, int, int], ...], dict[str, SharedTable], dict[str, ResolveConfig]]] = []
+
+
 def load_resolve_configs(schemas_dir: Path, tables: dict[str, SharedTable]) -> dict[str, ResolveConfig]:
     """Every `schemas/resolve/*.yml`, checked against the shared tables."""
     folder = schemas_dir / "resolve"
-    configs = {p.stem: load_resolve_config(p, tables) for p in sorted(folder.glob("*.yml"))}
+    files = sorted(folder.glob("*.yml"))
+    stamp = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    if _LAST and _LAST[0][0] == stamp and _same_tables(_LAST[0][1], tables):
+        return dict(_LAST[0][2])
+    configs = _load_resolve_configs(folder, files, tables)
+    _LAST[:] = [(stamp, tables, configs)]
+    return dict(configs)
+
+
+def _same_tables(a: dict[str, SharedTable], b: dict[str, SharedTable]) -> bool:
+    """The very same table objects (the contracts keep the tables they were checked with in
+    a dict of their own: compare the tables, not the dicts)."""
+    return a.keys() == b.keys() and all(a[k] is b[k] for k in a)
+
+
+def _load_resolve_configs(
+    folder: Path, files: list[Path], tables: dict[str, SharedTable]
+) -> dict[str, ResolveConfig]:
+    configs = {p.stem: load_resolve_config(p, tables) for p in files}
     for name, cfg in configs.items():
         for i, other in enumerate(cfg.context):
             if other not in configs:

@@ -15,6 +15,10 @@ record holding another value), `only_value` when every record with a value agree
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
+
 import duckdb
 import pandas as pd
 
@@ -47,47 +51,52 @@ def trust_table(contracts: Contracts, inputs: dict[str, dict[str, str]]) -> pd.D
     return pd.DataFrame(rows, columns=["_table", "_source", "attribute", "trust"])
 
 
-def _long(records: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
-    parts = []
+def _attribute_sql(attr: str, chain: list[str]) -> str:
+    """The winner of `attr` per master and the rule that decided, over view `recs`."""
+    order = ", ".join([_ORDER[r] for r in chain] + ["rec_id"])
+    decided = " ".join(f"when r2.{_KEY[r]} is distinct from r1.{_KEY[r]} then '{r}'" for r in chain)
+    lineage = ", ".join(LINEAGE)
+    freq = "count(*) over (partition by master_id, value)" if "frequent" in chain else "0"
+    return f"""select * from (
+        with c as (
+            select l.*, '{attr}' as attribute, coalesce(t.trust, 0) as trust, length(value) as len, {freq} as freq
+            from (select master_id, {lineage}, _logical_date, cast("{attr}" as varchar) as value
+                  from recs where "{attr}" is not null) l
+            left join trust_t t on t._table = l._table and t._source = l._source and t.attribute = '{attr}'
+        ),
+        r as (select *, row_number() over (partition by master_id order by {order}) as rn,
+                     first_value(value) over (partition by master_id order by {order}) as won
+              from c),
+        r1 as (select * from r where rn = 1),
+        -- the runner-up: the best record holding another value
+        r2 as (select r.* from r join (select master_id, min(rn) as rn from r where value <> won
+                                       group by master_id) b using (master_id, rn))
+        select r1.master_id, r1.attribute, {", ".join("r1." + c for c in LINEAGE)},
+               case when r2.rec_id is null then 'only_value' {decided} else 'tie_break' end as rule
+        from r1 left join r2 on r2.master_id = r1.master_id)"""
+
+
+def _text_view(records: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
+    """The columns survivorship reads, the attributes as their text (as pandas writes them:
+    the value compared, counted and measured whatever its type)."""
+    out = records[["master_id", *LINEAGE, "_logical_date"]].copy()
     for attr in attributes:
-        part = records[["master_id", *LINEAGE, "_logical_date", attr]].rename(columns={attr: "value"})
-        part = part[part["value"].notna()]
-        parts.append(part.assign(attribute=attr, value=part["value"].astype("string")))
-    return pd.concat(parts, ignore_index=True)
+        col = records[attr]
+        out[attr] = col if pd.api.types.is_string_dtype(col) else col.astype("string")
+    return out
 
 
 def choose(
     records: pd.DataFrame, table: SharedTable, attributes: list[str], trust: pd.DataFrame
 ) -> pd.DataFrame:
-    """One row per (master_id, attribute) that has a value: the winning record and the rule."""
-    long = _long(records, attributes)
+    """One row per (master_id, attribute) that has a value: the winning record and the rule.
+    One set-based DuckDB query (an attribute per branch), over the records as they are."""
     con = duckdb.connect()
     try:
-        con.register("long", long)
+        con.register("recs", _text_view(records, attributes))
         con.register("trust_t", trust)
         rules = {a: list(table.column(a).survivorship or DEFAULT_RULES) for a in attributes}
-        ranked = []
-        for attr, chain in rules.items():
-            order = ", ".join([_ORDER[r] for r in chain] + ["rec_id"])
-            decided = " ".join(f"when r2.{_KEY[r]} is distinct from r1.{_KEY[r]} then '{r}'" for r in chain)
-            ranked.append(
-                f"""select * from (
-                with c as (
-                    select l.*, coalesce(t.trust, 0) as trust, length(l.value) as len,
-                           count(*) over (partition by master_id, value) as freq
-                    from long l left join trust_t t using (_table, _source, attribute)
-                    where l.attribute = '{attr}'
-                ), r as (select *, row_number() over (partition by master_id order by {order}) as rn from c),
-                r1 as (select * from r where rn = 1),
-                -- the runner-up: the best record holding another value
-                r2 as (
-                    select r.* from r join r1 w on r.master_id = w.master_id and r.value <> w.value
-                    qualify row_number() over (partition by r.master_id order by r.rn) = 1
-                )
-                select r1.master_id, r1.attribute, {", ".join("r1." + c for c in LINEAGE)},
-                       case when r2.rec_id is null then 'only_value' {decided} else 'tie_break' end as rule
-                from r1 left join r2 on r2.master_id = r1.master_id)"""
-            )
+        ranked = [_attribute_sql(attr, chain) for attr, chain in rules.items()]
         return con.execute(" union all ".join(ranked) + " order by master_id, attribute").df()
     finally:
         con.close()
@@ -97,18 +106,129 @@ def golden(
     records: pd.DataFrame, chosen: pd.DataFrame, attributes: list[str], id_column: str
 ) -> pd.DataFrame:
     """The golden table: one row per master, each attribute from its chosen record (typed)."""
-    masters = records.groupby("master_id").agg(
-        source_records=("rec_id", "size"), sources=("_source", "nunique")
-    )
-    out = pd.DataFrame(index=masters.index)
-    by_rec = records.set_index("rec_id")
+    con = duckdb.connect()
+    try:
+        con.register("recs", records[["rec_id", "master_id", "_source", *attributes]])
+        con.register("chosen", chosen[["master_id", "attribute", "rec_id"]])
+        picks = ", ".join(
+            f'any_value(r."{a}") filter (where c.attribute = \'{a}\') as "{a}"' for a in attributes
+        )
+        out = con.execute(
+            f"""with m as (select master_id, count(*) as source_records, count(distinct _source) as sources
+                           from recs group by master_id),
+                 g as (select c.master_id, {picks} from chosen c join recs r using (rec_id) group by c.master_id)
+            select m.master_id, {", ".join(f'g."{a}"' for a in attributes)}, m.source_records, m.sources
+            from m left join g using (master_id) order by m.master_id"""
+        ).df()
+    finally:
+        con.close()
     for attr in attributes:
-        pick = chosen[chosen["attribute"] == attr].set_index("master_id")["rec_id"]
-        vals = by_rec[attr].reindex(pick.to_numpy())
-        out[attr] = pd.Series(vals.to_numpy(), index=pick.index).reindex(out.index)
         out[attr] = out[attr].astype(records[attr].dtype)
-    out = out.join(masters).reset_index().rename(columns={"master_id": id_column})
-    return out.sort_values(id_column, ignore_index=True)
+    for col in ("source_records", "sources"):
+        out[col] = out[col].astype("int64")
+    return out.rename(columns={"master_id": id_column})
 
 
-__all__ = ["DEFAULT_RULES", "choose", "golden", "trust_table"]
+# ---------------------------------------------------------------- incremental survivorship
+def rules_hash(table: SharedTable, attributes: list[str], trust: pd.DataFrame) -> str:
+    """A digest of what survivorship decides by besides the records (each attribute's rules
+    and the trust ranks): a base chosen under another digest is chosen again in full."""
+    rules = {a: list(table.column(a).survivorship or DEFAULT_RULES) for a in attributes}
+    ranks = sorted(
+        map(list, trust[["_table", "_source", "attribute", "trust"]].astype(str).itertuples(index=False))
+    )
+    text = json.dumps({"rules": rules, "trust": ranks}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Base:
+    """What the previous run chose: its record table (rec_id, master_id, content_hash,
+    _logical_date), golden table (master_id as its id column) and the entity's provenance."""
+
+    records: pd.DataFrame
+    golden: pd.DataFrame
+    provenance: pd.DataFrame
+
+
+def touched(current: pd.DataFrame, base: Base) -> list[str]:
+    """The masters, current or previous, whose survivorship may differ from the previous
+    run's: one that gained, lost or changed a record (its content hash), or one whose records'
+    order by delivery date changed (the rank of each record's logical date in its master:
+    `recent` compares dates within a master only, so a redelivery that moves all of a
+    master's records to a new date changes nothing). Every other master has the same records
+    with the same values in the same date order, so every rule decides as before."""
+    con = duckdb.connect()
+    try:
+        con.register("cur", current[["rec_id", "master_id", "content_hash", "_logical_date"]])
+        con.register("prev", base.records[["rec_id", "master_id", "content_hash", "_logical_date"]])
+        rows = con.execute(
+            """
+            with c as (select rec_id, master_id, content_hash,
+                              dense_rank() over (partition by master_id order by _logical_date desc) as dr
+                       from cur),
+                 p as (select rec_id, master_id, content_hash,
+                              dense_rank() over (partition by master_id order by _logical_date desc) as dr
+                       from prev),
+                 d as (select c.master_id as m_now, p.master_id as m_then
+                       from c full join p using (rec_id)
+                       where c.master_id is distinct from p.master_id
+                          or c.content_hash is distinct from p.content_hash or c.dr is distinct from p.dr)
+            select m_now from d where m_now is not null
+            union select m_then from d where m_then is not null order by 1
+            """
+        ).fetchall()
+    finally:
+        con.close()
+    return [r[0] for r in rows]
+
+
+def choose_incremental(
+    records: pd.DataFrame, table: SharedTable, attributes: list[str], trust: pd.DataFrame, base: Base
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Survivorship for the masters `touched` since `base`, the base's choices for the
+    others: (chosen as `choose` gives it, the golden table keyed `master_id`, how many
+    masters were chosen again). The same result as `choose` and `golden` over every record
+    (tests/integration/test_consolidate_incremental.py checks it); its cost grows with the
+    touched masters, plus a join refreshing the kept choices' delivery lineage (a redelivered
+    record keeps its rec_id, its batch and row are the latest delivery's)."""
+    again = touched(records, base)
+    con = duckdb.connect()
+    try:
+        con.register("again", pd.DataFrame({"master_id": pd.Series(again, dtype="string")}))
+        con.register("recs", records[["master_id", *LINEAGE]])
+        con.register("prov", base.provenance)
+        sub = records[records["master_id"].isin(set(again))] if again else records.iloc[:0]
+        kept = con.execute(
+            f"""select p.master_id, p.attribute, {", ".join("r." + c for c in LINEAGE)}, p.rule
+            from prov p join recs r on r.rec_id = p.rec_id and r.master_id = p.master_id
+            where p.master_id not in (select master_id from again)"""
+        ).df()
+        con.register("gold", base.golden)
+        kept_gold = con.execute(
+            "select * from gold where master_id not in (select master_id from again)"
+        ).df()
+    finally:
+        con.close()
+    new = choose(sub, table, attributes, trust) if len(sub) else None
+    chosen = pd.concat([kept, new], ignore_index=True) if new is not None and len(new) else kept
+    chosen = chosen.sort_values(["master_id", "attribute"], ignore_index=True)
+    gold_new = golden(sub, new if new is not None else chosen.iloc[:0], attributes, "master_id")
+    kept_gold = kept_gold[gold_new.columns]
+    for col in gold_new.columns:
+        kept_gold[col] = kept_gold[col].astype(gold_new[col].dtype)
+    parts = [g for g in (kept_gold, gold_new) if len(g)]
+    gold = pd.concat(parts, ignore_index=True) if parts else gold_new
+    return chosen, gold.sort_values("master_id", ignore_index=True), len(again)
+
+
+__all__ = [
+    "DEFAULT_RULES",
+    "Base",
+    "choose",
+    "choose_incremental",
+    "golden",
+    "rules_hash",
+    "touched",
+    "trust_table",
+]

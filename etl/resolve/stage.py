@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +35,7 @@ from etl.config import Settings, get_settings
 from etl.contracts import Contracts, get_contracts
 from etl.datetypes import core_dates
 from etl.debris import sweep_core
-from etl.errors import writing
+from etl.errors import StageOrderError, writing
 from etl.lock import writer_lock
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
 from etl.published import publishing
@@ -64,6 +67,8 @@ class EntityResult:
 class ConsolidateSummary:
     run_id: str
     entities: dict[str, dict[str, Any]]
+    #: wall seconds per step (`<entity>:<step>`, then relations, history, write, catalog)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def __str__(self) -> str:
         lines = [f"consolidate {self.run_id}"]
@@ -74,6 +79,19 @@ class ConsolidateSummary:
                 f"{r['review_pairs']} for review, {r['merged']} merged, {r['split']} split, {r['findings']} findings)"
             )
         return "\n".join(lines)
+
+
+@contextmanager
+def _timed(seconds: dict[str, float] | None, step: str) -> Iterator[None]:
+    """Add the block's wall seconds to seconds[step] (and log them)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        took = time.perf_counter() - started
+        if seconds is not None:
+            seconds[step] = seconds.get(step, 0.0) + took
+        log.info("consolidate: %s %.2f s", step, took)
 
 
 def _id_findings(recs: pd.DataFrame, cfg: ResolveConfig, run_id: str) -> list[dict[str, Any]]:
@@ -136,11 +154,15 @@ RECORD_COLUMNS = [
 
 
 def _assign_ids(
-    con: duckdb.DuckDBPyConnection, settings: Settings, cfg: ResolveConfig, linkage: Linkage, run_id: str
+    con: duckdb.DuckDBPyConnection,
+    cfg: ResolveConfig,
+    linkage: Linkage,
+    run_id: str,
+    previous: pd.DataFrame | None,
 ) -> ids.Assignment:
-    """Master ids for this run's clusters, given the ids the previous run gave their records."""
+    """Master ids for this run's clusters, given the ids the previous run gave their records
+    (`previous`: its core.<entity>_record)."""
     id_col = f"{cfg.name}_id"
-    previous = store.read_core(con, settings, f"{cfg.name}_record")
     prev = (
         previous.rename(columns={id_col: "master_id"})
         if previous is not None
@@ -156,9 +178,11 @@ def _assign_ids(
     )
 
 
-def _previous(con: duckdb.DuckDBPyConnection, settings: Settings, entity: str) -> Previous | None:
-    """The previous run's pairs and record hashes, or None (no base, or one without them)."""
-    recs = store.read_core(con, settings, f"{entity}_record")
+def _previous(
+    con: duckdb.DuckDBPyConnection, settings: Settings, entity: str, recs: pd.DataFrame | None
+) -> Previous | None:
+    """The previous run's pairs and record hashes (`recs`: its record table), or None (no
+    base, or one without them)."""
     pairs = store.read_core(con, settings, f"{entity}_pair")
     if recs is None or pairs is None or "content_hash" not in recs:
         return None
@@ -166,7 +190,12 @@ def _previous(con: duckdb.DuckDBPyConnection, settings: Settings, entity: str) -
 
 
 def _basis(
-    con: duckdb.DuckDBPyConnection, settings: Settings, cfg: ResolveConfig, mode: str, model_path: str | None
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    cfg: ResolveConfig,
+    mode: str,
+    model_path: str | None,
+    records: pd.DataFrame | None,
 ) -> tuple[str, model.Model | None, Previous | None]:
     """How this run links the entity: (what it does: incremental, full or train; the model, None
     to train one; the previous linkage to build on). `model_path`: a kept model (its model.json,
@@ -181,8 +210,39 @@ def _basis(
     if kept.config_hash != model.config_hash(cfg):
         log.warning("%s: the resolve settings changed since model %s: training a new one", cfg.name, path)
         return "train", None, None
-    previous = _previous(con, settings, cfg.name) if mode == "incremental" and path == current else None
+    previous = (
+        _previous(con, settings, cfg.name, records) if mode == "incremental" and path == current else None
+    )
     return ("incremental" if previous is not None else "full"), kept, previous
+
+
+def _golden_base(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    cfg: ResolveConfig,
+    rules: str,
+    recs: pd.DataFrame | None,
+) -> golden.Base | None:
+    """The previous run's survivorship to build on, or None: none yet, or chosen under other
+    rules or trust ranks (`golden.rules_hash`), or by a version that kept no such digest."""
+    row = con.execute(
+        "select survivorship_hash from meta.resolve_run where entity = ? "
+        "order by finished_at desc, run_id desc limit 1",
+        [cfg.name],
+    ).fetchall()
+    if not row or row[0][0] != rules:
+        return None
+    id_col = f"{cfg.name}_id"
+    gold = store.read_core(con, settings, cfg.name)
+    prov = store.read_core(con, settings, "provenance")
+    if recs is None or gold is None or prov is None or "content_hash" not in recs:
+        return None
+    prov = prov[prov["entity"] == cfg.name].drop(columns=["entity", "run_id"])
+    return golden.Base(
+        records=recs.rename(columns={id_col: "master_id"}),
+        golden=gold.rename(columns={id_col: "master_id"}),
+        provenance=prov,
+    )
 
 
 def _linkage_findings(
@@ -213,25 +273,79 @@ def resolve_entity(
     context: dict[str, pd.Series] | None = None,
     mode: str = "incremental",
     model_path: str | None = None,
+    seconds: dict[str, float] | None = None,
 ) -> EntityResult:
     """Link, id and survive one entity; the frames to publish. `context`: for each entity of
     `cfg.context`, rec_id -> the master its resolution gave that source record. `mode`,
-    `model_path`: see `consolidate`."""
+    `model_path`: see `consolidate`; `seconds`: wall seconds per step are added there."""
     started = meta.now()
     ent, id_col = cfg.name, f"{cfg.name}_id"
-    recs = load_records(con, cfg, contracts)
-    for other in cfg.context:
-        recs[f"{other}_id"] = recs["rec_id"].map((context or {})[other]).astype("string")
-    decided = store.decisions(con, ent)
-    ran, kept, previous = _basis(con, settings, cfg, mode, model_path)
-    linkage: Linkage = link(recs, cfg, decided, model=kept, previous=previous, run_id=run_id)
-    got = _assign_ids(con, settings, cfg, linkage, run_id)
-    recs = recs.merge(got.records, on="rec_id").assign(exact_id=exact_ids(recs, cfg).to_numpy())
-    recs[cfg.exact_key] = recs["exact_id"]  # only a valid identifier may survive into a golden record
-    attrs = cfg.attributes
-    trust = golden.trust_table(contracts, {i.table: i.columns for i in cfg.inputs})
-    chosen = golden.choose(recs, contracts.tables[ent], attrs, trust)
-    gold = golden.golden(recs, chosen, attrs, id_col)
+    with _timed(seconds, f"{ent}:load"):
+        recs = load_records(con, cfg, contracts)
+        for other in cfg.context:
+            recs[f"{other}_id"] = recs["rec_id"].map((context or {})[other]).astype("string")
+        decided = store.decisions(con, ent)
+        before = store.read_core(con, settings, f"{ent}_record")  # read once: ids, pairs, survivorship
+        ran, kept, previous = _basis(con, settings, cfg, mode, model_path, before)
+    with _timed(seconds, f"{ent}:link"):
+        linkage: Linkage = link(recs, cfg, decided, model=kept, previous=previous, run_id=run_id)
+    with _timed(seconds, f"{ent}:ids"):
+        got = _assign_ids(con, cfg, linkage, run_id, before)
+        recs = recs.merge(got.records, on="rec_id").assign(exact_id=exact_ids(recs, cfg).to_numpy())
+        recs[cfg.exact_key] = recs["exact_id"]  # only a valid identifier may survive into a golden record
+    with _timed(seconds, f"{ent}:survivorship"):
+        attrs = cfg.attributes
+        trust = golden.trust_table(contracts, {i.table: i.columns for i in cfg.inputs})
+        rules = golden.rules_hash(contracts.tables[ent], attrs, trust)
+        base = _golden_base(con, settings, cfg, rules, before) if ran == "incremental" else None
+        if base is None:  # every master chosen
+            chosen = golden.choose(recs, contracts.tables[ent], attrs, trust)
+            gold = golden.golden(recs, chosen, attrs, id_col)
+            rechosen = len(gold)
+        else:  # only the masters the delta touched chosen again
+            recs["content_hash"] = recs["rec_id"].map(linkage.hashes)
+            chosen, gold, rechosen = golden.choose_incremental(
+                recs, contracts.tables[ent], attrs, trust, base
+            )
+            gold = gold.rename(columns={"master_id": id_col})
+            recs = recs.drop(columns="content_hash")
+    with _timed(seconds, f"{ent}:findings"):
+        return _entity_result(
+            con,
+            settings,
+            cfg,
+            run_id,
+            started,
+            ran,
+            recs,
+            linkage,
+            got,
+            gold,
+            chosen,
+            rechosen,
+            rules,
+            decided,
+        )
+
+
+def _entity_result(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    cfg: ResolveConfig,
+    run_id: str,
+    started: Any,
+    ran: str,
+    recs: pd.DataFrame,
+    linkage: Linkage,
+    got: ids.Assignment,
+    gold: pd.DataFrame,
+    chosen: pd.DataFrame,
+    rechosen: int,
+    rules: str,
+    decided: pd.DataFrame,
+) -> EntityResult:
+    """The findings, review queue, record table and run row of a resolved entity."""
+    ent, id_col = cfg.name, f"{cfg.name}_id"
     findings = _linkage_findings(linkage, got.records, cfg, run_id) + _id_findings(recs, cfg, run_id)
     id_map = got.id_map.rename(columns={"master_id": id_col})
     old_map = store.read_core(con, settings, f"{ent}_id_map")
@@ -252,6 +366,8 @@ def resolve_entity(
             for k in ("records", "with_valid_id", "records_scored", "pairs_scored", "pairs_linked")
         },
         "masters": len(gold),
+        "masters_chosen": rechosen,
+        "survivorship_hash": rules,
         "merged": int((got.id_map["reason"] == "merged").sum()),
         "split": int((got.id_map["reason"] == "split").sum()),
         "findings": len(findings),
@@ -302,8 +418,10 @@ def consolidate(
     from etl.resolve.relations import relations
 
     settings = settings or get_settings()
-    contracts = get_contracts(settings)
-    configs = load_resolve_configs(settings.schemas_dir, contracts.tables)
+    seconds: dict[str, float] = {}
+    with _timed(seconds, "contracts"):
+        contracts = get_contracts(settings)
+        configs = load_resolve_configs(settings.schemas_dir, contracts.tables)
     run_id = run_id or meta.new_run_id("consolidate")
     # one writer per home (etl.lock): consolidate waits for a run or a stage to finish; the
     # new core reaches readers in a new published catalog (etl.published) once it is
@@ -317,29 +435,49 @@ def consolidate(
         store.ensure(con)
         sweep_core(con, settings)  # core files and models of a consolidation killed before its commit
         results: list[EntityResult] = []
+        waiting: list[StageOrderError] = []
         for cfg in resolution_order(configs):
             ctx = {r.entity: r.records.set_index("rec_id")["master_id"] for r in results}
+            # an entity nothing has delivered yet gives no context: its ids stay null until
+            # a later consolidation (the DAG runs on each department's delivery by itself)
+            ctx.update({o: pd.Series(dtype="string") for o in cfg.context if o not in ctx})
             path = (models or {}).get(cfg.name)
-            results.append(resolve_entity(con, settings, contracts, cfg, run_id, ctx, mode, path))
+            try:
+                results.append(
+                    resolve_entity(con, settings, contracts, cfg, run_id, ctx, mode, path, seconds)
+                )
+            except StageOrderError as exc:  # no staged records of this entity yet
+                log.warning("consolidate %s skipped: %s", cfg.name, exc)
+                waiting.append(exc)
+        if not results and waiting:
+            raise waiting[0]
         tables = _merge_shared(results)
         by = {r.entity: r for r in results}
-        if "person" in by and "legal_entity" in by:
-            tables.update(relations(con, contracts, by["person"].records, by["legal_entity"].records, tables))
-        for r in results:
-            id_col = f"{r.entity}_id"
-            as_of = pd.to_datetime(r.records["_logical_date"]).max().date()
-            previous = store.read_core(con, settings, f"{r.entity}_history")
-            tables[f"{r.entity}_history"] = history.scd2(previous, tables[r.entity], id_col, as_of)
-        store.publish(
-            con,
-            settings,
-            run_id,
-            tables,
-            sequences={r.entity: r.last_value for r in results},
-            runs=[r.run for r in results],
-            dates=core_dates(contracts),
-        )
-    return ConsolidateSummary(run_id=run_id, entities={r.entity: r.run for r in results})
+        with _timed(seconds, "relations"):
+            if "person" in by and "legal_entity" in by:
+                persons, orgs = by["person"].records, by["legal_entity"].records
+                tables.update(relations(con, contracts, persons, orgs, tables))
+        with _timed(seconds, "history"):
+            for r in results:
+                id_col = f"{r.entity}_id"
+                as_of = pd.to_datetime(r.records["_logical_date"]).max().date()
+                previous = store.read_core(con, settings, f"{r.entity}_history")
+                tables[f"{r.entity}_history"] = history.scd2(previous, tables[r.entity], id_col, as_of)
+        with _timed(seconds, "write"):
+            store.publish(
+                con,
+                settings,
+                run_id,
+                tables,
+                sequences={r.entity: r.last_value for r in results},
+                runs=[r.run for r in results],
+                dates=core_dates(contracts),
+            )
+        written = time.perf_counter()
+    seconds["catalog"] = (
+        time.perf_counter() - written
+    )  # the published catalog, refreshed as `publishing` ends
+    return ConsolidateSummary(run_id=run_id, entities={r.entity: r.run for r in results}, seconds=seconds)
 
 
 __all__ = ["ConsolidateSummary", "consolidate", "resolve_entity"]

@@ -55,6 +55,8 @@ create table if not exists meta.resolve_run (
 );
 alter table meta.resolve_run add column if not exists mode varchar;  -- incremental | full | retrain
 alter table meta.resolve_run add column if not exists records_scored bigint;  -- records (re)scored
+alter table meta.resolve_run add column if not exists masters_chosen bigint;  -- masters whose golden record was chosen again
+alter table meta.resolve_run add column if not exists survivorship_hash varchar;  -- digest of the survivorship rules and trust ranks
 create table if not exists meta.review_decision (
     entity     varchar not null,
     rec_id_l   varchar not null,

@@ -8,6 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
+from airflow.sdk import CronTriggerTimetable
+
+from etl.config import get_settings
 
 pytestmark = pytest.mark.unit
 
@@ -59,7 +62,19 @@ def test_ingest_shape_schedule_and_assets(dagbag, contracts) -> None:  # type: i
         assert {src.department, *src.tags} <= set(dag.tags)
         assert dag.owner == src.owner
         assert src.description.split()[0] in dag.doc_md
-        assert dag.schedule == src.schedule
+        # a delivery starts the ingest (the landing Asset's watcher); the YAML schedule stays the fallback
+        assert type(dag.schedule).__name__ == "AssetOrTimeSchedule"
+        assert dag.schedule.timetable == CronTriggerTimetable(src.schedule, timezone="UTC")
+        asset = dag.schedule.asset_condition
+        assert asset.uri == f"govbase://landing/{name}"
+        (watcher,) = asset.watchers
+        classpath, kwargs = watcher.trigger.serialize()
+        if src.kind == "sql":
+            assert classpath == "etl.orchestration.watchers.SqlChangeTrigger" and kwargs["source"] == name
+        else:
+            assert classpath == "etl.orchestration.watchers.LandingTrigger"
+            assert Path(kwargs["folder"]) == get_settings().source_landing(name)
+            assert kwargs["pattern"] == src.location
         outlets = [a.uri for a in dag.get_task("load").outlets]
         assert outlets == [f"govbase://staging/{src.table}/{name}"]
         assert all(not dag.get_task(t).outlets for t in ("extract", "normalize", "validate"))
@@ -112,6 +127,20 @@ def test_consolidate_runs_on_the_person_and_organisation_assets_and_emits_core(d
     }
     outlets = {a.uri for a in dag.get_task("consolidate").outlets}
     assert outlets == {f"govbase://core/{t}" for t in CORE_TABLES}
+
+
+def test_asset_scheduled_dags_created_unpaused_ingest_left_to_the_operator(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """A paused downstream DAG drops every ingest's Asset events: they must start unpaused."""
+    downstream = {
+        d
+        for d, dag in dagbag.dags.items()
+        if dag.timetable.asset_condition is not None and not d.startswith("ingest__")
+    }
+    assert "publish" in downstream
+    assert {d: dagbag.dags[d].is_paused_upon_creation for d in downstream} == dict.fromkeys(downstream, False)
+    # ingest DAGs follow AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION (paused in every profile)
+    ingest = {d: dag.is_paused_upon_creation for d, dag in dagbag.dags.items() if d.startswith("ingest__")}
+    assert ingest and set(ingest.values()) == {None}
 
 
 def test_dag_files_parse_without_heavy_imports() -> None:

@@ -31,7 +31,10 @@ def test_trigger_via_api_and_see_success_in_ui(running_airflow) -> None:  # type
     api, dep = running_airflow.api, running_airflow.deployment
     dag_id = "ingest__tax_registration"
     run_id = api.trigger(dag_id, "2026-11-01")  # the demo's delivery date: its files are due
-    state = api.wait_run(dag_id, run_id)
+    # publish and consolidate run by themselves on every ingest's Assets, in the same one-slot
+    # pool: this run may queue behind them (they write under the writer lock; this test
+    # reads the published catalog, so they never block its reads)
+    state = api.wait_run(dag_id, run_id, timeout=900)
     assert state == "success", f"{dag_id} run {run_id} ended {state}"
     # the data landed (this run or the scheduled one unpausing started took the delivery)
     loaded = dep.query("select count(*) from staging.legal_entity where _source = 'tax_registration'")

@@ -362,3 +362,17 @@ def test_consolidate_before_anything_is_staged_is_a_clear_error(tmp_path: Path) 
     generate(settings, persons=20, seed=3)  # deliveries only, nothing loaded
     with pytest.raises(StageOrderError, match=r"no staged table holds \w+ records yet: load the sources"):
         consolidate(settings)
+
+
+def test_consolidate_after_only_the_person_sources_links_the_persons(tmp_path: Path) -> None:
+    """The consolidate DAG runs by itself after each department's ingest: when only person
+    sources have delivered, the persons are consolidated (organisation ids still null) and
+    the organisations wait for their own delivery, instead of the whole run failing."""
+    settings = get_settings(tmp_path / "home")
+    generate(settings, persons=60, seed=5)
+    run_source("nhc_health", "2026-11-01", "run-1", settings=settings)
+    summary = consolidate(settings)
+    assert set(summary.entities) == {"person"}
+    with meta.connect(settings, read_only=True) as con:
+        masters = con.execute("select count(*) from core.person").fetchall()[0][0]
+    assert masters > 0

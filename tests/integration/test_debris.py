@@ -8,14 +8,17 @@ killed run's rerun the home's files are a clean home's.
 
 from __future__ import annotations
 
+import errno
 import logging
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from etl import debris, meta
 from etl.config import Settings
-from etl.published import publish_catalog
+from etl.errors import WarehouseWriteError
+from etl.published import publish_catalog, publishing
 from etl.resolve import store
 
 pytestmark = pytest.mark.integration
@@ -99,3 +102,27 @@ def test_publish_sweeps_temporary_files_and_the_catalog_snapshots_of_dead_writer
     publish_catalog(settings, RUN)  # sweeps them before writing its own snapshot
     assert not any(p.exists() for p in dead)
     assert catalog.exists() and sorted(p.name for p in catalog.parent.iterdir()) == [catalog.name]
+
+
+def test_a_catalog_that_cannot_be_refreshed_after_a_write_failure_says_so_in_one_line(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full disk fails the stage, then the catalog refresh after it: one error line, no
+    traceback (the fault suite's full-disk case found one)."""
+    folder = settings.catalog_path.parent
+    folder.mkdir(parents=True)
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
+        pytest.skip("chattr +i is not permitted here: cannot make the catalog folder unwritable")
+    failure = WarehouseWriteError(OSError(errno.ENOSPC, "No space left on device", "/h/x"))
+    try:
+        with (
+            caplog.at_level(logging.ERROR),
+            pytest.raises(WarehouseWriteError) as raised,
+            publishing(settings, RUN),
+        ):
+            raise failure
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    assert raised.value is failure  # the stage's own error stands
+    [record] = [r for r in caplog.records if "published catalog" in r.getMessage()]
+    assert record.exc_info is None and "Operation not permitted" in record.getMessage()

@@ -52,3 +52,10 @@ def test_writing_turns_write_failures_into_one_error_and_leaves_the_rest() -> No
         raise PermissionError(errno.EACCES, "Permission denied", "/h/s")
     with pytest.raises(KeyError), writing("the shares"):
         raise KeyError("not a write problem")
+
+
+def test_the_path_is_named_as_an_operator_looks_for_it() -> None:
+    # GE names its Data Docs folder <home>/gx/../docs: the error names <home>/docs
+    err = write_error(OSError(errno.EPERM, "Operation not permitted", "/h/gx/../docs/static"))
+    assert err is not None and err.path == "/h/docs/static"
+    assert str(err).endswith("(/h/docs/static); fix it and rerun")
