@@ -1,4 +1,8 @@
-"""Shared fixtures: every test gets its own GOVBASE_HOME under pytest's tmp_path."""
+"""Shared fixtures: every test gets its own GOVBASE_HOME under pytest's tmp_path.
+
+The integration tier's session demo warehouse (generated, ingested and consolidated once,
+read by every suite that needs a consolidated demo, copied by those that write):
+tests/integration/conftest.py (`demo_staged_home`, `demo_consolidated`)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,10 @@ CRLF, formula-like text neutralized) and `<dataset>.parquet`, then `catalog.json
 them all (etl.publish.dcat). An aggregate is a long table: one row per cell of the full
 cross-classification and of each of its margins (a dimension's `total` row), each dimension
 as its code and its name, the count, and `suppressed` (the count is empty when true);
-empty cells (0) are left out. Suppression: etl.publish.suppression.
+empty cells (0) are left out. A dataset declaring linked `tables` publishes each table's cells
+instead (the dimensions outside a table read `total`; the shared grand total once). Cells
+that count people (all, or with `people_by` those of a natural-person code) are suppressed
+under `min_cell`; suppression: etl.publish.suppression.
 
 A folder or file under open/ that is no declared dataset (one withdrawn from schemas/open/)
 is removed. Before anything is written, publishing stops (OpenDataError) when a classification finding
@@ -38,7 +41,7 @@ from etl.faults import checkpoint
 from etl.publish import suppression
 from etl.publish.classify import DETECTORS, Finding
 from etl.publish.csvfile import write_csv
-from etl.publish.openspec import Dimension, OpenDataset, OpenSpec, code_list_of
+from etl.publish.openspec import Dimension, OpenDataset, OpenSpec, code_list_of, person_codes
 
 TOTAL, TOTAL_NAME = "total", "合计"
 UNKNOWN, UNKNOWN_NAME = "unknown", "未知"
@@ -119,10 +122,10 @@ def data_date(con: duckdb.DuckDBPyConnection, ds: OpenDataset, built: set[str]) 
 
 
 def _where(con: duckdb.DuckDBPyConnection, ds: OpenDataset) -> tuple[str, list[object]]:
-    parts = [f'"{f.column}" = ?' for f in ds.where]
+    parts = [f.sql for f in ds.where]
     if "is_current" in _columns(con, ds.source):
         parts.append("is_current")
-    return (" where " + " and ".join(parts)) if parts else "", [f.equals for f in ds.where]
+    return (" where " + " and ".join(parts)) if parts else "", [f.value for f in ds.where]
 
 
 def _dim_sql(dim: Dimension, as_of: dt.date) -> str:
@@ -184,28 +187,69 @@ def levels(
     return codes, names
 
 
+def people_cells(
+    settings: Settings, ds: OpenDataset, table: SharedTable, dims: list[str], codes: list[list[str]]
+) -> np.ndarray | None:
+    """The cells of a table over `dims` that count people (None: all of them). With
+    `people_by`, the cells of a natural-person code of that dimension, or of an unknown one (a
+    value outside the list may be a person); a table without that dimension counts organisations
+    (its cells add up every type) and has no person cell."""
+    shape = tuple(len(c) + 1 for c in codes)
+    if ds.people_by is None:
+        return None
+    if ds.people_by not in dims:
+        return np.zeros(shape, dtype=bool)
+    axis = dims.index(ds.people_by)
+    persons = person_codes(settings.schemas_dir / "reference", ds, table) | {UNKNOWN}
+    return suppression.people_along(shape, axis, np.array([c in persons for c in codes[axis]]))
+
+
 def aggregate_frame(
     settings: Settings, ds: OpenDataset, table: SharedTable, counts: pd.DataFrame
 ) -> pd.DataFrame:
-    """The published long table of an aggregate: cells and margins, suppressed."""
+    """The published long table of an aggregate: the cells and margins of each of its tables
+    (the full cross-classification, or the linked tables: a dimension outside a table reads
+    `total`; the grand total they share appears once), suppressed."""
     counts = counts.copy()
-    dims, lv = [d.name for d in ds.dimensions], []
+    names = [d.name for d in ds.dimensions]
+    levels_of: dict[str, tuple[list[str], list[str]]] = {}
     for d in ds.dimensions:
-        codes, names = levels(settings, d, table, counts[d.name])
+        codes, labels = levels(settings, d, table, counts[d.name])
         counts[d.name] = counts[d.name].astype(str).where(counts[d.name].astype(str).isin(codes), UNKNOWN)
-        lv.append((codes, names))
-    x = suppression.cube(counts, dims, [c for c, _ in lv], "n")
-    hidden = suppression.suppress(x, threshold=ds.min_cell, protection=ds.protection)
-    keep = np.nonzero((x != 0) | hidden)
-    out = pd.DataFrame()
-    for dim, (codes, names), idx in zip(dims, lv, keep, strict=True):
-        out[dim] = pd.Series(np.array([*codes, TOTAL], dtype=object)[idx], dtype="string")
-        out[f"{dim}_name"] = pd.Series(np.array([*names, TOTAL_NAME], dtype=object)[idx], dtype="string")
-    value = pd.array(x[keep], dtype="Int64")
-    value[hidden[keep]] = pd.NA
-    out[ds.count] = value
-    out["suppressed"] = hidden[keep]
-    return out
+        levels_of[d.name] = (codes, labels)
+    linked = len(ds.table_dims) > 1
+    cubes, people = [], []
+    for dims in ds.table_dims:
+        sub = counts.groupby(dims, dropna=False)["n"].sum().reset_index() if dims != names else counts
+        cubes.append(suppression.cube(sub, dims, [levels_of[d][0] for d in dims], "n"))
+        people.append(people_cells(settings, ds, table, dims, [levels_of[d][0] for d in dims]))
+    if linked:
+        hiddens = suppression.suppress_linked(cubes, ds.min_cell, ds.protection, people)
+    else:
+        hiddens = [suppression.suppress(cubes[0], ds.min_cell, ds.protection, people[0])]
+    parts = []
+    for dims, x, hidden in zip(ds.table_dims, cubes, hiddens, strict=True):
+        keep = np.nonzero((x != 0) | hidden)
+        out = pd.DataFrame(index=range(len(keep[0])))
+        for name in names:
+            if name in dims:
+                (codes, labels), idx = levels_of[name], keep[dims.index(name)]
+                out[name] = pd.Series(np.array([*codes, TOTAL], dtype=object)[idx], dtype="string")
+                out[f"{name}_name"] = pd.Series(
+                    np.array([*labels, TOTAL_NAME], dtype=object)[idx], dtype="string"
+                )
+            else:
+                out[name] = pd.Series([TOTAL] * len(out), dtype="string")
+                out[f"{name}_name"] = pd.Series([TOTAL_NAME] * len(out), dtype="string")
+        value = pd.array(x[keep], dtype="Int64")
+        value[hidden[keep]] = pd.NA
+        out[ds.count] = value
+        out["suppressed"] = hidden[keep]
+        parts.append(out)
+    frame = pd.concat(parts, ignore_index=True)
+    if linked:  # the grand total, once (each table's, published: the same count)
+        frame = frame.drop_duplicates(subset=[c for n in names for c in (n, f"{n}_name")], ignore_index=True)
+    return frame
 
 
 def read_rows(con: duckdb.DuckDBPyConnection, ds: OpenDataset, table: SharedTable) -> pd.DataFrame:

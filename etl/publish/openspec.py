@@ -4,12 +4,14 @@
     title: ...; description: ...; keywords: [...]; theme: SOCI   # EU data theme code
     source: core.person                 # core.<t> or staging.<t>
     kind: aggregate                     # counts by dimensions, suppressed (etl.publish.suppression)
-    where: [{column: alive, equals: true}]
+    where: [{column: alive, not_equals: false}]   # or equals: ...
     dimensions:
       - {name: province, column: household_region, derive: province}   # region code -> province
       - {name: gender, column: gender}                                  # a coded column as is
       - {name: age_band, column: birth_date, derive: age_band, bands: [0, 15, 30, 45, 60, 75]}
     count: persons
+    # people_by: entity_type            # a table of organisations: the coded dimension whose code
+                                        # list's natural_person column tells which cells count people
 
     kind: rows                          # the rows themselves (latest delivery of each key)
     columns: [region_code, ...]
@@ -20,8 +22,11 @@ The rules, each a ContractError naming the file and the key:
   row-level dataset is open `unconditional` (or `conditional`, with the dataset's `condition`);
 - a dimension is categorical: a column checked against a code list (accepted_values), or a
   date banded by age or year, or a region code taken to its province; never an L4 column;
-- `min_cell` (default 10) cannot go under 10, and every aggregate is suppressed: counts of
-  organisations include individual businesses, who are people.
+- `min_cell` (default 10) cannot go under 10. Every cell counts people and is suppressed
+  under it, unless `people_by` names a coded dimension whose code list marks each code
+  `natural_person` true or false (entity types: individual businesses and sole
+  proprietorships are people, companies are not): then only the cells of a natural-person
+  code (or of an unknown one) count people; secondary suppression still covers them all.
 `schemas/open/catalog.yml` describes the catalog itself (publisher, contact, licence, base URL).
 """
 
@@ -31,8 +36,9 @@ import itertools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from etl import reference
 from etl.contracts import Column, SharedTable, _loc, _read_yaml
 from etl.errors import ContractError
 
@@ -47,8 +53,28 @@ class _Strict(BaseModel):
 
 
 class Filter(_Strict):
+    """`equals` keeps the rows holding the value; `not_equals` those that do not (a missing
+    value included: `{column: alive, not_equals: false}` keeps everyone not recorded dead)."""
+
     column: str
-    equals: bool | int | str
+    equals: bool | int | str | None = None
+    not_equals: bool | int | str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Filter:
+        if (self.equals is None) == (self.not_equals is None):
+            raise ValueError("a filter has exactly one of equals, not_equals")
+        return self
+
+    @property
+    def sql(self) -> str:
+        return f'"{self.column}" = ?' if self.not_equals is None else f'"{self.column}" is distinct from ?'
+
+    @property
+    def value(self) -> bool | int | str:
+        value = self.equals if self.not_equals is None else self.not_equals
+        assert value is not None
+        return value
 
 
 class Dimension(_Strict):
@@ -69,6 +95,13 @@ class OpenDataset(_Strict):
     where: list[Filter] = Field(default_factory=list)
     dimensions: list[Dimension] = Field(default_factory=list)
     count: str = Field("count", pattern=_NAME)
+    tables: list[list[str]] | None = Field(
+        None,
+        description="linked tables (dimension names, disjoint) published in place of the full cross-classification",
+    )
+    people_by: str | None = Field(
+        None, description="the dimension whose code list's natural_person column tells people cells"
+    )
     min_cell: int = MIN_CELL
     protection: int = Field(
         PROTECTION, ge=1, description="least width of a suppressed cell's inferable range"
@@ -90,6 +123,11 @@ class OpenDataset(_Strict):
     def read_columns(self) -> list[str]:
         """Every source column the dataset reads (what the classifier gate looks at)."""
         return [*self.columns, *(d.column for d in self.dimensions), *(f.column for f in self.where)]
+
+    @property
+    def table_dims(self) -> list[list[str]]:
+        """The dimension names of each published table: the linked tables, or the one full one."""
+        return [list(t) for t in self.tables] if self.tables else [[d.name for d in self.dimensions]]
 
     @property
     def output_columns(self) -> list[str]:
@@ -161,6 +199,8 @@ def _check_rows(path: Path, ds: OpenDataset, table: SharedTable) -> None:
         )
     if not ds.columns:
         raise ContractError(str(path), "columns", "a row-level dataset names its columns")
+    if ds.people_by is not None:
+        raise ContractError(str(path), "people_by", "a row-level dataset has no cells to suppress")
     for j, name in enumerate(ds.columns):
         col = table.column(name)
         if col.open == "not_open":
@@ -173,7 +213,7 @@ def _check_rows(path: Path, ds: OpenDataset, table: SharedTable) -> None:
         raise ContractError(str(path), "temporal_column", f"{ds.temporal_column!r} is not among the columns")
 
 
-def _check_aggregate(path: Path, ds: OpenDataset, table: SharedTable) -> None:
+def _check_aggregate(path: Path, ds: OpenDataset, table: SharedTable, reference_dir: Path) -> None:
     if not ds.dimensions:
         raise ContractError(str(path), "dimensions", "an aggregate needs dimensions")
     if ds.columns:
@@ -185,9 +225,52 @@ def _check_aggregate(path: Path, ds: OpenDataset, table: SharedTable) -> None:
         raise ContractError(str(path), "dimensions", "dimension and count names must differ")
     for i, dim in enumerate(ds.dimensions):
         _check_dimension(path, f"dimensions[{i}]", dim, table.column(dim.column))
+    if ds.tables is not None:
+        seen = [n for t in ds.tables for n in t]
+        if len(ds.tables) < 2 or any(not t for t in ds.tables):
+            raise ContractError(str(path), "tables", "linked tables are two or more non-empty tables")
+        if sorted(seen) != sorted(names):
+            raise ContractError(
+                str(path),
+                "tables",
+                "every dimension is in exactly one linked table (they then share only the grand total)",
+            )
+    if ds.people_by is not None:
+        person_codes(reference_dir, ds, table, path)
 
 
-def check_dataset(path: Path, ds: OpenDataset, tables: dict[str, SharedTable]) -> None:
+def person_codes(
+    reference_dir: Path, ds: OpenDataset, table: SharedTable, path: Path | None = None
+) -> set[str]:
+    """The codes of `people_by` whose cells count people (natural_person true in its code list);
+    a ContractError when the dimension or its code list cannot tell."""
+    where = str(path or ds.name)
+    dim = next((d for d in ds.dimensions if d.name == ds.people_by), None)
+    if dim is None:
+        raise ContractError(where, "people_by", f"{ds.people_by!r} is not a dimension of the dataset")
+    codes = None if dim.derive else code_list_of(table.column(dim.column))
+    if codes is None:
+        raise ContractError(
+            where, "people_by", f"{dim.name} is not a coded column: no code list to tell people"
+        )
+    df = reference.code_list(reference_dir, codes)
+    flags = df["natural_person"] if "natural_person" in df.columns else None
+    if flags is None or not flags.isin(["true", "false"]).all():
+        raise ContractError(
+            where,
+            "people_by",
+            f"code list {codes} does not mark every code natural_person true or false",
+        )
+    if (flags == "true").all():
+        raise ContractError(where, "people_by", f"every code of {codes} is a natural person: drop people_by")
+    return set(df.loc[flags == "true", "code"])
+
+
+def check_dataset(
+    path: Path, ds: OpenDataset, tables: dict[str, SharedTable], reference_dir: Path | None = None
+) -> None:
+    """The rules of the module docstring; `reference_dir` (default: beside the open folder of
+    `path`) holds the code lists."""
     table = tables.get(ds.table_name)
     if table is None:
         raise ContractError(str(path), "source", f"unknown table {ds.table_name!r}")
@@ -198,7 +281,10 @@ def check_dataset(path: Path, ds: OpenDataset, tables: dict[str, SharedTable]) -
             name = item if isinstance(item, str) else item.column
             if name not in table.column_names:
                 raise ContractError(str(path), f"{key}[{j}]", f"{name!r} is not a column of {table.name}")
-    (_check_rows if ds.kind == "rows" else _check_aggregate)(path, ds, table)
+    if ds.kind == "rows":
+        _check_rows(path, ds, table)
+    else:
+        _check_aggregate(path, ds, table, reference_dir or path.parent.parent / "reference")
 
 
 def _validate(path: Path, model: type[BaseModel]) -> BaseModel:
@@ -219,7 +305,7 @@ def load_open(schemas_dir: Path, tables: dict[str, SharedTable]) -> OpenSpec:
             continue
         ds = _validate(path, OpenDataset)
         assert isinstance(ds, OpenDataset)
-        check_dataset(path, ds, tables)
+        check_dataset(path, ds, tables, schemas_dir / "reference")
         datasets[ds.name] = ds
     if datasets and catalog is None:
         raise ContractError(

@@ -14,10 +14,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from demohome import DEMO_PERSONS, DEMO_SEED, copy_home, ingest
 
 from etl import meta
 from etl.config import Settings, get_settings
-from etl.contracts import get_contracts
 from etl.demo import generate
 from etl.pipeline import run_source
 from etl.resolve import CORE_TABLES, store
@@ -26,35 +26,28 @@ from etl.resolve.stage import consolidate
 
 pytestmark = pytest.mark.integration
 
-PERSONS = 2500
-SEED = 23
+PERSONS = DEMO_PERSONS  # the session demo of tests/integration/conftest.py
+SEED = DEMO_SEED
 RULES = {"trust", "recent", "complete", "frequent", "only_value", "tie_break"}
 
 
 def _ingest(settings: Settings, day: str = "2026-11-01", run: str = "run-1") -> None:
-    for source in sorted(get_contracts(settings).sources):
-        run_source(source, day, run, settings=settings)
+    ingest(settings, day, run)
 
 
 @pytest.fixture(scope="module")
-def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def staged(demo_staged_home: Path) -> Path:
     """A home with the demo ingested, not yet consolidated (copied by the tests that consolidate)."""
-    settings = get_settings(tmp_path_factory.mktemp("staged") / "home")
-    generate(settings, persons=PERSONS, seed=SEED)
-    _ingest(settings)
-    return settings.home
+    return demo_staged_home
 
 
 def _copy(staged: Path, dest: Path) -> Settings:
-    shutil.copytree(staged, dest)
-    return get_settings(dest)
+    return copy_home(staged, dest)
 
 
 @pytest.fixture(scope="module")
-def consolidated(staged: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = _copy(staged, tmp_path_factory.mktemp("core") / "home")
-    consolidate(settings)
-    return settings
+def consolidated(demo_consolidated: Settings) -> Settings:
+    return demo_consolidated
 
 
 def _core(settings: Settings, table: str) -> pd.DataFrame:

@@ -38,6 +38,7 @@ def resident_id(rng: random.Random) -> str:
 def persons(n: int = 60, seed: int = 7) -> pd.DataFrame:
     rng = random.Random(seed)
     ids = [resident_id(rng) for _ in range(n)]
+    alive = [rng.random() > 0.1 for _ in ids]
     return pd.DataFrame(
         {
             "person_id": [f"P{i:010d}" for i in range(n)],
@@ -47,8 +48,8 @@ def persons(n: int = 60, seed: int = 7) -> pd.DataFrame:
             "household_region": [i[:6] for i in ids],
             "phone": [f"1{rng.choice('3589')}{rng.randrange(10**9):09d}" for _ in ids],
             "marital_status": [rng.choice(["10", "20"]) for _ in ids],
-            "alive": [rng.random() > 0.1 for _ in ids],
-            "death_date": [None] * n,
+            "alive": alive,
+            "death_date": [None if a else dt.date(2025, 1 + i % 12, 1 + i % 28) for i, a in enumerate(alive)],
             "is_current": [True] * n,
         }
     )
@@ -335,3 +336,20 @@ def test_a_publish_whose_shares_are_refused_still_refreshes_the_readers_catalog(
             ).fetchall()
             == findings
         )
+
+
+def test_civil_affairs_sees_who_has_died_by_the_masked_death_date(
+    warehouse: Settings, contracts: Contracts
+) -> None:
+    """Its purpose checks survival status: the share carries no `alive` and no
+    `marital_status` (docs/sharing.md), and every person recorded dead, and only they, shows a
+    death year (YYYY-**-**) and no more of the date."""
+    build_shares(warehouse, contracts, project_sharing(contracts, warehouse), [], "2026-12-01")
+    share = tables(warehouse.warehouse / "share" / "civil_affairs" / "share.duckdb")["core_person"]
+    assert not {"alive", "marital_status"} & set(share.columns)
+    truth = persons().set_index("person_id")
+    shown = share.set_index("person_id")["death_date"]
+    dead = ~truth["alive"].reindex(shown.index)
+    assert dead.any() and (~dead).any()
+    assert shown[dead].str.fullmatch(r"2025-\*\*-\*\*").all()
+    assert shown[~dead].isna().all()

@@ -181,3 +181,30 @@ def test_credit_codes_are_not_taken_for_resident_ids() -> None:
     shares = classify_values(pd.Series(codes, dtype="str"))
     assert shares.get("resident_id", 0.0) == 0.0
     assert classify_values(pd.Series(["11010519491231002X"] * 3, dtype="str"))["resident_id"] == 1.0
+
+
+@pytest.mark.parametrize("column", ["alive", "marital_status"])
+def test_civil_affairs_is_not_granted_alive_or_marital_status(
+    tmp_path: Path,
+    contracts,
+    column: str,  # type: ignore[no-untyped-def]
+) -> None:
+    """The decision of docs/sharing.md ("Civil affairs: survival status, not alive or marital
+    status"): both are L3 with no mask kind that keeps their meaning, so the contracts refuse
+    them raw; the project's grant does without them and carries the survival status as the
+    death date masked to its year."""
+    from etl.config import get_settings
+
+    schemas = get_settings().schemas_dir
+    project = yaml.safe_load((schemas / "sharing.yml").read_text(encoding="utf-8"))
+    [grant] = project["departments"]["civil_affairs"]["grants"]
+    assert column not in grant["columns"] and column not in grant.get("joinable", [])
+    person = contracts.tables["person"]
+    assert "death_date" in grant["columns"] and person.column("death_date").mask == "date"
+    assert (person.column(column).security_level, person.column(column).mask) == ("L3", "none")
+    grant["columns"].append(column)
+    (tmp_path / "sharing.yml").write_text(yaml.safe_dump(project, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ContractError) as err:
+        load_sharing(tmp_path, contracts.tables)
+    assert err.value.key == f"departments.civil_affairs.grants[0].columns[{len(grant['columns']) - 1}]"
+    assert f"person.{column} is L3 with mask none" in err.value.problem

@@ -102,3 +102,74 @@ def test_withdraw_before_anything_was_opened_removes_nothing(tmp_path: Path) -> 
     assert withdraw(tmp_path / "open", {"population"}) == []
     (tmp_path / "open" / "old").mkdir(parents=True)
     assert withdraw(tmp_path / "open", {"population"}) == [tmp_path / "open" / "old"]
+
+
+LE = {**BASE, "kind": "aggregate", "source": "core.legal_entity", "count": "entities"}
+LE_DIMS = [
+    {"name": "province", "column": "region", "derive": "province"},
+    {"name": "industry", "column": "industry"},
+    {"name": "entity_type", "column": "entity_type"},
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "problem"),
+    [
+        (
+            {**AGG, "dimensions": [{"name": "g", "column": "gender"}], "people_by": "g"},
+            "people_by",
+            "natural_person",
+        ),
+        ({**LE, "dimensions": LE_DIMS, "people_by": "status"}, "people_by", "not a dimension"),
+        ({**LE, "dimensions": LE_DIMS, "people_by": "province"}, "people_by", "not a coded column"),
+        (
+            {**ROWS, "source": "staging.economic_indicator", "columns": ["region_code"], "people_by": "x"},
+            "people_by",
+            "no cells to suppress",
+        ),
+        (
+            {**LE, "dimensions": LE_DIMS, "tables": [["province", "industry", "entity_type"]]},
+            "tables",
+            "two or more",
+        ),
+        (
+            {**LE, "dimensions": LE_DIMS, "tables": [["province", "industry"], ["industry", "entity_type"]]},
+            "tables",
+            "exactly one linked table",
+        ),
+        ({**LE, "dimensions": LE_DIMS, "tables": [["province"], ["industry"]]}, "tables", "exactly one"),
+    ],
+    ids=["gender-no-flags", "not-a-dimension", "derived", "rows", "one-table", "overlap", "missing-dim"],
+)
+def test_people_and_linked_tables_breaking_a_rule_are_contract_errors(
+    tmp_path: Path, contracts: Contracts, data: dict[str, Any], key: str, problem: str
+) -> None:
+    schemas = _write(tmp_path, "ds", {"name": "ds", **data})
+    shutil.copytree(PROJECT_OPEN.parent / "reference", schemas / "reference")
+    with pytest.raises(ContractError) as err:
+        load_open(schemas, contracts.tables)
+    assert err.value.key == key and problem in err.value.problem and "ds.yml" in err.value.file
+
+
+def test_the_entity_types_tell_people_from_organisations(contracts: Contracts) -> None:
+    from etl.publish.openspec import person_codes
+
+    spec = load_open(PROJECT_OPEN.parent, contracts.tables)
+    ds = spec.datasets["legal_entities_by_region_industry_type_status"]
+    codes = person_codes(PROJECT_OPEN.parent / "reference", ds, contracts.tables["legal_entity"])
+    assert codes == {"individual_business", "sole_proprietorship"}
+    assert ds.table_dims == [["province", "status"], ["industry", "entity_type"]]
+
+
+def test_a_filter_has_one_of_equals_and_not_equals(tmp_path: Path, contracts: Contracts) -> None:
+    where = [{"column": "alive", "equals": True, "not_equals": False}]
+    schemas = _write(
+        tmp_path,
+        "ds",
+        {"name": "ds", **AGG, "where": where, "dimensions": [{"name": "g", "column": "gender"}]},
+    )
+    with pytest.raises(ContractError, match="exactly one of equals, not_equals"):
+        load_open(schemas, contracts.tables)
+    spec = load_open(PROJECT_OPEN.parent, contracts.tables)
+    living = spec.datasets["population_by_region_gender_age"].where
+    assert [(f.sql, f.value) for f in living] == [('"alive" is distinct from ?', False)]

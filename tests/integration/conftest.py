@@ -1,0 +1,34 @@
+"""Session fixtures of the integration tier: one consolidated demo warehouse, built once and
+shared by the suites that only read it (or copy it before they write).
+
+`demo_staged_home`: the demo (demohome.DEMO_PERSONS persons, seed DEMO_SEED) generated and
+ingested, not consolidated. `demo_consolidated`: a copy of it, consolidated (schema core
+built). Read them only: a test that publishes, consolidates again or loads more takes a copy
+first (`demohome.copy_home`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from demohome import DEMO_PERSONS, DEMO_SEED, copy_home, ingest
+
+from etl.config import Settings, get_settings
+from etl.demo import generate
+from etl.resolve.stage import consolidate
+
+
+@pytest.fixture(scope="session")
+def demo_staged_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    settings = get_settings(tmp_path_factory.mktemp("demo_staged") / "home")
+    generate(settings, persons=DEMO_PERSONS, seed=DEMO_SEED)
+    ingest(settings)
+    return settings.home
+
+
+@pytest.fixture(scope="session")
+def demo_consolidated(demo_staged_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = copy_home(demo_staged_home, tmp_path_factory.mktemp("demo_core") / "home")
+    consolidate(settings)
+    return settings
