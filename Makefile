@@ -5,6 +5,8 @@ SHELL := /bin/bash
 # uv: the one on PATH, else the pip-installed module (installed by `setup` when absent).
 UV = $(or $(shell command -v uv 2>/dev/null),python3 -m uv)
 VENV := .venv
+# the Data Docs' stylesheets, scripts and fonts: npm packages pinned in vendor/package-lock.json
+VENDOR := vendor
 BIN := $(VENV)/bin
 export GOVBASE_HOME ?= $(CURDIR)/var
 # the demo publishes department shares with a DEMO pseudonym key (never use it for real data)
@@ -24,7 +26,12 @@ $(VENV)/.installed: pyproject.toml uv.lock
 	$(UV) sync --frozen --compile-bytecode  # bytecode at install: imports stay fast where PYTHONDONTWRITEBYTECODE is set
 	@touch $@
 
-setup: $(VENV)/.installed  ## create .venv with uv (installing uv first if absent)
+$(VENDOR)/node_modules/.installed: $(VENDOR)/package.json $(VENDOR)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm is needed at set-up for the Data Docs assets (vendor/package.json); Debian: apt-get install npm"; exit 1; }
+	cd $(VENDOR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(VENV)/.installed $(VENDOR)/node_modules/.installed  ## create .venv with uv (installing uv first if absent), the Data Docs assets with npm ci
 
 browser:  ## install Debian's chromium, chromium-driver and CJK fonts (fonts-noto-cjk) for the browser tests (when missing)
 	@missing=""; [ -x /usr/bin/chromium ] || missing="chromium chromium-driver"; \

@@ -5,7 +5,12 @@ with one page per table suite.
 The suites are built from the contracts (etl.validate.suites) and stored, full, in
 the GE file context of the home ($GOVBASE_HOME/gx/expectations/<table>.json): that
 is what GE tools and the Data Docs read. A publish stores a suite again, and renders
-its page, only when the contracts changed it.
+its page, only when the contracts changed it. The batch-level suites the results name
+(<table>_batch, <table>_volume) hold the checks each source was last validated against.
+
+The pages load nothing from the internet: the site renders with the views of
+etl.publish.docs_offline (assets from vendor/node_modules, installed by `make setup`);
+docs/data-docs.md.
 """
 
 from __future__ import annotations
@@ -71,6 +76,34 @@ def build_data_docs(settings: Settings) -> Path | None:
     if not rows:
         return None
     import great_expectations as gx
+
+    import etl.validate.expectations  # noqa: F401  (registers the custom expectations: their pages render)
+    from etl.publish import docs_offline
+
+    ctx = gx.get_context(mode="file", project_root_dir=str(settings.home))
+    site_changed = _docs_site(ctx, settings)
+    docs_offline.copy_assets(settings.docs_dir / "static")  # fails, naming `make setup`, when not installed
+    suites = _store_suites(ctx, settings)
+    new, validated = _store_results(ctx.validation_results_store, settings, rows)
+    suites += _store_validated_suites(ctx, validated)
+    index = settings.docs_dir / "index.html"
+    if site_changed or new or suites or not index.exists():
+        # render the new results and changed suites only (earlier pages stay), then the index;
+        # every page when the site's configuration changed (pages of an older version)
+        todo = None if site_changed else [*suites, *new] or None
+        with _render_errors(settings.docs_dir):
+            ctx.build_data_docs(site_names=["govbase"], resource_identifiers=todo)
+        docs_offline.localize_static_styles(settings.docs_dir / "static")
+    log.info("Data Docs: %d new validation result(s), %d changed suite(s) rendered", len(new), len(suites))
+    return index
+
+
+def _store_results(
+    store: Any, settings: Settings, rows: list[tuple[Any, ...]]
+) -> tuple[list[Any], dict[str, dict[str, list[dict[str, Any]]]]]:
+    """Store the results of meta.validation_result `rows` not stored yet; returns their ids,
+    and the checks of the suites results name without a table contract of their own
+    (<table>_batch, <table>_volume: set per source), the latest of each source."""
     from great_expectations.core import ExpectationSuiteValidationResult
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
@@ -78,13 +111,8 @@ def build_data_docs(settings: Settings) -> Path | None:
         ValidationResultIdentifier,
     )
 
-    import etl.validate.expectations  # noqa: F401  (registers the custom expectations: their pages render)
-
-    ctx = gx.get_context(mode="file", project_root_dir=str(settings.home))
-    _docs_site(ctx, settings)
-    suites = _store_suites(ctx, settings)
-    store = ctx.validation_results_store
     new: list[ValidationResultIdentifier] = []
+    validated: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for run_id, source, table, logical_date, path, validated_at in rows:
         p = settings.warehouse / path  # stored relative to the warehouse root
         if not p.exists():
@@ -93,6 +121,10 @@ def build_data_docs(settings: Settings) -> Path | None:
         run = RunIdentifier(run_name=run_id, run_time=validated_at.replace(tzinfo=dt.UTC))
         for kind, items in (("rows", results.get("rows", [])), ("batch", results.get("batch", []))):
             for i, item in enumerate(items):
+                if kind == "batch":
+                    validated.setdefault(item.get("suite_name", table), {})[source] = [
+                        r["expectation_config"] for r in item.get("results", [])
+                    ]
                 key = ValidationResultIdentifier(
                     expectation_suite_identifier=ExpectationSuiteIdentifier(
                         name=item.get("suite_name", table)
@@ -118,13 +150,7 @@ def build_data_docs(settings: Settings) -> Path | None:
                 }
                 store.set(key, ExpectationSuiteValidationResult(**{**item, "meta": info}))
                 new.append(key)
-    index = settings.docs_dir / "index.html"
-    if new or suites or not index.exists():
-        # render the new results and changed suites only (earlier pages stay), then the index
-        with _render_errors(settings.docs_dir):
-            ctx.build_data_docs(site_names=["govbase"], resource_identifiers=[*suites, *new] or None)
-    log.info("Data Docs: %d new validation result(s), %d changed suite(s) rendered", len(new), len(suites))
-    return index
+    return new, validated
 
 
 def _configs(expectations: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
@@ -158,19 +184,79 @@ def _store_suites(ctx: Any, settings: Settings) -> list[Any]:
     return changed
 
 
-def _docs_site(ctx: Any, settings: Settings) -> None:
+def _store_validated_suites(ctx: Any, validated: dict[str, dict[str, list[dict[str, Any]]]]) -> list[Any]:
+    """Store, where it changed, each suite that results name without a table contract of its
+    own (the batch level: null rates and volume bands are set per source), holding the
+    checks each source was last validated against; returns their ids. Every "Expectation
+    Suite" link of a validation page then leads to a page."""
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+    from great_expectations.exceptions import DataContextError
+
+    from etl.validate.runner import gx_suite
+
+    changed = []
+    for name, by_source in sorted(validated.items()):
+        # one expectation per check (type and keywords: GE keeps one of each in a suite),
+        # naming every source validated against it
+        merged: dict[str, dict[str, Any]] = {}
+        for source, configs in sorted(by_source.items()):
+            for e in configs:
+                key = json.dumps([e["type"], e["kwargs"]], sort_keys=True)
+                if key not in merged:
+                    merged[key] = {**e, "meta": {**(e.get("meta") or {}), "sources": []}}
+                meta = merged[key]["meta"]
+                meta["sources"].append(source)
+                origin = (e.get("meta") or {}).get("from")
+                if origin and origin not in str(meta.get("from", "")).split(", "):
+                    meta["from"] = f"{meta['from']}, {origin}" if meta.get("from") else origin
+        expectations = list(merged.values())
+        try:
+            stored = ctx.suites.get(name).to_json_dict()
+        except DataContextError:
+            stored = None
+        if stored is not None and _configs(stored["expectations"]) == _configs(expectations):
+            continue
+        meta = {
+            "description": (
+                f"The batch-level checks the sources were last validated against under {name} "
+                "(meta.sources names them): null rates (max_null_rate) and the volume band "
+                "(volume_band) of schemas/sources/<source>.yml, and the batch-level expectations "
+                "of the table's contract."
+            )
+        }
+        ctx.suites.add_or_update(gx_suite(name, expectations, meta))
+        changed.append(ExpectationSuiteIdentifier(name=name))
+    return changed
+
+
+def _docs_site(ctx: Any, settings: Settings) -> bool:
     """The `govbase` Data Docs site of the context, writing to $GOVBASE_HOME/docs. Its
     folder is stored relative to the context's root (GE resolves it there), so a copied
     or moved home writes its own docs, never the original's; an absolute one, written
-    by an older version, is replaced."""
+    by an older version, is replaced, as is a site of an older version that loaded its
+    assets from CDNs. Returns whether the site's configuration was written (its pages are
+    then all rendered again)."""
+    from etl.publish.docs_offline import view_config
+
     base = os.path.relpath(settings.docs_dir, ctx.root_directory)
     config = {
         "class_name": "SiteBuilder",
         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": base},
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        # GE's walkthrough pop-up and "how to" buttons teach GE's CLI: not govbase's
+        "show_how_to_buttons": False,
+        # the pages' stylesheets and scripts from the site's own static/vendor/, not from CDNs
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "view": view_config(index=True)},
+        "site_section_builders": {
+            "expectations": {"view": view_config()},
+            "validations": {"view": view_config()},
+            "profiling": {"view": view_config()},
+        },
     }
     sites = ctx.config.data_docs_sites or {}
     if "govbase" not in sites:
         ctx.add_data_docs_site("govbase", config)
-    elif sites["govbase"].get("store_backend", {}).get("base_directory") != base:
+        return True
+    if json.dumps(sites["govbase"], sort_keys=True, default=str) != json.dumps(config, sort_keys=True):
         ctx.update_data_docs_site("govbase", config)
+        return True
+    return False

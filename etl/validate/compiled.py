@@ -280,3 +280,31 @@ def suite_result(suite_name: str, results: list[dict[str, Any]], batch: str) -> 
         "meta": {"engine": "govbase-compiled", "batch": batch},
         "id": None,
     }
+
+
+NORMALIZE_EXPECTATION = "expect_column_values_to_be_accepted_by_normalize"
+
+
+def normalize_results(value_errors: pd.DataFrame, delivered_rows: int, source: str) -> list[dict[str, Any]]:
+    """The rows normalize rejected, per column, as results of the custom expectation
+    expect_column_values_to_be_accepted_by_normalize (etl.validate.expectations), so that a
+    column's validation shows them beside its other checks: one expectation result (GE's JSON shape) per column normalize rejected values of:
+    `value_errors` (etl.validate.quarantine.VALUE_ERROR_COLUMNS) counted in distinct
+    delivered rows out of `delivered_rows`, the reasons in meta.reason."""
+    if not len(value_errors) or not delivered_rows:
+        return []
+    errors = value_errors.dropna(subset=["column"])
+    errors = errors[errors["column"].astype(str).str.strip().ne("")]
+    out = []
+    for column, group in errors.groupby(errors["column"].astype(str), sort=True):
+        rows = int(group[["_batch_id", "_row_number"]].drop_duplicates().shape[0])
+        reasons = ",".join(sorted({str(r) for r in group["reason"].dropna()}))
+        config = {
+            "type": NORMALIZE_EXPECTATION,
+            "kwargs": {"column": column},
+            "meta": {"level": "row", "reason": reasons, "from": f"schemas/sources/{source}.yml: normalize"},
+        }
+        result = expectation_result(config, delivered_rows, rows, 0)
+        result["meta"] = {"engine": "govbase-normalize"}
+        out.append(result)
+    return out

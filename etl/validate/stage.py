@@ -63,6 +63,7 @@ def stage_validate(run: StageRun) -> dict[str, Any]:
     runner = SuiteRunner(run.settings.expectations_dir, run.table, source, run.settings.validation_engine)
     value_errors = _value_errors(wd.errors)
     checks = _check_rows(run, runner, value_errors)
+    checks.ge_results = _with_normalize_results(checks.ge_results, value_errors, extracted, run)
     quarantine = assemble(
         value_errors,
         checks.failures,
@@ -104,6 +105,26 @@ def stage_validate(run: StageRun) -> dict[str, Any]:
         run.ledger.fail(message)
         raise ValidationFailed(message)
     return batch.as_summary()
+
+
+def _with_normalize_results(
+    ge_results: list[dict[str, Any]], value_errors: pd.DataFrame, delivered: int, run: StageRun
+) -> list[dict[str, Any]]:
+    """The row-level results with, first, the rows normalize rejected per column
+    (compiled.normalize_results): a value normalize refused is null in the staged batch, so
+    the column's own checks cannot see it; the Data Docs page of the batch shows it beside them."""
+    from etl.validate import compiled
+
+    found = compiled.normalize_results(value_errors, delivered, run.source.name)
+    if not found:
+        return ge_results
+    if not ge_results:
+        return [compiled.suite_result(run.table.name, found, f"{run.source.name}_rows")]
+    first = dict(ge_results[0])
+    results = found + list(first.get("results", []))
+    merged = compiled.suite_result(first.get("suite_name") or run.table.name, results, "")
+    first.update(results=results, success=merged["success"], statistics=merged["statistics"])
+    return [first, *ge_results[1:]]
 
 
 def _value_errors(path: Path) -> pd.DataFrame:

@@ -415,9 +415,10 @@ def test_data_docs_render_compiled_results_once(ingested: Settings) -> None:
         assert any(n.startswith(f"{source}__") and "__batch" in n for n in names), source
     rows_page = next(p for p in pages if p.name.startswith("ps_hukou__") and "__rows" in p.name)
     text = rows_page.read_text(encoding="utf-8")
-    # the custom expectations (compiled results) are on the page
-    assert "expect_column_values_to_be_valid_resident_id" in text
-    assert "expect_resident_id_to_agree_with_birth_date" in text
+    # the custom expectations (compiled results) are on the page, as sentences
+    assert "must be resident ID numbers of 18 characters" in text
+    assert "must equal the birth date encoded in the resident ID" in text
+    assert "expect_resident_id_to_agree_with_birth_date" not in text
     # the header names the data asset: source, logical date and level
     assert f"ps_hukou {DATE} (rows)" in text and "Data asset: None" not in text
     # the full suites built from the contracts: stored in the home's GE context, one page each
@@ -426,7 +427,9 @@ def test_data_docs_render_compiled_results_once(ingested: Settings) -> None:
     assert ("expect_column_values_to_be_unique", "schemas/shared/person.yml: keys") in kinds
     assert ("expect_resident_id_to_agree_with_birth_date", "expectations/person.json") in kinds
     suite_pages = sorted((ingested.docs_dir / "expectations").glob("*.html"))
-    assert {p.stem for p in suite_pages} == set(get_contracts(ingested).tables)
+    tables = set(get_contracts(ingested).tables)
+    # and one per batch-level suite the results name (the checks set per source)
+    assert {p.stem for p in suite_pages} == tables | {f"{t}_batch" for t in tables}
     page = (ingested.docs_dir / "expectations" / "person.html").read_text(encoding="utf-8")
     assert "values must be unique" in page  # GE's rendering of the key's uniqueness
     before = {p: p.stat().st_mtime_ns for p in [*pages, *suite_pages]}

@@ -1,5 +1,6 @@
 """The run report and a department's rejection report, rendered in headless Chromium from a
-real pipeline (demo data of two days ingested, consolidated, classified, shares published).
+real pipeline (demo data of two days ingested, consolidated, classified, shares published:
+the session fixture `published` of tests/integration/conftest.py).
 
 Every figure the tests compare is read from the warehouse with SQL here, never typed in; the
 pages must load nothing from outside the file (every other request is recorded and refused);
@@ -7,38 +8,24 @@ screenshots are kept under the home's reports/ (issue 13.9, issue 14.6)."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browserkit import browser, needs_chromium, open_page
 from typer.testing import CliRunner
 
 from etl import meta
 from etl.cli import app
 from etl.config import Settings, get_settings
 from etl.contracts import get_contracts
-from etl.demo import generate
-from etl.pipeline import run_publish, run_source
 from etl.publish.i18n import Words
 from etl.publish.run_report import build_run_report
-from etl.publish.shares import ShareError
 from etl.quality import REASONS_ZH
-from etl.resolve.stage import consolidate
 
 pytestmark = pytest.mark.integration
-
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-PERSONS, SEED = 500, 31
-browser = pytest.mark.browser
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="no /usr/bin/chromium (`make browser` installs Debian's chromium)"
-)
 
 
 def _cjk_font() -> bool:
@@ -54,58 +41,9 @@ needs_cjk_font = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, str]:
-    """Two days delivered and ingested (two runs), each published and consolidated: rejection
-    reports, classification, department shares and the run report. The second publish may
-    stop at the shares (consolidation brings columns the classifier flags): the run report
-    is written all the same."""
-    settings = get_settings(tmp_path_factory.mktemp("reports") / "home")
-    sources = sorted(get_contracts(settings).sources)
-    run_id = ""
-    for day, drop in (("2026-11-01", "20261101"), ("2026-11-02", "20261102")):
-        generate(settings, persons=PERSONS, seed=SEED, drop_date=drop)
-        run_id = meta.new_run_id()
-        for source in sources:
-            run_source(source, day, run_id, settings=settings)
-        if day == "2026-11-02":
-            consolidate(settings)
-        with contextlib.suppress(ShareError):  # the findings that stop them are in the report
-            run_publish(day, run_id, settings=settings)
-    assert (settings.reports_dir / "runs" / f"{run_id}.html").exists()
-    return settings, run_id
-
-
 def _sql(settings: Settings, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
     with meta.connect(settings, read_only=True) as con:
         return con.execute(query, params or []).fetchall()
-
-
-@contextmanager
-def _page(path: Path, width: int = 1280) -> Iterator[tuple[Any, list[str]]]:
-    """The file opened in headless Chromium; yields (page, requests that tried to leave it)."""
-    from playwright.sync_api import sync_playwright
-
-    outside: list[str] = []
-
-    def guard(route: Any) -> None:
-        url = route.request.url
-        if url.startswith(("file:", "data:")):
-            route.continue_()
-        else:
-            outside.append(url)
-            route.abort()
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
-        try:
-            page = b.new_page(viewport={"width": width, "height": 900})
-            page.route("**/*", guard)
-            page.goto(path.as_uri())
-            page.wait_for_load_state("networkidle")
-            yield page, outside
-        finally:
-            b.close()
 
 
 def _rows(page: Any, table_id: str) -> list[list[str]]:
@@ -126,7 +64,7 @@ def test_the_run_report_shows_the_warehouse(published: tuple[Settings, str]) -> 
     contracts = get_contracts(settings)
     page_path = settings.reports_dir / "runs" / f"{run_id}.html"
     shot = settings.reports_dir / "runs" / "run_report.png"
-    with _page(page_path) as (page, outside):
+    with open_page(page_path) as (page, outside):
         assert page.locator("h1").inner_text().startswith("运行报告")
         assert run_id in page.locator("#run-header").inner_text()
         stages = {r[0]: r for r in _rows(page, "stages")}
@@ -224,7 +162,7 @@ def test_a_department_report_speaks_chinese_and_gives_acceptance_rates(
     (source,) = [s for s in contracts.sources.values() if s.department == dept]
     folder = settings.reports_dir / dept
     shot = folder / "rejections.png"
-    with _page(folder / "rejections.html", width=1000) as (page, outside):
+    with open_page(folder / "rejections.html", width=1000) as (page, outside):
         headings = page.eval_on_selector_all("h1, h2", "hs => hs.map(h => h.innerText)")
         deliveries = _rows(page, "deliveries")
         detail = page.locator(f"#rows-{source.name}")
