@@ -13,6 +13,8 @@ export GOVBASE_HOME ?= $(CURDIR)/var
 export GOVBASE_PSEUDONYM_KEY ?= demo:govbase-demo-pseudonym-key-not-secret
 PERSONS ?= 5000
 SEED ?= 42
+# make test shares the tests over the cores (pytest-xdist, a module at a time): TEST_WORKERS=0 runs them in one process
+TEST_WORKERS ?= auto
 
 .PHONY: help setup demo test test-slow lint fmt airflow airflow-setup airflow-celery browser bench clean
 
@@ -42,8 +44,8 @@ browser:  ## install Debian's chromium, chromium-driver and CJK fonts (fonts-not
 demo: setup  ## generate demo department data and run the whole pipeline through Airflow
 	$(BIN)/python -m etl.orchestration.demo --persons $(PERSONS) --seed $(SEED)
 
-test: setup browser  ## unit + integration tests (slow suites excluded)
-	$(BIN)/pytest -q
+test: setup browser  ## unit + integration tests (slow suites excluded), on every core
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 test-slow: setup  ## the on-demand suites marked slow (the 1 GB extraction memory test, the fault-injection suite: docs/reliability.md, a delivery dropped into a running Airflow: docs/airflow.md)
 	$(BIN)/pytest -q -m slow
