@@ -39,8 +39,16 @@ SourcesOpt = Annotated[
 ]
 
 
-#: --json (before the command): summaries as JSON on stdout instead of tables
+#: --json (before or after the command): summaries as JSON on stdout instead of tables
 _JSON = {"on": False}
+
+
+def json_first(args: list[str]) -> list[str]:
+    """The arguments with every `--json` (before a `--`) moved to the front, where the
+    app's option is read: `govbase status --json` means `govbase --json status`."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if a == "--json"]
+    return flags[:1] + [a for a in args[:end] if a != "--json"] + args[end:]
 
 
 @app.callback()
@@ -682,8 +690,8 @@ def quarantine_replay(
 
 
 def main() -> None:  # pragma: no cover - console entry
-    app()
+    app(args=json_first(sys.argv[1:]), prog_name="govbase")
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    main()

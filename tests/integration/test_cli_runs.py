@@ -98,3 +98,11 @@ def test_publish_and_replay_print_tables_not_dicts(home: Path) -> None:
     assert "{'" not in replayed.stdout and "replay of ps_hukou" in replayed.stdout
     summary = json.loads(_govbase(home, "quarantine", "replay", "-s", "ps_hukou", json_out=True).stdout)
     assert summary["source"] == "ps_hukou" and summary["moved"] >= 0 and summary["still_quarantined"] >= 0
+
+
+def test_json_after_the_command_is_the_same_as_before_it(home: Path) -> None:
+    before = _govbase(home, "status", "--limit", "50", json_out=True)
+    after = _govbase(home, "status", "--limit", "50", "--json")
+    assert before.returncode == after.returncode == 0, after.stderr
+    assert json.loads(after.stdout) == json.loads(before.stdout)
+    assert json.loads(after.stdout)["rows"]

@@ -13,7 +13,7 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from etl.cli import app
+from etl.cli import app, json_first
 
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
@@ -144,3 +144,11 @@ def test_piped_output_is_not_cut_to_80_columns(tmp_path: Path) -> None:
     rows = [line for line in got.stdout.splitlines() if "ps_hukou" in line]
     assert len(rows) == 1 and "public_security" in rows[0] and "person" in rows[0]
     assert "…" not in got.stdout
+
+
+def test_json_is_read_before_or_after_the_command() -> None:
+    assert json_first(["status", "--json", "--limit", "5"]) == ["--json", "status", "--limit", "5"]
+    assert json_first(["--json", "status", "--json"]) == ["--json", "status"]
+    assert json_first(["contracts"]) == ["contracts"]
+    # after `--` it is an argument, not the option
+    assert json_first(["run", "--", "--json"]) == ["run", "--", "--json"]
