@@ -13,8 +13,9 @@ export GOVBASE_HOME ?= $(CURDIR)/var
 export GOVBASE_PSEUDONYM_KEY ?= demo:govbase-demo-pseudonym-key-not-secret
 PERSONS ?= 5000
 SEED ?= 42
-# make test shares the tests over the cores (pytest-xdist, a module at a time): TEST_WORKERS=0 runs them in one process
-TEST_WORKERS ?= auto
+# make test shares the tests over the cores (pytest-xdist, a module at a time), one worker more
+# than cores since many tests wait on Airflow or subprocesses: TEST_WORKERS=0 runs them in one process
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 
 .PHONY: help setup demo test test-slow lint fmt airflow airflow-setup airflow-celery browser bench clean
 

@@ -41,14 +41,14 @@ def contracts() -> Contracts:
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """`make test` runs on both cores (pytest-xdist): tests are shared out a module at a time,
     so every module-scoped fixture (a generated and ingested demo home) is built once, and
-    the Airflow tests (tests/dags, whose session fixtures start an Airflow) stay together on
-    one worker, so only one Airflow is started."""
+    the tests on the shared running Airflow (tests/dags/running/, whose session fixture
+    starts an `airflow standalone`) stay together on one worker, so only one is started."""
     from xdist.scheduler import LoadScopeScheduling
 
     class ByModule(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            if nodeid.startswith("tests/dags/"):
-                return "tests/dags"
+            if nodeid.startswith("tests/dags/running/"):
+                return "tests/dags/running"
             return nodeid.split("::", 1)[0]
 
     return ByModule(config, log)

@@ -115,14 +115,44 @@ def watch(base_url: str, proc: subprocess.Popen[bytes], interval: float = 5.0, m
 
 
 def stop(proc: subprocess.Popen[bytes]) -> int:
-    """Stop `airflow standalone` (it stops its components on SIGINT) and return its code."""
+    """Stop `airflow standalone` (it stops its components on SIGINT) and return its code;
+    then end what is left of its process group (components still shutting down, or
+    orphaned when standalone itself was killed): SIGTERM, then SIGKILL."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         try:
-            return proc.wait(timeout=60)
+            proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
-    return proc.wait()
+    code = proc.wait()
+    end_group(proc.pid)
+    return code
+
+
+def end_group(pgid: int, grace: float = 15.0) -> None:
+    """Signal the process group `pgid` (SIGTERM, then SIGKILL) until none of it is left."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if not group_alive(pgid):
+                return
+            time.sleep(0.2)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a live (not zombie) process of process group `pgid` is left (Linux /proc)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def banner(base_url: str, password: str | None, passwords: Path, dags_folder: str) -> str:
@@ -152,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     setup(env)
     passwords = Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
     ensure_admin_password(passwords, os.environ.get("GOVBASE_AIRFLOW_ADMIN_PASSWORD"))
-    proc = subprocess.Popen([airflow_bin(), "standalone"], env=env)
+    # its own process group (same session): stop() ends every component it leaves behind
+    proc = subprocess.Popen([airflow_bin(), "standalone"], env=env, process_group=0)
     try:
         wait_until_ready(base_url, proc, ns.timeout)
         print(
@@ -160,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         code = watch(base_url, proc)
+        end_group(proc.pid)  # standalone ended by itself: nothing of it stays behind
     except AirflowStartError as exc:
         print(f"govbase: Airflow failed: {exc}; stopping", file=sys.stderr)
         stop(proc)

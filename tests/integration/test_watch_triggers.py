@@ -1,7 +1,7 @@
 """The asset watchers' triggers (etl.orchestration.watchers), their async run() against real
 folders, a real SQLite source table and a real DuckDB catalog; the state store is a dict
 behind the aget/aset calls Airflow's asset state store answers in the triggerer
-(tests/dags/test_watch_delivery.py runs them in a real triggerer)."""
+(tests/dags/running/test_watch_delivery.py runs them in a real triggerer)."""
 
 from __future__ import annotations
 
