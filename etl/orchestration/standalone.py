@@ -144,15 +144,21 @@ def end_group(pgid: int, grace: float = 15.0) -> None:
 
 
 def group_alive(pgid: int) -> bool:
-    """Whether a live (not zombie) process of process group `pgid` is left (Linux /proc)."""
+    """Whether a live (not zombie) process of process group `pgid` is left."""
+    return bool(live_pids(pgrp=pgid))
+
+
+def live_pids(*, pgrp: int | None = None, session: int | None = None) -> list[int]:
+    """Live (not zombie) processes of a process group or a session (Linux /proc)."""
+    pids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rpartition(")")[2].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+        if fields[0] != "Z" and (int(fields[2]) == pgrp or int(fields[3]) == session):
+            pids.append(int(stat.parent.name))
+    return pids
 
 
 def banner(base_url: str, password: str | None, passwords: Path, dags_folder: str) -> str:

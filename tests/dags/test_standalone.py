@@ -19,6 +19,7 @@ from airflow_support import free_port, stop
 
 from etl.config import get_settings
 from etl.orchestration.airflow_env import airflow_env
+from etl.orchestration.standalone import live_pids
 
 pytestmark = pytest.mark.integration
 
@@ -94,13 +95,5 @@ def test_banner_only_once_the_ui_answers_with_the_real_url(tmp_path: Path) -> No
 
 
 def session_pids(sid: int) -> list[int]:
-    """Live (not zombie) processes of session sid (the standalone started its own session)."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            pids.append(int(stat.parent.name))
-    return pids
+    """Live processes of session sid (the test starts the standalone in its own session)."""
+    return live_pids(session=sid)
