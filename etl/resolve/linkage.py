@@ -1,8 +1,9 @@
 """Link an entity's records into clusters: exact on a valid identifier, Splink otherwise.
 
 The model is Splink's (DuckDB backend), declared in schemas/resolve/<entity>.yml and
-trained as etl.resolve.model says. Pairs: the blocked pairs scored at or above the review
-threshold. A full run scores every blocked pair; an incremental run (a `Previous` linkage)
+trained as etl.resolve.model says. Pairs: the blocked pairs with at least one record
+lacking a valid identifier (etl.resolve.config.SCORED), scored at or above the review
+threshold. A full run scores every such pair; an incremental run (a `Previous` linkage)
 scores only the pairs with a new or changed record (its content hash differs from the
 previous run's) and keeps the previous run's pairs between unchanged records: with the
 same frozen model those pairs score the same, so incremental and full give the same pairs,

@@ -36,7 +36,7 @@ import duckdb
 import pandas as pd
 
 from etl.faults import checkpoint
-from etl.resolve.config import ResolveConfig, splink_settings
+from etl.resolve.config import ResolveConfig, rule_sqls, splink_settings
 
 log = logging.getLogger(__name__)
 
@@ -142,16 +142,6 @@ def load(warehouse: Path, model_path: str) -> Model | None:
 
 
 # ---------------------------------------------------------------- scoring
-def rule_sqls(cfg: ResolveConfig) -> list[str]:
-    """The blocking rules as DuckDB conditions over `l` and `r`."""
-    from splink import block_on
-
-    return [
-        block_on(*r).get_blocking_rule("duckdb").blocking_rule_sql if isinstance(r, list) else r
-        for r in cfg.blocking_rules
-    ]
-
-
 def candidates(records: pd.DataFrame, delta: pd.Series, cfg: ResolveConfig) -> pd.Series:
     """The records a blocking rule pairs with a record of `delta` (delta records included)."""
     con = duckdb.connect()
