@@ -4,16 +4,26 @@
 takes seconds for a few hundred thousand values (8.7 s for 200,000 in 800,000 on this
 machine) where pyarrow's own `is_in` takes 0.3 s; the linkage asks it of every record on
 every run. Tested against `Series.isin` (tests/unit/test_frames.py).
+
+`duck_df`: a DuckDB result as pandas, as DuckDB's own `.df()` types it (dates and
+timestamps as datetime64[us], integers and booleans holding nulls as pandas' nullable
+Int64 / boolean, text as pandas' string), but through Arrow: `.df()` builds Python
+objects for text and dates (6.6 s for the 790,000 person records at 400,000 persons,
+2.7 s through Arrow). Tested against `.df()` (tests/unit/test_frames.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 def _arrow(values: pd.Series | pd.Index | np.ndarray | Iterable[object]) -> pa.Array:
@@ -24,7 +34,7 @@ def _arrow(values: pd.Series | pd.Index | np.ndarray | Iterable[object]) -> pa.A
         return got.cast(pa.string())
     if isinstance(values, pd.Series | pd.Index):
         values = values.to_numpy(dtype=object)
-    return pa.array([None if pd.isna(v) else str(v) for v in values], type=pa.string())
+    return pa.array([None if v is None or v is pd.NA or v != v else str(v) for v in values], type=pa.string())
 
 
 def isin(series: pd.Series, among: pd.Series | pd.Index | np.ndarray | Iterable[object]) -> np.ndarray:
@@ -38,4 +48,30 @@ def isin(series: pd.Series, among: pd.Series | pd.Index | np.ndarray | Iterable[
     return np.asarray(got.fill_null(False), dtype=bool)
 
 
-__all__ = ["isin"]
+def duck_df(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> pd.DataFrame:
+    """The result of `sql` on `con` as `con.execute(sql, params).df()` would give it."""
+    table = con.sql(sql, params=params).to_arrow_table()
+    columns, nullable = [], {}
+    for i, f in enumerate(table.schema):
+        col = table.column(i)
+        if pa.types.is_date(f.type) or (
+            pa.types.is_timestamp(f.type) and f.type.tz is None and f.type.unit != "us"
+        ):
+            col = col.cast(pa.timestamp("us"))
+        elif pa.types.is_decimal(f.type):
+            col = col.cast(pa.float64())
+        elif col.null_count and pa.types.is_integer(f.type):
+            width = f.type.bit_width
+            nullable[f.name] = pd.api.types.pandas_dtype(
+                f"Int{width}" if pa.types.is_signed_integer(f.type) else f"UInt{width}"
+            )
+        elif col.null_count and pa.types.is_boolean(f.type):
+            nullable[f.name] = pd.BooleanDtype()
+        columns.append(col)
+    out = pa.table(columns, names=table.schema.names).to_pandas()
+    for name, dtype in nullable.items():
+        out[name] = out[name].astype(dtype)
+    return out
+
+
+__all__ = ["duck_df", "isin"]

@@ -338,11 +338,12 @@ def rule_sqls(cfg: ResolveConfig) -> list[str]:
 def splink_settings(cfg: ResolveConfig) -> Any:
     """Splink SettingsCreator for deduplicating the entity's records (unique id rec_id)."""
     from splink import SettingsCreator
+    from splink.blocking_rule_library import CustomRule
 
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="rec_id",
-        blocking_rules_to_generate_predictions=list(rule_sqls(cfg)),
+        blocking_rules_to_generate_predictions=[CustomRule(sql) for sql in rule_sqls(cfg)],
         comparisons=[build_comparison(c) for c in cfg.comparisons],
         # the comparison level (gamma) and weight of each comparison, for clerical review; the
         # matching values come along in memory but are never stored

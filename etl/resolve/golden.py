@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 
 from etl.contracts import Contracts, SharedTable
-from etl.frames import isin
+from etl.frames import duck_df, isin
 
 DEFAULT_RULES = ("trust", "recent", "frequent")
 LINEAGE = ["rec_id", "_table", "_source", "_batch_id", "_row_number", "record_key"]
@@ -112,7 +112,7 @@ def choose(
         con.register("recs", _text_view(records, attributes))
         con.register("trust_t", trust)
         rules = {a: list(table.column(a).survivorship or DEFAULT_RULES) for a in attributes}
-        parts = [con.execute(_attribute_sql(attr, chain)).df() for attr, chain in rules.items()]
+        parts = [duck_df(con, _attribute_sql(attr, chain)) for attr, chain in rules.items()]
     finally:
         con.close()
     parts = [p for p in parts if len(p)] or parts[:1]
@@ -212,26 +212,27 @@ def choose_incremental(
     touched masters, plus a join refreshing the kept choices' delivery lineage (a redelivered
     record keeps its rec_id, its batch and row are the latest delivery's)."""
     again = touched(records, base)
+    sub = records[isin(records["master_id"], again)] if again else records.iloc[:0]
+    new = choose(sub, table, attributes, trust) if len(sub) else None
     con = duckdb.connect()
     try:
         con.register("again", pd.DataFrame({"master_id": pd.Series(again, dtype="string")}))
         con.register("recs", records[["master_id", *LINEAGE]])
         con.register("prov", base.provenance)
-        sub = records[isin(records["master_id"], again)] if again else records.iloc[:0]
-        kept = con.execute(
-            f"""select p.master_id, p.attribute, {", ".join("r." + c for c in LINEAGE)}, p.rule
+        kept = f"""select p.master_id, p.attribute, {", ".join("r." + c for c in LINEAGE)}, p.rule
             from prov p join recs r on r.rec_id = p.rec_id and r.master_id = p.master_id
             where p.master_id not in (select master_id from again)"""
-        ).df()
+        if new is not None and len(new):
+            con.register("new", new)
+            kept += f" union all select master_id, attribute, {', '.join(LINEAGE)}, rule from new"
+        # one materialisation, in order (a concatenation and a sort in pandas copied it twice)
+        chosen = duck_df(con, f"select * from ({kept}) order by master_id, attribute")
         con.register("gold", base.golden)
         kept_gold = con.execute(
             "select * from gold where master_id not in (select master_id from again)"
         ).df()
     finally:
         con.close()
-    new = choose(sub, table, attributes, trust) if len(sub) else None
-    chosen = pd.concat([kept, new], ignore_index=True) if new is not None and len(new) else kept
-    chosen = chosen.sort_values(["master_id", "attribute"], ignore_index=True)
     gold_new = golden(sub, new if new is not None else chosen.iloc[:0], attributes, "master_id")
     kept_gold = kept_gold[gold_new.columns]
     for col in gold_new.columns:

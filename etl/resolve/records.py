@@ -14,6 +14,7 @@ import pandas as pd
 
 from etl.contracts import DUCKDB_TYPES, Contracts
 from etl.errors import StageOrderError
+from etl.frames import duck_df
 from etl.resolve.config import DELIVERY_COLUMNS, ResolveConfig
 
 
@@ -72,7 +73,7 @@ def records_sql(con: duckdb.DuckDBPyConnection, cfg: ResolveConfig, contracts: C
 def load_records(con: duckdb.DuckDBPyConnection, cfg: ResolveConfig, contracts: Contracts) -> pd.DataFrame:
     """The entity's records with their features, ordered by rec_id (deterministic input)."""
     feats = "".join(f", {sql} as {name}" for name, sql in cfg.features.items())
-    return con.execute(f"select *{feats} from ({records_sql(con, cfg, contracts)}) order by rec_id").df()
+    return duck_df(con, f"select *{feats} from ({records_sql(con, cfg, contracts)}) order by rec_id")
 
 
 def content_hash(records: pd.DataFrame) -> pd.Series:
@@ -88,7 +89,7 @@ def content_hash(records: pd.DataFrame) -> pd.Series:
     con = duckdb.connect()
     try:
         con.register("recs", records[cols].assign(_pos=np.arange(len(records))))
-        got = con.execute(f"select left(md5(concat_ws(chr(31), {text})), 16) from recs order by _pos").df()
+        got = duck_df(con, f"select left(md5(concat_ws(chr(31), {text})), 16) from recs order by _pos")
     finally:
         con.close()
     return pd.Series(got.iloc[:, 0].to_numpy(), index=records.index, dtype="string")

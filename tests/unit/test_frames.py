@@ -31,3 +31,25 @@ def test_isin_empty_sides() -> None:
     np.testing.assert_array_equal(isin(s, set()), [False, False])
     assert isin(s.iloc[:0], ["a"]).shape == (0,)
     np.testing.assert_array_equal(isin(s, pd.Series(["b", None], dtype="str")), [False, True])
+
+
+def test_duck_df_types_as_duckdb_df() -> None:
+    import duckdb
+
+    from etl.frames import duck_df
+
+    con = duckdb.connect()
+    q = """select i, 'x' || i as s, case when i % 3 = 0 then null else 's' || i end as s_null,
+                  date '2020-01-01' + i::int as d, case when i % 4 = 0 then null else date '1990-05-06' end as d_null,
+                  timestamp '2026-11-01 08:00:00' + to_seconds(i) as ts,
+                  case when i % 5 = 0 then null else i end as i_null,
+                  case when i % 6 = 0 then null else i::int end as i32_null, i::smallint as i16, i % 2 = 0 as b,
+                  case when i % 7 = 0 then null else i % 2 = 0 end as b_null, i * 0.5 as f,
+                  case when i % 2 = 0 then null else '张' end as zh
+           from range(200) t(i) order by i"""
+    want = con.execute(q).df()
+    got = duck_df(con, q)
+    assert [str(t) for t in got.dtypes] == [str(t) for t in want.dtypes]
+    pd.testing.assert_frame_equal(got, want)
+    empty = duck_df(con, q + " limit 0")
+    assert list(empty.columns) == list(want.columns) and len(empty) == 0
