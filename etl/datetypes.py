@@ -67,7 +67,7 @@ def as_datetimes(frame: pd.DataFrame) -> pd.DataFrame:
     todo = [c for c in frame.columns if isinstance(frame[c].dtype, pd.ArrowDtype) and frame[c].dtype == DATE]
     if not todo:
         return frame
-    out = frame.copy()
+    out = frame.copy(deep=False)  # copy-on-write: the other columns are not copied
     for c in todo:
         out[c] = out[c].astype("datetime64[us]")
     return out

@@ -15,6 +15,8 @@ import datetime as dt
 
 import pandas as pd
 
+from etl.frames import isin
+
 
 def _hash(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
     as_text = frame[columns].astype("string").fillna("\x00")
@@ -35,7 +37,7 @@ def scd2(previous: pd.DataFrame | None, golden: pd.DataFrame, id_col: str, as_of
     same = cur[id_col].map(new_hash) == cur["_version_hash"]
     kept = cur[same.fillna(False).astype(bool)]
     closed = cur[~same.fillna(False).astype(bool)].assign(valid_to=pd.Timestamp(as_of), is_current=False)
-    opened = now[~now[id_col].isin(kept[id_col])]
+    opened = now[~isin(now[id_col], kept[id_col])]
     out = pd.concat([old, closed, kept, opened], ignore_index=True)
     out["valid_from"] = pd.to_datetime(out["valid_from"])
     out["valid_to"] = pd.to_datetime(out["valid_to"])

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from etl.frames import isin
+
 ID_MAP_COLUMNS = ["master_id", "merged_into", "split_from", "run_id", "reason"]
 
 
@@ -59,7 +61,8 @@ def assign(
         {"master_id": m, "merged_into": keep[c], "split_from": None, "run_id": run_id, "reason": "merged"}
         for m, c in zip(merged["master_id"], merged["cluster"], strict=True)
     ]
-    need = sorted(set(cur["cluster"]) - set(keep.index))
+    clusters_u = cur["cluster"].drop_duplicates()
+    need = clusters_u[~isin(clusters_u, keep.index)].sort_values().tolist()
     new_ids = {c: format_id(prefix, digits, last_value + i + 1) for i, c in enumerate(need)}
     split_of = lost.drop_duplicates("cluster").set_index("cluster")["master_id"]
     for c, m in new_ids.items():
@@ -73,8 +76,8 @@ def assign(
                     "reason": "split",
                 }
             )
-    mapping = {**keep.to_dict(), **new_ids}
-    out = pd.DataFrame({"rec_id": cur["rec_id"], "master_id": cur["cluster"].map(mapping)})
+    mapping = pd.concat([keep, pd.Series(new_ids, dtype="string")]) if new_ids else keep
+    out = pd.DataFrame({"rec_id": cur["rec_id"], "master_id": cur["cluster"].map(mapping).astype("string")})
     return Assignment(
         records=out.sort_values("rec_id", ignore_index=True),
         id_map=pd.DataFrame(rows, columns=ID_MAP_COLUMNS),

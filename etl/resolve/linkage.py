@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from etl.frames import isin
 from etl.normalize.identifiers import is_canonical_credit_code, is_canonical_resident_id
 from etl.resolve.config import ResolveConfig
 from etl.resolve.model import PAIR_COLUMNS, Model, score, train
@@ -74,7 +75,7 @@ def _edges(
     if decisions is not None and len(decisions):
         key = edges["rec_id_l"] + "\x1f" + edges["rec_id_r"]
         rejected = decisions[decisions["decision"] == "reject"]
-        edges = edges[~key.isin(rejected["rec_id_l"] + "\x1f" + rejected["rec_id_r"])]
+        edges = edges[~isin(key, rejected["rec_id_l"] + "\x1f" + rejected["rec_id_r"])]
         accepted = decisions[decisions["decision"] == "accept"][["rec_id_l", "rec_id_r"]]
         edges = pd.concat([edges, accepted.assign(match_probability=1.0)], ignore_index=True)
     return edges.drop_duplicates(["rec_id_l", "rec_id_r"]).reset_index(drop=True)
@@ -129,12 +130,12 @@ def _split_conflicts(
     findings: list[dict[str, Any]] = []
     if not bad:
         return comps, findings
-    e = edges[edges["rec_id_l"].map(cluster_of).isin(bad)].copy()
+    e = edges[isin(edges["rec_id_l"].map(cluster_of), bad)].copy()
     e["accepted"] = [(a, b) in accepted for a, b in zip(e["rec_id_l"], e["rec_id_r"], strict=True)]
     e = e.sort_values(
         ["accepted", "match_probability", "rec_id_l", "rec_id_r"], ascending=[False, False, True, True]
     )
-    parent: dict[str, str] = {r: r for r in comps.loc[comps["cluster"].isin(bad), "rec_id"]}
+    parent: dict[str, str] = {r: r for r in comps.loc[isin(comps["cluster"], bad), "rec_id"]}
     label: dict[str, frozenset[str]] = {
         r: frozenset() if pd.isna(ids[r]) else frozenset([str(ids[r])]) for r in parent
     }
@@ -158,7 +159,7 @@ def _split_conflicts(
         parent[drop] = keep
         label[keep] = label[keep] | label[drop]
     out = comps.copy()
-    sub = out["rec_id"].isin(parent.keys())
+    sub = isin(out["rec_id"], parent.keys())
     out.loc[sub, "cluster"] = out.loc[sub, "rec_id"].map(root)
     out.loc[sub, "cluster"] = out[sub].groupby("cluster")["rec_id"].transform("min")
     for c in sorted(set(n_ids[n_ids > 1].index) & bad):
@@ -185,9 +186,9 @@ def _pairs(
         return score(records, cfg, model).assign(run_id=run_id), len(records)
     before = records["rec_id"].map(previous.hashes)
     delta = (before.isna() | (records["content_hash"] != before)).fillna(True).astype(bool)
-    unchanged = set(records.loc[~delta, "rec_id"])
+    unchanged = records.loc[~delta, "rec_id"]
     old = previous.pairs
-    kept = old[old["rec_id_l"].isin(unchanged) & old["rec_id_r"].isin(unchanged)]
+    kept = old[isin(old["rec_id_l"], unchanged) & isin(old["rec_id_r"], unchanged)]
     new = score(records, cfg, model, delta).assign(run_id=run_id)
     parts = [p for p in (kept, new) if len(p)]
     pairs = pd.concat(parts, ignore_index=True) if parts else new

@@ -36,6 +36,7 @@ import duckdb
 import pandas as pd
 
 from etl.faults import checkpoint
+from etl.frames import isin
 from etl.resolve.config import ResolveConfig, rule_sqls, splink_settings
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ def candidates(records: pd.DataFrame, delta: pd.Series, cfg: ResolveConfig) -> p
         hit = {r[0] for r in con.execute(" union ".join(sides)).fetchall()}
     finally:
         con.close()
-    return delta | records["rec_id"].isin(hit)
+    return delta | isin(records["rec_id"], hit)
 
 
 def score(

@@ -77,13 +77,21 @@ def load_records(con: duckdb.DuckDBPyConnection, cfg: ResolveConfig, contracts: 
 
 def content_hash(records: pd.DataFrame) -> pd.Series:
     """Per record, a digest of what linkage reads of it (every column but its delivery
-    lineage): a record whose hash is unchanged since the last run is not scored again."""
+    lineage): a record whose hash is unchanged since the last run is not scored again.
+    16 hex digits of the MD5 of the columns' text (sorted by name, null as NUL, separated
+    by the unit separator), computed by DuckDB on every core: pandas' hashing of the text
+    took 7 s of a full run at 400,000 persons."""
     cols = sorted(c for c in records.columns if c not in DELIVERY_COLUMNS and c != "content_hash")
-    text = records[cols].astype("string").fillna("\x00")
-    digest = pd.util.hash_pandas_object(text, index=False).to_numpy(dtype="uint64")
-    # 16 lower-case hex digits per record, big-endian: f"{d:016x}" without a loop in Python
-    hexed = np.frombuffer(digest.astype(">u8").tobytes().hex().encode("ascii"), dtype="S16")
-    return pd.Series(hexed.astype("U16"), index=records.index, dtype="string")
+    if records.empty:
+        return pd.Series([], index=records.index, dtype="string")
+    text = ", ".join(f'coalesce(cast("{c}" as varchar), chr(0))' for c in cols)
+    con = duckdb.connect()
+    try:
+        con.register("recs", records[cols].assign(_pos=np.arange(len(records))))
+        got = con.execute(f"select left(md5(concat_ws(chr(31), {text})), 16) from recs order by _pos").df()
+    finally:
+        con.close()
+    return pd.Series(got.iloc[:, 0].to_numpy(), index=records.index, dtype="string")
 
 
 def add_features(frame: pd.DataFrame, cfg: ResolveConfig) -> pd.DataFrame:

@@ -234,10 +234,10 @@ def _golden_base(
         return None
     id_col = f"{cfg.name}_id"
     gold = store.read_core(con, settings, cfg.name)
-    prov = store.read_core(con, settings, "provenance")
+    prov = store.read_core(con, settings, "provenance", entity=cfg.name)
     if recs is None or gold is None or prov is None or "content_hash" not in recs:
         return None
-    prov = prov[prov["entity"] == cfg.name].drop(columns=["entity", "run_id"])
+    prov = prov.drop(columns=["entity", "run_id"])
     return golden.Base(
         records=recs.rename(columns={id_col: "master_id"}),
         golden=gold.rename(columns={id_col: "master_id"}),

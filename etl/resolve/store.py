@@ -72,13 +72,17 @@ def ensure(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL_CORE)
 
 
-def read_core(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) -> pd.DataFrame | None:
-    """The current content of core.<table>, or None before its first run."""
+def read_core(
+    con: duckdb.DuckDBPyConnection, settings: Settings, table: str, entity: str | None = None
+) -> pd.DataFrame | None:
+    """The current content of core.<table>, or None before its first run; `entity`: only
+    its rows (a table shared by the entities, e.g. provenance: read without the other's)."""
     row = con.execute("select path from meta.core_table where table_name = ?", [table]).fetchone()
     if not row:
         return None
+    filters = [("entity", "==", entity)] if entity is not None else None
     # DATE columns as datetime64, as consolidation handles dates in memory (etl.datetypes)
-    return as_datetimes(pd.read_parquet(settings.warehouse / row[0]))
+    return as_datetimes(pd.read_parquet(settings.warehouse / row[0], filters=filters))
 
 
 def read_published(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame | None:
