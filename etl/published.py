@@ -15,17 +15,35 @@ Tables, not views over Parquet, on purpose: the snapshot is then self-contained.
 would name Parquet files that DuckDB resolves against the reading process's working
 directory (or its `file_search_path`), so an analyst opening the file from elsewhere
 would find no files; and the writer deletes superseded files after each publish, so a
-reader still on an older snapshot would fail on files that are gone. The cost is a copy
-of the data per publish (figures in docs/performance.md).
+reader still on an older snapshot would fail on files that are gone.
+
+What is copied when: the temporary file starts as a copy of the published catalog
+(`shutil.copyfile`), and in one transaction of the writer's connection only the relations
+that changed are copied again (`create or replace table`), the ones the writer no longer
+has dropped, and `meta.published` and `meta._catalog_fingerprint` rewritten. A view whose
+SQL reads nothing but `read_parquet` over literal local paths or globs, with only
+functions DuckDB calls consistent, is kept when its fingerprint is unchanged: sha256 of
+DuckDB's version, the view's SQL, and path, size, mtime_ns and inode of every file it
+resolves to (DuckDB's glob, through the warehouse's file_search_path). Base tables (meta.*)
+and views reading tables are copied every time. Everything is copied anew (a full copy)
+when there is no catalog yet, it has a WAL or no fingerprint table, it cannot be opened
+(checked in a connection of its own), or more than half of its blocks are free (the
+bound on the file's growth: replaced tables leave free blocks the next copy reuses).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -42,24 +60,59 @@ log = logging.getLogger(__name__)
 _INTERNAL = ("main", "information_schema", "pg_catalog")
 
 
+#: table of the published catalog: (schema_name, name, fingerprint) of each relation copied
+#: from a view over Parquet files (`_fingerprint`); the next publish keeps those unchanged
+FINGERPRINTS = "_catalog_fingerprint"
+
+
 class CatalogMissing(GovbaseError):
     """No published catalog yet, and the writer is busy making the first one."""
 
 
-def publish_catalog(settings: Settings, run_id: str | None = None) -> Path:
-    """Replace the published catalog by a snapshot of the writer's catalog (atomically);
-    returns its path. Takes the writer lock (re-entrant: callers usually hold it)."""
+@dataclass(frozen=True)
+class Publication:
+    """What one publish of the catalog did: relations ("schema.name") copied from the
+    writer, kept from the previous catalog, dropped from it; `full` says why nothing
+    could be kept (None: an incremental publish)."""
+
+    path: Path
+    full: str | None
+    copied: tuple[str, ...]
+    kept: tuple[str, ...]
+    dropped: tuple[str, ...]
+    seconds: float
+    cpu_seconds: float
+
+    def __str__(self) -> str:
+        total = len(self.copied) + len(self.kept)
+        how = (
+            f"full copy: {self.full}" if self.full else f"{len(self.kept)} kept, {len(self.dropped)} dropped"
+        )
+        return (
+            f"published catalog: {len(self.copied)} of {total} relations copied, {how} "
+            f"({self.seconds:.1f} s, {self.cpu_seconds:.1f} s CPU)"
+        )
+
+
+def publish_catalog(settings: Settings, run_id: str | None = None) -> Publication:
+    """Replace the published catalog by a snapshot of the writer's catalog (atomically),
+    copying only the relations that changed since the previous one (module docstring);
+    returns what it did. Takes the writer lock (re-entrant: callers usually hold it)."""
     target = settings.catalog_path
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    started, cpu = time.perf_counter(), time.process_time()
     with writer_lock(settings, run_id):
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         sweep_catalog(settings, keep=tmp)  # snapshots a killed writer began
         try:
+            previous, why_full = _previous(target, tmp)
+            if previous is None:
+                _discard(tmp)  # a copy found unusable: start from an empty file
             with meta.connect(settings) as con:
                 con.execute(f"attach {meta.sql_literal(str(tmp))} as published")
                 try:
-                    _copy_into(con, "published", run_id)
+                    copied, kept, dropped = _copy_into(con, "published", run_id, settings, previous or {})
                 finally:
                     con.execute("detach published")  # checkpoints: the file is whole, no WAL
             _fsync(tmp)
@@ -67,11 +120,20 @@ def publish_catalog(settings: Settings, run_id: str | None = None) -> Path:
             os.replace(tmp, target)
             checkpoint("catalog:after_replace")
         except BaseException:
-            tmp.unlink(missing_ok=True)
-            Path(f"{tmp}.wal").unlink(missing_ok=True)
+            _discard(tmp)
             raise
         _fsync(target.parent)
-    return target
+    done = Publication(
+        target,
+        why_full,
+        tuple(copied),
+        tuple(kept),
+        tuple(dropped),
+        time.perf_counter() - started,
+        time.process_time() - cpu,
+    )
+    log.info("%s", done)
+    return done
 
 
 @contextmanager
@@ -96,12 +158,15 @@ def publishing(settings: Settings, run_id: str | None, *, enabled: bool = True) 
     publish_catalog(settings, run_id)
 
 
-def _relations(con: duckdb.DuckDBPyConnection, db: str) -> tuple[list[str], list[tuple[str, str]]]:
-    """The writer's own schemas and every (schema, table or view) in them."""
+def _relations(
+    con: duckdb.DuckDBPyConnection, db: str
+) -> tuple[list[str], list[tuple[str, str, str | None]]]:
+    """The schemas of database `db` and every (schema, table or view, the view's SQL or
+    None for a table) in them."""
     relations = con.execute(
-        "select schema_name, table_name from duckdb_tables() where database_name = ? and not internal "
-        "union all select schema_name, view_name from duckdb_views() where database_name = ? and not internal "
-        "order by 1, 2",
+        "select schema_name, table_name, null from duckdb_tables() where database_name = ? and not internal "
+        "union all select schema_name, view_name, sql from duckdb_views() where database_name = ? "
+        "and not internal order by 1, 2",
         [db, db],
     ).fetchall()
     schemas = [
@@ -111,21 +176,190 @@ def _relations(con: duckdb.DuckDBPyConnection, db: str) -> tuple[list[str], list
         ).fetchall()
         if s not in _INTERNAL
     ]
-    return schemas, [(s, n) for s, n in relations if s not in _INTERNAL]
+    return schemas, [(s, n, sql) for s, n, sql in relations if s not in _INTERNAL]
 
 
-def _copy_into(con: duckdb.DuckDBPyConnection, alias: str, run_id: str | None) -> None:
-    """Every table and view of the writer's schemas, as tables of database `alias`."""
+def _previous(target: Path, tmp: Path) -> tuple[dict[tuple[str, str], str] | None, str | None]:
+    """Start `tmp` as a copy of the published catalog and return its fingerprints, or
+    (None, why) when the next snapshot must be a full copy. The copy is checked in a
+    connection of its own (a damaged file must not touch the writer's connection)."""
+    if not target.exists():
+        return None, "no catalog yet"
+    if Path(f"{target}.wal").exists():
+        return None, "the previous catalog has a WAL"
+    shutil.copyfile(target, tmp)  # copy_file_range on Linux: within the kernel
+    try:
+        with duckdb.connect(str(tmp), read_only=True) as con:
+            found = con.execute(
+                "select count(*) from duckdb_tables() where schema_name = 'meta' and table_name = ?",
+                [FINGERPRINTS],
+            ).fetchall()[0][0]
+            if not found:
+                return None, "the previous catalog has no fingerprints"
+            free, total = con.execute(
+                "select free_blocks, total_blocks from pragma_database_size() where database_name = current_database()"
+            ).fetchall()[0]
+            if total and free * 2 > total:
+                return None, f"{free} of the previous catalog's {total} blocks free"
+            rows = con.execute(f"select schema_name, name, fingerprint from meta.{FINGERPRINTS}").fetchall()
+    except duckdb.Error as exc:
+        return None, f"the previous catalog is unreadable ({type(exc).__name__})"
+    return {(s, n): f for s, n, f in rows}, None
+
+
+#: SQL value keywords DuckDB parses as column references and binds to the moment
+_SPECIAL = frozenset(
+    {"current_timestamp", "current_time", "current_date", "localtimestamp", "localtime", "current_user",
+     "current_role", "session_user", "user", "current_catalog", "current_schema"}
+)  # fmt: skip
+
+
+def _read_parquet(fn: dict[str, Any]) -> tuple[list[str] | None, list[Any]]:
+    """(the local paths or globs, the other arguments) of a `read_parquet` call of the
+    parsed SQL; paths None for another table function, or paths not given as literals."""
+    args = fn.get("arguments") or []
+    if fn.get("function_name") not in ("read_parquet", "parquet_scan") or not args or args[0]["name"]:
+        return None, []
+    paths = _literals(args[0]["expression"])
+    if not paths or any("://" in f or f.startswith("~") for f in paths):
+        return None, []
+    return paths, args[1:]
+
+
+def _literals(node: dict[str, Any]) -> list[str] | None:
+    """A string constant or a list of them, parsed; None for anything else."""
+    if node.get("class") == "CONSTANT" and node["literal"].get("kind") == "STRING":
+        return [node["literal"]["text"]]
+    if node.get("class") == "FUNCTION" and node.get("function_name") == "list_value":
+        found = [_literals(a["expression"]) for a in node["arguments"]]
+        return None if any(f is None for f in found) else [x for f in found if f for x in f]
+    return None
+
+
+def _parquet_files(con: duckdb.DuckDBPyConnection, sql: str, consistent: frozenset[str]) -> list[str] | None:
+    """The path literals (or globs) of `read_parquet` a view's SQL names, when they are all
+    it reads: no table, view or other table function, and only functions DuckDB calls
+    consistent (same result for the same input: not now(), random()); None otherwise."""
+    head, sep, body = sql.partition(" AS ")
+    if not sep or not head.startswith("CREATE VIEW "):
+        return None
+    try:
+        tree = json.loads(con.execute("select json_serialize_sql(?)", [body]).fetchall()[0][0])
+    except duckdb.Error:
+        return None
+    if tree.get("error") or len(tree.get("statements", ())) != 1:
+        return None
+    files: list[str] = []
+
+    def fine(node: Any) -> bool:
+        if isinstance(node, list):
+            return all(fine(n) for n in node)
+        if not isinstance(node, dict):
+            return True
+        kind, klass = node.get("type"), node.get("class")
+        if kind in ("BASE_TABLE", "SHOW_REF", "COLUMN_DATA", "DELIM_GET", "BOUND_TABLE_REF"):
+            return False
+        if kind == "TABLE_FUNCTION":
+            paths, rest = _read_parquet(node["function"])
+            files.extend(paths or ())
+            return (
+                paths is not None and fine(rest) and all(fine(v) for k, v in node.items() if k != "function")
+            )
+        if klass == "FUNCTION" and (
+            node.get("schema") or node.get("function_name", "").lower() not in consistent
+        ):
+            return False
+        if (
+            klass == "COLUMN_REF"
+            and len(node["column_names"]) == 1
+            and node["column_names"][0].lower() in _SPECIAL
+        ):
+            return False
+        return all(fine(v) for v in node.values())
+
+    return files if fine(tree["statements"]) else None
+
+
+def _fingerprint(
+    con: duckdb.DuckDBPyConnection, settings: Settings, sql: str | None, consistent: frozenset[str]
+) -> str | None:
+    """What a view over Parquet files yields, in short: sha256 of DuckDB's version, the
+    view's SQL and (path, size, mtime_ns, inode) of every file it resolves to. None for a
+    base table or a view that reads anything else: always copied."""
+    if sql is None:
+        return None
+    files = _parquet_files(con, sql, consistent)
+    if files is None:
+        return None
+    h = hashlib.sha256(f"{duckdb.__version__}\0{sql}\0".encode())
+    for pattern in files:  # DuckDB's own glob: resolved as read_parquet resolves it
+        h.update(f"{pattern}\0".encode())
+        for (file,) in con.execute("select file from glob(?) order by file", [pattern]).fetchall():
+            st = os.stat(settings.warehouse / file)
+            h.update(f"{file}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode())
+    return h.hexdigest()
+
+
+def _copy_into(
+    con: duckdb.DuckDBPyConnection,
+    alias: str,
+    run_id: str | None,
+    settings: Settings,
+    previous: dict[tuple[str, str], str],
+) -> tuple[list[str], list[str], list[str]]:
+    """Database `alias` made to hold every table and view of the writer's schemas as a
+    table: those whose fingerprint is in `previous` (and still in `alias`) kept, the rest
+    copied, the ones the writer no longer has dropped; returns (copied, kept, dropped)."""
     db = con.execute("select current_database()").fetchall()[0][0]
-    schemas, relations = _relations(con, db)
+    copied: list[str] = []
+    kept: list[str] = []
+    dropped: list[str] = []
     con.execute("begin transaction")  # one consistent read of the writer's file
     try:
+        schemas, relations = _relations(con, db)
+        have_schemas, have = _relations(con, alias)
+        ours = {("meta", "published"), ("meta", FINGERPRINTS)}
+        wanted = {(s, n) for s, n, _ in relations} | ours
+        for schema in sorted(set(have_schemas) - set(schemas) - {"meta"}):
+            con.execute(f'drop schema {alias}."{schema}" cascade')
+            dropped.extend(f"{s}.{n}" for s, n, _ in have if s == schema)
+        present = set()
+        for schema, name, sql in have:
+            if schema not in schemas and schema != "meta":
+                continue
+            if (schema, name) in wanted:
+                present.add((schema, name))
+            else:
+                kind = "view" if sql is not None else "table"
+                con.execute(f'drop {kind} {alias}."{schema}"."{name}"')
+                dropped.append(f"{schema}.{name}")
         for schema in schemas:
             con.execute(f'create schema if not exists {alias}."{schema}"')
-        for schema, name in relations:
+        consistent = frozenset(
+            n
+            for (n,) in con.execute(
+                "select lower(function_name) from duckdb_functions() group by all "
+                "having bool_and(stability is not distinct from 'CONSISTENT')"
+            ).fetchall()
+        )
+        fingerprints: list[tuple[str, str, str]] = []
+        for schema, name, sql in relations:
+            fp = _fingerprint(con, settings, sql, consistent)
+            if fp is not None:
+                fingerprints.append((schema, name, fp))
+            if fp is not None and previous.get((schema, name)) == fp and (schema, name) in present:
+                kept.append(f"{schema}.{name}")
+                continue
             con.execute(
-                f'create table {alias}."{schema}"."{name}" as select * from "{db}"."{schema}"."{name}"'
+                f'create or replace table {alias}."{schema}"."{name}" as select * from "{db}"."{schema}"."{name}"'
             )
+            copied.append(f"{schema}.{name}")
+        con.execute(
+            f"create or replace table {alias}.meta.{FINGERPRINTS} "
+            "(schema_name varchar not null, name varchar not null, fingerprint varchar not null)"
+        )
+        if fingerprints:
+            con.executemany(f"insert into {alias}.meta.{FINGERPRINTS} values (?, ?, ?)", fingerprints)
         con.execute(
             f"create or replace table {alias}.meta.published as select now()::timestamp as published_at, "
             "?::varchar as run_id",
@@ -135,6 +369,12 @@ def _copy_into(con: duckdb.DuckDBPyConnection, alias: str, run_id: str | None) -
     except BaseException:
         con.execute("rollback")
         raise
+    return copied, kept, dropped
+
+
+def _discard(tmp: Path) -> None:
+    tmp.unlink(missing_ok=True)
+    Path(f"{tmp}.wal").unlink(missing_ok=True)
 
 
 def _fsync(path: Path) -> None:
@@ -168,4 +408,4 @@ def read_catalog(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
-__all__ = ["CatalogMissing", "publish_catalog", "publishing", "read_catalog"]
+__all__ = ["FINGERPRINTS", "CatalogMissing", "Publication", "publish_catalog", "publishing", "read_catalog"]
