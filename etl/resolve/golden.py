@@ -18,12 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from etl.contracts import Contracts, SharedTable
 from etl.frames import duck_df, isin
+from etl.meta import sql_literal
 
 DEFAULT_RULES = ("trust", "recent", "frequent")
 LINEAGE = ["rec_id", "_table", "_source", "_batch_id", "_row_number", "record_key"]
@@ -163,11 +165,13 @@ def rules_hash(table: SharedTable, attributes: list[str], trust: pd.DataFrame) -
 @dataclass(frozen=True)
 class Base:
     """What the previous run chose: its record table (rec_id, master_id, content_hash,
-    _logical_date), golden table (master_id as its id column) and the entity's provenance."""
+    _logical_date), golden table (master_id as its id column) and the entity's provenance:
+    a frame, or the core.provenance Parquet file and the entity (read by DuckDB where it
+    is joined, never whole into pandas: 4M rows at 400,000 persons)."""
 
     records: pd.DataFrame
     golden: pd.DataFrame
-    provenance: pd.DataFrame
+    provenance: pd.DataFrame | tuple[Path, str]
 
 
 def touched(current: pd.DataFrame, base: Base) -> list[str]:
@@ -218,7 +222,14 @@ def choose_incremental(
     try:
         con.register("again", pd.DataFrame({"master_id": pd.Series(again, dtype="string")}))
         con.register("recs", records[["master_id", *LINEAGE]])
-        con.register("prov", base.provenance)
+        if isinstance(base.provenance, pd.DataFrame):
+            con.register("prov", base.provenance)
+        else:
+            path, entity = base.provenance
+            con.execute(
+                "create view prov as select * exclude (entity, run_id) from "
+                f"read_parquet({sql_literal(str(path))}) where entity = {sql_literal(entity)}"
+            )
         kept = f"""select p.master_id, p.attribute, {", ".join("r." + c for c in LINEAGE)}, p.rule
             from prov p join recs r on r.rec_id = p.rec_id and r.master_id = p.master_id
             where p.master_id not in (select master_id from again)"""

@@ -234,14 +234,13 @@ def _golden_base(
         return None
     id_col = f"{cfg.name}_id"
     gold = store.read_core(con, settings, cfg.name)
-    prov = store.read_core(con, settings, "provenance", entity=cfg.name)
+    prov = store.core_file(con, settings, "provenance")
     if recs is None or gold is None or prov is None or "content_hash" not in recs:
         return None
-    prov = prov.drop(columns=["entity", "run_id"])
     return golden.Base(
         records=recs.rename(columns={id_col: "master_id"}),
         golden=gold.rename(columns={id_col: "master_id"}),
-        provenance=prov,
+        provenance=(prov, cfg.name),
     )
 
 

@@ -72,6 +72,12 @@ def ensure(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL_CORE)
 
 
+def core_file(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) -> Path | None:
+    """The current file of core.<table>, or None before its first run."""
+    row = con.execute("select path from meta.core_table where table_name = ?", [table]).fetchone()
+    return settings.warehouse / row[0] if row else None
+
+
 def read_core(
     con: duckdb.DuckDBPyConnection, settings: Settings, table: str, entity: str | None = None
 ) -> pd.DataFrame | None:
