@@ -337,6 +337,7 @@ def link(
             comps, prior, touched = comps.iloc[order], prior.iloc[order], touched[order]
         comps = comps.reset_index(drop=True)
         again, was = touched, prior.reset_index(drop=True)
+        log.info("%s: %d of %d records clustered again", cfg.name, int(touched.sum()), len(records))
     stats = {
         "records": len(records),
         "with_valid_id": int(records["exact_id"].notna().sum()),
