@@ -13,8 +13,9 @@ that died. Each sweep that removes anything says so in one warning, naming what 
   `raw/<source>/` that no meta.extract_batch row names, and the work directories
   `_work/<source>/<date>/<run>/` of other runs of the same source and logical date (the
   runs whose unpublished batches this extract carries forward, see etl.extract.stage);
-- `sweep_core` (a consolidation, before it links): core Parquet files meta.core_table does
-  not name, model folders no meta.resolve_run row names;
+- `sweep_core` (a consolidation, before it links): core Parquet files neither
+  meta.core_table nor meta.core_patch (a patch's drop and add files) names, model folders
+  no meta.resolve_run row names;
 - `sweep_temporary` (a publish, before it writes): `*.tmp` files of the shares, open
   data, reports and data dictionary; `sweep_catalog` (each catalog publish): temporary
   snapshots of the published catalog other processes began.
@@ -89,11 +90,16 @@ def sweep_extract(settings: Settings, source: str, logical_date: str, run_id: st
 
 
 def sweep_core(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[Path]:
-    """Core Parquet files meta.core_table does not name; model folders meta.resolve_run does not."""
+    """Core Parquet files meta.core_table and meta.core_patch do not name; model folders
+    meta.resolve_run does not."""
     core = settings.layer("core")
     if not core.is_dir():
         return []
     named = _named(settings, (r[0] for r in con.execute("select path from meta.core_table").fetchall()))
+    named |= _named(  # a patched table's drop and add files (etl.resolve.store)
+        settings,
+        (p for r in con.execute("select drop_path, add_path from meta.core_patch").fetchall() for p in r),
+    )
     models = {
         p.parent
         for p in _named(

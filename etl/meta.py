@@ -10,7 +10,7 @@ every writing process holds the home's writer lock (etl.lock), and readers open 
 published catalog (etl.published), never this file.
 
 Every path stored here (meta.partition, meta.extract_batch.raw_path,
-meta.validation_result.ge_result_path, meta.core_table, meta.resolve_run.model_path,
+meta.validation_result.ge_result_path, meta.core_table, meta.core_patch, meta.resolve_run.model_path,
 the staging, quarantine and core views) is relative
 to the warehouse root, so a home can be copied or moved: `stored_path` writes one,
 `warehouse_path` reads one, and `connect` points DuckDB's `file_search_path` at the

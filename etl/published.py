@@ -25,7 +25,13 @@ SQL reads nothing but `read_parquet` over literal local paths or globs, with onl
 functions DuckDB calls consistent, is kept when its fingerprint is unchanged: sha256 of
 DuckDB's version, the view's SQL, and path, size, mtime_ns and inode of every file it
 resolves to (DuckDB's glob, through the warehouse's file_search_path). Base tables (meta.*)
-and views reading tables are copied every time. Everything is copied anew (a full copy)
+and views reading tables are copied every time. A core table consolidation wrote as a
+patch of its previous file (etl.resolve.store.Patch; the writer's `meta.core_patch` names
+the base file, the fingerprint the view had over it, the key and the patch's drop and add
+Parquet files) is patched in place instead of copied, when the copy is of that base (its
+fingerprint is the base's) and the view now reads just the patched file: in the same
+transaction, `delete` of the rows whose key is among the dropped ones, `insert` of the
+added rows, then the new fingerprint; otherwise it is copied whole. Everything is copied anew (a full copy)
 when there is no catalog yet, it has a WAL or no fingerprint table, it cannot be opened
 (checked in a connection of its own), or more than half of its blocks are free (the
 bound on the file's growth: replaced tables leave free blocks the next copy reuses).
@@ -72,8 +78,9 @@ class CatalogMissing(GovbaseError):
 @dataclass(frozen=True)
 class Publication:
     """What one publish of the catalog did: relations ("schema.name") copied from the
-    writer, kept from the previous catalog, dropped from it; `full` says why nothing
-    could be kept (None: an incremental publish)."""
+    writer, kept from the previous catalog, dropped from it, patched in it (a core patch
+    applied to the previous copy); `full` says why nothing could be kept (None: an
+    incremental publish)."""
 
     path: Path
     full: str | None
@@ -82,11 +89,14 @@ class Publication:
     dropped: tuple[str, ...]
     seconds: float
     cpu_seconds: float
+    patched: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        total = len(self.copied) + len(self.kept)
+        total = len(self.copied) + len(self.kept) + len(self.patched)
         how = (
-            f"full copy: {self.full}" if self.full else f"{len(self.kept)} kept, {len(self.dropped)} dropped"
+            f"full copy: {self.full}"
+            if self.full
+            else f"{len(self.kept)} kept, {len(self.patched)} patched, {len(self.dropped)} dropped"
         )
         return (
             f"published catalog: {len(self.copied)} of {total} relations copied, {how} "
@@ -112,7 +122,7 @@ def publish_catalog(settings: Settings, run_id: str | None = None) -> Publicatio
             with meta.connect(settings) as con:
                 con.execute(f"attach {meta.sql_literal(str(tmp))} as published")
                 try:
-                    copied, kept, dropped = _copy_into(con, "published", run_id, settings, previous or {})
+                    done_ = _copy_into(con, "published", run_id, settings, previous or {})
                 finally:
                     con.execute("detach published")  # checkpoints: the file is whole, no WAL
             _fsync(tmp)
@@ -126,11 +136,12 @@ def publish_catalog(settings: Settings, run_id: str | None = None) -> Publicatio
     done = Publication(
         target,
         why_full,
-        tuple(copied),
-        tuple(kept),
-        tuple(dropped),
+        tuple(done_.copied),
+        tuple(done_.kept),
+        tuple(done_.dropped),
         time.perf_counter() - started,
         time.process_time() - cpu,
+        tuple(done_.patched),
     )
     log.info("%s", done)
     return done
@@ -300,20 +311,80 @@ def _fingerprint(
     return h.hexdigest()
 
 
+def _consistent(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """The (lower-case) names of the functions DuckDB calls consistent in every overload."""
+    return frozenset(
+        n
+        for (n,) in con.execute(
+            "select lower(function_name) from duckdb_functions() group by all "
+            "having bool_and(stability is not distinct from 'CONSISTENT')"
+        ).fetchall()
+    )
+
+
+def view_fingerprint(
+    con: duckdb.DuckDBPyConnection, settings: Settings, schema: str, name: str
+) -> str | None:
+    """The fingerprint (`_fingerprint`) the view `schema.name` of the connection's database
+    has now, as the next publish of the catalog would compute it; None when it has none
+    (no such view, or one reading more than Parquet files). The writer records it for a
+    core table it patches (etl.resolve.store.publish), before the view moves to the new file."""
+    rows = con.execute(
+        "select sql from duckdb_views() where database_name = current_database() and schema_name = ? "
+        "and view_name = ?",
+        [schema, name],
+    ).fetchall()
+    return _fingerprint(con, settings, rows[0][0], _consistent(con)) if rows else None
+
+
+@dataclass(frozen=True)
+class _CorePatch:
+    """A writer's meta.core_patch row: core.<table> over `path` is `base_path` patched."""
+
+    path: str
+    base_fingerprint: str | None
+    key: tuple[str, ...]
+    drop_path: str
+    add_path: str
+
+
+def _core_patches(con: duckdb.DuckDBPyConnection, db: str) -> dict[str, _CorePatch]:
+    """The writer's meta.core_patch rows by table (none before a version that kept them)."""
+    found = con.execute(
+        "select count(*) from duckdb_tables() where database_name = ? and schema_name = 'meta' "
+        "and table_name = 'core_patch'",
+        [db],
+    ).fetchall()[0][0]
+    if not found:
+        return {}
+    rows = con.execute(
+        f'select table_name, path, base_fingerprint, key, drop_path, add_path from "{db}".meta.core_patch'
+    ).fetchall()
+    return {t: _CorePatch(p, fp, tuple(json.loads(k)), d, a) for t, p, fp, k, d, a in rows}
+
+
+@dataclass
+class _Done:
+    copied: list[str]
+    kept: list[str]
+    dropped: list[str]
+    patched: list[str]
+
+
 def _copy_into(
     con: duckdb.DuckDBPyConnection,
     alias: str,
     run_id: str | None,
     settings: Settings,
     previous: dict[tuple[str, str], str],
-) -> tuple[list[str], list[str], list[str]]:
+) -> _Done:
     """Database `alias` made to hold every table and view of the writer's schemas as a
-    table: those whose fingerprint is in `previous` (and still in `alias`) kept, the rest
-    copied, the ones the writer no longer has dropped; returns (copied, kept, dropped)."""
+    table: those whose fingerprint is in `previous` (and still in `alias`) kept, a core
+    table whose copy is of the base of its patch (meta.core_patch) patched, the rest
+    copied, the ones the writer no longer has dropped."""
     db = con.execute("select current_database()").fetchall()[0][0]
-    copied: list[str] = []
-    kept: list[str] = []
-    dropped: list[str] = []
+    done = _Done([], [], [], [])
+    copied, kept, dropped = done.copied, done.kept, done.dropped
     con.execute("begin transaction")  # one consistent read of the writer's file
     try:
         schemas, relations = _relations(con, db)
@@ -335,13 +406,8 @@ def _copy_into(
                 dropped.append(f"{schema}.{name}")
         for schema in schemas:
             con.execute(f'create schema if not exists {alias}."{schema}"')
-        consistent = frozenset(
-            n
-            for (n,) in con.execute(
-                "select lower(function_name) from duckdb_functions() group by all "
-                "having bool_and(stability is not distinct from 'CONSISTENT')"
-            ).fetchall()
-        )
+        consistent = _consistent(con)
+        patches = _core_patches(con, db)
         fingerprints: list[tuple[str, str, str]] = []
         for schema, name, sql in relations:
             fp = _fingerprint(con, settings, sql, consistent)
@@ -349,6 +415,18 @@ def _copy_into(
                 fingerprints.append((schema, name, fp))
             if fp is not None and previous.get((schema, name)) == fp and (schema, name) in present:
                 kept.append(f"{schema}.{name}")
+                continue
+            patch = patches.get(name) if schema == "core" and (schema, name) in present else None
+            if (
+                fp is not None
+                and sql is not None
+                and patch is not None
+                and patch.base_fingerprint is not None
+                and previous.get((schema, name)) == patch.base_fingerprint
+                and _parquet_files(con, sql, consistent) == [patch.path]
+            ):
+                _apply(con, f'{alias}."{schema}"."{name}"', patch)
+                done.patched.append(f"{schema}.{name}")
                 continue
             con.execute(
                 f'create or replace table {alias}."{schema}"."{name}" as select * from "{db}"."{schema}"."{name}"'
@@ -369,7 +447,18 @@ def _copy_into(
     except BaseException:
         con.execute("rollback")
         raise
-    return copied, kept, dropped
+    return done
+
+
+def _apply(con: duckdb.DuckDBPyConnection, table: str, patch: _CorePatch) -> None:
+    """The catalog's copy `table` of a patch's base made the patched table: the rows whose
+    key is among the dropped keys deleted (as the writer's anti join: equal, not null), the
+    added rows inserted (by name)."""
+    on = " and ".join(f't."{k}" = d."{k}"' for k in patch.key)
+    con.execute(
+        f"delete from {table} t using (select * from read_parquet({meta.sql_literal(patch.drop_path)})) d where {on}"
+    )
+    con.execute(f"insert into {table} by name select * from read_parquet({meta.sql_literal(patch.add_path)})")
 
 
 def _discard(tmp: Path) -> None:
@@ -408,4 +497,12 @@ def read_catalog(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
-__all__ = ["FINGERPRINTS", "CatalogMissing", "Publication", "publish_catalog", "publishing", "read_catalog"]
+__all__ = [
+    "FINGERPRINTS",
+    "CatalogMissing",
+    "Publication",
+    "publish_catalog",
+    "publishing",
+    "read_catalog",
+    "view_fingerprint",
+]

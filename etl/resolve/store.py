@@ -1,22 +1,36 @@
 """Where consolidation keeps its state: Parquet under warehouse/core/, views in schema `core`.
 
-Every run writes each core table as one immutable file
+Every run writes each core table it changes as one immutable file
 `warehouse/core/<table>/run=<run_id>.parquet`, then one DuckDB transaction points
 `meta.core_table` and the views `core.<table>` (commented from the contracts,
 etl.descriptions) at the new files (both name them relative to the warehouse root;
 DuckDB's file_search_path resolves the views' paths there), advances the id sequences
 and records the run; superseded files are deleted after the commit. A run killed before
 the commit leaves the previous base readable.
+
+A table comes to `publish` either whole (a pandas frame, written by pyarrow) or as a
+`Patch` of its current file: the rows whose key is in `drop` removed, `add` added. DuckDB
+writes the patched file (`COPY (<current file> anti join drop union all by name add)`,
+zstd, the current file's column types), so the unchanged rows never pass through pandas;
+an empty patch keeps the current file (no new file: the published catalog keeps its copy
+too). A patched table also gets its `drop` and `add` as small Parquet files beside the new
+one (`run=<run_id>.drop.parquet`, `.add.parquet`) and a `meta.core_patch` row naming its
+base file and key, kept until the table's next new file: the published catalog
+(etl.published) applies them to its copy of the base instead of copying the whole table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from etl import meta
 from etl.config import Settings
@@ -57,6 +71,16 @@ alter table meta.resolve_run add column if not exists mode varchar;  -- incremen
 alter table meta.resolve_run add column if not exists records_scored bigint;  -- records (re)scored
 alter table meta.resolve_run add column if not exists masters_chosen bigint;  -- masters whose golden record was chosen again
 alter table meta.resolve_run add column if not exists survivorship_hash varchar;  -- digest of the survivorship rules and trust ranks
+create table if not exists meta.core_patch (
+    table_name       varchar primary key,
+    path             varchar not null,  -- the file the patch made (meta.core_table.path), relative to the warehouse root
+    base_path        varchar not null,  -- the file it was made from
+    base_fingerprint varchar,           -- etl.published's fingerprint of core.<table> over base_path
+    key              varchar not null,  -- the key columns, a JSON list
+    drop_path        varchar not null,  -- the keys dropped (Parquet)
+    add_path         varchar not null,  -- the rows added (Parquet)
+    run_id           varchar not null
+);
 create table if not exists meta.review_decision (
     entity     varchar not null,
     rec_id_l   varchar not null,
@@ -70,6 +94,101 @@ create table if not exists meta.review_decision (
 
 def ensure(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL_CORE)
+
+
+@dataclass(frozen=True)
+class Patch:
+    """core.<table> as its current file's rows minus those whose `key` values are in `drop`,
+    plus `add` (every column of the table). Written by DuckDB (COPY), never whole in pandas."""
+
+    key: tuple[str, ...]  # e.g. ("person_id",) or ("entity", "master_id")
+    drop: pd.DataFrame  # columns = key: the rows removed or replaced (any row with such a key)
+    add: pd.DataFrame  # the rows added (all columns, same names as the table; types cast to its)
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            raise ValueError("a patch needs a key")
+        for what, frame in (("drop", self.drop), ("add", self.add)):
+            missing = [k for k in self.key if k not in frame.columns]
+            if missing and len(frame):
+                raise ValueError(f"the patch's {what} lacks its key column(s) {', '.join(missing)}")
+
+    @property
+    def empty(self) -> bool:
+        """No row dropped, none added: the table stays as it is."""
+        return len(self.drop) == 0 and len(self.add) == 0
+
+
+_names = itertools.count()
+
+
+def _columns(con: duckdb.DuckDBPyConnection, file: Path) -> list[tuple[str, str]]:
+    """(name, DuckDB type) of each column of a Parquet file, in its order."""
+    rows = con.execute(f"describe select * from read_parquet({meta.sql_literal(str(file))})").fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def _register(
+    con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, columns: list[tuple[str, str]], dates: Iterable[str]
+) -> str:
+    """`frame` registered in `con` under a new name; returns a SELECT of its `columns`
+    (all of them, in that order) cast to their types: an empty frame without them gives
+    no rows."""
+    name = f"_core_patch_{next(_names)}"
+    if not len(frame):
+        casts = ", ".join(f'cast(null as {t}) as "{c}"' for c, t in columns)
+        return f"select {casts} where false"
+    missing = [c for c, _ in columns if c not in frame.columns]
+    extra = [c for c in frame.columns if c not in {c for c, _ in columns}]
+    if missing or extra:
+        raise ValueError(
+            f"patch rows do not have the table's columns (missing: {', '.join(missing) or '-'}; "
+            f"not in the table: {', '.join(map(str, extra)) or '-'})"
+        )
+    data = pa.Table.from_pandas(as_dates(frame[[c for c, _ in columns]], dates), preserve_index=False)
+    con.register(name, data)
+    casts = ", ".join(f'cast("{c}" as {t}) as "{c}"' for c, t in columns)
+    return f"select {casts} from {name}"
+
+
+def _patch_sql(
+    con: duckdb.DuckDBPyConnection, file: Path, patch: Patch, dates: Iterable[str]
+) -> tuple[str, str, str]:
+    """(the table after the patch, its drop keys, its added rows) as SELECTs over `file`
+    (the current file) and the patch's frames registered in `con`."""
+    columns = _columns(con, file)
+    types = dict(columns)
+    unknown = [k for k in patch.key if k not in types]
+    if unknown:
+        raise ValueError(f"the patch's key column(s) {', '.join(unknown)} are not in {file.name}")
+    dates = list(dates)
+    drop = _register(con, patch.drop, [(k, types[k]) for k in patch.key], dates)
+    add = _register(con, patch.add, columns, dates)
+    using = ", ".join(f'"{k}"' for k in patch.key)
+    body = f"select * from read_parquet({meta.sql_literal(str(file))})"
+    if len(patch.drop):
+        body += f" anti join ({drop}) using ({using})"
+    if len(patch.add):
+        body += f" union all by name {add}"
+    return body, drop, add
+
+
+def patch_sql(con: duckdb.DuckDBPyConnection, file: Path, patch: Patch, dates: Iterable[str] = ()) -> str:
+    """SQL (a SELECT) of the Parquet file `file` after `patch` (its frames registered in
+    `con`, valid while it is open): what `publish` writes."""
+    return _patch_sql(con, file, patch, dates)[0]
+
+
+def patched(
+    con: duckdb.DuckDBPyConnection, settings: Settings, table: str, patch: Patch, dates: Iterable[str] = ()
+) -> str:
+    """SQL (a SELECT) of core.<table> after `patch`: its current file's rows minus the
+    dropped keys plus the added rows, for a step that needs the whole new table without
+    pandas. The patch's frames stay registered in `con` (valid while it is open)."""
+    file = core_file(con, settings, table)
+    if file is None:
+        raise ValueError(f"core.{table} has no current file to patch")
+    return _patch_sql(con, file, patch, dates)[0]
 
 
 def core_file(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) -> Path | None:
@@ -149,34 +268,69 @@ def publish(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
     run_id: str,
-    tables: dict[str, pd.DataFrame],
+    tables: Mapping[str, pd.DataFrame | Patch],
     sequences: dict[str, int],
     runs: list[dict[str, Any]],
     dates: Iterable[str] = (),
 ) -> None:
-    """Write every core table of a run and make them current in one transaction; the
-    columns named in `dates` are written as DATE wherever a table holds them."""
-    written: dict[str, str] = {}
+    """Write the core tables of a run and make them current in one transaction: a frame
+    as a new file, a `Patch` as a new file DuckDB makes from the current one (an empty
+    patch keeps the current file; a patch of a table without one is a ValueError). The
+    columns named in `dates` are written as DATE wherever a frame holds them (a patched
+    file keeps its current file's types)."""
+    from etl.published import view_fingerprint  # etl.published imports nothing of etl.resolve
+
     dates = list(dates)
-    for name, frame in tables.items():
+    old = dict(con.execute("select table_name, path from meta.core_table").fetchall())
+    for name, item in tables.items():
+        if isinstance(item, Patch) and name not in old:
+            raise ValueError(f"core.{name} has no current file to patch")
+    written: dict[str, tuple[str, int]] = {}  # table -> (its new file, rows)
+    patches: list[list[Any]] = []  # meta.core_patch rows
+    for name, item in tables.items():
+        if isinstance(item, Patch) and item.empty:
+            continue
         file = Path("core") / name / f"run={run_id}.parquet"
         path = settings.warehouse / file
         path.parent.mkdir(parents=True, exist_ok=True)
-        as_dates(frame, dates).to_parquet(path, index=False)
-        written[name] = file.as_posix()
+        if isinstance(item, Patch):
+            base = settings.warehouse / old[name]
+            body, drop, add = _patch_sql(con, base, item, dates)
+            rows = _copy(con, body, path)
+            parts = [file.with_name(f"run={run_id}.{part}.parquet") for part in ("drop", "add")]
+            _copy(con, drop, settings.warehouse / parts[0])
+            _copy(con, add, settings.warehouse / parts[1])
+            fingerprint = view_fingerprint(con, settings, "core", name)
+            patches.append(
+                [name, file.as_posix(), old[name], fingerprint, json.dumps(list(item.key))]
+                + [p.as_posix() for p in parts]
+                + [run_id]
+            )
+        else:
+            as_dates(item, dates).to_parquet(path, index=False)
+            rows = len(item)
+        written[name] = (file.as_posix(), rows)
         checkpoint("consolidate:after_core_file")
-    old = dict(con.execute("select table_name, path from meta.core_table").fetchall())
+    superseded = [old[n] for n in written if n in old and old[n] != written[n][0]]
+    superseded += [
+        p
+        for row in con.execute("select table_name, drop_path, add_path from meta.core_patch").fetchall()
+        if row[0] in written
+        for p in row[1:]
+    ]
     contracts = get_contracts(settings)
     con.execute("begin transaction")
     try:
-        for name, rel in written.items():
+        for name, (rel, rows) in written.items():
             con.execute("delete from meta.core_table where table_name = ?", [name])
+            con.execute("delete from meta.core_patch where table_name = ?", [name])
             con.execute(
-                "insert into meta.core_table values (?, ?, ?, ?, ?)",
-                [name, rel, run_id, len(tables[name]), meta.now()],
+                "insert into meta.core_table values (?, ?, ?, ?, ?)", [name, rel, run_id, rows, meta.now()]
             )
             _create_view(con, name, rel)
             comment_relation(con, contracts.tables, settings.schemas_dir, "core", name)
+        for row in patches:
+            con.execute("insert into meta.core_patch values (?, ?, ?, ?, ?, ?, ?, ?)", row)
         for entity, value in sequences.items():
             con.execute("insert or replace into meta.id_sequence values (?, ?)", [entity, value])
         for r in runs:
@@ -190,18 +344,28 @@ def publish(
         con.execute("rollback")
         raise
     checkpoint("consolidate:after_commit")
-    for name, old_rel in old.items():
-        if name in written and written[name] != old_rel:
-            (settings.warehouse / old_rel).unlink(missing_ok=True)
+    for rel in superseded:
+        (settings.warehouse / rel).unlink(missing_ok=True)
     checkpoint("consolidate:after_sweep")
+
+
+def _copy(con: duckdb.DuckDBPyConnection, body: str, path: Path) -> int:
+    """Write the rows of SELECT `body` to the Parquet file `path` (zstd); returns how many."""
+    got = con.execute(
+        f"copy ({body}) to {meta.sql_literal(str(path))} (format parquet, compression zstd)"
+    ).fetchall()
+    return int(got[0][0])
 
 
 __all__ = [
     "DDL_CORE",
+    "Patch",
     "decisions",
     "ensure",
     "last_model_path",
     "last_value",
+    "patch_sql",
+    "patched",
     "publish",
     "read_core",
     "read_published",

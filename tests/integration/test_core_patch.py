@@ -1,0 +1,218 @@
+"""etl.resolve.store: a core table published as a Patch of its current file (DuckDB writes
+the new file: types kept, dates DATE), the published catalog applying it to its copy, and
+what a kill at each write boundary leaves (real DuckDB files in a fresh home)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import duckdb
+import pandas as pd
+import pytest
+
+from etl import debris, meta
+from etl.config import Settings
+from etl.published import publish_catalog
+from etl.resolve import store
+from etl.resolve.store import Patch
+
+pytestmark = pytest.mark.integration
+
+DATES = ("born",)
+
+
+def _frame(ids: range, tag: str = "a") -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": [f"X{i:04d}" for i in ids],
+            "n": pd.array(list(ids), dtype="Int64"),
+            "born": pd.to_datetime([f"2000-01-{1 + i % 28:02d}" for i in ids]),
+            "tag": pd.array([tag] * len(ids), dtype="string"),
+        }
+    )
+
+
+def _publish(settings: Settings, run: str, tables: dict[str, pd.DataFrame | Patch]) -> None:
+    with meta.connect(settings) as con:
+        store.ensure(con)
+        store.publish(con, settings, run, tables, sequences={}, runs=[], dates=DATES)
+
+
+def _core_table(settings: Settings) -> dict[str, tuple[str, int]]:
+    with meta.connect(settings, read_only=True) as con:
+        return {
+            t: (p, r)
+            for t, p, r in con.execute("select table_name, path, rows from meta.core_table").fetchall()
+        }
+
+
+def _view(settings: Settings, table: str) -> tuple[list[tuple[str, str]], list[tuple]]:
+    with meta.connect(settings, read_only=True) as con:
+        types = [(r[0], r[1]) for r in con.execute(f"describe core.{table}").fetchall()]
+        return types, sorted(con.execute(f"select * from core.{table}").fetchall())
+
+
+def _rows(frame: pd.DataFrame) -> list[tuple]:
+    con = duckdb.connect()
+    con.register("f", frame)
+    return sorted(con.execute("select id, n, cast(born as date), tag from f").fetchall())
+
+
+def test_a_patch_writes_the_current_file_minus_drop_plus_add_with_its_types(settings: Settings) -> None:
+    _publish(settings, "r1", {"t": _frame(range(10)), "u": _frame(range(3))})
+    types, _ = _view(settings, "t")
+    assert dict(types)["born"] == "DATE"
+    drop = pd.DataFrame({"id": ["X0002", "X0005", "X9999"]})  # a key not in the table drops nothing
+    add = _frame(range(5, 7), "b")
+    add["n"] = add["n"].astype("float64")  # another type than the file's: cast to its
+    _publish(
+        settings, "r2", {"t": Patch(("id",), drop, add), "u": Patch(("id",), drop.iloc[:0], add.iloc[:0])}
+    )
+    expected = pd.concat([_frame(range(10)).query("id not in ['X0002', 'X0005']"), _frame(range(5, 7), "b")])
+    got_types, got = _view(settings, "t")
+    assert got_types == types and got == _rows(expected)
+    files = _core_table(settings)
+    assert files["t"] == ("core/t/run=r2.parquet", len(expected))
+    assert files["u"] == ("core/u/run=r1.parquet", 3)  # an empty patch keeps the current file
+    folder = settings.warehouse / "core" / "t"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "run=r2.add.parquet",
+        "run=r2.drop.parquet",
+        "run=r2.parquet",
+    ]  # the base deleted after the commit; the patch kept beside the new file
+    assert sorted(p.name for p in (settings.warehouse / "core" / "u").iterdir()) == ["run=r1.parquet"]
+    with meta.connect(settings, read_only=True) as con:
+        row = con.execute("select base_path, key, drop_path, add_path from meta.core_patch").fetchall()
+    assert row == [
+        ("core/t/run=r1.parquet", '["id"]', "core/t/run=r2.drop.parquet", "core/t/run=r2.add.parquet")
+    ]
+    _publish(settings, "r3", {"t": _frame(range(4))})  # a whole frame again: the patch is gone
+    assert sorted(p.name for p in folder.iterdir()) == ["run=r3.parquet"]
+    with meta.connect(settings, read_only=True) as con:
+        assert con.execute("select count(*) from meta.core_patch").fetchall() == [(0,)]
+
+
+def test_a_patch_by_a_composite_key_and_patched_sql(settings: Settings) -> None:
+    frame = pd.DataFrame({"entity": ["p", "p", "o", "o"], "id": ["1", "2", "1", "2"], "v": [1, 2, 3, 4]})
+    _publish(settings, "r1", {"k": frame})
+    patch = Patch(
+        ("entity", "id"),
+        pd.DataFrame({"entity": ["o", "p"], "id": ["1", "2"]}),
+        pd.DataFrame({"entity": ["o"], "id": ["1"], "v": [30]}),
+    )
+    with meta.connect(settings) as con:
+        sql = store.patched(con, settings, "k", patch)
+        before = sorted(con.execute(sql).fetchall())
+    assert before == [("o", "1", 30), ("o", "2", 4), ("p", "1", 1)]
+    _publish(settings, "r2", {"k": patch})
+    assert _view(settings, "k")[1] == before
+    assert _core_table(settings)["k"][1] == 3
+
+
+def test_a_patch_of_a_table_without_a_file_or_with_other_columns_is_refused(settings: Settings) -> None:
+    _publish(settings, "r1", {"t": _frame(range(3))})
+    with pytest.raises(ValueError, match="no current file"):
+        _publish(
+            settings,
+            "r2",
+            {"t": _frame(range(3)), "new": Patch(("id",), _frame(range(1))[["id"]], _frame(range(1)))},
+        )
+    with pytest.raises(ValueError, match="missing: tag"):
+        _publish(
+            settings,
+            "r3",
+            {"t": Patch(("id",), _frame(range(1))[["id"]], _frame(range(1)).drop(columns="tag"))},
+        )
+    with pytest.raises(ValueError, match="lacks its key"):
+        Patch(("id",), pd.DataFrame({"x": [1]}), _frame(range(1)))
+    assert _core_table(settings) == {"t": ("core/t/run=r1.parquet", 3)}
+    with meta.connect(settings) as con:  # refused before anything was written
+        assert debris.sweep_core(con, settings) == []
+    assert sorted(p.name for p in (settings.warehouse / "core").rglob("*.parquet")) == ["run=r1.parquet"]
+
+
+def _catalog(settings: Settings, table: str) -> tuple[list[tuple[str, str]], list[tuple]]:
+    with duckdb.connect(str(settings.catalog_path), read_only=True) as con:
+        types = [(r[0], r[1]) for r in con.execute(f"describe core.{table}").fetchall()]
+        return types, sorted(con.execute(f"select * from core.{table}").fetchall())
+
+
+def test_the_catalog_applies_a_patch_to_its_copy_of_the_base_and_copies_otherwise(settings: Settings) -> None:
+    _publish(settings, "r1", {"t": _frame(range(50)), "u": _frame(range(5))})
+    publish_catalog(settings, "c1")
+    patch = Patch(("id",), pd.DataFrame({"id": ["X0001", "X0002"]}), _frame(range(2, 4), "b"))
+    _publish(settings, "r2", {"t": patch, "u": Patch(("id",), pd.DataFrame({"id": []}), _frame(range(0)))})
+    done = publish_catalog(settings, "c2")
+    assert done.patched == ("core.t",) and "core.t" not in done.copied
+    assert "core.u" in done.kept and done.full is None
+    assert _catalog(settings, "t") == _view(settings, "t")
+    assert len(_catalog(settings, "t")[1]) == 50 - 2 + 2
+    again = publish_catalog(settings, "c3")  # nothing changed since: kept
+    assert "core.t" in again.kept and not again.patched
+    # two patches with no catalog publish between: the catalog's copy is of neither base
+    _publish(settings, "r3", {"t": Patch(("id",), pd.DataFrame({"id": ["X0003"]}), _frame(range(0)))})
+    _publish(settings, "r4", {"t": Patch(("id",), pd.DataFrame({"id": ["X0004"]}), _frame(range(60, 61)))})
+    behind = publish_catalog(settings, "c4")
+    assert "core.t" in behind.copied and not behind.patched
+    assert _catalog(settings, "t") == _view(settings, "t")
+    settings.catalog_path.unlink()
+    _publish(settings, "r5", {"t": Patch(("id",), pd.DataFrame({"id": ["X0005"]}), _frame(range(0)))})
+    fresh = publish_catalog(settings, "c5")  # no catalog to patch: a full copy
+    assert fresh.full == "no catalog yet" and "core.t" in fresh.copied
+    assert _catalog(settings, "t") == _view(settings, "t")
+
+
+_KILLED = """
+import sys
+import pandas as pd
+from etl import meta
+from etl.config import get_settings
+from etl.resolve import store
+settings = get_settings(sys.argv[1])
+patch = store.Patch(("id",), pd.DataFrame({"id": ["X0001"]}), pd.DataFrame({"id": ["Y"], "n": [1], "born": [pd.Timestamp("2001-02-03")], "tag": ["k"]}))
+with meta.connect(settings) as con:
+    store.publish(con, settings, sys.argv[2], {"t": patch, "u": store.Patch(("id",), patch.drop, patch.add)}, {}, [], ["born"])
+"""
+
+
+@pytest.mark.parametrize(
+    ("point", "published"),
+    [
+        ("consolidate:after_core_file", False),
+        ("consolidate:after_core_file@2", False),
+        ("consolidate:before_commit", False),
+        ("consolidate:after_commit", True),
+    ],
+)
+def test_a_kill_while_patching_leaves_a_readable_base_and_only_swept_debris(
+    settings: Settings, point: str, published: bool
+) -> None:
+    _publish(settings, "r1", {"t": _frame(range(5)), "u": _frame(range(3))})
+    _publish(settings, "r2", {"t": Patch(("id",), pd.DataFrame({"id": ["X0000"]}), _frame(range(0)))})
+    before = {t: _view(settings, t) for t in ("t", "u")}
+    env = {**os.environ, "GOVBASE_FAULT": point}
+    got = subprocess.run([sys.executable, "-c", _KILLED, str(settings.home), "r3"], env=env, check=False)
+    assert got.returncode == -9
+    after = {t: _view(settings, t) for t in ("t", "u")}
+    if published:
+        assert all(len(after[t][1]) == len(before[t][1]) for t in after)  # one dropped, one added
+        assert after != before
+    else:
+        assert after == before
+    with meta.connect(settings) as con:
+        debris.sweep_core(con, settings)
+        named = {p for (p,) in con.execute("select path from meta.core_table").fetchall()}
+        named |= {
+            p for r in con.execute("select drop_path, add_path from meta.core_patch").fetchall() for p in r
+        }
+    on_disk = {
+        p.relative_to(settings.warehouse).as_posix() for p in (settings.warehouse / "core").rglob("*.parquet")
+    }
+    assert on_disk == named
+    # the rerun patches what the killed run left current (X0001 dropped, Y added)
+    subprocess.run([sys.executable, "-c", _KILLED, str(settings.home), "r4"], check=True)
+    for table, rows in before.items():
+        expected = [r for r in (after[table][1] if published else rows[1]) if r[0] != "X0001"]
+        assert len(_view(settings, table)[1]) == len(expected) + 1
