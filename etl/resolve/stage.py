@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -132,7 +133,8 @@ def _review_queue(
     q = q[~both]
     if len(decided):
         done = set(zip(decided["rec_id_l"], decided["rec_id_r"], strict=True))
-        q = q[[(a, b) not in done for a, b in zip(q["rec_id_l"], q["rec_id_r"], strict=True)]]
+        undecided = [(a, b) not in done for a, b in zip(q["rec_id_l"], q["rec_id_r"], strict=True)]
+        q = q[np.array(undecided, dtype=bool)]  # a mask even when empty ([] would select no columns)
     q = q.assign(
         entity=cfg.name, pair_id=[pair_id(a, b) for a, b in zip(q["rec_id_l"], q["rec_id_r"], strict=True)]
     )
