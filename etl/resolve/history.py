@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from etl import meta
+from etl.datetypes import as_datetimes
 from etl.frames import duck_df, isin
 from etl.resolve.store import Patch
 
@@ -84,7 +85,8 @@ def scd2_patch(
     if not set(golden_cols) <= set(columns):
         return None
     attrs = [c for c in golden_cols if c != id_col]  # the order the versions were hashed in
-    now = patch.add[golden_cols] if len(patch.add) else pd.DataFrame(columns=golden_cols)
+    # hashed as `scd2` hashes the in-memory golden table (dates as datetime64)
+    now = as_datetimes(patch.add[golden_cols]) if len(patch.add) else pd.DataFrame(columns=golden_cols)
     now = now.assign(_version_hash=_hash(now, attrs), valid_from=pd.Timestamp(as_of))
     now["valid_to"] = pd.Series(pd.NaT, index=now.index, dtype="datetime64[us]")
     now["is_current"] = True

@@ -127,3 +127,20 @@ def test_an_unchanged_golden_table_patches_nothing_and_a_new_attribute_asks_for_
         scd2_patch(
             con, history, golden_file, Patch(("x",), pd.DataFrame({"x": []}), gold.iloc[:0]), "person_id", D2
         )
+
+
+def test_an_arrow_backed_golden_patch_versions_as_the_in_memory_golden_table(tmp_path: Path) -> None:
+    con = duckdb.connect()
+    gold = _gold(RUNS[0][1]).assign(since=pd.to_datetime(["2020-01-01", "2020-02-01", None, "2021-03-04"]))
+    history = _write(scd2(None, gold, "person_id", D1), tmp_path / "h.parquet")
+    golden_file = _write(as_dates(gold, ["since"]), tmp_path / "g.parquet")
+    after = gold.copy()
+    after.loc[1, "address"] = "moved"
+    arrow = as_dates(after, ["since"]).convert_dtypes(dtype_backend="pyarrow")  # as a DuckDB result gives it
+    patch = scd2_patch(
+        con, history, golden_file, Patch(("person_id",), after[["person_id"]], arrow), "person_id", D2
+    )
+    assert patch is not None
+    assert sorted(patch.drop["person_id"]) == ["P2"]  # only the one that changed: closed, reopened
+    full = scd2(scd2(None, gold, "person_id", D1), after, "person_id", D2)
+    assert _apply(con, history, patch) == _rows(con, full, tmp_path)
