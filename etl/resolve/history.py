@@ -90,8 +90,8 @@ def scd2_patch(
     now = now.assign(_version_hash=_hash(now, attrs), valid_from=pd.Timestamp(as_of))
     now["valid_to"] = pd.Series(pd.NaT, index=now.index, dtype="datetime64[us]")
     now["is_current"] = True
-    touched = pd.concat([patch.drop[id_col], patch.add[id_col]] if len(patch.drop) else [patch.add[id_col]])
-    ids = pa.table({id_col: pa.array(touched.dropna().astype(str).unique(), type=pa.string())})
+    touched = {str(v) for f in (patch.drop, patch.add) if len(f) for v in f[id_col].dropna()}
+    ids = pa.table({id_col: pa.array(sorted(touched), type=pa.string())})
     con.register("_history_touched", ids)
     try:
         cur = duck_df(

@@ -144,3 +144,18 @@ def test_an_arrow_backed_golden_patch_versions_as_the_in_memory_golden_table(tmp
     assert sorted(patch.drop["person_id"]) == ["P2"]  # only the one that changed: closed, reopened
     full = scd2(scd2(None, gold, "person_id", D1), after, "person_id", D2)
     assert _apply(con, history, patch) == _rows(con, full, tmp_path)
+
+
+def test_a_golden_patch_that_only_drops_closes_those_masters(tmp_path: Path) -> None:
+    con = duckdb.connect()
+    gold = _gold(RUNS[0][1])
+    first = scd2(None, gold, "person_id", D1)
+    history = _write(first, tmp_path / "h.parquet")
+    golden_file = _write(gold, tmp_path / "g.parquet")
+    gone = Patch(
+        ("person_id",), pd.DataFrame({"person_id": ["P2", "P9"]}), pd.DataFrame()
+    )  # P9: never existed
+    patch = scd2_patch(con, history, golden_file, gone, "person_id", D2)
+    assert patch is not None and list(patch.drop["person_id"]) == ["P2"]
+    full = scd2(first, gold[gold["person_id"] != "P2"], "person_id", D2)
+    assert _apply(con, history, patch) == _rows(con, full, tmp_path)
