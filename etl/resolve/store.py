@@ -15,10 +15,12 @@ zstd, the current file's column types), so the unchanged rows never pass through
 an empty patch keeps the current file (no new file: the published catalog keeps its copy
 too), and so does a frame of at most `SAME_CHECK_ROWS` rows equal to the current file
 (same row count, then the same Arrow table as it would be written: e.g. an id map, review
-queue or findings the run left as they were). A patched table also gets its `drop` and `add` as small Parquet files beside the new
-one (`run=<run_id>.drop.parquet`, `.add.parquet`) and a `meta.core_patch` row naming its
-base file and key, kept until the table's next new file: the published catalog
-(etl.published) applies them to its copy of the base instead of copying the whole table.
+queue or findings the run left as they were). A patched table also gets its `drop` and
+`add` as small Parquet files beside the new one (`run=<run_id>.drop.parquet`,
+`.add.parquet`) and a `meta.core_patch` row naming its base file, key and row counts, kept
+until the table's next new file: the published catalog (etl.published) applies them to its
+copy of the base instead of copying the whole table. A patched file carries its base's
+`pandas` Parquet metadata, so `read_core` reads it with the dtypes it read the base with.
 """
 
 from __future__ import annotations
