@@ -69,8 +69,6 @@ class EntityResult:
     tables: dict[str, pd.DataFrame | store.Patch] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
     last_value: int = 0
-    #: the masters of the previous run's record table (its provenance rows' masters)
-    previous_masters: pd.Series = field(default_factory=lambda: pd.Series(dtype="string"))
 
 
 @dataclass
@@ -487,7 +485,6 @@ def _entity_result(
         "started_at": started,
         "finished_at": meta.now(),
     }
-    previous = before[id_col].drop_duplicates() if before is not None else pd.Series(dtype="string")
     return EntityResult(
         entity=ent,
         records=recs,
@@ -502,15 +499,16 @@ def _entity_result(
         },
         run=run,
         last_value=got.last_value,
-        previous_masters=previous,
     )
 
 
-def _merge_shared(results: list[EntityResult]) -> dict[str, pd.DataFrame | store.Patch]:
+def _merge_shared(
+    con: duckdb.DuckDBPyConnection, settings: Settings, results: list[EntityResult]
+) -> dict[str, pd.DataFrame | store.Patch]:
     """The entities' tables, and the tables they share: the findings and the review queue
     (whole frames), the provenance: a whole frame, or a patch keyed (entity, master_id)
-    when an entity patched its own (an entity chosen in full then drops all its previous
-    masters' rows and adds all its rows)."""
+    when an entity patched its own (an entity chosen in full then drops every master of
+    its rows in the current file and adds all its rows)."""
     tables: dict[str, pd.DataFrame | store.Patch] = {}
     for res in results:
         tables.update({k: v for k, v in res.tables.items() if not k.startswith("_")})
@@ -532,8 +530,7 @@ def _merge_shared(results: list[EntityResult]) -> dict[str, pd.DataFrame | store
             drops.append(p.drop)
             adds.append(p.add[columns])
             continue
-        ids = pd.concat([r.previous_masters, p["master_id"]]).drop_duplicates()
-        drops.append(pd.DataFrame({"entity": r.entity, "master_id": ids.astype("string").to_numpy()}))
+        drops.append(_masters_of(con, settings, r.entity))
         adds.append(p[columns])
     tables["provenance"] = store.Patch(
         key=("entity", "master_id"),
@@ -541,6 +538,23 @@ def _merge_shared(results: list[EntityResult]) -> dict[str, pd.DataFrame | store
         add=pd.concat([a for a in adds if len(a)] or adds[:1], ignore_index=True),
     )
     return tables
+
+
+def _masters_of(con: duckdb.DuckDBPyConnection, settings: Settings, entity: str) -> pd.DataFrame:
+    """(entity, master_id) of every master of `entity` in core.provenance's current file."""
+    file = store.core_file(con, settings, "provenance")
+    if file is None:
+        return pd.DataFrame({"entity": pd.Series(dtype="string"), "master_id": pd.Series(dtype="string")})
+    local = duckdb.connect()  # the file read apart from `con` (its pending results untouched)
+    try:
+        return duck_df(
+            local,
+            f"select distinct entity, master_id from read_parquet({meta.sql_literal(str(file))}) "
+            "where entity = ?",
+            [entity],
+        )
+    finally:
+        local.close()
 
 
 def _frame(item: pd.DataFrame | store.Patch) -> pd.DataFrame:
@@ -611,7 +625,7 @@ def consolidate(
                 waiting.append(exc)
         if not results and waiting:
             raise waiting[0]
-        tables = _merge_shared(results)
+        tables = _merge_shared(con, settings, results)
         by = {r.entity: r for r in results}
         with _timed(seconds, "relations"):
             if "person" in by and "legal_entity" in by:
