@@ -12,6 +12,11 @@ reissued. Each run maps its clusters onto the ids the previous run gave their re
 - an id whose records now fall into several clusters (a split, e.g. a review decision)
   stays with the cluster holding most of its records (ties: the smallest record id); the
   other clusters get new ids, recorded in the id map as split from it.
+
+An incremental run maps only the clusters its linkage computed again (`assign`'s `kept`):
+every other cluster is exactly a previous master and keeps its id, which is what mapping
+every cluster gives, new ids included (they go to clusters computed again only, in the
+same order).
 """
 
 from __future__ import annotations
@@ -44,8 +49,27 @@ def assign(
     prefix: str,
     digits: int,
     run_id: str,
+    kept: pd.Series | None = None,
 ) -> Assignment:
-    """Map `clusters` (rec_id, cluster) to master ids given the `previous` (rec_id, master_id)."""
+    """Map `clusters` (rec_id, cluster) to master ids given the `previous` (rec_id, master_id).
+    `kept` (aligned with `clusters`): the master id of each record whose cluster is exactly a
+    previous master (an incremental run's untouched clusters), null elsewhere. Those records
+    keep it and only the other clusters are mapped, with what `previous` says of their
+    records: the same ids as mapping every cluster (an untouched master is one cluster that
+    holds all its records and no other id, so it keeps its id and takes no part in another
+    cluster's merge or split, and every new id goes to a cluster that is not untouched)."""
+    if kept is not None:
+        todo = kept.isna().to_numpy()
+        got = assign(
+            clusters[todo], previous, last_value=last_value, prefix=prefix, digits=digits, run_id=run_id
+        )
+        master = kept.astype("string").reset_index(drop=True)
+        new = got.records.set_index("rec_id")["master_id"].reindex(clusters.loc[todo, "rec_id"])
+        master[todo] = new.to_numpy()
+        out = pd.DataFrame({"rec_id": clusters["rec_id"].reset_index(drop=True), "master_id": master})
+        if not out["rec_id"].is_monotonic_increasing:
+            out = out.sort_values("rec_id", ignore_index=True)
+        return Assignment(records=out, id_map=got.id_map, last_value=got.last_value)
     cur = clusters[["rec_id", "cluster"]].merge(previous[["rec_id", "master_id"]], on="rec_id", how="left")
     held = cur.dropna(subset=["master_id"])
     # splits: an old id stays with the cluster holding most of its records

@@ -5,31 +5,42 @@ trained as etl.resolve.model says. Pairs: the blocked pairs with at least one re
 lacking a valid identifier (etl.resolve.config.SCORED), scored at or above the review
 threshold. A full run scores every such pair; an incremental run (a `Previous` linkage)
 scores only the pairs with a new or changed record (its content hash differs from the
-previous run's) and keeps the previous run's pairs between unchanged records: with the
-same frozen model those pairs score the same, so incremental and full give the same pairs,
-hence the same clusters.
+previous run's: etl.resolve.records.changes compares them in DuckDB with the previous
+record table's file) and keeps the previous run's pairs between unchanged records: with
+the same frozen model those pairs score the same, so incremental and full give the same
+pairs, hence the same clusters.
 
 Edges: every pair of records sharing a valid identifier, and every scored pair at or above
 the match threshold unless both records carry valid identifiers (identifiers decide those).
-Clerical decisions override the model: an accepted pair is an edge, a rejected one never is.
-Splink's connected components cluster the edges (all of them, every run: cheap beside
-scoring). A cluster that would hold two different valid identifiers is split (see
-`_split_conflicts`) and recorded as a finding.
+Clerical decisions override the model: an accepted pair is an edge, a rejected one never is
+(a decision naming a record no longer staged decides nothing). Splink's connected
+components cluster the edges; a cluster that would hold two different valid identifiers is
+split (see `_split_conflicts`) and recorded as a finding. A full run clusters every record.
+An incremental run clusters again only the records `_touched` finds: the new and changed
+ones and the previous masters the delta reaches (a lost record, a new edge, a clerical
+decision, or an edge to another master: a cluster the previous run split); every other
+record keeps its previous master as its cluster (labelled, as any cluster, by its smallest
+rec_id), which is what a full run gives it: such a master is a component of the run's
+edges by itself, with the same records and edges as before (`_touched` says why).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from etl.frames import isin
 from etl.normalize.identifiers import is_canonical_credit_code, is_canonical_resident_id
 from etl.resolve.config import ResolveConfig
 from etl.resolve.model import PAIR_COLUMNS, Model, score, train
-from etl.resolve.records import content_hash
+from etl.resolve.records import Changes, changes, content_hash
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +57,13 @@ class Linkage:
     hashes: pd.Series  # rec_id -> content hash of the record as linked
     findings: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
+    exact_id: pd.Series | None = None  # rec_id -> the record's valid identifier (null: none)
+    #: aligned with `clusters`: the records clustered in this run (all of them in a full run;
+    #: in an incremental run the touched ones, every other kept its previous master)
+    reclustered: np.ndarray | None = None
+    #: aligned with `clusters`, in an incremental run: the master the previous run gave each
+    #: record (null: new); None in a full run
+    previous_master: pd.Series | None = None
 
 
 def exact_ids(records: pd.DataFrame, cfg: ResolveConfig) -> pd.Series:
@@ -172,27 +190,105 @@ def _split_conflicts(
 
 @dataclass(frozen=True)
 class Previous:
-    """What the previous run linked: its pairs and the content hash of every record."""
+    """What the previous run linked: its pairs and its record table (the Parquet file of
+    core.<entity>_record: rec_id, `id_col` (the master), content_hash), read by DuckDB."""
 
     pairs: pd.DataFrame  # as Linkage.pairs
-    hashes: pd.Series  # rec_id -> content hash
+    records: Path | str  # the previous record table's file
+    id_col: str  # its master id column (<entity>_id)
 
 
 def _pairs(
-    records: pd.DataFrame, cfg: ResolveConfig, model: Model, previous: Previous | None, run_id: str
+    records: pd.DataFrame,
+    cfg: ResolveConfig,
+    model: Model,
+    previous: Previous | None,
+    changed: Changes | None,
+    run_id: str,
 ) -> tuple[pd.DataFrame, int]:
     """The run's scored pairs and how many records were (re)scored."""
-    if previous is None:
+    if previous is None or changed is None:
         return score(records, cfg, model).assign(run_id=run_id), len(records)
-    before = records["rec_id"].map(previous.hashes)
-    delta = (before.isna() | (records["content_hash"] != before)).fillna(True).astype(bool)
-    unchanged = records.loc[~delta, "rec_id"]
+    delta = pd.Series(changed.delta, index=records.index)
+    gone = pd.concat([records.loc[delta, "rec_id"], changed.removed["rec_id"]], ignore_index=True)
     old = previous.pairs
-    kept = old[isin(old["rec_id_l"], unchanged) & isin(old["rec_id_r"], unchanged)]
+    kept = old[~isin(old["rec_id_l"], gone) & ~isin(old["rec_id_r"], gone)]
     new = score(records, cfg, model, delta).assign(run_id=run_id)
     parts = [p for p in (kept, new) if len(p)]
     pairs = pd.concat(parts, ignore_index=True) if parts else new
     return pairs.sort_values(["rec_id_l", "rec_id_r"], ignore_index=True), int(delta.sum())
+
+
+def _touched(
+    records: pd.DataFrame,
+    pairs: pd.DataFrame,
+    decisions: pd.DataFrame | None,
+    changed: Changes,
+    cfg: ResolveConfig,
+) -> np.ndarray:
+    """The records whose clusters this run must compute again (a mask over `records`): the
+    new and changed ones and every record of a previous master that
+
+    - lost a record (removed, or changed: its edges may be gone), or holds a new or changed
+      record's valid identifier or the other end of its scored pair at the match threshold
+      (the delta's new edges);
+    - holds a record of a clerical decision (a decision may be new or changed);
+    - is joined by an edge to another master (an identifier or a pair at the match
+      threshold between two of the previous run's masters: a cluster the previous run split,
+      whose parts are computed and split again together, as a full run does).
+
+    Every edge of the run's graph that leaves the other masters stays inside them: each of
+    them is a component of the graph by itself (its records and edges unchanged), so its
+    records keep their cluster, and only the touched records are clustered again."""
+    rec = pa.table(
+        {
+            "rec_id": _text(records["rec_id"]),
+            "exact_id": _text(records["exact_id"]),
+            "master": _text(changed.master),
+            "delta": pa.array(changed.delta),
+        }
+    )
+    linked = pairs[pairs["match_probability"] >= cfg.thresholds.match]
+    edge = pa.table({"l": _text(linked["rec_id_l"]), "r": _text(linked["rec_id_r"])})
+    decided = decisions if decisions is not None else pd.DataFrame(columns=["rec_id_l", "rec_id_r"])
+    dec = pa.table({"l": _text(decided["rec_id_l"]), "r": _text(decided["rec_id_r"])})
+    gone = pa.table({"master": _text(changed.removed["master_id"])})
+    con = duckdb.connect()
+    try:
+        for name, table in (("rec", rec), ("edge", edge), ("dec", dec), ("gone", gone)):
+            con.register(name, table)
+        rows = con.execute(
+            """
+            with ids as (select exact_id from rec where exact_id is not null group by exact_id
+                         having count(distinct master) > 1 or bool_or(delta)),
+                 ends as (select a.master as ma, b.master as mb, a.delta or b.delta as new
+                          from edge e join rec a on a.rec_id = e.l join rec b on b.rec_id = e.r),
+                 seeds as (select master from rec where delta
+                           union select master from gone
+                           union select master from rec where exact_id in (select exact_id from ids)
+                           union select ma from ends where new or ma is distinct from mb
+                           union select mb from ends where new or ma is distinct from mb
+                           union select master from rec where rec_id in (select l from dec union select r from dec))
+            select master from seeds where master is not null
+            """
+        ).fetchall()
+    finally:
+        con.close()
+    seeds = [r[0] for r in rows]
+    return changed.delta | isin(changed.master, seeds)
+
+
+def _text(values: pd.Series) -> pa.Array:
+    return pa.array(values.astype("string").array).cast(pa.string())
+
+
+def _cluster(
+    records: pd.DataFrame, pairs: pd.DataFrame, cfg: ResolveConfig, decisions: pd.DataFrame | None
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Components of the records' edges, clusters with conflicts split (rec_id, cluster)."""
+    edges = _edges(records, pairs, cfg, decisions)
+    comps = _components(records, edges)
+    return _split_conflicts(comps, edges, records, decisions)
 
 
 def link(
@@ -207,19 +303,39 @@ def link(
     """Cluster `records` (one row per rec_id, with features). `decisions`: clerical
     decisions (rec_id_l < rec_id_r, decision accept|reject) that win over the model.
     `model`: score with this model (default: train one on `records`). `previous`: link
-    incrementally against the previous run's pairs (needs the model that scored them)."""
+    incrementally against the previous run's pairs and masters (needs the model that scored
+    the pairs)."""
     records = records.assign(exact_id=exact_ids(records, cfg))
     for other in cfg.context:  # no context given: no record is tied to another entity's master
         if f"{other}_id" not in records:
             records[f"{other}_id"] = pd.Series(pd.NA, index=records.index, dtype="string")
     records["content_hash"] = content_hash(records)
+    if decisions is not None and len(decisions):  # a decision on a record no longer staged decides nothing
+        present = decisions["rec_id_l"], decisions["rec_id_r"]
+        decisions = decisions[isin(present[0], records["rec_id"]) & isin(present[1], records["rec_id"])]
     if model is None:
         model, previous = train(records, cfg, run_id), None
-    pairs, rescored = _pairs(records, cfg, model, previous, run_id)
-    edges = _edges(records, pairs, cfg, decisions)
-    comps = _components(records, edges)
-    comps, findings = _split_conflicts(comps, edges, records, decisions)
-    comps = comps.sort_values("rec_id", ignore_index=True)
+    changed = changes(records, previous.records, previous.id_col) if previous is not None else None
+    pairs, rescored = _pairs(records, cfg, model, previous, changed, run_id)
+    if changed is None:
+        comps, findings = _cluster(records, pairs, cfg, decisions)
+        comps = comps.sort_values("rec_id", ignore_index=True)
+        again = np.ones(len(comps), dtype=bool)
+        was = None
+    else:  # only the touched records clustered again, every other keeps its previous master
+        touched = _touched(records, pairs, decisions, changed, cfg)
+        sub = records[touched]
+        inside = isin(pairs["rec_id_l"], sub["rec_id"]) & isin(pairs["rec_id_r"], sub["rec_id"])
+        part, findings = _cluster(sub, pairs[inside], cfg, decisions)
+        cluster = changed.label.copy()
+        cluster[touched] = part.set_index("rec_id")["cluster"].reindex(sub["rec_id"]).to_numpy()
+        comps = pd.DataFrame({"rec_id": records["rec_id"], "cluster": cluster})
+        prior = changed.master
+        if not comps["rec_id"].is_monotonic_increasing:
+            order = np.argsort(comps["rec_id"].to_numpy(dtype=object), kind="stable")
+            comps, prior, touched = comps.iloc[order], prior.iloc[order], touched[order]
+        comps = comps.reset_index(drop=True)
+        again, was = touched, prior.reset_index(drop=True)
     stats = {
         "records": len(records),
         "with_valid_id": int(records["exact_id"].notna().sum()),
@@ -227,6 +343,7 @@ def link(
         "pairs_scored": len(pairs),
         "pairs_linked": int((pairs["match_probability"] >= cfg.thresholds.match).sum()),
         "clusters": int(comps["cluster"].nunique()),
+        "records_clustered": int(again.sum()),
     }
     return Linkage(
         clusters=comps,
@@ -235,6 +352,9 @@ def link(
         hashes=records.set_index("rec_id")["content_hash"],
         findings=findings,
         stats=stats,
+        exact_id=records.set_index("rec_id")["exact_id"],
+        reclustered=again,
+        previous_master=was,
     )
 
 

@@ -8,13 +8,18 @@ source and record key) is the same record: the latest delivery wins.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from etl.contracts import DUCKDB_TYPES, Contracts
 from etl.errors import StageOrderError
 from etl.frames import duck_df
+from etl.meta import sql_literal
 from etl.resolve.config import DELIVERY_COLUMNS, ResolveConfig
 
 
@@ -93,6 +98,54 @@ def content_hash(records: pd.DataFrame) -> pd.Series:
     finally:
         con.close()
     return pd.Series(got.iloc[:, 0].to_numpy(), index=records.index, dtype="string")
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed since the previous run, per record of this run (arrays aligned with the
+    records) and for the previous run's records no longer staged."""
+
+    delta: np.ndarray  # new (not in the previous record table) or changed (its content hash differs)
+    master: pd.Series  # the master the previous run gave the record (null: new)
+    label: pd.Series  # the smallest rec_id of that master in the previous run (null: new)
+    removed: pd.DataFrame  # rec_id, master_id: previous records no longer staged
+
+
+def changes(records: pd.DataFrame, previous: Path | str, id_col: str) -> Changes:
+    """Compare `records` (rec_id, content_hash) with the previous run's record table (its
+    Parquet file: rec_id, `id_col`, content_hash), in DuckDB: the previous table is read
+    from its file, never into pandas, and only the columns the comparison needs."""
+    cur = pa.table(
+        {
+            "rec_id": pa.array(records["rec_id"].astype("string").array).cast(pa.string()),
+            "content_hash": pa.array(records["content_hash"].astype("string").array).cast(pa.string()),
+            "_pos": np.arange(len(records), dtype=np.int64),
+        }
+    )
+    prev = (
+        f'select rec_id, "{id_col}" as master_id, content_hash, min(rec_id) over (partition by "{id_col}") '
+        f"as label from read_parquet({sql_literal(str(previous))})"
+    )
+    con = duckdb.connect()
+    try:
+        con.register("cur", cur)
+        con.execute(f"create temp table prev as {prev}")
+        got = duck_df(
+            con,
+            "select p.master_id, p.label, p.content_hash is distinct from c.content_hash as delta "
+            "from cur c left join prev p using (rec_id) order by c._pos",
+        )
+        removed = duck_df(
+            con, "select rec_id, master_id from prev anti join cur using (rec_id) order by rec_id"
+        )
+    finally:
+        con.close()
+    return Changes(
+        delta=got["delta"].to_numpy(dtype=bool),
+        master=got["master_id"].set_axis(records.index),
+        label=got["label"].set_axis(records.index),
+        removed=removed,
+    )
 
 
 def add_features(frame: pd.DataFrame, cfg: ResolveConfig) -> pd.DataFrame:

@@ -33,6 +33,9 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from etl import meta
 from etl.config import Settings, get_settings
@@ -169,38 +172,51 @@ RECORD_COLUMNS = [
 
 def _assign_ids(
     con: duckdb.DuckDBPyConnection,
+    settings: Settings,
     cfg: ResolveConfig,
     linkage: Linkage,
     run_id: str,
-    previous: pd.DataFrame | None,
 ) -> ids.Assignment:
     """Master ids for this run's clusters, given the ids the previous run gave their records
-    (`previous`: its core.<entity>_record)."""
+    (its core.<entity>_record). Incremental: the linkage says which records kept their
+    previous master (`Linkage.reclustered`) and the master each record had
+    (`Linkage.previous_master`), so only the clusters it computed again are mapped."""
     id_col = f"{cfg.name}_id"
+    last = store.last_value(con, cfg.name)
+    if linkage.previous_master is not None and linkage.reclustered is not None:
+        again = linkage.reclustered
+        was = linkage.previous_master
+        prev = pd.DataFrame({"rec_id": linkage.clusters["rec_id"][again], "master_id": was[again]}).dropna()
+        return ids.assign(
+            linkage.clusters,
+            prev,
+            last_value=last,
+            prefix=cfg.id_prefix,
+            digits=cfg.id_digits,
+            run_id=run_id,
+            kept=was.where(~again),
+        )
+    path = store.core_file(con, settings, f"{cfg.name}_record")
     prev = (
-        previous.rename(columns={id_col: "master_id"})
-        if previous is not None
+        pd.read_parquet(path, columns=["rec_id", id_col]).rename(columns={id_col: "master_id"})
+        if path is not None
         else pd.DataFrame(columns=["rec_id", "master_id"])
     )
     return ids.assign(
-        linkage.clusters,
-        prev,
-        last_value=store.last_value(con, cfg.name),
-        prefix=cfg.id_prefix,
-        digits=cfg.id_digits,
-        run_id=run_id,
+        linkage.clusters, prev, last_value=last, prefix=cfg.id_prefix, digits=cfg.id_digits, run_id=run_id
     )
 
 
-def _previous(
-    con: duckdb.DuckDBPyConnection, settings: Settings, entity: str, recs: pd.DataFrame | None
-) -> Previous | None:
-    """The previous run's pairs and record hashes (`recs`: its record table), or None (no
-    base, or one without them)."""
-    pairs = store.read_core(con, settings, f"{entity}_pair")
-    if recs is None or pairs is None or "content_hash" not in recs:
+def _previous(con: duckdb.DuckDBPyConnection, settings: Settings, entity: str) -> Previous | None:
+    """The previous run's pairs and record table (its file), or None (no base, or one without
+    them)."""
+    path = store.core_file(con, settings, f"{entity}_record")
+    if path is None or "content_hash" not in pq.read_schema(path).names:
         return None
-    return Previous(pairs=pairs, hashes=recs.set_index("rec_id")["content_hash"])
+    pairs = store.read_core(con, settings, f"{entity}_pair")
+    if pairs is None:
+        return None
+    return Previous(pairs=pairs, records=path, id_col=f"{entity}_id")
 
 
 def _basis(
@@ -209,7 +225,6 @@ def _basis(
     cfg: ResolveConfig,
     mode: str,
     model_path: str | None,
-    records: pd.DataFrame | None,
 ) -> tuple[str, model.Model | None, Previous | None]:
     """How this run links the entity: (what it does: incremental, full or train; the model, None
     to train one; the previous linkage to build on). `model_path`: a kept model (its model.json,
@@ -224,9 +239,7 @@ def _basis(
     if kept.config_hash != model.config_hash(cfg):
         log.warning("%s: the resolve settings changed since model %s: training a new one", cfg.name, path)
         return "train", None, None
-    previous = (
-        _previous(con, settings, cfg.name, records) if mode == "incremental" and path == current else None
-    )
+    previous = _previous(con, settings, cfg.name) if mode == "incremental" and path == current else None
     return ("incremental" if previous is not None else "full"), kept, previous
 
 
@@ -322,6 +335,37 @@ def _linkage_findings(
     ]
 
 
+def _same(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two text columns hold the same values in the same order."""
+    if len(a) != len(b):
+        return False
+    if len(a) == 0:
+        return True
+    x, y = (pa.array(v.astype("string").array).cast(pa.string()) for v in (a, b))
+    return bool(pc.all(pc.equal(x, y).fill_null(False)).as_py())
+
+
+def _with_masters(
+    recs: pd.DataFrame, assigned: pd.DataFrame, linkage: Linkage, cfg: ResolveConfig
+) -> pd.DataFrame:
+    """The records with their master_id and exact_id (the valid identifier, null where there
+    is none), the exact key replaced by it: only a valid identifier may survive into a golden
+    record. `assigned` (rec_id, master_id) is ordered by rec_id, as load_records orders the
+    records: then the columns are set in place of a join."""
+    if _same(recs["rec_id"], assigned["rec_id"]):
+        recs = recs.assign(master_id=assigned["master_id"].to_numpy())
+    else:
+        recs = recs.merge(assigned, on="rec_id")
+    if linkage.exact_id is not None:
+        got = linkage.exact_id
+        same = _same(recs["rec_id"], got.index.to_series())
+        recs["exact_id"] = (got if same else got.reindex(recs["rec_id"])).to_numpy()
+    else:
+        recs["exact_id"] = exact_ids(recs, cfg).to_numpy()
+    recs[cfg.exact_key] = recs["exact_id"]
+    return recs
+
+
 def resolve_entity(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -343,15 +387,15 @@ def resolve_entity(
         for other in cfg.context:
             recs[f"{other}_id"] = recs["rec_id"].map((context or {})[other]).astype("string")
         decided = store.decisions(con, ent)
-        before = store.read_core(con, settings, f"{ent}_record")  # read once: ids, pairs, survivorship
-        ran, kept, previous = _basis(con, settings, cfg, mode, model_path, before)
+        ran, kept, previous = _basis(con, settings, cfg, mode, model_path)
     with _timed(seconds, f"{ent}:link"):
         linkage: Linkage = link(recs, cfg, decided, model=kept, previous=previous, run_id=run_id)
     with _timed(seconds, f"{ent}:ids"):
-        got = _assign_ids(con, cfg, linkage, run_id, before)
-        recs = recs.merge(got.records, on="rec_id").assign(exact_id=exact_ids(recs, cfg).to_numpy())
-        recs[cfg.exact_key] = recs["exact_id"]  # only a valid identifier may survive into a golden record
+        got = _assign_ids(con, settings, cfg, linkage, run_id)
+        recs = _with_masters(recs, got.records, linkage, cfg)
     with _timed(seconds, f"{ent}:survivorship"):
+        # the previous record table, for survivorship (read here: linkage and ids read it by DuckDB)
+        before = store.read_core(con, settings, f"{ent}_record") if ran == "incremental" else None
         trust = golden.trust_table(contracts, {i.table: i.columns for i in cfg.inputs})
         rules = golden.rules_hash(contracts.tables[ent], cfg.attributes, trust)
         base = _golden_base(con, settings, cfg, rules, before) if ran == "incremental" else None
@@ -375,8 +419,8 @@ def _findings(
     got: ids.Assignment,
     touched: list[str] | None,
 ) -> pd.DataFrame:
-    """The entity's findings: the linkage's (found again every run: it clusters every
-    record) and the identifier checks', per master: with `touched` (an incremental
+    """The entity's findings: the linkage's (found again every run: a cluster split for its
+    identifiers is clustered again every run) and the identifier checks', per master: with `touched` (an incremental
     survivorship) only of the masters it chose again, the previous run's kept for every
     other master (the same records with the same values: the same finding). A finding
     carries the `run_id` of the run that found it: a kept one the earlier run's."""

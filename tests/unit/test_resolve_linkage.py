@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,7 +13,8 @@ from etl.config import get_settings
 from etl.contracts import Contracts
 from etl.resolve.config import ResolveConfig, load_resolve_configs
 from etl.resolve.evaluate import pairwise, split_scores
-from etl.resolve.linkage import link
+from etl.resolve.ids import Assignment, assign
+from etl.resolve.linkage import Linkage, Previous, link
 from etl.resolve.records import add_features
 
 pytestmark = pytest.mark.unit
@@ -150,6 +152,121 @@ def test_a_rejected_pair_stays_apart_even_through_a_third_record(cfg: ResolveCon
     assert cl[a] != cl[b]
     assert cl["person|ca_marriage|000"] in {cl[a], cl[b]}
     assert got.findings == []  # a decision is not a conflict
+
+
+def _base(cfg: ResolveConfig) -> pd.DataFrame:
+    """Every person twice (hukou with the ID, health a copy, every third without it), a
+    conflict (person 1 in health under another valid ID, a record without an ID matching
+    both: a cluster split, a finding) and a loner: one record, no ID anywhere."""
+    people = _people()
+    recs = _records(people)
+    other = _rid("110105", people.loc[1, "birth_date"].date(), 999)
+    recs.loc[recs["rec_id"] == "person|nhc_health|001", "resident_id"] = other
+    bridge = recs[recs["rec_id"] == "person|ps_hukou|001"].assign(
+        rec_id="person|ca_marriage|001", _source="ca_marriage", resident_id=None
+    )
+    loner = recs[recs["rec_id"] == "person|ps_hukou|030"].assign(
+        rec_id="person|ca_assistance|900",
+        _source="ca_assistance",
+        resident_id=None,
+        true="T-loner",
+        name="欧阳娜娜",
+        birth_date=pd.Timestamp("1977-07-07"),
+        phone="13711112222",
+        address="310104某街道900号",
+        household_region="310104",
+    )
+    return pd.concat([recs, bridge, loner], ignore_index=True)
+
+
+def _ids(got: Linkage, previous: pd.DataFrame, incremental: bool) -> Assignment:
+    """The run's master ids as the consolidation gives them: every cluster mapped, or (an
+    incremental run) only the clusters computed again, the others keeping their ids."""
+    kept = None
+    if incremental:
+        assert got.previous_master is not None and got.reclustered is not None
+        kept = got.previous_master.where(~got.reclustered)
+    return assign(got.clusters, previous, last_value=70, prefix="P", digits=10, run_id="r2", kept=kept)
+
+
+def _incremental_and_full(
+    tmp_path: Path, cfg: ResolveConfig, later: pd.DataFrame, decisions: pd.DataFrame | None = None
+) -> tuple[Linkage, Linkage, Assignment, Assignment]:
+    """Run 1 links the base (training its model) and ids it; run 2 links `later` with that
+    model twice: incremental against run 1's pairs and record table, and in full."""
+    first = link(add_features(_base(cfg), cfg), cfg, run_id="r1")
+    ids1 = assign(
+        first.clusters,
+        pd.DataFrame(columns=["rec_id", "master_id"]),
+        last_value=0,
+        prefix="P",
+        digits=10,
+        run_id="r1",
+    )
+    table = ids1.records.assign(content_hash=ids1.records["rec_id"].map(first.hashes))
+    path = tmp_path / "person_record.parquet"
+    table.rename(columns={"master_id": "person_id"}).to_parquet(path, index=False)
+    later = add_features(later, cfg)
+    previous = Previous(pairs=first.pairs, records=path, id_col="person_id")
+    inc = link(later, cfg, decisions, model=first.model, previous=previous, run_id="r2")
+    full = link(later, cfg, decisions, model=first.model, run_id="r2")
+    prev = ids1.records[["rec_id", "master_id"]]
+    return inc, full, _ids(inc, prev, True), _ids(full, prev, False)
+
+
+def _assert_same(inc: Linkage, full: Linkage, a: Assignment, b: Assignment) -> None:
+    pd.testing.assert_frame_equal(inc.clusters.astype("string"), full.clusters.astype("string"))
+    pd.testing.assert_frame_equal(inc.pairs.drop(columns="run_id"), full.pairs.drop(columns="run_id"))
+    assert inc.findings == full.findings
+    assert {k: v for k, v in inc.stats.items() if k not in ("records_scored", "records_clustered")} == {
+        k: v for k, v in full.stats.items() if k not in ("records_scored", "records_clustered")
+    }
+    pd.testing.assert_frame_equal(a.records.astype("string"), b.records.astype("string"))
+    pd.testing.assert_frame_equal(a.id_map, b.id_map)
+    assert a.last_value == b.last_value
+    # the incremental run clustered only what its delta touched
+    assert inc.reclustered is not None and 0 < inc.reclustered.sum() < len(inc.clusters) / 2
+
+
+def test_an_incremental_link_bridging_two_masters_equals_a_full_one(
+    cfg: ResolveConfig, tmp_path: Path
+) -> None:
+    later = _base(cfg)
+    # a new record: person 2's ID with the loner's name, birth date, phone and address, so it
+    # joins person 2's master (the ID) and the loner's (the model): the two merge
+    loner = later[later["rec_id"] == "person|ca_assistance|900"]
+    p2 = later.loc[later["rec_id"] == "person|ps_hukou|002", "resident_id"].iloc[0]
+    new = loner.assign(rec_id="person|ca_assistance|901", resident_id=p2)
+    # and a changed record (person 10 moved) and a removed one (person 20's health record)
+    later.loc[later["rec_id"] == "person|nhc_health|010", "address"] = "440106别的街道1号"
+    later = later[later["rec_id"] != "person|nhc_health|020"]
+    later = pd.concat([later, new], ignore_index=True)
+    inc, full, a, b = _incremental_and_full(tmp_path, cfg, later)
+    _assert_same(inc, full, a, b)
+    cl = inc.clusters.set_index("rec_id")["cluster"]
+    assert cl["person|ca_assistance|900"] == cl["person|ps_hukou|002"] == cl["person|ca_assistance|901"]
+    assert list(a.id_map["reason"]) == ["merged"]
+    # the cluster run 1 split (two valid IDs) is still split and still a finding
+    assert [f["kind"] for f in inc.findings] == ["two_valid_ids_in_cluster"]
+    assert cl["person|ps_hukou|001"] != cl["person|nhc_health|001"]
+
+
+def test_an_incremental_link_where_decisions_split_and_join_masters_equals_a_full_one(
+    cfg: ResolveConfig, tmp_path: Path
+) -> None:
+    a_, b_ = "person|nhc_health|000", "person|ps_hukou|000"  # one master in run 1 (the model)
+    c = "person|nhc_health|003"  # another person, no ID
+    decisions = pd.DataFrame(
+        [(a_, b_, "reject"), (c, "person|ps_hukou|005", "accept")],
+        columns=["rec_id_l", "rec_id_r", "decision"],
+    )
+    inc, full, a, b = _incremental_and_full(tmp_path, cfg, _base(cfg), decisions)
+    _assert_same(inc, full, a, b)
+    cl = inc.clusters.set_index("rec_id")["cluster"]
+    assert cl[a_] != cl[b_] and cl[c] == cl["person|ps_hukou|005"]
+    # the rejection splits master 0; the acceptance takes c out of master 3 (a split) into
+    # the cluster of master 5, which then holds two ids (a merge)
+    assert sorted(a.id_map["reason"]) == ["merged", "split", "split"]
 
 
 def test_pairwise_counts_pairs() -> None:
