@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -248,7 +249,7 @@ def _golden_base(
     settings: Settings,
     cfg: ResolveConfig,
     rules: str,
-    recs: pd.DataFrame | None,
+    records: Path | None,
 ) -> golden.Base | None:
     """The previous run's survivorship to build on, or None: none yet, or chosen under other
     rules or trust ranks (`golden.rules_hash`), or by a version that kept no such digest."""
@@ -259,12 +260,14 @@ def _golden_base(
     ).fetchall()
     if not row or row[0][0] != rules:
         return None
-    if recs is None or "content_hash" not in recs or store.core_file(con, settings, cfg.name) is None:
+    if records is None or store.core_file(con, settings, cfg.name) is None:
+        return None
+    if "content_hash" not in file_columns(con, settings, f"{cfg.name}_record"):  # an older version's
         return None
     # a provenance of an older layout (with the records' batch and row) is chosen again whole
     if file_columns(con, settings, "provenance") != golden.PROVENANCE_COLUMNS:
         return None
-    return golden.Base(records=recs.rename(columns={f"{cfg.name}_id": "master_id"}))
+    return golden.Base(records=records, id_column=f"{cfg.name}_id")
 
 
 @dataclass
@@ -394,8 +397,8 @@ def resolve_entity(
         got = _assign_ids(con, settings, cfg, linkage, run_id)
         recs = _with_masters(recs, got.records, linkage, cfg)
     with _timed(seconds, f"{ent}:survivorship"):
-        # the previous record table, for survivorship (read here: linkage and ids read it by DuckDB)
-        before = store.read_core(con, settings, f"{ent}_record") if ran == "incremental" else None
+        # the previous record table's file, for survivorship (read by DuckDB, as linkage and ids do)
+        before = store.core_file(con, settings, f"{ent}_record") if ran == "incremental" else None
         trust = golden.trust_table(contracts, {i.table: i.columns for i in cfg.inputs})
         rules = golden.rules_hash(contracts.tables[ent], cfg.attributes, trust)
         base = _golden_base(con, settings, cfg, rules, before) if ran == "incremental" else None
@@ -443,10 +446,10 @@ def _findings(
 
 
 def _record_table(
-    recs: pd.DataFrame, linkage: Linkage, id_col: str, before: pd.DataFrame | None
+    recs: pd.DataFrame, linkage: Linkage, id_col: str, before: Path | None
 ) -> pd.DataFrame | store.Patch:
     """core.<entity>_record: whole (`before` None: a full run), or a patch of the previous
-    run's (`before`) keyed by rec_id: the records gone or whose row changed dropped, the
+    run's (`before`: its file, read by DuckDB) keyed by rec_id: the records gone or whose row changed dropped, the
     new and changed ones added (compared in DuckDB: a redelivery changes a record's
     lineage, a merge its master). Whole again when most records changed (a redelivery of
     every record: the frame is at hand, and a patch of nearly every row costs more to write
@@ -458,12 +461,14 @@ def _record_table(
     if before is None:
         return table.sort_values("rec_id", ignore_index=True)
     cols = list(table.columns)
-    if [c for c in cols if c not in before]:  # a record table of an older version: written whole
-        return table.sort_values("rec_id", ignore_index=True)
     con = duckdb.connect()
     try:
         con.register("cur", table)
-        con.register("prev", before[cols])
+        prev = f"read_parquet({meta.sql_literal(str(before))})"
+        held = {r[0] for r in con.execute(f"describe select * from {prev}").fetchall()}
+        if set(cols) - held:  # a record table of an older version: written whole
+            return table.sort_values("rec_id", ignore_index=True)
+        con.execute(f"create view prev as select {', '.join(cols)} from {prev}")
         differs = " or ".join(f'c."{c}" is distinct from p."{c}"' for c in cols if c != "rec_id")
         con.execute(
             "create temp table added as select c.* from cur c left join prev p using (rec_id) "
@@ -495,10 +500,10 @@ def _entity_result(
     survived: Survived,
     rules: str,
     decided: pd.DataFrame,
-    before: pd.DataFrame | None,
+    before: Path | None,
 ) -> EntityResult:
     """The findings, review queue, record table and run row of a resolved entity. After an
-    incremental survivorship the record table is a patch of the previous one (`before`)."""
+    incremental survivorship the record table is a patch of the previous one (`before`: its file)."""
     ent, id_col = cfg.name, f"{cfg.name}_id"
     findings = _findings(con, settings, cfg, run_id, recs, linkage, got, survived.touched)
     id_map = got.id_map.rename(columns={"master_id": id_col})
