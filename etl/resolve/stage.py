@@ -23,6 +23,7 @@ changed, so the kept rows never pass through pandas; a full run gives whole fram
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import time
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -41,7 +43,7 @@ import pyarrow.parquet as pq
 from etl import meta
 from etl.config import Settings, get_settings
 from etl.contracts import Contracts, get_contracts
-from etl.datetypes import core_dates
+from etl.datetypes import as_datetimes, core_dates
 from etl.debris import sweep_core
 from etl.errors import StageOrderError, writing
 from etl.frames import duck_df, isin
@@ -147,7 +149,8 @@ def _review_queue(
     q = q[~both]
     if len(decided):
         done = set(zip(decided["rec_id_l"], decided["rec_id_r"], strict=True))
-        q = q[[(a, b) not in done for a, b in zip(q["rec_id_l"], q["rec_id_r"], strict=True)]]
+        undecided = [(a, b) not in done for a, b in zip(q["rec_id_l"], q["rec_id_r"], strict=True)]
+        q = q[np.array(undecided, dtype=bool)]  # a mask even when empty ([] would select no columns)
     q = q.assign(
         entity=cfg.name, pair_id=[pair_id(a, b) for a, b in zip(q["rec_id_l"], q["rec_id_r"], strict=True)]
     )
@@ -612,21 +615,26 @@ def _frame(item: pd.DataFrame | store.Patch) -> pd.DataFrame:
     return item
 
 
-def _whole(
+def _history(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
-    contracts: Contracts,
-    table: str,
-    item: pd.DataFrame | store.Patch,
-) -> pd.DataFrame:
-    """core.<table> after this run as a frame (a patch applied to its current file by DuckDB),
-    for a step that reads it whole."""
-    if not isinstance(item, store.Patch):
-        return item
-    got = duck_df(con, store.patched(con, settings, table, item, core_dates(contracts)))
-    for col in item.add.columns:  # typed as the run's own rows
-        got[col] = got[col].astype(item.add[col].dtype)
-    return got.sort_values(list(item.key), ignore_index=True)
+    entity: str,
+    gold: pd.DataFrame | store.Patch,
+    as_of: dt.date,
+) -> pd.DataFrame | store.Patch:
+    """core.<entity>_history after this run, given its golden table: a patch of the
+    previous history when the golden table comes as a patch (history.scd2_patch: only the
+    masters it drops or adds are read), else (or when the patch cannot say) the whole."""
+    id_col, name = f"{entity}_id", f"{entity}_history"
+    previous = store.core_file(con, settings, name)
+    if isinstance(gold, store.Patch):
+        base = store.core_file(con, settings, entity)
+        if previous is not None and base is not None:
+            patch = history.scd2_patch(con, previous, base, gold, id_col, as_of)
+            if patch is not None:
+                return patch
+        gold = as_datetimes(duck_df(con, store.patched(con, settings, entity, gold)))
+    return history.scd2(store.read_core(con, settings, name), gold, id_col, as_of)
 
 
 def consolidate(
@@ -680,19 +688,19 @@ def consolidate(
             if "person" in by and "legal_entity" in by:
                 persons, orgs = by["person"].records, by["legal_entity"].records
                 tables.update(relations(con, contracts, persons, orgs, tables, settings))
+        to_publish: dict[str, pd.DataFrame | store.Patch] = dict(tables)  # a table whole or as a patch
         with _timed(seconds, "history"):
             for r in results:
-                id_col = f"{r.entity}_id"
                 as_of = pd.to_datetime(r.records["_logical_date"]).max().date()
-                previous = store.read_core(con, settings, f"{r.entity}_history")
-                gold = _whole(con, settings, contracts, r.entity, tables[r.entity])
-                tables[f"{r.entity}_history"] = history.scd2(previous, gold, id_col, as_of)
+                to_publish[f"{r.entity}_history"] = _history(
+                    con, settings, r.entity, to_publish[r.entity], as_of
+                )
         with _timed(seconds, "write"):
             store.publish(
                 con,
                 settings,
                 run_id,
-                tables,
+                to_publish,
                 sequences={r.entity: r.last_value for r in results},
                 runs=[r.run for r in results],
                 dates=core_dates(contracts),
