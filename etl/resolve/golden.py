@@ -24,12 +24,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from etl.contracts import Contracts, SharedTable
 from etl.frames import duck_df, isin
+from etl.meta import sql_literal
 
 DEFAULT_RULES = ("trust", "recent", "frequent")
 #: what names the record a value came from, fixed per rec_id (`<table>|<source>|<record key>`):
@@ -173,11 +175,13 @@ def rules_hash(table: SharedTable, attributes: list[str], trust: pd.DataFrame) -
 
 @dataclass(frozen=True)
 class Base:
-    """What the previous run chose from: its record table (rec_id, master_id, content_hash,
-    _logical_date). Its golden table and provenance are not read: their kept rows stay in
-    their files (`store.Patch`), as an untouched master's choices are the same."""
+    """What the previous run chose from: its record table (rec_id, the master in column
+    `id_column`, content_hash, _logical_date), a frame or its Parquet file (read by DuckDB,
+    never into pandas). Its golden table and provenance are not read: their kept rows stay
+    in their files (`store.Patch`), as an untouched master's choices are the same."""
 
-    records: pd.DataFrame
+    records: pd.DataFrame | Path
+    id_column: str = "master_id"
 
 
 @dataclass(frozen=True)
@@ -206,7 +210,14 @@ def touched(current: pd.DataFrame, base: Base) -> list[str]:
     con = duckdb.connect()
     try:
         con.register("cur", current[["rec_id", "master_id", "content_hash", "_logical_date"]])
-        con.register("prev", base.records[["rec_id", "master_id", "content_hash", "_logical_date"]])
+        cols = f'rec_id, "{base.id_column}" as master_id, content_hash, _logical_date'
+        if isinstance(base.records, Path):
+            con.execute(
+                f"create view prev as select {cols} from read_parquet({sql_literal(str(base.records))})"
+            )
+        else:
+            con.register("prev_t", base.records)
+            con.execute(f"create view prev as select {cols} from prev_t")
         rows = con.execute(
             """
             with c as (select rec_id, master_id, content_hash,

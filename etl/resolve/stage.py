@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -74,8 +75,6 @@ class EntityResult:
     tables: dict[str, pd.DataFrame | store.Patch] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
     last_value: int = 0
-    #: the masters of the previous run's record table (its provenance rows' masters)
-    previous_masters: pd.Series = field(default_factory=lambda: pd.Series(dtype="string"))
 
 
 @dataclass
@@ -253,7 +252,7 @@ def _golden_base(
     settings: Settings,
     cfg: ResolveConfig,
     rules: str,
-    recs: pd.DataFrame | None,
+    records: Path | None,
 ) -> golden.Base | None:
     """The previous run's survivorship to build on, or None: none yet, or chosen under other
     rules or trust ranks (`golden.rules_hash`), or by a version that kept no such digest."""
@@ -264,12 +263,14 @@ def _golden_base(
     ).fetchall()
     if not row or row[0][0] != rules:
         return None
-    if recs is None or "content_hash" not in recs or store.core_file(con, settings, cfg.name) is None:
+    if records is None or store.core_file(con, settings, cfg.name) is None:
+        return None
+    if "content_hash" not in file_columns(con, settings, f"{cfg.name}_record"):  # an older version's
         return None
     # a provenance of an older layout (with the records' batch and row) is chosen again whole
     if file_columns(con, settings, "provenance") != golden.PROVENANCE_COLUMNS:
         return None
-    return golden.Base(records=recs.rename(columns={f"{cfg.name}_id": "master_id"}))
+    return golden.Base(records=records, id_column=f"{cfg.name}_id")
 
 
 @dataclass
@@ -399,8 +400,8 @@ def resolve_entity(
         got = _assign_ids(con, settings, cfg, linkage, run_id)
         recs = _with_masters(recs, got.records, linkage, cfg)
     with _timed(seconds, f"{ent}:survivorship"):
-        # the previous record table (survivorship, the record-table patch; linkage and ids read its file by DuckDB)
-        before = store.read_core(con, settings, f"{ent}_record") if ran == "incremental" else None
+        # the previous record table's file, for survivorship (read by DuckDB, as linkage and ids do)
+        before = store.core_file(con, settings, f"{ent}_record") if ran == "incremental" else None
         trust = golden.trust_table(contracts, {i.table: i.columns for i in cfg.inputs})
         rules = golden.rules_hash(contracts.tables[ent], cfg.attributes, trust)
         base = _golden_base(con, settings, cfg, rules, before) if ran == "incremental" else None
@@ -424,8 +425,8 @@ def _findings(
     got: ids.Assignment,
     touched: list[str] | None,
 ) -> pd.DataFrame:
-    """The entity's findings: the linkage's (found again every run: it clusters every
-    record) and the identifier checks', per master: with `touched` (an incremental
+    """The entity's findings: the linkage's (found again every run: a cluster split for its
+    identifiers is clustered again every run) and the identifier checks', per master: with `touched` (an incremental
     survivorship) only of the masters it chose again, the previous run's kept for every
     other master (the same records with the same values: the same finding). A finding
     carries the `run_id` of the run that found it: a kept one the earlier run's."""
@@ -448,10 +449,10 @@ def _findings(
 
 
 def _record_table(
-    recs: pd.DataFrame, linkage: Linkage, id_col: str, before: pd.DataFrame | None
+    recs: pd.DataFrame, linkage: Linkage, id_col: str, before: Path | None
 ) -> pd.DataFrame | store.Patch:
     """core.<entity>_record: whole (`before` None: a full run), or a patch of the previous
-    run's (`before`) keyed by rec_id: the records gone or whose row changed dropped, the
+    run's (`before`: its file, read by DuckDB) keyed by rec_id: the records gone or whose row changed dropped, the
     new and changed ones added (compared in DuckDB: a redelivery changes a record's
     lineage, a merge its master). Whole again when most records changed (a redelivery of
     every record: the frame is at hand, and a patch of nearly every row costs more to write
@@ -463,12 +464,14 @@ def _record_table(
     if before is None:
         return table.sort_values("rec_id", ignore_index=True)
     cols = list(table.columns)
-    if [c for c in cols if c not in before]:  # a record table of an older version: written whole
-        return table.sort_values("rec_id", ignore_index=True)
     con = duckdb.connect()
     try:
         con.register("cur", table)
-        con.register("prev", before[cols])
+        prev = f"read_parquet({meta.sql_literal(str(before))})"
+        held = {r[0] for r in con.execute(f"describe select * from {prev}").fetchall()}
+        if set(cols) - held:  # a record table of an older version: written whole
+            return table.sort_values("rec_id", ignore_index=True)
+        con.execute(f"create view prev as select {', '.join(cols)} from {prev}")
         differs = " or ".join(f'c."{c}" is distinct from p."{c}"' for c in cols if c != "rec_id")
         con.execute(
             "create temp table added as select c.* from cur c left join prev p using (rec_id) "
@@ -500,10 +503,10 @@ def _entity_result(
     survived: Survived,
     rules: str,
     decided: pd.DataFrame,
-    before: pd.DataFrame | None,
+    before: Path | None,
 ) -> EntityResult:
     """The findings, review queue, record table and run row of a resolved entity. After an
-    incremental survivorship the record table is a patch of the previous one (`before`)."""
+    incremental survivorship the record table is a patch of the previous one (`before`: its file)."""
     ent, id_col = cfg.name, f"{cfg.name}_id"
     findings = _findings(con, settings, cfg, run_id, recs, linkage, got, survived.touched)
     id_map = got.id_map.rename(columns={"master_id": id_col})
@@ -534,9 +537,6 @@ def _entity_result(
         "started_at": started,
         "finished_at": meta.now(),
     }
-    previous = (
-        before[id_col].drop_duplicates() if before is not None else _previous_masters(con, settings, ent)
-    )
     return EntityResult(
         entity=ent,
         records=recs,
@@ -551,25 +551,16 @@ def _entity_result(
         },
         run=run,
         last_value=got.last_value,
-        previous_masters=previous,
     )
 
 
-def _previous_masters(con: duckdb.DuckDBPyConnection, settings: Settings, entity: str) -> pd.Series:
-    """The masters of the entity's previous record table (its id column, read by DuckDB),
-    whose provenance a run choosing every master drops when another entity patches it."""
-    file = store.core_file(con, settings, f"{entity}_record")
-    if file is None:
-        return pd.Series(dtype="string")
-    got = duck_df(con, f'select distinct "{entity}_id" from read_parquet({meta.sql_literal(str(file))})')
-    return got.iloc[:, 0].astype("string")
-
-
-def _merge_shared(results: list[EntityResult]) -> dict[str, pd.DataFrame | store.Patch]:
+def _merge_shared(
+    con: duckdb.DuckDBPyConnection, settings: Settings, results: list[EntityResult]
+) -> dict[str, pd.DataFrame | store.Patch]:
     """The entities' tables, and the tables they share: the findings and the review queue
     (whole frames), the provenance: a whole frame, or a patch keyed (entity, master_id)
-    when an entity patched its own (an entity chosen in full then drops all its previous
-    masters' rows and adds all its rows)."""
+    when an entity patched its own (an entity chosen in full then drops every master of
+    its rows in the current file and adds all its rows)."""
     tables: dict[str, pd.DataFrame | store.Patch] = {}
     for res in results:
         tables.update({k: v for k, v in res.tables.items() if not k.startswith("_")})
@@ -591,8 +582,7 @@ def _merge_shared(results: list[EntityResult]) -> dict[str, pd.DataFrame | store
             drops.append(p.drop)
             adds.append(p.add[columns])
             continue
-        ids = pd.concat([r.previous_masters, p["master_id"]]).drop_duplicates()
-        drops.append(pd.DataFrame({"entity": r.entity, "master_id": ids.astype("string").to_numpy()}))
+        drops.append(_masters_of(con, settings, r.entity))
         adds.append(p[columns])
     tables["provenance"] = store.Patch(
         key=("entity", "master_id"),
@@ -600,6 +590,29 @@ def _merge_shared(results: list[EntityResult]) -> dict[str, pd.DataFrame | store
         add=pd.concat([a for a in adds if len(a)] or adds[:1], ignore_index=True),
     )
     return tables
+
+
+def _masters_of(con: duckdb.DuckDBPyConnection, settings: Settings, entity: str) -> pd.DataFrame:
+    """(entity, master_id) of every master of `entity` in core.provenance's current file."""
+    file = store.core_file(con, settings, "provenance")
+    if file is None:
+        return pd.DataFrame({"entity": pd.Series(dtype="string"), "master_id": pd.Series(dtype="string")})
+    local = duckdb.connect()  # the file read apart from `con` (its pending results untouched)
+    try:
+        return duck_df(
+            local,
+            f"select distinct entity, master_id from read_parquet({meta.sql_literal(str(file))}) "
+            "where entity = ?",
+            [entity],
+        )
+    finally:
+        local.close()
+
+
+def _frame(item: pd.DataFrame | store.Patch) -> pd.DataFrame:
+    if not isinstance(item, pd.DataFrame):
+        raise TypeError("a whole frame expected, not a patch")
+    return item
 
 
 def _history(
@@ -622,12 +635,6 @@ def _history(
                 return patch
         gold = as_datetimes(duck_df(con, store.patched(con, settings, entity, gold)))
     return history.scd2(store.read_core(con, settings, name), gold, id_col, as_of)
-
-
-def _frame(item: pd.DataFrame | store.Patch) -> pd.DataFrame:
-    if not isinstance(item, pd.DataFrame):
-        raise TypeError("a whole frame expected, not a patch")
-    return item
 
 
 def consolidate(
@@ -675,7 +682,7 @@ def consolidate(
                 waiting.append(exc)
         if not results and waiting:
             raise waiting[0]
-        tables = _merge_shared(results)
+        tables = _merge_shared(con, settings, results)
         by = {r.entity: r for r in results}
         with _timed(seconds, "relations"):
             if "person" in by and "legal_entity" in by:

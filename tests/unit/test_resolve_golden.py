@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from etl.contracts import Column, SharedTable
-from etl.resolve.golden import PROVENANCE_COLUMNS, Base, choose, choose_incremental, golden
+from etl.resolve.golden import PROVENANCE_COLUMNS, Base, choose, choose_incremental, golden, touched
 
 pytestmark = pytest.mark.unit
 
@@ -122,7 +123,7 @@ def _hashed(recs: pd.DataFrame) -> pd.DataFrame:
     return recs.assign(content_hash=recs["v"].fillna("-") + recs["_source"])
 
 
-def test_an_increment_applied_to_its_base_is_a_full_survivorship() -> None:
+def test_an_increment_applied_to_its_base_is_a_full_survivorship(tmp_path: Path) -> None:
     table = _table({"v": ["trust", "recent"]})
     before = pd.concat(
         [
@@ -148,6 +149,10 @@ def test_an_increment_applied_to_its_base_is_a_full_survivorship() -> None:
     after.loc[after["rec_id"] == "h", "_logical_date"] = pd.Timestamp("2026-11-02")
     inc = choose_incremental(_hashed(after), table, ["v"], TRUST, Base(records=_hashed(before)))
     assert inc.touched == ["M1", "M3", "M4", "M5"]  # not M2: its records and their order are the same
+    # the base as the previous run's record file (its id column named for the entity), as a run reads it
+    file = tmp_path / "t_record.parquet"
+    _hashed(before).rename(columns={"master_id": "t_id"}).to_parquet(file, index=False)
+    assert touched(_hashed(after), Base(records=file, id_column="t_id")) == inc.touched
     gold_after, prov_after = _full(after, table)
     for whole, kept, added in ((gold_after, gold_before, inc.golden), (prov_after, prov_before, inc.chosen)):
         patched = pd.concat([kept[~kept["master_id"].isin(inc.touched)], added], ignore_index=True)
