@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from etl import meta
 from etl.config import Settings, get_settings
 from etl.contracts import Contracts, get_contracts
-from etl.datetypes import core_dates
+from etl.datetypes import as_datetimes, core_dates
 from etl.debris import sweep_core
 from etl.errors import StageOrderError, writing
 from etl.lock import writer_lock
@@ -207,6 +207,18 @@ def _previous(con: duckdb.DuckDBPyConnection, settings: Settings, entity: str) -
     return Previous(pairs=pairs, records=path, id_col=f"{entity}_id")
 
 
+def _previous_records(con: duckdb.DuckDBPyConnection, settings: Settings, entity: str) -> pd.DataFrame | None:
+    """The previous record table's columns survivorship compares (golden.Base.records:
+    rec_id, the master, content_hash, _logical_date), or None before the first run.
+    Linkage and ids read the table by DuckDB from its file; only these columns reach pandas."""
+    path = store.core_file(con, settings, f"{entity}_record")
+    if path is None:
+        return None
+    names = pq.read_schema(path).names
+    cols = [c for c in ("rec_id", f"{entity}_id", "content_hash", "_logical_date") if c in names]
+    return as_datetimes(pd.read_parquet(path, columns=cols))
+
+
 def _basis(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -337,8 +349,7 @@ def resolve_entity(
         got = _assign_ids(con, settings, cfg, linkage, run_id)
         recs = _with_masters(recs, got.records, linkage, cfg)
     with _timed(seconds, f"{ent}:survivorship"):
-        # the previous record table, for survivorship (read here: linkage and ids read it by DuckDB)
-        before = store.read_core(con, settings, f"{ent}_record") if ran == "incremental" else None
+        before = _previous_records(con, settings, ent) if ran == "incremental" else None
         attrs = cfg.attributes
         trust = golden.trust_table(contracts, {i.table: i.columns for i in cfg.inputs})
         rules = golden.rules_hash(contracts.tables[ent], attrs, trust)
