@@ -29,12 +29,14 @@ and views reading tables are copied every time. A core table consolidation wrote
 patch of its previous file (etl.resolve.store.Patch; the writer's `meta.core_patch` names
 the base file, the fingerprint the view had over it, the key and the patch's drop and add
 Parquet files) is patched in place instead of copied, when the copy is of that base (its
-fingerprint is the base's) and the view now reads just the patched file: in the same
-transaction, `delete` of the rows whose key is among the dropped ones, `insert` of the
-added rows, then the new fingerprint; otherwise it is copied whole. Everything is copied anew (a full copy)
-when there is no catalog yet, it has a WAL or no fingerprint table, it cannot be opened
-(checked in a connection of its own), or more than half of its blocks are free (the
-bound on the file's growth: replaced tables leave free blocks the next copy reuses).
+fingerprint is the base's), the view now reads just the patched file and the patch adds at
+most half the table's rows: in the same transaction, `delete` of the rows whose key is
+among the dropped ones, `insert` of the added rows, then the new fingerprint; otherwise it
+is copied whole (deleting and inserting most of a table costs more than copying it).
+Everything is copied anew (a full copy) when there is no catalog yet, it has a WAL or no
+fingerprint table, it cannot be opened (checked in a connection of its own), or more than
+half of its blocks are free (the bound on the file's growth: replaced tables leave free
+blocks the next copy reuses).
 """
 
 from __future__ import annotations
@@ -339,13 +341,16 @@ def view_fingerprint(
 
 @dataclass(frozen=True)
 class _CorePatch:
-    """A writer's meta.core_patch row: core.<table> over `path` is `base_path` patched."""
+    """A writer's meta.core_patch row: core.<table> over `path` is `base_path` patched;
+    `small`: the patch adds at most half the table's rows (a larger one is copied whole:
+    deleting and inserting most rows costs more than copying them)."""
 
     path: str
     base_fingerprint: str | None
     key: tuple[str, ...]
     drop_path: str
     add_path: str
+    small: bool
 
 
 def _core_patches(con: duckdb.DuckDBPyConnection, db: str) -> dict[str, _CorePatch]:
@@ -358,9 +363,11 @@ def _core_patches(con: duckdb.DuckDBPyConnection, db: str) -> dict[str, _CorePat
     if not found:
         return {}
     rows = con.execute(
-        f'select table_name, path, base_fingerprint, key, drop_path, add_path from "{db}".meta.core_patch'
+        "select table_name, p.path, base_fingerprint, key, drop_path, add_path, "
+        "coalesce(add_rows * 2 <= t.rows, false) "
+        f'from "{db}".meta.core_patch p join "{db}".meta.core_table t using (table_name)'
     ).fetchall()
-    return {t: _CorePatch(p, fp, tuple(json.loads(k)), d, a) for t, p, fp, k, d, a in rows}
+    return {t: _CorePatch(p, fp, tuple(json.loads(k)), d, a, small) for t, p, fp, k, d, a, small in rows}
 
 
 @dataclass
@@ -421,6 +428,7 @@ def _copy_into(
                 fp is not None
                 and sql is not None
                 and patch is not None
+                and patch.small
                 and patch.base_fingerprint is not None
                 and previous.get((schema, name)) == patch.base_fingerprint
                 and _parquet_files(con, sql, consistent) == [patch.path]

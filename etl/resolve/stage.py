@@ -19,6 +19,7 @@ The trained Splink model of each entity is kept per run (meta.resolve_run.model_
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import time
@@ -40,6 +41,7 @@ from etl.contracts import Contracts, get_contracts
 from etl.datetypes import as_datetimes, core_dates
 from etl.debris import sweep_core
 from etl.errors import StageOrderError, writing
+from etl.frames import duck_df
 from etl.lock import writer_lock
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
 from etl.published import publishing
@@ -460,6 +462,28 @@ def _merge_shared(results: list[EntityResult]) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def _history(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    entity: str,
+    gold: pd.DataFrame | store.Patch,
+    as_of: dt.date,
+) -> pd.DataFrame | store.Patch:
+    """core.<entity>_history after this run, given its golden table: a patch of the
+    previous history when the golden table comes as a patch (history.scd2_patch: only the
+    masters it drops or adds are read), else (or when the patch cannot say) the whole."""
+    id_col, name = f"{entity}_id", f"{entity}_history"
+    previous = store.core_file(con, settings, name)
+    if isinstance(gold, store.Patch):
+        base = store.core_file(con, settings, entity)
+        if previous is not None and base is not None:
+            patch = history.scd2_patch(con, previous, base, gold, id_col, as_of)
+            if patch is not None:
+                return patch
+        gold = as_datetimes(duck_df(con, store.patched(con, settings, entity, gold)))
+    return history.scd2(store.read_core(con, settings, name), gold, id_col, as_of)
+
+
 def consolidate(
     settings: Settings | None = None,
     run_id: str | None = None,
@@ -513,18 +537,19 @@ def consolidate(
             if "person" in by and "legal_entity" in by:
                 persons, orgs = by["person"].records, by["legal_entity"].records
                 tables.update(relations(con, contracts, persons, orgs, tables))
+        to_publish: dict[str, pd.DataFrame | store.Patch] = dict(tables)  # a table whole or as a patch
         with _timed(seconds, "history"):
             for r in results:
-                id_col = f"{r.entity}_id"
                 as_of = pd.to_datetime(r.records["_logical_date"]).max().date()
-                previous = store.read_core(con, settings, f"{r.entity}_history")
-                tables[f"{r.entity}_history"] = history.scd2(previous, tables[r.entity], id_col, as_of)
+                to_publish[f"{r.entity}_history"] = _history(
+                    con, settings, r.entity, to_publish[r.entity], as_of
+                )
         with _timed(seconds, "write"):
             store.publish(
                 con,
                 settings,
                 run_id,
-                tables,
+                to_publish,
                 sequences={r.entity: r.last_value for r in results},
                 runs=[r.run for r in results],
                 dates=core_dates(contracts),

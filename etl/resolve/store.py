@@ -13,10 +13,14 @@ A table comes to `publish` either whole (a pandas frame, written by pyarrow) or 
 writes the patched file (`COPY (<current file> anti join drop union all by name add)`,
 zstd, the current file's column types), so the unchanged rows never pass through pandas;
 an empty patch keeps the current file (no new file: the published catalog keeps its copy
-too). A patched table also gets its `drop` and `add` as small Parquet files beside the new
-one (`run=<run_id>.drop.parquet`, `.add.parquet`) and a `meta.core_patch` row naming its
-base file and key, kept until the table's next new file: the published catalog
-(etl.published) applies them to its copy of the base instead of copying the whole table.
+too), and so does a frame of at most `SAME_CHECK_ROWS` rows equal to the current file
+(same row count, then the same Arrow table as it would be written: e.g. an id map, review
+queue or findings the run left as they were). A patched table also gets its `drop` and
+`add` as small Parquet files beside the new one (`run=<run_id>.drop.parquet`,
+`.add.parquet`) and a `meta.core_patch` row naming its base file, key and row counts, kept
+until the table's next new file: the published catalog (etl.published) applies them to its
+copy of the base instead of copying the whole table. A patched file carries its base's
+`pandas` Parquet metadata, so `read_core` reads it with the dtypes it read the base with.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from etl import meta
 from etl.config import Settings
@@ -81,6 +86,8 @@ create table if not exists meta.core_patch (
     add_path         varchar not null,  -- the rows added (Parquet)
     run_id           varchar not null
 );
+alter table meta.core_patch add column if not exists drop_rows bigint;  -- keys in drop_path
+alter table meta.core_patch add column if not exists add_rows bigint;   -- rows in add_path
 create table if not exists meta.review_decision (
     entity     varchar not null,
     rec_id_l   varchar not null,
@@ -120,6 +127,18 @@ class Patch:
 
 
 _names = itertools.count()
+
+#: a frame of at most this many rows with as many rows as the table's current file is
+#: compared with it, and keeps the file when equal (reading and comparing a larger one
+#: costs about what writing it does)
+SAME_CHECK_ROWS = 100_000
+
+
+def _same(frame: pd.DataFrame, file: Path, dates: Iterable[str]) -> bool:
+    """`frame` as `publish` would write it (Arrow) equal to the Parquet `file`: types and values."""
+    data = pa.Table.from_pandas(as_dates(frame, dates), preserve_index=False)
+    current = pq.read_table(file)
+    return data.schema.remove_metadata() == current.schema.remove_metadata() and data.equals(current)
 
 
 def _columns(con: duckdb.DuckDBPyConnection, file: Path) -> list[tuple[str, str]]:
@@ -274,42 +293,32 @@ def publish(
     dates: Iterable[str] = (),
 ) -> None:
     """Write the core tables of a run and make them current in one transaction: a frame
-    as a new file, a `Patch` as a new file DuckDB makes from the current one (an empty
-    patch keeps the current file; a patch of a table without one is a ValueError). The
-    columns named in `dates` are written as DATE wherever a frame holds them (a patched
-    file keeps its current file's types)."""
-    from etl.published import view_fingerprint  # etl.published imports nothing of etl.resolve
-
+    as a new file (unless it is a small one equal to the current file, `_same`), a `Patch`
+    as a new file DuckDB makes from the current one (an empty patch keeps the current
+    file; a patch of a table without one is a ValueError). The columns named in `dates`
+    are written as DATE wherever a frame holds them (a patched file keeps its current
+    file's types)."""
     dates = list(dates)
-    old = dict(con.execute("select table_name, path from meta.core_table").fetchall())
+    current = {
+        t: (p, r) for t, p, r in con.execute("select table_name, path, rows from meta.core_table").fetchall()
+    }
+    old = {t: p for t, (p, _) in current.items()}
     for name, item in tables.items():
         if isinstance(item, Patch) and name not in old:
             raise ValueError(f"core.{name} has no current file to patch")
     written: dict[str, tuple[str, int]] = {}  # table -> (its new file, rows)
     patches: list[list[Any]] = []  # meta.core_patch rows
     for name, item in tables.items():
-        if isinstance(item, Patch) and item.empty:
+        if _keeps(settings, item, current.get(name), dates):
             continue
-        file = Path("core") / name / f"run={run_id}.parquet"
-        path = settings.warehouse / file
-        path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(item, Patch):
-            base = settings.warehouse / old[name]
-            body, drop, add = _patch_sql(con, base, item, dates)
-            rows = _copy(con, body, path)
-            parts = [file.with_name(f"run={run_id}.{part}.parquet") for part in ("drop", "add")]
-            _copy(con, drop, settings.warehouse / parts[0])
-            _copy(con, add, settings.warehouse / parts[1])
-            fingerprint = view_fingerprint(con, settings, "core", name)
-            patches.append(
-                [name, file.as_posix(), old[name], fingerprint, json.dumps(list(item.key))]
-                + [p.as_posix() for p in parts]
-                + [run_id]
-            )
+            rel, rows, row = _write_patch(con, settings, run_id, name, item, old[name], dates)
+            patches.append(row)
         else:
-            as_dates(item, dates).to_parquet(path, index=False)
-            rows = len(item)
-        written[name] = (file.as_posix(), rows)
+            rel, rows = (Path("core") / name / f"run={run_id}.parquet").as_posix(), len(item)
+            (settings.warehouse / rel).parent.mkdir(parents=True, exist_ok=True)
+            as_dates(item, dates).to_parquet(settings.warehouse / rel, index=False)
+        written[name] = (rel, rows)
         checkpoint("consolidate:after_core_file")
     superseded = [old[n] for n in written if n in old and old[n] != written[n][0]]
     superseded += [
@@ -330,7 +339,7 @@ def publish(
             _create_view(con, name, rel)
             comment_relation(con, contracts.tables, settings.schemas_dir, "core", name)
         for row in patches:
-            con.execute("insert into meta.core_patch values (?, ?, ?, ?, ?, ?, ?, ?)", row)
+            con.execute("insert into meta.core_patch values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
         for entity, value in sequences.items():
             con.execute("insert or replace into meta.id_sequence values (?, ?)", [entity, value])
         for r in runs:
@@ -349,16 +358,65 @@ def publish(
     checkpoint("consolidate:after_sweep")
 
 
-def _copy(con: duckdb.DuckDBPyConnection, body: str, path: Path) -> int:
-    """Write the rows of SELECT `body` to the Parquet file `path` (zstd); returns how many."""
+def _keeps(
+    settings: Settings, item: pd.DataFrame | Patch, current: tuple[str, int] | None, dates: list[str]
+) -> bool:
+    """The table keeps its `current` file (path, rows): an empty patch, or a frame of at
+    most SAME_CHECK_ROWS rows equal to the file."""
+    if isinstance(item, Patch):
+        return item.empty
+    return (
+        current is not None
+        and current[1] == len(item) <= SAME_CHECK_ROWS
+        and _same(item, settings.warehouse / current[0], dates)
+    )
+
+
+def _write_patch(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    run_id: str,
+    name: str,
+    patch: Patch,
+    base: str,
+    dates: list[str],
+) -> tuple[str, int, list[Any]]:
+    """Write core.<name>'s file of the run as its current file `base` patched, and the
+    patch's drop and add files beside it; returns (the file, its rows, its meta.core_patch row)."""
+    from etl.published import view_fingerprint  # etl.published imports nothing of etl.resolve
+
+    file = Path("core") / name / f"run={run_id}.parquet"
+    (settings.warehouse / file).parent.mkdir(parents=True, exist_ok=True)
+    body, drop, add = _patch_sql(con, settings.warehouse / base, patch, dates)
+    # the base's pandas metadata kept (the same columns and types): read_core then gives the
+    # patched file the dtypes it gave the base (without it, e.g. Int64 would read as float64)
+    pandas_md = (pq.read_schema(settings.warehouse / base).metadata or {}).get(b"pandas")
+    rows = _copy(con, body, settings.warehouse / file, pandas_md.decode() if pandas_md else None)
+    drop_file, add_file = (
+        file.with_name(f"run={run_id}.{part}.parquet").as_posix() for part in ("drop", "add")
+    )
+    dropped = _copy(con, drop, settings.warehouse / drop_file)
+    added = _copy(con, add, settings.warehouse / add_file)
+    fingerprint = view_fingerprint(con, settings, "core", name)  # of the view over `base`, as it still is
+    key = json.dumps(list(patch.key))
+    row = [name, file.as_posix(), base, fingerprint, key, drop_file, add_file, run_id, dropped, added]
+    return file.as_posix(), rows, row
+
+
+def _copy(con: duckdb.DuckDBPyConnection, body: str, path: Path, pandas_md: str | None = None) -> int:
+    """Write the rows of SELECT `body` to the Parquet file `path` (zstd; `pandas_md`: the
+    `pandas` key-value metadata pyarrow writes, for pandas to read the dtypes it describes);
+    returns how many."""
+    kv = f", kv_metadata {{pandas: {meta.sql_literal(pandas_md)}}}" if pandas_md else ""
     got = con.execute(
-        f"copy ({body}) to {meta.sql_literal(str(path))} (format parquet, compression zstd)"
+        f"copy ({body}) to {meta.sql_literal(str(path))} (format parquet, compression zstd{kv})"
     ).fetchall()
     return int(got[0][0])
 
 
 __all__ = [
     "DDL_CORE",
+    "SAME_CHECK_ROWS",
     "Patch",
     "decisions",
     "ensure",

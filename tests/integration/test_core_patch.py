@@ -54,6 +54,13 @@ def _view(settings: Settings, table: str) -> tuple[list[tuple[str, str]], list[t
         return types, sorted(con.execute(f"select * from core.{table}").fetchall())
 
 
+def _dtypes(settings: Settings, table: str) -> dict[str, object]:
+    with meta.connect(settings, read_only=True) as con:
+        frame = store.read_core(con, settings, table)
+    assert frame is not None
+    return dict(frame.dtypes)
+
+
 def _rows(frame: pd.DataFrame) -> list[tuple]:
     con = duckdb.connect()
     con.register("f", frame)
@@ -63,6 +70,7 @@ def _rows(frame: pd.DataFrame) -> list[tuple]:
 def test_a_patch_writes_the_current_file_minus_drop_plus_add_with_its_types(settings: Settings) -> None:
     _publish(settings, "r1", {"t": _frame(range(10)), "u": _frame(range(3))})
     types, _ = _view(settings, "t")
+    dtypes = _dtypes(settings, "t")
     assert dict(types)["born"] == "DATE"
     drop = pd.DataFrame({"id": ["X0002", "X0005", "X9999"]})  # a key not in the table drops nothing
     add = _frame(range(5, 7), "b")
@@ -73,6 +81,7 @@ def test_a_patch_writes_the_current_file_minus_drop_plus_add_with_its_types(sett
     expected = pd.concat([_frame(range(10)).query("id not in ['X0002', 'X0005']"), _frame(range(5, 7), "b")])
     got_types, got = _view(settings, "t")
     assert got_types == types and got == _rows(expected)
+    assert _dtypes(settings, "t") == dtypes  # pandas reads the patched file as it read the base
     files = _core_table(settings)
     assert files["t"] == ("core/t/run=r2.parquet", len(expected))
     assert files["u"] == ("core/u/run=r1.parquet", 3)  # an empty patch keeps the current file
@@ -84,9 +93,11 @@ def test_a_patch_writes_the_current_file_minus_drop_plus_add_with_its_types(sett
     ]  # the base deleted after the commit; the patch kept beside the new file
     assert sorted(p.name for p in (settings.warehouse / "core" / "u").iterdir()) == ["run=r1.parquet"]
     with meta.connect(settings, read_only=True) as con:
-        row = con.execute("select base_path, key, drop_path, add_path from meta.core_patch").fetchall()
+        row = con.execute(
+            "select base_path, key, drop_path, add_path, drop_rows, add_rows from meta.core_patch"
+        ).fetchall()
     assert row == [
-        ("core/t/run=r1.parquet", '["id"]', "core/t/run=r2.drop.parquet", "core/t/run=r2.add.parquet")
+        ("core/t/run=r1.parquet", '["id"]', "core/t/run=r2.drop.parquet", "core/t/run=r2.add.parquet", 3, 2)
     ]
     _publish(settings, "r3", {"t": _frame(range(4))})  # a whole frame again: the patch is gone
     assert sorted(p.name for p in folder.iterdir()) == ["run=r3.parquet"]
@@ -162,6 +173,12 @@ def test_the_catalog_applies_a_patch_to_its_copy_of_the_base_and_copies_otherwis
     fresh = publish_catalog(settings, "c5")  # no catalog to patch: a full copy
     assert fresh.full == "no catalog yet" and "core.t" in fresh.copied
     assert _catalog(settings, "t") == _view(settings, "t")
+    # a patch adding more than half the table's rows: copied whole (cheaper than delete + insert)
+    big = _frame(range(100, 160))
+    _publish(settings, "r6", {"t": Patch(("id",), big[["id"]].iloc[:0], big)})
+    large = publish_catalog(settings, "c6")
+    assert "core.t" in large.copied and not large.patched
+    assert _catalog(settings, "t") == _view(settings, "t")
 
 
 _KILLED = """
@@ -216,3 +233,22 @@ def test_a_kill_while_patching_leaves_a_readable_base_and_only_swept_debris(
     for table, rows in before.items():
         expected = [r for r in (after[table][1] if published else rows[1]) if r[0] != "X0001"]
         assert len(_view(settings, table)[1]) == len(expected) + 1
+
+
+def test_a_small_frame_equal_to_its_current_file_keeps_it(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _publish(settings, "r1", {"t": _frame(range(8)), "u": _frame(range(8)), "e": _frame(range(0))})
+    publish_catalog(settings, "c1")
+    changed = _frame(range(8))
+    changed.loc[3, "tag"] = "z"  # as many rows, one value differs
+    _publish(settings, "r2", {"t": _frame(range(8)), "u": changed, "e": _frame(range(0))})
+    files = _core_table(settings)
+    assert files["t"][0] == "core/t/run=r1.parquet" and files["e"][0] == "core/e/run=r1.parquet"
+    assert files["u"][0] == "core/u/run=r2.parquet"
+    done = publish_catalog(settings, "c2")
+    assert {"core.t", "core.e"} <= set(done.kept) and "core.u" in done.copied
+    monkeypatch.setattr(store, "SAME_CHECK_ROWS", 5)  # a larger frame is written without comparing
+    _publish(settings, "r3", {"t": _frame(range(8))})
+    assert _core_table(settings)["t"][0] == "core/t/run=r3.parquet"
+    assert _view(settings, "t")[1] == _rows(_frame(range(8)))
