@@ -7,10 +7,16 @@ schemas/shared/<table>.yml, applied in order; default trust, recent, frequent):
 - complete: the longest value (e.g. the address with the most detail);
 - frequent: the value most of the master's records hold.
 The last tie-break is the smallest record id, so the same records give the same golden record.
-Only non-null values compete. The provenance row names the record the value came from and
-the rule that decided: the first rule on which the winner beat the runner-up (the best
+Only non-null values compete. The provenance row names the record the value came from
+(`rec_id`, its table, source and record key: the record's latest delivery, batch and row,
+is its row in core.<entity>_record) and the rule that decided: the first rule on which the winner beat the runner-up (the best
 record holding another value), `only_value` when every record with a value agrees,
 `tie_break` when every rule tied.
+
+An incremental run (`choose_incremental`) chooses again only the masters its delta
+`touched` and gives what changes as rows to drop and rows to add (an `Increment`: the
+kept golden records and provenance rows stay in their files, etl.resolve.store.Patch):
+the result is the same as choosing every master again.
 """
 
 from __future__ import annotations
@@ -28,7 +34,12 @@ from etl.frames import duck_df, isin
 from etl.meta import sql_literal
 
 DEFAULT_RULES = ("trust", "recent", "frequent")
-LINEAGE = ["rec_id", "_table", "_source", "_batch_id", "_row_number", "record_key"]
+#: what names the record a value came from, fixed per rec_id (`<table>|<source>|<record key>`):
+#: its delivery position (batch, row) is its row in core.<entity>_record, so a redelivery
+#: of the same record changes the record table, never the provenance
+LINEAGE = ["rec_id", "_table", "_source", "record_key"]
+#: the columns of core.provenance, in order
+PROVENANCE_COLUMNS = ["master_id", "attribute", *LINEAGE, "rule", "entity", "run_id"]
 
 
 def trust_table(contracts: Contracts, inputs: dict[str, dict[str, str]]) -> pd.DataFrame:
@@ -164,14 +175,29 @@ def rules_hash(table: SharedTable, attributes: list[str], trust: pd.DataFrame) -
 
 @dataclass(frozen=True)
 class Base:
-    """What the previous run chose: its record table (rec_id, master_id, content_hash,
-    _logical_date), golden table (master_id as its id column) and the entity's provenance:
-    a frame, or the core.provenance Parquet file and the entity (read by DuckDB where it
-    is joined, never whole into pandas: 4M rows at 400,000 persons)."""
+    """What the previous run chose from: its record table (rec_id, the master in column
+    `id_column`, content_hash, _logical_date), a frame or its Parquet file (read by DuckDB,
+    never into pandas). Its golden table and provenance are not read: their kept rows stay
+    in their files (`store.Patch`), as an untouched master's choices are the same."""
 
-    records: pd.DataFrame
+    records: pd.DataFrame | Path
+    id_column: str = "master_id"
+
+
+@dataclass(frozen=True)
+class Increment:
+    """What an incremental survivorship changes against its base, as rows to drop and rows
+    to add (etl.resolve.stage makes `store.Patch`es of them): `touched`, the masters chosen
+    again (current or previous ones: a merged-away master's rows go), whose golden rows and
+    provenance are dropped; `golden`, the golden rows of those that still exist (keyed
+    `master_id`, typed as `golden` types them); `chosen`, their choices (as `choose` gives
+    them: their provenance rows). Applied to the base, the same golden table and provenance
+    as `choose` and `golden` over every record (tests/unit/test_resolve_golden.py,
+    tests/integration/test_consolidate_incremental.py)."""
+
+    touched: list[str]
     golden: pd.DataFrame
-    provenance: pd.DataFrame | tuple[Path, str]
+    chosen: pd.DataFrame
 
 
 def touched(current: pd.DataFrame, base: Base) -> list[str]:
@@ -184,7 +210,14 @@ def touched(current: pd.DataFrame, base: Base) -> list[str]:
     con = duckdb.connect()
     try:
         con.register("cur", current[["rec_id", "master_id", "content_hash", "_logical_date"]])
-        con.register("prev", base.records[["rec_id", "master_id", "content_hash", "_logical_date"]])
+        cols = f'rec_id, "{base.id_column}" as master_id, content_hash, _logical_date'
+        if isinstance(base.records, Path):
+            con.execute(
+                f"create view prev as select {cols} from read_parquet({sql_literal(str(base.records))})"
+            )
+        else:
+            con.register("prev_t", base.records)
+            con.execute(f"create view prev as select {cols} from prev_t")
         rows = con.execute(
             """
             with c as (select rec_id, master_id, content_hash,
@@ -208,54 +241,21 @@ def touched(current: pd.DataFrame, base: Base) -> list[str]:
 
 def choose_incremental(
     records: pd.DataFrame, table: SharedTable, attributes: list[str], trust: pd.DataFrame, base: Base
-) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """Survivorship for the masters `touched` since `base`, the base's choices for the
-    others: (chosen as `choose` gives it, the golden table keyed `master_id`, how many
-    masters were chosen again). The same result as `choose` and `golden` over every record
-    (tests/integration/test_consolidate_incremental.py checks it); its cost grows with the
-    touched masters, plus a join refreshing the kept choices' delivery lineage (a redelivered
-    record keeps its rec_id, its batch and row are the latest delivery's)."""
+) -> Increment:
+    """Survivorship for the masters `touched` since `base`; the others keep the base's
+    choices (an `Increment` of the golden table and the provenance). Its cost grows with
+    the touched masters, plus one DuckDB query over the two record tables (`touched`)."""
     again = touched(records, base)
     sub = records[isin(records["master_id"], again)] if again else records.iloc[:0]
-    new = choose(sub, table, attributes, trust) if len(sub) else None
-    con = duckdb.connect()
-    try:
-        con.register("again", pd.DataFrame({"master_id": pd.Series(again, dtype="string")}))
-        con.register("recs", records[["master_id", *LINEAGE]])
-        if isinstance(base.provenance, pd.DataFrame):
-            con.register("prov", base.provenance)
-        else:
-            path, entity = base.provenance
-            con.execute(
-                "create view prov as select * exclude (entity, run_id) from "
-                f"read_parquet({sql_literal(str(path))}) where entity = {sql_literal(entity)}"
-            )
-        kept = f"""select p.master_id, p.attribute, {", ".join("r." + c for c in LINEAGE)}, p.rule
-            from prov p join recs r on r.rec_id = p.rec_id and r.master_id = p.master_id
-            where p.master_id not in (select master_id from again)"""
-        if new is not None and len(new):
-            con.register("new", new)
-            kept += f" union all select master_id, attribute, {', '.join(LINEAGE)}, rule from new"
-        # one materialisation, in order (a concatenation and a sort in pandas copied it twice)
-        chosen = duck_df(con, f"select * from ({kept}) order by master_id, attribute")
-        con.register("gold", base.golden)
-        kept_gold = con.execute(
-            "select * from gold where master_id not in (select master_id from again)"
-        ).df()
-    finally:
-        con.close()
-    gold_new = golden(sub, new if new is not None else chosen.iloc[:0], attributes, "master_id")
-    kept_gold = kept_gold[gold_new.columns]
-    for col in gold_new.columns:
-        kept_gold[col] = kept_gold[col].astype(gold_new[col].dtype)
-    parts = [g for g in (kept_gold, gold_new) if len(g)]
-    gold = pd.concat(parts, ignore_index=True) if parts else gold_new
-    return chosen, gold.sort_values("master_id", ignore_index=True), len(again)
+    chosen = choose(sub, table, attributes, trust)
+    return Increment(touched=again, golden=golden(sub, chosen, attributes, "master_id"), chosen=chosen)
 
 
 __all__ = [
     "DEFAULT_RULES",
+    "PROVENANCE_COLUMNS",
     "Base",
+    "Increment",
     "choose",
     "choose_incremental",
     "golden",

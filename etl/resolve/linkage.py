@@ -309,13 +309,14 @@ def link(
     for other in cfg.context:  # no context given: no record is tied to another entity's master
         if f"{other}_id" not in records:
             records[f"{other}_id"] = pd.Series(pd.NA, index=records.index, dtype="string")
-    records["content_hash"] = content_hash(records)
+    # what changed since the previous run (its record table), the content hashes with it
+    changed = changes(records, previous.records, previous.id_col) if previous is not None else None
+    records["content_hash"] = changed.content_hash if changed is not None else content_hash(records)
     if decisions is not None and len(decisions):  # a decision on a record no longer staged decides nothing
         present = decisions["rec_id_l"], decisions["rec_id_r"]
         decisions = decisions[isin(present[0], records["rec_id"]) & isin(present[1], records["rec_id"])]
     if model is None:
-        model, previous = train(records, cfg, run_id), None
-    changed = changes(records, previous.records, previous.id_col) if previous is not None else None
+        model, previous, changed = train(records, cfg, run_id), None, None
     pairs, rescored = _pairs(records, cfg, model, previous, changed, run_id)
     if changed is None:
         comps, findings = _cluster(records, pairs, cfg, decisions)
@@ -336,6 +337,7 @@ def link(
             comps, prior, touched = comps.iloc[order], prior.iloc[order], touched[order]
         comps = comps.reset_index(drop=True)
         again, was = touched, prior.reset_index(drop=True)
+        log.info("%s: %d of %d records clustered again", cfg.name, int(touched.sum()), len(records))
     stats = {
         "records": len(records),
         "with_valid_id": int(records["exact_id"].notna().sum()),

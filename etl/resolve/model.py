@@ -33,10 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from etl.faults import checkpoint
-from etl.frames import isin
 from etl.resolve.config import ResolveConfig, rule_sqls, splink_settings
 
 log = logging.getLogger(__name__)
@@ -144,19 +145,28 @@ def load(warehouse: Path, model_path: str) -> Model | None:
 
 # ---------------------------------------------------------------- scoring
 def candidates(records: pd.DataFrame, delta: pd.Series, cfg: ResolveConfig) -> pd.Series:
-    """The records a blocking rule pairs with a record of `delta` (delta records included)."""
+    """The records a blocking rule pairs with a record of `delta` (delta records included).
+    The records reach DuckDB as Arrow (no copy of their text) and the hits come back as
+    positions, not record ids."""
+    mask = delta.to_numpy(dtype=bool)
+    table = pa.Table.from_pandas(records, preserve_index=False)
+    table = table.append_column("_delta", pa.array(mask)).append_column(
+        "_pos", pa.array(np.arange(len(records), dtype=np.int64))
+    )
     con = duckdb.connect()
     try:
-        con.register("recs", records.assign(_delta=delta.to_numpy(dtype=bool)))
+        con.register("recs", table)
         sides = [
-            f"select {keep}.rec_id from recs l join recs r on ({sql}) where {cond}"
+            f"select {keep}._pos from recs l join recs r on ({sql}) where {cond}"
             for sql in rule_sqls(cfg)
             for keep, cond in (("r", "l._delta and not r._delta"), ("l", "r._delta and not l._delta"))
         ]
-        hit = {r[0] for r in con.execute(" union ".join(sides)).fetchall()}
+        hit = con.sql(" union ".join(sides)).fetchnumpy()["_pos"]
     finally:
         con.close()
-    return delta | isin(records["rec_id"], hit)
+    out = mask.copy()
+    out[np.asarray(hit, dtype=np.int64)] = True
+    return pd.Series(out, index=records.index)
 
 
 def score(

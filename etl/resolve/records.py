@@ -81,20 +81,29 @@ def load_records(con: duckdb.DuckDBPyConnection, cfg: ResolveConfig, contracts: 
     return duck_df(con, f"select *{feats} from ({records_sql(con, cfg, contracts)}) order by rec_id")
 
 
+def _hashed(records: pd.DataFrame) -> tuple[pa.Table, str]:
+    """The records as an Arrow table (the columns hashed and `_pos`, their position) and
+    the SELECT list item of their content hash (`content_hash`)."""
+    cols = sorted(c for c in records.columns if c not in DELIVERY_COLUMNS and c != "content_hash")
+    table = pa.Table.from_pandas(records[cols], preserve_index=False)
+    table = table.append_column("_pos", pa.array(np.arange(len(records), dtype=np.int64)))
+    text = ", ".join(f'coalesce(cast("{c}" as varchar), chr(0))' for c in cols)
+    return table, f"left(md5(concat_ws(chr(31), {text})), 16) as content_hash"
+
+
 def content_hash(records: pd.DataFrame) -> pd.Series:
     """Per record, a digest of what linkage reads of it (every column but its delivery
     lineage): a record whose hash is unchanged since the last run is not scored again.
     16 hex digits of the MD5 of the columns' text (sorted by name, null as NUL, separated
-    by the unit separator), computed by DuckDB on every core: pandas' hashing of the text
-    took 7 s of a full run at 400,000 persons."""
-    cols = sorted(c for c in records.columns if c not in DELIVERY_COLUMNS and c != "content_hash")
+    by the unit separator), computed by DuckDB on every core over the records as Arrow:
+    pandas' hashing of the text took 7 s of a full run at 400,000 persons."""
     if records.empty:
         return pd.Series([], index=records.index, dtype="string")
-    text = ", ".join(f'coalesce(cast("{c}" as varchar), chr(0))' for c in cols)
+    table, digest = _hashed(records)
     con = duckdb.connect()
     try:
-        con.register("recs", records[cols].assign(_pos=np.arange(len(records))))
-        got = duck_df(con, f"select left(md5(concat_ws(chr(31), {text})), 16) from recs order by _pos")
+        con.register("recs", table)
+        got = duck_df(con, f"select {digest} from recs order by _pos")
     finally:
         con.close()
     return pd.Series(got.iloc[:, 0].to_numpy(), index=records.index, dtype="string")
@@ -102,9 +111,10 @@ def content_hash(records: pd.DataFrame) -> pd.Series:
 
 @dataclass(frozen=True)
 class Changes:
-    """What changed since the previous run, per record of this run (arrays aligned with the
+    """What changed since the previous run, per record of this run (aligned with the
     records) and for the previous run's records no longer staged."""
 
+    content_hash: pd.Series  # the record's content hash (as `content_hash` gives it)
     delta: np.ndarray  # new (not in the previous record table) or changed (its content hash differs)
     master: pd.Series  # the master the previous run gave the record (null: new)
     label: pd.Series  # the smallest rec_id of that master in the previous run (null: new)
@@ -112,27 +122,24 @@ class Changes:
 
 
 def changes(records: pd.DataFrame, previous: Path | str, id_col: str) -> Changes:
-    """Compare `records` (rec_id, content_hash) with the previous run's record table (its
-    Parquet file: rec_id, `id_col`, content_hash), in DuckDB: the previous table is read
-    from its file, never into pandas, and only the columns the comparison needs."""
-    cur = pa.table(
-        {
-            "rec_id": pa.array(records["rec_id"].astype("string").array).cast(pa.string()),
-            "content_hash": pa.array(records["content_hash"].astype("string").array).cast(pa.string()),
-            "_pos": np.arange(len(records), dtype=np.int64),
-        }
-    )
+    """Hash `records` (as `content_hash`) and compare them with the previous run's record
+    table (its Parquet file: rec_id, `id_col`, content_hash), in one DuckDB pass: the
+    previous table is read from its file, never into pandas, and only the columns the
+    comparison needs."""
+    table, digest = _hashed(records)
     prev = (
         f'select rec_id, "{id_col}" as master_id, content_hash, min(rec_id) over (partition by "{id_col}") '
         f"as label from read_parquet({sql_literal(str(previous))})"
     )
     con = duckdb.connect()
     try:
-        con.register("cur", cur)
+        con.register("recs", table)
+        con.execute(f"create temp table cur as select rec_id, _pos, {digest} from recs")
         con.execute(f"create temp table prev as {prev}")
         got = duck_df(
             con,
-            "select p.master_id, p.label, p.content_hash is distinct from c.content_hash as delta "
+            "select c.content_hash as hash, p.master_id, p.label, "
+            "p.content_hash is distinct from c.content_hash as delta "
             "from cur c left join prev p using (rec_id) order by c._pos",
         )
         removed = duck_df(
@@ -141,6 +148,7 @@ def changes(records: pd.DataFrame, previous: Path | str, id_col: str) -> Changes
     finally:
         con.close()
     return Changes(
+        content_hash=pd.Series(got["hash"].to_numpy(), index=records.index, dtype="string"),
         delta=got["delta"].to_numpy(dtype=bool),
         master=got["master_id"].set_axis(records.index),
         label=got["label"].set_axis(records.index),

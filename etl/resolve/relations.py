@@ -12,11 +12,21 @@ legal_rep_name was chosen from.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import duckdb
 import pandas as pd
 
+from etl.config import Settings
 from etl.contracts import Contracts
+from etl.datetypes import core_dates
+from etl.frames import duck_df
+from etl.meta import sql_literal
 from etl.resolve.records import _columns, record_key_sql
+from etl.resolve.store import Patch, core_file, patched
+
+#: the column relations add to the golden organisations
+REP_COLUMN = "legal_rep_person_id"
 
 
 def _employment(con: duckdb.DuckDBPyConnection, persons: pd.DataFrame, orgs: pd.DataFrame) -> pd.DataFrame:
@@ -37,14 +47,68 @@ def _employment(con: duckdb.DuckDBPyConnection, persons: pd.DataFrame, orgs: pd.
     return out.sort_values(keys, ignore_index=True)
 
 
+def _rep_choices(
+    con: duckdb.DuckDBPyConnection, settings: Settings | None, prov: pd.DataFrame | Patch
+) -> pd.DataFrame:
+    """The provenance rows of the organisations' legal_rep_name (master_id, rec_id)."""
+    if not isinstance(prov, Patch):
+        rows = prov[(prov["entity"] == "legal_entity") & (prov["attribute"] == "legal_rep_name")]
+        return rows[["master_id", "rec_id"]]
+    if settings is None:
+        raise ValueError("relations of a patched provenance need the settings naming its home")
+    sql = patched(con, settings, "provenance", prov)
+    return duck_df(
+        con,
+        f"select master_id, rec_id from ({sql}) where entity = 'legal_entity' and attribute = 'legal_rep_name'",
+    )
+
+
+def file_columns(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) -> list[str]:
+    """The columns of core.<table>'s current file, in order (none before its first run)."""
+    file = core_file(con, settings, table)
+    if file is None:
+        return []
+    got = con.execute(f"describe select * from read_parquet({sql_literal(str(file))})").fetchall()
+    return [r[0] for r in got]
+
+
+def _whole_golden(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings | None,
+    contracts: Contracts,
+    gold: pd.DataFrame | Patch,
+) -> pd.DataFrame:
+    """The golden organisations as a frame (without `legal_rep_person_id`, which relations
+    derives again): a patch applied to its current file by DuckDB, typed as its added rows
+    (as a full run's survivorship types them)."""
+    if not isinstance(gold, Patch):
+        return gold.drop(columns=REP_COLUMN, errors="ignore").copy()
+    if settings is None:
+        raise ValueError("relations of a patched golden table need the settings naming its home")
+    add = gold.add.drop(columns=REP_COLUMN, errors="ignore")
+    rows = add
+    if REP_COLUMN in file_columns(con, settings, "legal_entity"):  # the added rows need it too
+        rows = add.assign(**{REP_COLUMN: pd.Series(pd.NA, index=add.index, dtype="string")})
+    sql = patched(con, settings, "legal_entity", Patch(gold.key, gold.drop, rows), core_dates(contracts))
+    out = duck_df(con, f"select * from ({sql}) order by legal_entity_id")
+    for col in add.columns:
+        out[col] = out[col].astype(add[col].dtype)
+    return out[list(add.columns)]
+
+
 def relations(
     con: duckdb.DuckDBPyConnection,
     contracts: Contracts,
     persons: pd.DataFrame,
     orgs: pd.DataFrame,
-    tables: dict[str, pd.DataFrame],
+    tables: Mapping[str, pd.DataFrame | Patch],
+    settings: Settings | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """The relation tables, and legal_entity with legal_rep_person_id (replaces tables['legal_entity'])."""
+    """The relation tables, and legal_entity with legal_rep_person_id (replaces
+    tables['legal_entity'], a whole frame). tables['provenance'] and tables['legal_entity']
+    may be `Patch`es of their current files (an incremental run; `settings` then names the
+    home): the patched provenance is read by DuckDB for the organisations' legal_rep_name
+    choices only, the patched golden organisations whole (a few per cent of the persons)."""
     reps = persons[persons["_table"] == "legal_entity"][["rec_id", "master_id"]].rename(
         columns={"master_id": "person_id"}
     )
@@ -58,10 +122,9 @@ def relations(
         .reset_index()
         .sort_values(["legal_entity_id", "person_id"], ignore_index=True)
     )
-    prov = tables["provenance"]
-    chosen = prov[(prov["entity"] == "legal_entity") & (prov["attribute"] == "legal_rep_name")]
+    chosen = _rep_choices(con, settings, tables["provenance"])
     rep_of = chosen.set_index("master_id")["rec_id"].map(reps.set_index("rec_id")["person_id"])
-    gold = tables["legal_entity"].copy()
+    gold = _whole_golden(con, settings, contracts, tables["legal_entity"])
     gold["legal_rep_person_id"] = gold["legal_entity_id"].map(rep_of).astype("string")
     department = {s.name: s.department for s in contracts.sources.values()}
     person_source = (
@@ -83,4 +146,4 @@ def relations(
     }
 
 
-__all__ = ["relations"]
+__all__ = ["file_columns", "relations"]

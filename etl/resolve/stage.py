@@ -15,6 +15,10 @@ keyed by master ids. Writes, in one publish (see etl.resolve.store):
 - core.review_queue: pairs scored between the review and the match threshold;
 - core.legal_representative, core.employment, core.person_source: relations.
 The trained Splink model of each entity is kept per run (meta.resolve_run.model_path).
+An incremental run whose survivorship builds on the previous run's gives core.<entity> and
+core.provenance as `store.Patch`es of their current files (the rows of the masters it chose
+again), and core.<entity>_record as one (the records it changed) unless most records
+changed, so the kept rows never pass through pandas; a full run gives whole frames.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,7 +46,7 @@ from etl.contracts import Contracts, get_contracts
 from etl.datetypes import as_datetimes, core_dates
 from etl.debris import sweep_core
 from etl.errors import StageOrderError, writing
-from etl.frames import duck_df
+from etl.frames import duck_df, isin
 from etl.lock import writer_lock
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
 from etl.published import publishing
@@ -48,6 +54,7 @@ from etl.resolve import golden, history, ids, model, store
 from etl.resolve.config import ResolveConfig, load_resolve_configs, resolution_order
 from etl.resolve.linkage import Linkage, Previous, exact_ids, link
 from etl.resolve.records import load_records
+from etl.resolve.relations import file_columns, relations
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +70,9 @@ FINDING_COLUMNS = ["entity", "kind", "master_id", "rec_ids", "attribute", "detai
 class EntityResult:
     entity: str
     records: pd.DataFrame  # the linkage records with master_id
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: the tables to publish (core.<entity>, its record table: `store.Patch`es after an
+    #: incremental survivorship); `_provenance`, `_finding`, `_review`: its share of those
+    tables: dict[str, pd.DataFrame | store.Patch] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
     last_value: int = 0
 
@@ -99,14 +108,20 @@ def _timed(seconds: dict[str, float] | None, step: str) -> Iterator[None]:
         log.info("consolidate: %s %.2f s", step, took)
 
 
+#: what `_id_findings` checks: the attribute against the one a valid resident ID encodes
+ID_CHECKS = (("birth_date", birth_date_mismatch), ("gender", gender_mismatch))
+ID_KINDS = tuple(f"{attr}_contradicts_id" for attr, _ in ID_CHECKS)
+
+
 def _id_findings(recs: pd.DataFrame, cfg: ResolveConfig, run_id: str) -> list[dict[str, Any]]:
-    """A valid resident ID whose master holds a record with another birth date or gender."""
+    """A valid resident ID whose master holds a record with another birth date or gender
+    (per master: `recs` may be the records of some masters only)."""
     if cfg.exact_key_check != "resident_id":
         return []
     master_id = recs.groupby("master_id")["exact_id"].first()
     the_id = recs["master_id"].map(master_id).astype("string")
     out = []
-    for attr, check in (("birth_date", birth_date_mismatch), ("gender", gender_mismatch)):
+    for attr, check in ID_CHECKS:
         if attr not in recs:
             continue
         differ, _ = check(the_id.fillna(""), recs[attr])
@@ -134,7 +149,8 @@ def _review_queue(
     q = q[~both]
     if len(decided):
         done = set(zip(decided["rec_id_l"], decided["rec_id_r"], strict=True))
-        q = q[[(a, b) not in done for a, b in zip(q["rec_id_l"], q["rec_id_r"], strict=True)]]
+        undecided = [(a, b) not in done for a, b in zip(q["rec_id_l"], q["rec_id_r"], strict=True)]
+        q = q[np.array(undecided, dtype=bool)]  # a mask even when empty ([] would select no columns)
     q = q.assign(
         entity=cfg.name, pair_id=[pair_id(a, b) for a, b in zip(q["rec_id_l"], q["rec_id_r"], strict=True)]
     )
@@ -236,7 +252,7 @@ def _golden_base(
     settings: Settings,
     cfg: ResolveConfig,
     rules: str,
-    recs: pd.DataFrame | None,
+    records: Path | None,
 ) -> golden.Base | None:
     """The previous run's survivorship to build on, or None: none yet, or chosen under other
     rules or trust ranks (`golden.rules_hash`), or by a version that kept no such digest."""
@@ -247,15 +263,62 @@ def _golden_base(
     ).fetchall()
     if not row or row[0][0] != rules:
         return None
-    id_col = f"{cfg.name}_id"
-    gold = store.read_core(con, settings, cfg.name)
-    prov = store.core_file(con, settings, "provenance")
-    if recs is None or gold is None or prov is None or "content_hash" not in recs:
+    if records is None or store.core_file(con, settings, cfg.name) is None:
         return None
-    return golden.Base(
-        records=recs.rename(columns={id_col: "master_id"}),
-        golden=gold.rename(columns={id_col: "master_id"}),
-        provenance=(prov, cfg.name),
+    if "content_hash" not in file_columns(con, settings, f"{cfg.name}_record"):  # an older version's
+        return None
+    # a provenance of an older layout (with the records' batch and row) is chosen again whole
+    if file_columns(con, settings, "provenance") != golden.PROVENANCE_COLUMNS:
+        return None
+    return golden.Base(records=records, id_column=f"{cfg.name}_id")
+
+
+@dataclass
+class Survived:
+    """An entity's survivorship: its golden table and its provenance rows, whole frames (every
+    master chosen) or `store.Patch`es of the current files (`touched`: the masters chosen
+    again, whose findings are found again; None when every master was)."""
+
+    golden: pd.DataFrame | store.Patch
+    provenance: pd.DataFrame | store.Patch
+    masters: int
+    touched: list[str] | None = None
+
+
+def _survive(
+    cfg: ResolveConfig,
+    contracts: Contracts,
+    trust: pd.DataFrame,
+    recs: pd.DataFrame,
+    base: golden.Base | None,
+    run_id: str,
+) -> Survived:
+    """Every master chosen (`base` None), or the masters the delta touched, the others kept
+    in their files: the golden table a patch keyed by the entity's id, the provenance one
+    keyed (entity, master_id), each dropping the touched masters and adding the choices of
+    those that still exist (`golden.Increment`). New provenance rows carry this run's
+    `run_id`, kept ones the run's that chose them."""
+    ent, id_col, attrs = cfg.name, f"{cfg.name}_id", cfg.attributes
+    table = contracts.tables[ent]
+    if base is None:
+        chosen = golden.choose(recs, table, attrs, trust)
+        gold = golden.golden(recs, chosen, attrs, id_col)
+        return Survived(golden=gold, provenance=chosen.assign(entity=ent, run_id=run_id), masters=len(gold))
+    inc = golden.choose_incremental(recs, table, attrs, trust, base)
+    masters = pd.Series(inc.touched, dtype="string")
+    return Survived(
+        golden=store.Patch(
+            key=(id_col,),
+            drop=pd.DataFrame({id_col: masters}),
+            add=inc.golden.rename(columns={"master_id": id_col}),
+        ),
+        provenance=store.Patch(
+            key=("entity", "master_id"),
+            drop=pd.DataFrame({"entity": ent, "master_id": masters}),
+            add=inc.chosen.assign(entity=ent, run_id=run_id)[golden.PROVENANCE_COLUMNS],
+        ),
+        masters=int(recs["master_id"].nunique()),
+        touched=inc.touched,
     )
 
 
@@ -324,7 +387,7 @@ def resolve_entity(
     `cfg.context`, rec_id -> the master its resolution gave that source record. `mode`,
     `model_path`: see `consolidate`; `seconds`: wall seconds per step are added there."""
     started = meta.now()
-    ent, id_col = cfg.name, f"{cfg.name}_id"
+    ent = cfg.name
     with _timed(seconds, f"{ent}:load"):
         recs = load_records(con, cfg, contracts)
         for other in cfg.context:
@@ -337,40 +400,94 @@ def resolve_entity(
         got = _assign_ids(con, settings, cfg, linkage, run_id)
         recs = _with_masters(recs, got.records, linkage, cfg)
     with _timed(seconds, f"{ent}:survivorship"):
-        # the previous record table, for survivorship (read here: linkage and ids read it by DuckDB)
-        before = store.read_core(con, settings, f"{ent}_record") if ran == "incremental" else None
-        attrs = cfg.attributes
+        # the previous record table's file, for survivorship (read by DuckDB, as linkage and ids do)
+        before = store.core_file(con, settings, f"{ent}_record") if ran == "incremental" else None
         trust = golden.trust_table(contracts, {i.table: i.columns for i in cfg.inputs})
-        rules = golden.rules_hash(contracts.tables[ent], attrs, trust)
+        rules = golden.rules_hash(contracts.tables[ent], cfg.attributes, trust)
         base = _golden_base(con, settings, cfg, rules, before) if ran == "incremental" else None
-        if base is None:  # every master chosen
-            chosen = golden.choose(recs, contracts.tables[ent], attrs, trust)
-            gold = golden.golden(recs, chosen, attrs, id_col)
-            rechosen = len(gold)
-        else:  # only the masters the delta touched chosen again
+        if base is not None:  # only the masters the delta touched chosen again
             recs["content_hash"] = recs["rec_id"].map(linkage.hashes)
-            chosen, gold, rechosen = golden.choose_incremental(
-                recs, contracts.tables[ent], attrs, trust, base
-            )
-            gold = gold.rename(columns={"master_id": id_col})
-            recs = recs.drop(columns="content_hash")
+        survived = _survive(cfg, contracts, trust, recs, base, run_id)
+        recs = recs.drop(columns="content_hash", errors="ignore")
     with _timed(seconds, f"{ent}:findings"):
         return _entity_result(
-            con,
-            settings,
-            cfg,
-            run_id,
-            started,
-            ran,
-            recs,
-            linkage,
-            got,
-            gold,
-            chosen,
-            rechosen,
-            rules,
-            decided,
+            con, settings, cfg, run_id, started, ran, recs, linkage, got, survived, rules, decided, before
         )
+
+
+def _findings(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    cfg: ResolveConfig,
+    run_id: str,
+    recs: pd.DataFrame,
+    linkage: Linkage,
+    got: ids.Assignment,
+    touched: list[str] | None,
+) -> pd.DataFrame:
+    """The entity's findings: the linkage's (found again every run: a cluster split for its
+    identifiers is clustered again every run) and the identifier checks', per master: with `touched` (an incremental
+    survivorship) only of the masters it chose again, the previous run's kept for every
+    other master (the same records with the same values: the same finding). A finding
+    carries the `run_id` of the run that found it: a kept one the earlier run's."""
+    found = _linkage_findings(linkage, got.records, cfg, run_id)
+    previous = store.read_core(con, settings, "finding", entity=cfg.name) if touched is not None else None
+    if touched is None or previous is None:  # every master checked
+        return pd.DataFrame(found + _id_findings(recs, cfg, run_id), columns=FINDING_COLUMNS)
+    checked = pd.DataFrame(
+        _id_findings(recs[isin(recs["master_id"], touched)], cfg, run_id), columns=FINDING_COLUMNS
+    )
+    kept = previous[previous["kind"].isin(ID_KINDS) & ~isin(previous["master_id"], touched)]
+    by_id = [f for f in (kept[FINDING_COLUMNS], checked) if len(f)]
+    ordered = (  # as a full run lists them: by check, then master
+        pd.concat(by_id, ignore_index=True).sort_values(["attribute", "master_id"], ignore_index=True)
+        if by_id
+        else checked
+    )
+    parts = [f for f in (pd.DataFrame(found, columns=FINDING_COLUMNS), ordered) if len(f)]
+    return pd.concat(parts, ignore_index=True) if parts else checked
+
+
+def _record_table(
+    recs: pd.DataFrame, linkage: Linkage, id_col: str, before: Path | None
+) -> pd.DataFrame | store.Patch:
+    """core.<entity>_record: whole (`before` None: a full run), or a patch of the previous
+    run's (`before`: its file, read by DuckDB) keyed by rec_id: the records gone or whose row changed dropped, the
+    new and changed ones added (compared in DuckDB: a redelivery changes a record's
+    lineage, a merge its master). Whole again when most records changed (a redelivery of
+    every record: the frame is at hand, and a patch of nearly every row costs more to write
+    and to apply)."""
+    table = recs[RECORD_COLUMNS].assign(
+        has_valid_id=recs["exact_id"].notna(), content_hash=recs["rec_id"].map(linkage.hashes)
+    )
+    table = table.rename(columns={"master_id": id_col})
+    if before is None:
+        return table.sort_values("rec_id", ignore_index=True)
+    cols = list(table.columns)
+    con = duckdb.connect()
+    try:
+        con.register("cur", table)
+        prev = f"read_parquet({meta.sql_literal(str(before))})"
+        held = {r[0] for r in con.execute(f"describe select * from {prev}").fetchall()}
+        if set(cols) - held:  # a record table of an older version: written whole
+            return table.sort_values("rec_id", ignore_index=True)
+        con.execute(f"create view prev as select {', '.join(cols)} from {prev}")
+        differs = " or ".join(f'c."{c}" is distinct from p."{c}"' for c in cols if c != "rec_id")
+        con.execute(
+            "create temp table added as select c.* from cur c left join prev p using (rec_id) "
+            f"where p.rec_id is null or {differs}"
+        )
+        changed = con.execute("select count(*) from added").fetchall()[0][0]
+        if changed > len(table) // 2:  # most rows change (a redelivery of every record): whole
+            return table.sort_values("rec_id", ignore_index=True)
+        # as Arrow (pd.ArrowDtype): the rows pass to the patch's file without Python objects
+        add = con.sql("select * from added order by rec_id").to_arrow_table()
+        drop = duck_df(
+            con, "select rec_id from prev anti join cur using (rec_id) union all select rec_id from added"
+        )
+    finally:
+        con.close()
+    return store.Patch(key=("rec_id",), drop=drop, add=add.to_pandas(types_mapper=pd.ArrowDtype))
 
 
 def _entity_result(
@@ -383,25 +500,24 @@ def _entity_result(
     recs: pd.DataFrame,
     linkage: Linkage,
     got: ids.Assignment,
-    gold: pd.DataFrame,
-    chosen: pd.DataFrame,
-    rechosen: int,
+    survived: Survived,
     rules: str,
     decided: pd.DataFrame,
+    before: Path | None,
 ) -> EntityResult:
-    """The findings, review queue, record table and run row of a resolved entity."""
+    """The findings, review queue, record table and run row of a resolved entity. After an
+    incremental survivorship the record table is a patch of the previous one (`before`: its file)."""
     ent, id_col = cfg.name, f"{cfg.name}_id"
-    findings = _linkage_findings(linkage, got.records, cfg, run_id) + _id_findings(recs, cfg, run_id)
+    findings = _findings(con, settings, cfg, run_id, recs, linkage, got, survived.touched)
     id_map = got.id_map.rename(columns={"master_id": id_col})
     old_map = store.read_core(con, settings, f"{ent}_id_map")
     if old_map is not None:
         id_map = pd.concat([old_map, id_map], ignore_index=True)
     queue = _review_queue(linkage.pairs, recs, cfg, decided)
-    record_table = recs[RECORD_COLUMNS].assign(
-        has_valid_id=recs["exact_id"].notna(), content_hash=recs["rec_id"].map(linkage.hashes)
+    record_table = _record_table(
+        recs, linkage, id_col, before if isinstance(survived.golden, store.Patch) else None
     )
-    record_table = record_table.rename(columns={"master_id": id_col})
-    provenance = chosen.assign(entity=ent, run_id=run_id)
+    touched = survived.touched
     run = {
         "run_id": run_id,
         "entity": ent,
@@ -410,8 +526,8 @@ def _entity_result(
             k: linkage.stats[k]
             for k in ("records", "with_valid_id", "records_scored", "pairs_scored", "pairs_linked")
         },
-        "masters": len(gold),
-        "masters_chosen": rechosen,
+        "masters": survived.masters,
+        "masters_chosen": survived.masters if touched is None else len(touched),
         "survivorship_hash": rules,
         "merged": int((got.id_map["reason"] == "merged").sum()),
         "split": int((got.id_map["reason"] == "split").sum()),
@@ -425,12 +541,12 @@ def _entity_result(
         entity=ent,
         records=recs,
         tables={
-            ent: gold,
-            f"{ent}_record": record_table.sort_values("rec_id", ignore_index=True),
+            ent: survived.golden,
+            f"{ent}_record": record_table,
             f"{ent}_id_map": id_map,
             f"{ent}_pair": linkage.pairs,
-            "_provenance": provenance,
-            "_finding": pd.DataFrame(findings, columns=FINDING_COLUMNS),
+            "_provenance": survived.provenance,
+            "_finding": findings,
             "_review": queue,
         },
         run=run,
@@ -438,15 +554,65 @@ def _entity_result(
     )
 
 
-def _merge_shared(results: list[EntityResult]) -> dict[str, pd.DataFrame]:
-    tables: dict[str, pd.DataFrame] = {}
+def _merge_shared(
+    con: duckdb.DuckDBPyConnection, settings: Settings, results: list[EntityResult]
+) -> dict[str, pd.DataFrame | store.Patch]:
+    """The entities' tables, and the tables they share: the findings and the review queue
+    (whole frames), the provenance: a whole frame, or a patch keyed (entity, master_id)
+    when an entity patched its own (an entity chosen in full then drops every master of
+    its rows in the current file and adds all its rows)."""
+    tables: dict[str, pd.DataFrame | store.Patch] = {}
     for res in results:
         tables.update({k: v for k, v in res.tables.items() if not k.startswith("_")})
-    for key, name in (("_provenance", "provenance"), ("_finding", "finding"), ("_review", "review_queue")):
-        parts = [r.tables[key] for r in results if len(r.tables[key])]
-        first = results[0].tables[key]
-        tables[name] = pd.concat(parts, ignore_index=True) if parts else first
+    for key, name in (("_finding", "finding"), ("_review", "review_queue")):
+        shares = [_frame(r.tables[key]) for r in results]
+        parts = [f for f in shares if len(f)]
+        tables[name] = pd.concat(parts, ignore_index=True) if parts else shares[0]
+    patches = [r.tables["_provenance"] for r in results if isinstance(r.tables["_provenance"], store.Patch)]
+    if not patches:
+        frames = [_frame(r.tables["_provenance"]) for r in results]
+        parts = [f for f in frames if len(f)]
+        tables["provenance"] = pd.concat(parts, ignore_index=True) if parts else frames[0]
+        return tables
+    columns = list(patches[0].add.columns)
+    drops, adds = [], []
+    for r in results:
+        p = r.tables["_provenance"]
+        if isinstance(p, store.Patch):
+            drops.append(p.drop)
+            adds.append(p.add[columns])
+            continue
+        drops.append(_masters_of(con, settings, r.entity))
+        adds.append(p[columns])
+    tables["provenance"] = store.Patch(
+        key=("entity", "master_id"),
+        drop=pd.concat(drops, ignore_index=True),
+        add=pd.concat([a for a in adds if len(a)] or adds[:1], ignore_index=True),
+    )
     return tables
+
+
+def _masters_of(con: duckdb.DuckDBPyConnection, settings: Settings, entity: str) -> pd.DataFrame:
+    """(entity, master_id) of every master of `entity` in core.provenance's current file."""
+    file = store.core_file(con, settings, "provenance")
+    if file is None:
+        return pd.DataFrame({"entity": pd.Series(dtype="string"), "master_id": pd.Series(dtype="string")})
+    local = duckdb.connect()  # the file read apart from `con` (its pending results untouched)
+    try:
+        return duck_df(
+            local,
+            f"select distinct entity, master_id from read_parquet({meta.sql_literal(str(file))}) "
+            "where entity = ?",
+            [entity],
+        )
+    finally:
+        local.close()
+
+
+def _frame(item: pd.DataFrame | store.Patch) -> pd.DataFrame:
+    if not isinstance(item, pd.DataFrame):
+        raise TypeError("a whole frame expected, not a patch")
+    return item
 
 
 def _history(
@@ -488,8 +654,6 @@ def consolidate(
     with the current model, `retrain` trains a new model first; the first run and a run
     after the resolve settings changed train. `models`: entity -> a kept model.json
     (relative to the warehouse root) to link with instead of the current model."""
-    from etl.resolve.relations import relations
-
     settings = settings or get_settings()
     seconds: dict[str, float] = {}
     with _timed(seconds, "contracts"):
@@ -524,12 +688,12 @@ def consolidate(
                 waiting.append(exc)
         if not results and waiting:
             raise waiting[0]
-        tables = _merge_shared(results)
+        tables = _merge_shared(con, settings, results)
         by = {r.entity: r for r in results}
         with _timed(seconds, "relations"):
             if "person" in by and "legal_entity" in by:
                 persons, orgs = by["person"].records, by["legal_entity"].records
-                tables.update(relations(con, contracts, persons, orgs, tables))
+                tables.update(relations(con, contracts, persons, orgs, tables, settings))
         to_publish: dict[str, pd.DataFrame | store.Patch] = dict(tables)  # a table whole or as a patch
         with _timed(seconds, "history"):
             for r in results:

@@ -277,9 +277,23 @@ def test_changed_resolve_settings_train_a_new_model(homes: Homes, tmp_path: Path
         person.read_text(encoding="utf-8").replace("u_max_pairs: 2000000", "u_max_pairs: 1500000"),
         encoding="utf-8",
     )
-    summary = consolidate(Settings(home=home, project_dir=project))
+    settings = Settings(home=home, project_dir=project)
+    summary = consolidate(settings)
     assert summary.entities["person"]["mode"] == "train"
     assert summary.entities["legal_entity"]["mode"] == "incremental"
+    # the shared provenance: persons chosen anew in full, organisations patched; one row per
+    # golden value of each entity's current masters, none left of a master gone
+    prov = _core(settings, "provenance")
+    assert not prov.duplicated(["entity", "master_id", "attribute"]).any()
+    for entity in ENTITIES:
+        id_col = f"{entity}_id"
+        gold = _core(settings, entity)
+        attrs = [
+            c for c in gold.columns if c not in (id_col, "source_records", "sources", "legal_rep_person_id")
+        ]
+        own = prov[prov["entity"] == entity]
+        assert len(own) == int(gold[attrs].notna().sum().sum()), entity
+        assert set(own["master_id"]) <= set(gold[id_col]), entity
 
 
 def test_the_demo_prints_the_linkage_figures(homes: Homes) -> None:

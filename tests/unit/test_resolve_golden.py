@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from etl.contracts import Column, SharedTable
-from etl.resolve.golden import choose, golden
+from etl.resolve.golden import PROVENANCE_COLUMNS, Base, choose, choose_incremental, golden, touched
 
 pytestmark = pytest.mark.unit
 
@@ -103,14 +104,69 @@ def test_a_master_without_any_value_has_a_null_golden_value() -> None:
     assert pd.isna(golden(recs, chosen, ["v"], "t_id").loc[0, "v"])
 
 
-def test_provenance_carries_the_lineage_of_the_winning_record() -> None:
+def test_provenance_names_the_winning_record_not_its_delivery() -> None:
     recs = _records([("a", "low", "2026-11-01", "x"), ("b", "high", "2026-11-01", "y")])
     row = choose(recs, _table({"v": ["trust"]}), ["v"], TRUST).iloc[0]
-    src = recs.set_index("rec_id").loc["b"]
-    assert (row["_source"], row["_batch_id"], row["_row_number"], row["record_key"]) == (
-        "high",
-        src["_batch_id"],
-        src["_row_number"],
-        "b",
-    )
+    assert (row["rec_id"], row["_table"], row["_source"], row["record_key"]) == ("b", "t", "high", "b")
+    # the batch and row are the record's (core.<entity>_record): a redelivery changes no provenance
+    assert "_batch_id" not in row and "_row_number" not in row
     _ = dt  # dates enter through _records
+
+
+def _full(recs: pd.DataFrame, table: SharedTable) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What a full run makes of `recs`: its golden table and provenance (keyed master_id)."""
+    chosen = choose(recs, table, ["v"], TRUST)
+    return golden(recs, chosen, ["v"], "master_id"), chosen
+
+
+def _hashed(recs: pd.DataFrame) -> pd.DataFrame:
+    return recs.assign(content_hash=recs["v"].fillna("-") + recs["_source"])
+
+
+def test_an_increment_applied_to_its_base_is_a_full_survivorship(tmp_path: Path) -> None:
+    table = _table({"v": ["trust", "recent"]})
+    before = pd.concat(
+        [
+            _records([("a", "low", "2026-11-01", "x"), ("b", "high", "2026-11-01", "y")]),
+            _records([("c", "low", "2026-11-01", "z"), ("d", "low2", "2026-11-01", "w")]).assign(
+                master_id="M2"
+            ),
+            _records([("e", "low", "2026-11-01", "u")]).assign(master_id="M3"),
+            _records([("f", "low", "2026-11-01", "q")]).assign(master_id="M4"),
+            _records([("g", "low", "2026-11-01", "s"), ("h", "low2", "2026-11-01", "t")]).assign(
+                master_id="M5"
+            ),
+        ],
+        ignore_index=True,
+    )
+    gold_before, prov_before = _full(before, table)
+    # M1 changes a value; M2 is redelivered unchanged in a new batch; M3 is merged into M4;
+    # M5's records are redelivered on a new date, one of them a day later than the other
+    after = before.copy()
+    after.loc[after["rec_id"] == "b", "v"] = "y2"
+    after.loc[after["master_id"] == "M2", ["_batch_id", "_row_number"]] = ["b2", 7]
+    after.loc[after["master_id"] == "M3", "master_id"] = "M4"
+    after.loc[after["rec_id"] == "h", "_logical_date"] = pd.Timestamp("2026-11-02")
+    inc = choose_incremental(_hashed(after), table, ["v"], TRUST, Base(records=_hashed(before)))
+    assert inc.touched == ["M1", "M3", "M4", "M5"]  # not M2: its records and their order are the same
+    # the base as the previous run's record file (its id column named for the entity), as a run reads it
+    file = tmp_path / "t_record.parquet"
+    _hashed(before).rename(columns={"master_id": "t_id"}).to_parquet(file, index=False)
+    assert touched(_hashed(after), Base(records=file, id_column="t_id")) == inc.touched
+    gold_after, prov_after = _full(after, table)
+    for whole, kept, added in ((gold_after, gold_before, inc.golden), (prov_after, prov_before, inc.chosen)):
+        patched = pd.concat([kept[~kept["master_id"].isin(inc.touched)], added], ignore_index=True)
+        key = [c for c in ("master_id", "attribute") if c in whole]
+        pd.testing.assert_frame_equal(
+            patched.sort_values(key, ignore_index=True), whole.sort_values(key, ignore_index=True)
+        )
+    assert list(inc.chosen.assign(entity="t", run_id="r").columns) == PROVENANCE_COLUMNS
+    assert prov_after.set_index("master_id").loc["M5", "rec_id"] == "h"  # `recent` decided anew
+
+
+def test_nothing_touched_gives_an_empty_increment() -> None:
+    table = _table({"v": ["trust"]})
+    recs = _hashed(_records([("a", "low", "2026-11-01", "x"), ("b", "high", "2026-11-01", "y")]))
+    inc = choose_incremental(recs, table, ["v"], TRUST, Base(records=recs))
+    assert inc.touched == [] and inc.golden.empty and inc.chosen.empty
+    assert list(inc.golden.columns) == ["master_id", "v", "source_records", "sources"]

@@ -15,7 +15,7 @@ from etl.resolve.config import ResolveConfig, load_resolve_configs
 from etl.resolve.evaluate import pairwise, split_scores
 from etl.resolve.ids import Assignment, assign
 from etl.resolve.linkage import Linkage, Previous, link
-from etl.resolve.records import add_features
+from etl.resolve.records import add_features, changes, content_hash
 
 pytestmark = pytest.mark.unit
 
@@ -267,6 +267,45 @@ def test_an_incremental_link_where_decisions_split_and_join_masters_equals_a_ful
     # the rejection splits master 0; the acceptance takes c out of master 3 (a split) into
     # the cluster of master 5, which then holds two ids (a merge)
     assert sorted(a.id_map["reason"]) == ["merged", "split", "split"]
+
+
+def test_changes_are_the_new_changed_and_removed_records_with_their_previous_masters(
+    tmp_path: Path,
+) -> None:
+    recs = pd.DataFrame(
+        {
+            "rec_id": ["a", "b", "c", "d"],
+            "name": ["x", "y", "z", "w"],
+            "_batch_id": ["b1"] * 4,
+            "_row_number": [1, 2, 3, 4],
+            "_logical_date": pd.Timestamp("2026-11-01"),
+        }
+    )
+    table = pd.DataFrame(
+        {
+            "rec_id": ["a", "b", "c", "d"],
+            "person_id": ["P2", "P2", "P1", "P1"],
+            "content_hash": content_hash(recs),
+        }
+    )
+    path = tmp_path / "person_record.parquet"
+    table.to_parquet(path, index=False)
+    # b redelivered in a new batch (its lineage is not its content), c changed, d gone, e new
+    later = pd.DataFrame(
+        {
+            "rec_id": ["a", "b", "c", "e"],
+            "name": ["x", "y", "z2", "v"],
+            "_batch_id": ["b1", "b2", "b2", "b2"],
+            "_row_number": [1, 1, 2, 3],
+            "_logical_date": pd.Timestamp("2026-11-02"),
+        }
+    )
+    got = changes(later, path, "person_id")
+    assert list(got.delta) == [False, False, True, True]
+    assert got.content_hash.tolist() == content_hash(later).tolist()
+    assert got.master.tolist()[:3] == ["P2", "P2", "P1"] and pd.isna(got.master.iloc[3])
+    assert got.label.tolist()[:3] == ["a", "a", "c"]  # the smallest rec_id of each previous master
+    assert got.removed.to_dict("list") == {"rec_id": ["d"], "master_id": ["P1"]}
 
 
 def test_pairwise_counts_pairs() -> None:
