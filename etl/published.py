@@ -354,17 +354,21 @@ class _CorePatch:
 
 
 def _core_patches(con: duckdb.DuckDBPyConnection, db: str) -> dict[str, _CorePatch]:
-    """The writer's meta.core_patch rows by table (none before a version that kept them)."""
-    found = con.execute(
-        "select count(*) from duckdb_tables() where database_name = ? and schema_name = 'meta' "
-        "and table_name = 'core_patch'",
-        [db],
-    ).fetchall()[0][0]
-    if not found:
+    """The writer's meta.core_patch rows by table (none before a version that kept them; a
+    row of a version that did not count the added rows is not `small`: copied whole)."""
+    columns = {
+        c
+        for (c,) in con.execute(
+            "select column_name from duckdb_columns() where database_name = ? and schema_name = 'meta' "
+            "and table_name = 'core_patch'",
+            [db],
+        ).fetchall()
+    }
+    if not columns:
         return {}
+    small = "coalesce(add_rows * 2 <= t.rows, false)" if "add_rows" in columns else "false"
     rows = con.execute(
-        "select table_name, p.path, base_fingerprint, key, drop_path, add_path, "
-        "coalesce(add_rows * 2 <= t.rows, false) "
+        f"select table_name, p.path, base_fingerprint, key, drop_path, add_path, {small} "
         f'from "{db}".meta.core_patch p join "{db}".meta.core_table t using (table_name)'
     ).fetchall()
     return {t: _CorePatch(p, fp, tuple(json.loads(k)), d, a, small) for t, p, fp, k, d, a, small in rows}

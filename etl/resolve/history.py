@@ -8,13 +8,16 @@ A master whose golden record changed gets its current version closed and a new o
 an unchanged master keeps its version; a master that no longer exists (merged into another)
 has its version closed. Nothing is overwritten.
 
-`scd2` builds the whole history in pandas from the previous one and the golden table;
-`scd2_patch`, for a golden table that arrives as a patch of its previous file
-(etl.resolve.store.Patch), computes only the history's patch: the current versions of the
-masters the golden patch drops or adds are read (by DuckDB, from the previous history
-file), compared and closed or kept, their new versions opened; the other masters' golden
-records are unchanged, so their versions are too, and never leave the file. Applied, the
-patch gives the history `scd2` would (row order aside).
+`scd2` builds the whole history in pandas from the previous one and the golden table (the
+first run). Later runs compute only the history's patch (etl.resolve.store.Patch, key
+(`<entity>_id`, is_current)): `scd2_patch` for a golden table that arrives as a patch of
+its previous file (the masters it drops or adds are the touched ones), `scd2_frame_patch`
+for a whole golden table (every golden record hashed and compared with the current
+versions' hashes, two columns DuckDB reads; the differing, new and gone masters are the
+touched ones). Only the touched masters' current versions are read (by DuckDB, from the
+previous history file), compared and closed or kept, their new versions opened; the
+other masters' versions never leave the file. Applied, the patch gives the history
+`scd2` would (row order aside).
 """
 
 from __future__ import annotations
@@ -39,10 +42,7 @@ def _hash(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
 
 def scd2(previous: pd.DataFrame | None, golden: pd.DataFrame, id_col: str, as_of: dt.date) -> pd.DataFrame:
     """The history after this run: `previous` history (or None) and the run's golden table."""
-    attrs = [c for c in golden.columns if c != id_col]
-    now = golden.assign(_version_hash=_hash(golden, attrs), valid_from=pd.Timestamp(as_of))
-    now["valid_to"] = pd.Series(pd.NaT, index=now.index, dtype="datetime64[us]")
-    now["is_current"] = True
+    now = _versions(golden, [c for c in golden.columns if c != id_col], as_of)
     if previous is None or previous.empty:
         return now.sort_values(id_col, ignore_index=True)
     cur = previous[previous["is_current"]]
@@ -65,32 +65,26 @@ def _columns(con: duckdb.DuckDBPyConnection, file: Path) -> list[str]:
     ]
 
 
-def scd2_patch(
-    con: duckdb.DuckDBPyConnection,
-    previous: Path,
-    golden_file: Path,
-    patch: Patch,
-    id_col: str,
-    as_of: dt.date,
-) -> Patch | None:
-    """The patch of the history file `previous` that gives what `scd2` would give for the
-    golden table `golden_file` (its previous file) patched by `patch` (key: `id_col`; one
-    row per master). Its key is (`id_col`, is_current): it drops the current versions it
-    closes and adds them closed, with the new versions. None when it cannot say: the
-    golden table has a column the history lacks (a new attribute: `scd2` then)."""
-    if tuple(patch.key) != (id_col,):
-        raise ValueError(f"a golden patch is keyed by {id_col}, not {', '.join(patch.key)}")
-    golden_cols = _columns(con, golden_file)
-    columns = _columns(con, previous)
-    if not set(golden_cols) <= set(columns):
-        return None
-    attrs = [c for c in golden_cols if c != id_col]  # the order the versions were hashed in
-    # hashed as `scd2` hashes the in-memory golden table (dates as datetime64)
-    now = as_datetimes(patch.add[golden_cols]) if len(patch.add) else pd.DataFrame(columns=golden_cols)
-    now = now.assign(_version_hash=_hash(now, attrs), valid_from=pd.Timestamp(as_of))
+def _versions(golden: pd.DataFrame, attrs: list[str], as_of: dt.date) -> pd.DataFrame:
+    """The golden rows as versions opened on `as_of` (hashed over `attrs`, as `scd2` does)."""
+    now = golden.assign(_version_hash=_hash(golden, attrs), valid_from=pd.Timestamp(as_of))
     now["valid_to"] = pd.Series(pd.NaT, index=now.index, dtype="datetime64[us]")
     now["is_current"] = True
-    touched = {str(v) for f in (patch.drop, patch.add) if len(f) for v in f[id_col].dropna()}
+    return now
+
+
+def _patch_of(
+    con: duckdb.DuckDBPyConnection,
+    previous: Path,
+    columns: list[str],
+    now: pd.DataFrame,
+    touched: set[str],
+    id_col: str,
+    as_of: dt.date,
+) -> Patch:
+    """The history patch for the masters `touched` (their new versions `now`): their
+    current versions read by DuckDB from `previous`, kept when the hash is the same, else
+    closed (dropped and added closed) with the new version opened; as `scd2` does."""
     ids = pa.table({id_col: pa.array(sorted(touched), type=pa.string())})
     con.register("_history_touched", ids)
     try:
@@ -116,6 +110,57 @@ def scd2_patch(
     return Patch(key=(id_col, "is_current"), drop=drop, add=add)
 
 
+def scd2_patch(
+    con: duckdb.DuckDBPyConnection,
+    previous: Path,
+    golden_file: Path,
+    patch: Patch,
+    id_col: str,
+    as_of: dt.date,
+) -> Patch | None:
+    """The patch of the history file `previous` that gives what `scd2` would give for the
+    golden table `golden_file` (its previous file) patched by `patch` (key: `id_col`; one
+    row per master). Its key is (`id_col`, is_current): it drops the current versions it
+    closes and adds them closed, with the new versions. None when it cannot say: the
+    golden table has a column the history lacks (a new attribute: `scd2` then)."""
+    if tuple(patch.key) != (id_col,):
+        raise ValueError(f"a golden patch is keyed by {id_col}, not {', '.join(patch.key)}")
+    golden_cols = _columns(con, golden_file)
+    columns = _columns(con, previous)
+    if not set(golden_cols) <= set(columns):
+        return None
+    attrs = [c for c in golden_cols if c != id_col]  # the order the versions were hashed in
+    # hashed as `scd2` hashes the in-memory golden table (dates as datetime64)
+    add = as_datetimes(patch.add[golden_cols]) if len(patch.add) else pd.DataFrame(columns=golden_cols)
+    touched = {str(v) for f in (patch.drop, patch.add) if len(f) for v in f[id_col].dropna()}
+    return _patch_of(con, previous, columns, _versions(add, attrs, as_of), touched, id_col, as_of)
+
+
+def scd2_frame_patch(
+    con: duckdb.DuckDBPyConnection, previous: Path, golden: pd.DataFrame, id_col: str, as_of: dt.date
+) -> Patch | None:
+    """The patch of the history file `previous` that gives what `scd2` would give for the
+    whole golden table `golden`: every golden record hashed (as `scd2` does), compared with
+    the current versions' hashes (two columns, read by DuckDB); only the masters whose hash
+    differs, that are new or that are gone are read and versioned (`scd2_patch`'s key and
+    rows). None when the golden table has a column the history lacks."""
+    columns = _columns(con, previous)
+    if not set(golden.columns) <= set(columns):
+        return None
+    now = _versions(golden, [c for c in golden.columns if c != id_col], as_of)
+    cur = duck_df(
+        con,
+        f'select "{id_col}", _version_hash from read_parquet({meta.sql_literal(str(previous))}) where is_current',
+    )
+    had = cur.set_index(id_col)["_version_hash"]
+    same = (now[id_col].map(had) == now["_version_hash"]).fillna(False).astype(bool).to_numpy()
+    changed = now[~same]
+    touched = {str(v) for v in changed[id_col]} | {
+        str(v) for v in cur[id_col][~isin(cur[id_col], now[id_col])]
+    }
+    return _patch_of(con, previous, columns, changed, touched, id_col, as_of)
+
+
 def as_of_sql(entity: str, day: str) -> tuple[str, list[str]]:
     """SQL (and its parameter) for the versions of core.<entity>_history valid on `day`."""
     return (
@@ -125,4 +170,4 @@ def as_of_sql(entity: str, day: str) -> tuple[str, list[str]]:
     )
 
 
-__all__ = ["as_of_sql", "scd2", "scd2_patch"]
+__all__ = ["as_of_sql", "scd2", "scd2_frame_patch", "scd2_patch"]

@@ -623,8 +623,10 @@ def _history(
     as_of: dt.date,
 ) -> pd.DataFrame | store.Patch:
     """core.<entity>_history after this run, given its golden table: a patch of the
-    previous history when the golden table comes as a patch (history.scd2_patch: only the
-    masters it drops or adds are read), else (or when the patch cannot say) the whole."""
+    previous history (history.scd2_patch for a golden patch: only the masters it drops or
+    adds are read; history.scd2_frame_patch for a whole golden table: only the masters
+    whose golden record changed), the whole when there is none yet or the golden table has
+    a column the history lacks."""
     id_col, name = f"{entity}_id", f"{entity}_history"
     previous = store.core_file(con, settings, name)
     if isinstance(gold, store.Patch):
@@ -634,6 +636,10 @@ def _history(
             if patch is not None:
                 return patch
         gold = as_datetimes(duck_df(con, store.patched(con, settings, entity, gold)))
+    elif previous is not None:
+        patch = history.scd2_frame_patch(con, previous, gold, id_col, as_of)
+        if patch is not None:
+            return patch
     return history.scd2(store.read_core(con, settings, name), gold, id_col, as_of)
 
 

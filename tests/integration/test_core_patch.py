@@ -252,3 +252,15 @@ def test_a_small_frame_equal_to_its_current_file_keeps_it(
     _publish(settings, "r3", {"t": _frame(range(8))})
     assert _core_table(settings)["t"][0] == "core/t/run=r3.parquet"
     assert _view(settings, "t")[1] == _rows(_frame(range(8)))
+
+
+def test_a_patch_row_of_a_version_without_row_counts_is_copied_whole(settings: Settings) -> None:
+    _publish(settings, "r1", {"t": _frame(range(20))})
+    publish_catalog(settings, "c1")
+    _publish(settings, "r2", {"t": Patch(("id",), pd.DataFrame({"id": ["X0001"]}), _frame(range(0)))})
+    with meta.connect(settings) as con:  # as d97390b left meta.core_patch
+        con.execute("alter table meta.core_patch drop column add_rows")
+        con.execute("alter table meta.core_patch drop column drop_rows")
+    done = publish_catalog(settings, "c2")  # e.g. after an ingest, before the next consolidation
+    assert "core.t" in done.copied and not done.patched
+    assert _catalog(settings, "t") == _view(settings, "t")

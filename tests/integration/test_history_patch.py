@@ -1,4 +1,4 @@
-"""A golden table that arrives as a Patch: consolidation's history step (stage._history)
+"""A golden table that arrives as a Patch or whole: consolidation's history step (stage._history)
 patches the SCD2 history instead of rebuilding it, and the result, written by the store and
 applied by the published catalog, is what the full `history.scd2` gives (the demo's
 consolidated warehouse, its golden records changed as a delta would change them)."""
@@ -58,8 +58,9 @@ def _as_rows(frame: pd.DataFrame, dates: frozenset[str], tmp: Path) -> list[tupl
         return sorted(con.execute(f"select * from read_parquet('{path}')").fetchall())
 
 
-def test_a_golden_patch_gives_the_history_a_full_rebuild_gives(
-    demo_consolidated: Settings, tmp_path: Path
+@pytest.mark.parametrize("whole", [False, True], ids=["golden patch", "whole golden table"])
+def test_a_golden_patch_or_table_gives_the_history_a_full_rebuild_gives(
+    demo_consolidated: Settings, tmp_path: Path, whole: bool
 ) -> None:
     settings = copy_home(demo_consolidated.home, tmp_path / "home")
     dates = core_dates(get_contracts(settings))
@@ -70,7 +71,8 @@ def test_a_golden_patch_gives_the_history_a_full_rebuild_gives(
             previous = store.read_core(con, settings, "person_history")
             assert gold is not None and previous is not None
             after, patch = _delta(gold, step)
-            got = _history(con, settings, "person", patch, day)
+            golden: pd.DataFrame | Patch = after if whole else patch
+            got = _history(con, settings, "person", golden, day)
             assert isinstance(got, Patch)
             # only the touched masters' versions are in the patch
             assert set(got.drop["person_id"]) <= set(patch.drop["person_id"])
@@ -78,13 +80,13 @@ def test_a_golden_patch_gives_the_history_a_full_rebuild_gives(
             assert len(got.add) < len(previous) / 10
             expected = history.scd2(previous, after, "person_id", day)
             store.publish(
-                con, settings, f"patch-{step}", {"person": patch, "person_history": got}, {}, [], dates=dates
+                con, settings, f"patch-{step}", {"person": golden, "person_history": got}, {}, [], dates=dates
             )
         assert _view(settings, "person_history") == _as_rows(expected, dates, tmp_path)
         assert _view(settings, "person") == _as_rows(after, dates, tmp_path)
         done = publish_catalog(settings, f"patch-{step}")
-        assert {"core.person", "core.person_history"} <= set(done.patched)
-        assert not {"core.person", "core.person_history"} & set(done.copied)
+        patched = {"core.person_history"} if whole else {"core.person", "core.person_history"}
+        assert patched <= set(done.patched) and not patched & set(done.copied)
         with duckdb.connect(str(settings.catalog_path), read_only=True) as cat:
             assert sorted(cat.execute("select * from core.person_history").fetchall()) == _view(
                 settings, "person_history"

@@ -11,7 +11,7 @@ import pytest
 
 from etl.datetypes import as_dates
 from etl.resolve import store
-from etl.resolve.history import as_of_sql, scd2, scd2_patch
+from etl.resolve.history import as_of_sql, scd2, scd2_frame_patch, scd2_patch
 from etl.resolve.store import Patch
 
 pytestmark = pytest.mark.unit
@@ -159,3 +159,22 @@ def test_a_golden_patch_that_only_drops_closes_those_masters(tmp_path: Path) -> 
     assert patch is not None and list(patch.drop["person_id"]) == ["P2"]
     full = scd2(first, gold[gold["person_id"] != "P2"], "person_id", D2)
     assert _apply(con, history, patch) == _rows(con, full, tmp_path)
+
+
+def test_the_history_patch_of_a_whole_golden_table_gives_what_the_full_history_gives(tmp_path: Path) -> None:
+    con = duckdb.connect()
+    full = scd2(None, _gold(RUNS[0][1]), "person_id", RUNS[0][0])
+    current = _write(full, tmp_path / "h0.parquet")
+    for i, (day, rows) in enumerate(RUNS[1:], start=1):
+        after = _gold(rows)
+        patch = scd2_frame_patch(con, current, after, "person_id", day)
+        assert patch is not None
+        full = scd2(full, after, "person_id", day)
+        assert _apply(con, current, patch) == _rows(con, full, tmp_path), i
+        changed = set(_golden_patch(_gold(RUNS[i - 1][1]), after).drop["person_id"])
+        assert set(patch.drop["person_id"]) == changed  # exactly the changed and gone masters
+        nxt = tmp_path / f"h{i}.parquet"
+        con.execute(f"copy ({store.patch_sql(con, current, patch)}) to '{nxt}'")
+        current = nxt
+    assert scd2_frame_patch(con, current, _gold(RUNS[-1][1]), "person_id", D2).empty  # nothing changed
+    assert scd2_frame_patch(con, current, _gold(RUNS[-1][1]).assign(phone="1"), "person_id", D2) is None
