@@ -302,9 +302,12 @@ class Watermark:
 
 def get_watermark(con: duckdb.DuckDBPyConnection, source: str) -> Watermark | None:
     """A source's watermark, or None when it has none yet."""
-    row = con.execute("select key, value, boundary from meta.watermark where source = ?", [source]).fetchone()
-    if not row:
+    rows = con.execute(
+        "select key, value, boundary from meta.watermark where source = ?", [source]
+    ).fetchall()
+    if not rows:
         return None
+    row = rows[0]
     boundary = frozenset(tuple(i) for i in json.loads(row[2])) if row[2] is not None else None
     return Watermark(row[0], row[1], boundary)
 

@@ -212,8 +212,8 @@ def patched(
 
 def core_file(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) -> Path | None:
     """The current file of core.<table>, or None before its first run."""
-    row = con.execute("select path from meta.core_table where table_name = ?", [table]).fetchone()
-    return settings.warehouse / row[0] if row else None
+    row = con.execute("select path from meta.core_table where table_name = ?", [table]).fetchall()
+    return settings.warehouse / row[0][0] if row else None
 
 
 def read_core(
@@ -221,12 +221,12 @@ def read_core(
 ) -> pd.DataFrame | None:
     """The current content of core.<table>, or None before its first run; `entity`: only
     its rows (a table shared by the entities, e.g. provenance: read without the other's)."""
-    row = con.execute("select path from meta.core_table where table_name = ?", [table]).fetchone()
+    row = con.execute("select path from meta.core_table where table_name = ?", [table]).fetchall()
     if not row:
         return None
     filters = [("entity", "==", entity)] if entity is not None else None
     # DATE columns as datetime64, as consolidation handles dates in memory (etl.datetypes)
-    return as_datetimes(pd.read_parquet(settings.warehouse / row[0], filters=filters))
+    return as_datetimes(pd.read_parquet(settings.warehouse / row[0][0], filters=filters))
 
 
 def read_published(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame | None:
@@ -260,8 +260,8 @@ def relink_views(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def last_value(con: duckdb.DuckDBPyConnection, entity: str) -> int:
-    row = con.execute("select last_value from meta.id_sequence where entity = ?", [entity]).fetchone()
-    return int(row[0]) if row else 0
+    row = con.execute("select last_value from meta.id_sequence where entity = ?", [entity]).fetchall()
+    return int(row[0][0]) if row else 0
 
 
 def decisions(con: duckdb.DuckDBPyConnection, entity: str) -> pd.DataFrame:
