@@ -434,9 +434,9 @@ def _findings(
     previous = store.read_core(con, settings, "finding", entity=cfg.name) if touched is not None else None
     if touched is None or previous is None:  # every master checked
         return pd.DataFrame(found + _id_findings(recs, cfg, run_id), columns=FINDING_COLUMNS)
-    checked = pd.DataFrame(
-        _id_findings(recs[isin(recs["master_id"], touched)], cfg, run_id), columns=FINDING_COLUMNS
-    )
+    read = [c for c in ("rec_id", "master_id", "exact_id", *(a for a, _ in ID_CHECKS)) if c in recs]
+    sub = recs[read][isin(recs["master_id"], touched)]
+    checked = pd.DataFrame(_id_findings(sub, cfg, run_id), columns=FINDING_COLUMNS)
     kept = previous[previous["kind"].isin(ID_KINDS) & ~isin(previous["master_id"], touched)]
     by_id = [f for f in (kept[FINDING_COLUMNS], checked) if len(f)]
     ordered = (  # as a full run lists them: by check, then master
@@ -473,13 +473,10 @@ def _record_table(
             return table.sort_values("rec_id", ignore_index=True)
         con.execute(f"create view prev as select {', '.join(cols)} from {prev}")
         differs = " or ".join(f'c."{c}" is distinct from p."{c}"' for c in cols if c != "rec_id")
-        con.execute(
-            "create temp table added as select c.* from cur c left join prev p using (rec_id) "
-            f"where p.rec_id is null or {differs}"
-        )
-        changed = con.execute("select count(*) from added").fetchall()[0][0]
-        if changed > len(table) // 2:  # most rows change (a redelivery of every record): whole
-            return table.sort_values("rec_id", ignore_index=True)
+        new = f"from cur c left join prev p using (rec_id) where p.rec_id is null or {differs}"
+        if con.execute(f"select count(*) {new}").fetchall()[0][0] > len(table) // 2:
+            return table.sort_values("rec_id", ignore_index=True)  # most rows change: whole
+        con.execute(f"create temp table added as select c.* {new}")
         # as Arrow (pd.ArrowDtype): the rows pass to the patch's file without Python objects
         add = con.sql("select * from added order by rec_id").to_arrow_table()
         drop = duck_df(

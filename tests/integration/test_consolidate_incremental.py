@@ -311,3 +311,30 @@ def test_the_demo_prints_the_linkage_figures(homes: Homes) -> None:
         records, masters = int(runs.loc[entity, "records"]), int(runs.loc[entity, "masters"])
         assert line.split()[1:4] == [str(records), str(masters), str(records - masters)]
     assert linkage_lines(get_settings(homes.a.home.parent / "nothing")) == []
+
+
+def test_a_provenance_of_the_older_layout_is_chosen_again_whole(homes: Homes, tmp_path: Path) -> None:
+    """A base whose core.provenance still carries the records' batch and row (before it named
+    only the record) cannot be patched: the next run chooses every master again, whole."""
+    import duckdb
+
+    home = shutil.copytree(homes.a.home, tmp_path / "older")
+    settings = get_settings(home)
+    with meta.connect(settings, read_only=True) as con:
+        file = store.core_file(con, settings, "provenance")
+    assert file is not None
+    old = duckdb.connect()
+    try:
+        old.execute(
+            f"copy (select *, 'b' as _batch_id, 1::bigint as _row_number from read_parquet('{file}')) "
+            f"to '{file}.old' (format parquet)"
+        )
+    finally:
+        old.close()
+    Path(f"{file}.old").replace(file)
+    summary = consolidate(settings)
+    for entity in ENTITIES:
+        run = summary.entities[entity]
+        assert run["mode"] == "incremental" and run["masters_chosen"] == run["masters"], entity
+    prov = _core(settings, "provenance")
+    assert "_batch_id" not in prov and not prov.duplicated(["entity", "master_id", "attribute"]).any()
