@@ -29,9 +29,10 @@ from etl.errors import ContractError
 
 #: columns every linkage record carries besides its attributes and features
 RECORD_COLUMNS = ("rec_id", "_table", "_source", "_batch_id", "_row_number", "_logical_date", "record_key")
-#: the delivery lineage changes when a record is redelivered unchanged: comparisons and blocking
-#: rules may not read it (an incremental run scores a pair again only when a record's content changed)
-DELIVERY_COLUMNS = ("_batch_id", "_row_number", "_logical_date")
+#: the delivery lineage and span (etl.resolve.records) say when a record was delivered, not what
+#: it holds: comparisons and blocking rules may not read them, nor does the content hash (an
+#: incremental run scores a pair again only when a record's content changed)
+DELIVERY_COLUMNS = ("_batch_id", "_row_number", "_logical_date", "_first_delivery", "_last_delivery")
 
 
 class _Strict(BaseModel):

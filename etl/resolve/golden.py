@@ -3,13 +3,15 @@
 Each column of the shared table declares its rules (`survivorship:` in
 schemas/shared/<table>.yml, applied in order; default trust, recent, frequent):
 - trust: the source's trust rank for that attribute (`trust:` in the source YAML);
-- recent: the latest delivery (logical date);
+- recent: the latest delivery of the value as it stands (the record's `_logical_date`: its
+  first delivery of its current content, etl.resolve.records, so a snapshot sent again
+  unchanged does not outrank a department that delivered a change);
 - complete: the longest value (e.g. the address with the most detail);
 - frequent: the value most of the master's records hold.
 The last tie-break is the smallest record id, so the same records give the same golden record.
 Only non-null values compete. The provenance row names the record the value came from
-(`rec_id`, its table, source and record key: the record's latest delivery, batch and row,
-is its row in core.<entity>_record) and the rule that decided: the first rule on which the winner beat the runner-up (the best
+(`rec_id`, its table, source and record key: the delivery its content came in, batch and
+row, is its row in core.<entity>_record) and the rule that decided: the first rule on which the winner beat the runner-up (the best
 record holding another value), `only_value` when every record with a value agrees,
 `tie_break` when every rule tied.
 

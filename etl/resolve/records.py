@@ -3,7 +3,15 @@
 One row per source record: `rec_id` (`<table>|<source>|<record key>`), the lineage of
 the staged row it came from, the entity's attributes named as in its shared table, and
 the features of the resolve config. A record redelivered in a later batch (same table,
-source and record key) is the same record: the latest delivery wins.
+source and record key) is the same record: its attributes are its latest delivery's, and
+its delivery lineage (`_batch_id`, `_row_number`, `_logical_date`) names the earliest
+delivery that carried that content (the first after the last delivery with other content:
+deliveries A, A, A name the first; A, B, A the third). A department that redelivers its
+whole register unchanged (a snapshot) therefore changes no record's lineage: the record
+table stays as it was, and survivorship's `recent` rule compares when each value was
+delivered as it is, not when it was last sent again. `_first_delivery` and
+`_last_delivery` are the span of all its deliveries (core.person_source); like the lineage,
+linkage never reads them (etl.resolve.config.DELIVERY_COLUMNS).
 """
 
 from __future__ import annotations
@@ -68,11 +76,18 @@ def records_sql(con: duckdb.DuckDBPyConnection, cfg: ResolveConfig, contracts: C
             f"no staged table holds {cfg.name} records yet: load the sources first (govbase run)"
         )
     union = " union all by name ".join(parts)
-    # a redelivered record replaces its earlier delivery
-    return (
-        f"select * from ({union}) qualify row_number() over "
-        "(partition by rec_id order by _logical_date desc, _batch_id desc, _row_number desc) = 1"
-    )
+    # each delivery of a record in order: one starts a run of one content when the one
+    # before it held other content (DuckDB's hash of the attributes: compared only between
+    # deliveries of one record, within one query); the record is the start of its last run
+    content = ", ".join(f'"{a}"' for a in cfg.attributes) or "rec_id"
+    return f"""select * exclude (_h, _start) from (
+            select *, lag(_h) over (partition by rec_id order by _logical_date, _batch_id, _row_number)
+                          is distinct from _h as _start,
+                   min(_logical_date) over (partition by rec_id) as _first_delivery,
+                   max(_logical_date) over (partition by rec_id) as _last_delivery
+            from (select *, hash({content}) as _h from ({union}))
+        ) where _start
+        qualify row_number() over (partition by rec_id order by _logical_date desc, _batch_id desc, _row_number desc) = 1"""
 
 
 def load_records(con: duckdb.DuckDBPyConnection, cfg: ResolveConfig, contracts: Contracts) -> pd.DataFrame:

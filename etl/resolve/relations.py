@@ -131,8 +131,8 @@ def relations(
         persons.groupby(["master_id", "_source"])
         .agg(
             records=("rec_id", "size"),
-            first_delivery=("_logical_date", "min"),
-            last_delivery=("_logical_date", "max"),
+            first_delivery=("_first_delivery", "min"),
+            last_delivery=("_last_delivery", "max"),
         )
         .reset_index()
         .rename(columns={"master_id": "person_id", "_source": "source"})

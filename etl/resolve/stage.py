@@ -453,10 +453,10 @@ def _record_table(
 ) -> pd.DataFrame | store.Patch:
     """core.<entity>_record: whole (`before` None: a full run), or a patch of the previous
     run's (`before`: its file, read by DuckDB) keyed by rec_id: the records gone or whose row changed dropped, the
-    new and changed ones added (compared in DuckDB: a redelivery changes a record's
-    lineage, a merge its master). Whole again when most records changed (a redelivery of
-    every record: the frame is at hand, and a patch of nearly every row costs more to write
-    and to apply)."""
+    new and changed ones added (compared in DuckDB: a changed delivery changes a record's
+    content and lineage, a merge its master; an unchanged redelivery nothing). Whole again
+    when most records changed (a new rule or layout: the frame is at hand, and a patch of
+    nearly every row costs more to write and to apply)."""
     table = recs[RECORD_COLUMNS].assign(
         has_valid_id=recs["exact_id"].notna(), content_hash=recs["rec_id"].map(linkage.hashes)
     )

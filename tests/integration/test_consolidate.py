@@ -6,6 +6,7 @@ to; nothing here asks the linkage what it thinks it did.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -140,27 +141,30 @@ def test_identical_inputs_give_identical_ids_and_golden_records(
         pd.testing.assert_frame_equal(a, b)
 
 
-def _redeliver_hukou(settings: Settings) -> tuple[str, str]:
-    """The household register delivers its records again the next day, one of them moved
-    to a new address. Returns (the moved record's key, its new address)."""
+def _redeliver_hukou(settings: Settings, key: str | None = None, day: str = "20261102") -> tuple[str, str]:
+    """The household register delivers its records again (on `day`), one of them (its
+    first, or the one whose key is `key`) moved to a new address. Returns (the moved
+    record's key, its new address)."""
     import csv
     import io
 
     day1 = settings.source_landing("ps_hukou") / "hukou_20261101.csv"
     rows = list(csv.reader(io.StringIO(day1.read_text(encoding="gbk"))))
     header, data = rows[0], rows[1:]
-    addr, key = header.index("住址"), header.index("人员编号")
-    data[0][addr] = data[0][addr] + "东区1号"
+    addr, col = header.index("住址"), header.index("人员编号")
+    at = 0 if key is None else next(i for i, r in enumerate(data) if r[col] == key)
+    data[at][addr] = data[at][addr] + "东区1号"
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows([header, *data])
-    (day1.parent / "hukou_20261102.csv").write_text(out.getvalue(), encoding="gbk")
-    return data[0][key], data[0][addr]
+    (day1.parent / f"hukou_{day}.csv").write_text(out.getvalue(), encoding="gbk")
+    return data[at][col], data[at][addr]
 
 
 def test_a_redelivered_record_is_the_same_record_updated_and_ids_stay(staged: Path, tmp_path: Path) -> None:
     settings = _copy(staged, tmp_path / "later")
     consolidate(settings)
-    before = _core(settings, "person_record").set_index("rec_id")["person_id"]
+    first = _core(settings, "person_record").set_index("rec_id")
+    before = first["person_id"]
     key, address = _redeliver_hukou(settings)
     run_source("ps_hukou", "2026-11-02", "run-2", settings=settings)
     consolidate(settings)
@@ -169,14 +173,114 @@ def test_a_redelivered_record_is_the_same_record_updated_and_ids_stay(staged: Pa
     assert set(after["rec_id"]) == set(before.index)  # redelivered records are the same records
     now = after.set_index("rec_id")["person_id"].reindex(before.index)
     assert (now == before).all()  # no master id changed
-    hukou = after[after["_source"] == "ps_hukou"]
-    assert set(hukou["_logical_date"].astype(str)) == {"2026-11-02"}  # from the later delivery
+    hukou = after[after["_source"] == "ps_hukou"].set_index("rec_id")
+    # lineage: the earliest delivery of the record's current content: the moved record's
+    # new address came in the later delivery, every other record was sent again unchanged
+    dates = hukou["_logical_date"].astype(str)
+    assert dates[f"person|ps_hukou|{key}"] == "2026-11-02"
+    assert set(dates.drop(f"person|ps_hukou|{key}")) == {"2026-11-01"}
+    same = hukou.index.drop(f"person|ps_hukou|{key}")
+    lineage = ["_batch_id", "_row_number", "_logical_date"]
+    assert hukou.loc[same, lineage].equals(first.loc[same, lineage])  # the first delivery's rows
+    assert (
+        hukou.loc[f"person|ps_hukou|{key}", "_batch_id"] != first.loc[f"person|ps_hukou|{key}", "_batch_id"]
+    )
+    with meta.connect(settings, read_only=True) as con:  # the record table: a patch of the one moved record
+        patch = con.execute(
+            "select drop_rows, add_rows from meta.core_patch where table_name = 'person_record'"
+        ).fetchall()
+    assert patch == [(1, 1)]
+    src = _core(settings, "person_source")
+    held = src[src["source"] == "ps_hukou"]
+    assert set(held["last_delivery"].astype(str)) == {"2026-11-02"}  # the span of its deliveries
+    assert set(held["first_delivery"].astype(str)) == {"2026-11-01"}
     moved = before[f"person|ps_hukou|{key}"]
     gold = _core(settings, "person").set_index("person_id")
     assert gold.loc[moved, "address"] == address  # the most recent address survives
     prov = _core(settings, "provenance")
     row = prov[(prov["master_id"] == moved) & (prov["attribute"] == "address")].iloc[0]
     assert (row["_source"], row["record_key"], row["rule"]) == ("ps_hukou", key, "recent")
+
+
+def test_a_snapshot_sent_again_unchanged_does_not_outrank_a_change(staged: Path, tmp_path: Path) -> None:
+    """`recent` compares when each value was delivered as it is: the household register
+    moves a person on 2 November, the health commission sends its whole file again
+    unchanged on 3 November (its old address for the person among it): the new address
+    survives, and the health records keep the lineage of their first delivery."""
+    settings = _copy(staged, tmp_path / "snapshot")
+    consolidate(settings)
+    recs = _core(settings, "person_record")
+    gold = _core(settings, "person").set_index("person_id")
+    prov = _core(settings, "provenance")
+    by = recs.groupby("person_id")["_source"].agg(set)
+    both = set(by[by.map(lambda s: {"ps_hukou", "nhc_health"} <= s)].index)
+    won = prov[
+        (prov["attribute"] == "address") & (prov["_source"] == "nhc_health") & prov["master_id"].isin(both)
+    ]
+    assert len(won), "no person whose address came from health and who is in the register"
+    master = sorted(won["master_id"])[0]
+    hukou_key = recs[(recs["person_id"] == master) & (recs["_source"] == "ps_hukou")]["record_key"].iloc[0]
+    old = gold.loc[master, "address"]
+    key, address = _redeliver_hukou(settings, hukou_key)
+    run_source("ps_hukou", "2026-11-02", "run-2", settings=settings)
+    health = settings.source_landing("nhc_health")  # the whole file again, one other record changed
+    theirs = set(recs[(recs["person_id"] == master) & (recs["_source"] == "nhc_health")]["record_key"])
+    lines = (health / "health_20261101.jsonl").read_text(encoding="utf-8").splitlines()
+    other = next(i for i, line in enumerate(lines) if not any(f'"{k}"' in line for k in theirs))
+    lines[other] = lines[other].replace('"detail":"', '"detail":"附', 1)
+    (health / "health_20261103.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run_source("nhc_health", "2026-11-03", "run-3", settings=settings)
+    consolidate(settings)
+    gold = _core(settings, "person").set_index("person_id")
+    assert address != old and gold.loc[master, "address"] == address
+    prov = _core(settings, "provenance")
+    row = prov[(prov["master_id"] == master) & (prov["attribute"] == "address")].iloc[0]
+    assert (row["_source"], row["record_key"], row["rule"]) == ("ps_hukou", key, "recent")
+    after = _core(settings, "person_record")
+    changed = json.loads(lines[other])["record_id"]
+    dates = after[after["_source"] == "nhc_health"].set_index("record_key")["_logical_date"].astype(str)
+    assert dates[changed] == "2026-11-03" and set(dates.drop(changed)) == {"2026-11-01"}
+    consolidate(settings, mode="full")  # a full rebuild decides as the incremental run did
+    assert _core(settings, "person").set_index("person_id").loc[master, "address"] == address
+
+
+def test_lineage_is_the_first_delivery_of_the_current_content(staged: Path, tmp_path: Path) -> None:
+    """Deliveries A, B, A of one record: its lineage is the third (its content since then);
+    A, A, A: the first; the span of its deliveries is kept for core.person_source."""
+    import csv
+    import io
+
+    from etl.contracts import get_contracts
+    from etl.resolve.config import load_resolve_configs
+    from etl.resolve.records import load_records
+
+    settings = _copy(staged, tmp_path / "aba")
+    key, _ = _redeliver_hukou(settings, day="20261102")  # B: the first record moved
+    run_source("ps_hukou", "2026-11-02", "run-2", settings=settings)
+    landing = settings.source_landing("ps_hukou")  # A again (the second record moved instead)
+    rows = list(csv.reader(io.StringIO((landing / "hukou_20261101.csv").read_text(encoding="gbk"))))
+    rows[2][rows[0].index("住址")] += "西区2号"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    (landing / "hukou_20261103.csv").write_text(out.getvalue(), encoding="gbk")
+    run_source("ps_hukou", "2026-11-03", "run-3", settings=settings)
+    contracts = get_contracts(settings)
+    cfg = load_resolve_configs(settings.schemas_dir, contracts.tables)["person"]
+    with meta.connect(settings, read_only=True) as con:
+        recs = load_records(con, cfg, contracts).set_index("rec_id")
+        third = con.execute(
+            "select distinct _batch_id from staging.person where _source = 'ps_hukou' and _logical_date = '2026-11-03'"
+        ).fetchall()
+    hukou = recs[recs["_source"] == "ps_hukou"]
+    moved = hukou.loc[f"person|ps_hukou|{key}"]
+    assert str(moved["_logical_date"])[:10] == "2026-11-03"
+    second = hukou.index[hukou["record_key"] == rows[2][rows[0].index("人员编号")]][0]
+    assert str(hukou.loc[second, "_logical_date"])[:10] == "2026-11-03"  # A, A, C: the third
+    others = hukou.drop([f"person|ps_hukou|{key}", second])
+    assert len(others) and set(others["_logical_date"].astype(str).str[:10]) == {"2026-11-01"}
+    assert {str(d)[:10] for d in hukou["_first_delivery"]} == {"2026-11-01"}
+    assert {str(d)[:10] for d in hukou["_last_delivery"]} == {"2026-11-03"}
+    assert len(third) == 1 and moved["_batch_id"] == third[0][0]
 
 
 def test_relations_link_masters(consolidated: Settings) -> None:
