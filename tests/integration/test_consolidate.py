@@ -141,10 +141,12 @@ def test_identical_inputs_give_identical_ids_and_golden_records(
         pd.testing.assert_frame_equal(a, b)
 
 
-def _redeliver_hukou(settings: Settings, key: str | None = None, day: str = "20261102") -> tuple[str, str]:
-    """The household register delivers its records again (on `day`), one of them (its
-    first, or the one whose key is `key`) moved to a new address. Returns (the moved
-    record's key, its new address)."""
+def _redeliver_hukou(
+    settings: Settings, key: str | None = None, day: str = "20261102", row: int = 0
+) -> tuple[str, str]:
+    """The household register delivers its first day's records again (on `day`), one of
+    them (the one whose key is `key`, else the `row`-th) moved to a new address. Returns
+    (the moved record's key, its new address)."""
     import csv
     import io
 
@@ -152,7 +154,7 @@ def _redeliver_hukou(settings: Settings, key: str | None = None, day: str = "202
     rows = list(csv.reader(io.StringIO(day1.read_text(encoding="gbk"))))
     header, data = rows[0], rows[1:]
     addr, col = header.index("住址"), header.index("人员编号")
-    at = 0 if key is None else next(i for i, r in enumerate(data) if r[col] == key)
+    at = row if key is None else next(i for i, r in enumerate(data) if r[col] == key)
     data[at][addr] = data[at][addr] + "东区1号"
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows([header, *data])
@@ -247,9 +249,6 @@ def test_a_snapshot_sent_again_unchanged_does_not_outrank_a_change(staged: Path,
 def test_lineage_is_the_first_delivery_of_the_current_content(staged: Path, tmp_path: Path) -> None:
     """Deliveries A, B, A of one record: its lineage is the third (its content since then);
     A, A, A: the first; the span of its deliveries is kept for core.person_source."""
-    import csv
-    import io
-
     from etl.contracts import get_contracts
     from etl.resolve.config import load_resolve_configs
     from etl.resolve.records import load_records
@@ -257,12 +256,7 @@ def test_lineage_is_the_first_delivery_of_the_current_content(staged: Path, tmp_
     settings = _copy(staged, tmp_path / "aba")
     key, _ = _redeliver_hukou(settings, day="20261102")  # B: the first record moved
     run_source("ps_hukou", "2026-11-02", "run-2", settings=settings)
-    landing = settings.source_landing("ps_hukou")  # A again (the second record moved instead)
-    rows = list(csv.reader(io.StringIO((landing / "hukou_20261101.csv").read_text(encoding="gbk"))))
-    rows[2][rows[0].index("住址")] += "西区2号"
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(rows)
-    (landing / "hukou_20261103.csv").write_text(out.getvalue(), encoding="gbk")
+    second_key, _ = _redeliver_hukou(settings, day="20261103", row=1)  # A again, the second record moved
     run_source("ps_hukou", "2026-11-03", "run-3", settings=settings)
     contracts = get_contracts(settings)
     cfg = load_resolve_configs(settings.schemas_dir, contracts.tables)["person"]
@@ -274,7 +268,7 @@ def test_lineage_is_the_first_delivery_of_the_current_content(staged: Path, tmp_
     hukou = recs[recs["_source"] == "ps_hukou"]
     moved = hukou.loc[f"person|ps_hukou|{key}"]
     assert str(moved["_logical_date"])[:10] == "2026-11-03"
-    second = hukou.index[hukou["record_key"] == rows[2][rows[0].index("人员编号")]][0]
+    second = f"person|ps_hukou|{second_key}"
     assert str(hukou.loc[second, "_logical_date"])[:10] == "2026-11-03"  # A, A, C: the third
     others = hukou.drop([f"person|ps_hukou|{key}", second])
     assert len(others) and set(others["_logical_date"].astype(str).str[:10]) == {"2026-11-01"}
