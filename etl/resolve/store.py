@@ -1,7 +1,9 @@
 """Where consolidation keeps its state: Parquet under warehouse/core/, views in schema `core`.
 
 Every run writes each core table it changes as one immutable file
-`warehouse/core/<table>/run=<run_id>.parquet`, then one DuckDB transaction points
+`warehouse/core/<table>/run=<run_id>.parquet` (`run=<run_id>.<n>.parquet` when that name
+is taken: a run id used again, by an Airflow retry or a cleared task, never writes over
+the current file), then one DuckDB transaction points
 `meta.core_table` and the views `core.<table>` (commented from the contracts,
 etl.descriptions) at the new files (both name them relative to the warehouse root;
 DuckDB's file_search_path resolves the views' paths there), advances the id sequences
@@ -315,7 +317,7 @@ def publish(
             rel, rows, row = _write_patch(con, settings, run_id, name, item, old[name], dates)
             patches.append(row)
         else:
-            rel, rows = (Path("core") / name / f"run={run_id}.parquet").as_posix(), len(item)
+            rel, rows = _new_file(settings, name, run_id).as_posix(), len(item)
             (settings.warehouse / rel).parent.mkdir(parents=True, exist_ok=True)
             as_dates(item, dates).to_parquet(settings.warehouse / rel, index=False)
         written[name] = (rel, rows)
@@ -372,6 +374,28 @@ def _keeps(
     )
 
 
+def _beside(file: Path, part: str) -> Path:
+    """The patch file `part` (drop | add) beside the table file `file` (run=<id>[.<n>].parquet)."""
+    return file.with_name(f"{file.name.removesuffix('.parquet')}.{part}.parquet")
+
+
+def _new_file(settings: Settings, name: str, run_id: str) -> Path:
+    """A new file for core.<name> of run `run_id`, relative to the warehouse root:
+    `core/<name>/run=<run_id>.parquet`, or `run=<run_id>.<n>.parquet` with the smallest
+    n >= 2 for which neither the file nor its patch files exist. A run id used again (an
+    Airflow retry or a cleared task after its commit) must not write over the current
+    file, which readers and the previous base of a patch still need until the commit,
+    nor make a patch whose file is its own base."""
+    folder = Path("core") / name
+    for n in itertools.count(1):
+        file = folder / (f"run={run_id}.parquet" if n == 1 else f"run={run_id}.{n}.parquet")
+        if not any(
+            (settings.warehouse / f).exists() for f in (file, _beside(file, "drop"), _beside(file, "add"))
+        ):
+            return file
+    raise AssertionError("unreachable")
+
+
 def _write_patch(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -385,16 +409,14 @@ def _write_patch(
     patch's drop and add files beside it; returns (the file, its rows, its meta.core_patch row)."""
     from etl.published import view_fingerprint  # etl.published imports nothing of etl.resolve
 
-    file = Path("core") / name / f"run={run_id}.parquet"
+    file = _new_file(settings, name, run_id)
     (settings.warehouse / file).parent.mkdir(parents=True, exist_ok=True)
     body, drop, add = _patch_sql(con, settings.warehouse / base, patch, dates)
     # the base's pandas metadata kept (the same columns and types): read_core then gives the
     # patched file the dtypes it gave the base (without it, e.g. Int64 would read as float64)
     pandas_md = (pq.read_schema(settings.warehouse / base).metadata or {}).get(b"pandas")
     rows = _copy(con, body, settings.warehouse / file, pandas_md.decode() if pandas_md else None)
-    drop_file, add_file = (
-        file.with_name(f"run={run_id}.{part}.parquet").as_posix() for part in ("drop", "add")
-    )
+    drop_file, add_file = (_beside(file, part).as_posix() for part in ("drop", "add"))
     dropped = _copy(con, drop, settings.warehouse / drop_file)
     added = _copy(con, add, settings.warehouse / add_file)
     fingerprint = view_fingerprint(con, settings, "core", name)  # of the view over `base`, as it still is

@@ -264,3 +264,56 @@ def test_a_patch_row_of_a_version_without_row_counts_is_copied_whole(settings: S
     done = publish_catalog(settings, "c2")  # e.g. after an ingest, before the next consolidation
     assert "core.t" in done.copied and not done.patched
     assert _catalog(settings, "t") == _view(settings, "t")
+
+
+def test_a_run_id_used_again_never_writes_over_the_current_file(settings: Settings) -> None:
+    """An Airflow retry or a cleared task runs consolidation again under its run id, after
+    that run committed: its files get new names, so the base stays readable until the
+    commit, the patch names its real base and the catalog applies it once."""
+    _publish(settings, "r1", {"t": _frame(range(20)), "w": _frame(range(4))})
+    _publish(settings, "r2", {"t": Patch(("id",), pd.DataFrame({"id": ["X0001"]}), _frame(range(0)))})
+    publish_catalog(settings, "c1")
+    first = _core_table(settings)
+    assert first["t"][0] == "core/t/run=r2.parquet"
+    # the same run again (e.g. after a load in between): another patch and another whole frame
+    patch = Patch(("id",), pd.DataFrame({"id": ["X0002"]}), _frame(range(30, 32), "b"))
+    _publish(settings, "r2", {"t": patch, "w": _frame(range(6))})
+    files = _core_table(settings)
+    assert files["t"] == ("core/t/run=r2.2.parquet", 20 - 2 + 2)
+    assert files["w"] == ("core/w/run=r2.parquet", 6)  # w's current file was r1's: no clash
+    with meta.connect(settings, read_only=True) as con:
+        rows = con.execute("select path, base_path, drop_path, add_path from meta.core_patch").fetchall()
+    assert rows == [
+        (
+            "core/t/run=r2.2.parquet",
+            "core/t/run=r2.parquet",
+            "core/t/run=r2.2.drop.parquet",
+            "core/t/run=r2.2.add.parquet",
+        )
+    ]
+    on_disk = sorted(p.name for p in (settings.warehouse / "core" / "t").iterdir())
+    assert on_disk == ["run=r2.2.add.parquet", "run=r2.2.drop.parquet", "run=r2.2.parquet"]
+    ids = [r[0] for r in _view(settings, "t")[1]]
+    assert len(ids) == len(set(ids)) == 20 and "X0002" not in ids and "X0031" in ids
+    done = publish_catalog(settings, "c2")  # a patch of the copy it holds, applied once
+    assert done.patched == ("core.t",)
+    assert _catalog(settings, "t") == _view(settings, "t")
+    assert _catalog(settings, "w") == _view(settings, "w")
+    # a third time, the whole table: a name other than the current file's (r2's first, deleted
+    # after the second commit, is free again)
+    _publish(settings, "r2", {"t": _frame(range(3))})
+    assert _core_table(settings)["t"] == ("core/t/run=r2.parquet", 3)
+    assert sorted(p.name for p in (settings.warehouse / "core" / "t").iterdir()) == ["run=r2.parquet"]
+    assert _view(settings, "t")[1] == _rows(_frame(range(3)))
+
+
+def test_a_kill_in_a_run_id_used_again_leaves_the_base_readable(settings: Settings) -> None:
+    _publish(settings, "r1", {"t": _frame(range(5)), "u": _frame(range(3))})
+    _publish(settings, "r3", {"t": Patch(("id",), pd.DataFrame({"id": ["X0000"]}), _frame(range(0)))})
+    before = {t: _view(settings, t) for t in ("t", "u")}
+    env = {**os.environ, "GOVBASE_FAULT": "consolidate:after_core_file"}
+    got = subprocess.run([sys.executable, "-c", _KILLED, str(settings.home), "r3"], env=env, check=False)
+    assert got.returncode == -9
+    assert {t: _view(settings, t) for t in ("t", "u")} == before
+    publish_catalog(settings, "c1")  # the base as it was: copied from a file still intact
+    assert _catalog(settings, "t") == before["t"]
