@@ -124,9 +124,11 @@ def _split_conflicts(
     Different valid identifiers are different entities unless a person says otherwise (an
     accepted pair), and a rejected pair is never in one cluster: the records of such a
     cluster are regrouped by its edges taken in order (accepted pairs, then by match
-    probability, then by record ids), skipping an edge that would join two groups holding
-    different identifiers or the two records of a rejected pair. Each split by identifiers
-    is a finding; a split by a decision shows in the id map.
+    probability, then by record ids), skipping an edge that would join the two records of a
+    rejected pair or, unless accepted, two groups whose identifiers differ, neither holding
+    all of the other's: an accepted pair of two identifiers makes one group of both, which
+    every further record of either identifier joins. Each cluster with two identifiers is
+    a finding; a split by a decision shows in the id map.
     """
     ids = records.set_index("rec_id")["exact_id"]
     decided = (
@@ -171,8 +173,9 @@ def _split_conflicts(
         ra, rb = root(a), root(b)
         if ra == rb or forbidden(ra, rb):
             continue
-        if not ok and label[ra] and label[rb] and label[ra] != label[rb]:
-            continue
+        la, lb = label[ra], label[rb]
+        if not ok and la and lb and not (la <= lb or lb <= la):
+            continue  # it would put together identifiers no accepted pair put together
         keep, drop = (ra, rb) if ra < rb else (rb, ra)
         parent[drop] = keep
         label[keep] = label[keep] | label[drop]

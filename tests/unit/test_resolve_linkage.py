@@ -139,6 +139,34 @@ def test_clerical_decisions_win_over_the_model(cfg: ResolveConfig) -> None:
     assert got[c] == got["person|ps_hukou|005"]
 
 
+def test_an_accepted_pair_of_two_valid_ids_keeps_every_record_of_either_id(cfg: ResolveConfig) -> None:
+    """A person accepts that two valid IDs are one person: the records holding either ID
+    all join that master (the group's identifiers are sanctioned; an edge adding none
+    joins), while a third ID still stays apart."""
+    people = _people()
+    recs = _records(people)
+    hukou, health = "person|ps_hukou|001", "person|nhc_health|001"
+    other = _rid("110105", people.loc[1, "birth_date"].date(), 999)
+    recs.loc[recs["rec_id"] == health, "resident_id"] = other
+    # more records under each of the two IDs, sorting before and after the accepted pair
+    same_x = recs[recs["rec_id"] == hukou].assign(rec_id="person|ca_marriage|001", _source="ca_marriage")
+    same_y = recs[recs["rec_id"] == health].assign(rec_id="person|rs_employment|001", _source="rs_employment")
+    third = _rid("110105", people.loc[1, "birth_date"].date(), 997)
+    stranger = recs[recs["rec_id"] == hukou].assign(
+        rec_id="person|ca_assistance|001", _source="ca_assistance", resident_id=third
+    )
+    recs = add_features(pd.concat([recs, same_x, same_y, stranger], ignore_index=True), cfg)
+    decisions = pd.DataFrame([(health, hukou, "accept")], columns=["rec_id_l", "rec_id_r", "decision"])
+    got = link(recs, cfg, decisions).clusters.set_index("rec_id")["cluster"]
+    group = [hukou, health, "person|ca_marriage|001", "person|rs_employment|001"]
+    assert got[group].nunique() == 1, got[group]
+    assert got["person|ca_assistance|001"] != got[hukou]  # a third ID, never accepted
+    apart = link(recs, cfg).clusters.set_index("rec_id")["cluster"]  # without the decision
+    assert (
+        apart[hukou] == apart["person|ca_marriage|001"] != apart[health] == apart["person|rs_employment|001"]
+    )
+
+
 def test_a_rejected_pair_stays_apart_even_through_a_third_record(cfg: ResolveConfig) -> None:
     recs = _records(_people())
     a, b = "person|nhc_health|000", "person|ps_hukou|000"
