@@ -51,7 +51,7 @@ def follow_asset_cascade(api, dag_id: str, run_id: str, timeout: float) -> dict[
         created: set[tuple[str, str]] = set()
         while time.monotonic() < deadline:
             query = urllib.parse.urlencode({"source_dag_id": src_dag, "source_run_id": src_run, "limit": 100})
-            events = api.get(f"/api/v2/assets/events?{query}")["asset_events"]
+            events = api.asset_events(query)
             assert events, f"{src_dag} {src_run} emitted no Asset event"
             consumers = {d["dag_id"] for e in events for d in consuming(api, e["asset_id"])}
             created = {(r["dag_id"], r["run_id"]) for e in events for r in e["created_dagruns"]}

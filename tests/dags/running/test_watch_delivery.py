@@ -153,10 +153,10 @@ def test_a_dropped_file_reaches_readers_and_downstream_follows(running_airflow, 
     latency = time.monotonic() - dropped
 
     # what happened in between, from Airflow's records
-    events = _get(api, f"/api/v2/assets/events?asset_id={landing_asset['id']}&order_by=-timestamp&limit=10")
+    events = api.asset_events(f"asset_id={landing_asset['id']}&order_by=-timestamp&limit=10")
     fired = [
         e
-        for e in events["asset_events"]
+        for e in events
         if datetime.fromisoformat(e["timestamp"]) >= dropped_at
         and made.name in ((e.get("extra") or {}).get("payload") or {}).get("files", [])
     ]
