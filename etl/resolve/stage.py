@@ -469,7 +469,7 @@ def _record_table(
         con.register("cur", table)
         prev = f"read_parquet({meta.sql_literal(str(before))})"
         held = {r[0] for r in con.execute(f"describe select * from {prev}").fetchall()}
-        if set(cols) - held:  # a record table of an older version: written whole
+        if set(cols) != held:  # a record table of an older version (other columns): written whole
             return table.sort_values("rec_id", ignore_index=True)
         con.execute(f"create view prev as select {', '.join(cols)} from {prev}")
         differs = " or ".join(f'c."{c}" is distinct from p."{c}"' for c in cols if c != "rec_id")

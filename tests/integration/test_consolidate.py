@@ -204,6 +204,34 @@ def test_a_redelivered_record_is_the_same_record_updated_and_ids_stay(staged: Pa
     assert (row["_source"], row["record_key"], row["rule"]) == ("ps_hukou", key, "recent")
 
 
+def test_a_record_table_with_a_column_this_version_lacks_is_written_whole(
+    staged: Path, tmp_path: Path
+) -> None:
+    """A record table an older version wrote with another column: the next incremental run
+    writes the table whole (a patch of it would lack that column), without the column."""
+
+    settings = _copy(staged, tmp_path / "older")
+    consolidate(settings)
+    with meta.connect(settings, read_only=True) as con:
+        rel = con.execute("select path from meta.core_table where table_name = 'person_record'").fetchall()
+    file = settings.warehouse / rel[0][0]
+    local = duckdb.connect()
+    local.execute(
+        f"copy (select *, 'x' as legacy from read_parquet({meta.sql_literal(str(file))})) "
+        f"to {meta.sql_literal(str(file) + '.tmp')} (format parquet)"
+    )
+    local.close()
+    Path(str(file) + ".tmp").replace(file)
+    _redeliver_hukou(settings)
+    run_source("ps_hukou", "2026-11-02", "run-2", settings=settings)
+    consolidate(settings)
+    after = _core(settings, "person_record")
+    assert "legacy" not in after.columns and after["rec_id"].is_unique
+    with meta.connect(settings, read_only=True) as con:
+        patched = con.execute("select count(*) from meta.core_patch where table_name = 'person_record'")
+        assert patched.fetchall() == [(0,)]
+
+
 def test_a_snapshot_sent_again_unchanged_does_not_outrank_a_change(staged: Path, tmp_path: Path) -> None:
     """`recent` compares when each value was delivered as it is: the household register
     moves a person on 2 November, the health commission sends its whole file again
