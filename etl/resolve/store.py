@@ -322,7 +322,7 @@ def publish(
             as_dates(item, dates).to_parquet(settings.warehouse / rel, index=False)
         written[name] = (rel, rows)
         checkpoint("consolidate:after_core_file")
-    superseded = [old[n] for n in written if n in old and old[n] != written[n][0]]
+    superseded = [old[n] for n in written if n in old]  # a new file never takes the current one's name
     superseded += [
         p
         for row in con.execute("select table_name, drop_path, add_path from meta.core_patch").fetchall()
