@@ -48,7 +48,7 @@ create table if not exists meta.extract_batch (
     flagged_rows bigint,             -- rows kept but flagged (ragged ...)
     raw_path     varchar,            -- Parquet file under warehouse/raw
     logical_date date,
-    status       varchar not null,   -- extracted | skipped | failed
+    status       varchar not null,   -- extracted | skipped | failed | superseded
     message      varchar,
     started_at   timestamp,
     finished_at  timestamp

@@ -22,7 +22,8 @@ class BatchResult:
 
     status: extracted (raw_path holds `rows` rows), skipped (already extracted
     with the same sha256, or no new SQL rows; no raw file), failed (no raw
-    file; `message` says why, meta.source_error has the details).
+    file; `message` says why, meta.source_error has the details). In the catalog only, a
+    batch a newer one of its run replaces becomes superseded (etl.extract.stage._supersede).
     """
 
     batch_id: str

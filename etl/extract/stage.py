@@ -51,6 +51,19 @@ def stage_extract(run: StageRun) -> dict[str, Any]:
         if extracted and not run.full_refresh
         else []
     )
+    # the run's batches a newer extract of theirs replaces: out of the run, neither loaded
+    # nor counted (a corrected file under the same name, a full refresh of the run id)
+    superseded = _supersede(
+        run.settings,
+        source.name,
+        run.run_id,
+        new=[r.batch_id for r in extracted],
+        adopted=[b for b, _, _ in adopted + kept],
+        full_refresh=run.full_refresh,
+        by_file=source.kind != "sql",
+    )
+    adopted = [a for a in adopted if a[0] not in superseded]
+    kept = [k for k in kept if k[0] not in superseded]
     rows += sum(n for _, n, _ in adopted + kept)
     delivered += sum(d for _, _, d in adopted + kept)
     # and the batches the run held before: a run id used again (an Airflow DAG run cleared
@@ -66,6 +79,7 @@ def stage_extract(run: StageRun) -> dict[str, Any]:
         "files": len(results),
         "extracted": len(extracted),
         "carried_forward": len(adopted),
+        "superseded": len(superseded),
         "kept": len(kept),
         "skipped": sum(r.status == "skipped" for r in results),
         "failed": len(failed),
@@ -87,11 +101,50 @@ def stage_extract(run: StageRun) -> dict[str, Any]:
     return summary
 
 
+def _supersede(
+    settings: Settings,
+    source: str,
+    run_id: str,
+    *,
+    new: list[str],
+    adopted: list[str],
+    full_refresh: bool,
+    by_file: bool,
+) -> set[str]:
+    """Mark superseded the extracted batches of run `run_id` that a newer batch of the run
+    replaces, so that its load (etl.workdir.raw_paths) and its count (`_held_before`) take
+    only the newest version of each file: with `by_file` (a file source), every batch with
+    a newer extracted batch of the same file in the run (a corrected delivery under the same
+    name extracted again by the run id used again, or by the run that carried the first
+    version forward, or beside a published one it kept); under `full_refresh`, also every
+    batch of the run but `new` (this extract's) and `adopted` (carried forward or kept from
+    other runs). Not by file for an SQL
+    source: its pulls record the table as their file, and a second incremental pull under
+    the same run id adds to the first. The rule holds on the catalog alone, so a rerun after
+    a kill between the batch row and this step applies it too. Returns the batch ids."""
+    with meta.connect(settings) as con:
+        rows = con.execute(
+            "update meta.extract_batch set status = 'superseded', "
+            "message = coalesce(message || '; ', '') || 'superseded: extracted again by run ' || ? "
+            "where source = ? and run_id = ? and status = 'extracted' and not list_contains(?, batch_id) "
+            "and ((? and not list_contains(?, batch_id)) or (? and file is not null and exists ("
+            "  select 1 from meta.extract_batch n where n.source = extract_batch.source "
+            "  and n.run_id = extract_batch.run_id and n.status = 'extracted' and n.file = extract_batch.file "
+            "  and (n.started_at > extract_batch.started_at "
+            "       or (n.started_at = extract_batch.started_at and n.batch_id > extract_batch.batch_id))))) "
+            "returning batch_id",
+            [run_id, source, run_id, new, full_refresh, adopted, by_file],
+        ).fetchall()
+    if rows:
+        log.warning("%s: %d batch(es) of run %s superseded by a newer extract", source, len(rows), run_id)
+    return {b for (b,) in rows}
+
+
 def _held_before(settings: Settings, source: str, run_id: str, counted: list[str]) -> tuple[int, int]:
     """(rows, delivered) of the extracted batches of `source` run `run_id` holds (the load
     loads them: etl.workdir.raw_paths) but not among `counted` (this extract's new, carried
     forward and kept batches): the batches an earlier attempt under the same run id
-    extracted. (0, 0) for a new run id."""
+    extracted and no newer batch supersedes (`_supersede`). (0, 0) for a new run id."""
     with meta.connect(settings) as con:
         [(rows, delivered)] = con.execute(
             "select coalesce(sum(rows), 0), coalesce(sum(coalesce(delivered, rows)), 0) from meta.extract_batch "

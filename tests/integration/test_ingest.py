@@ -417,7 +417,92 @@ def test_a_load_run_again_under_its_run_id_killed_before_its_commit_leaves_the_s
     assert _staged(settings) == first  # the current file whole, the view reading it
     run_stage("load", "ps_hukou", DATE, "run-a", settings=settings)  # the task retried
     _assert_loaded_once(settings, first)
-    assert _staged(settings)[2] != first[2]  # both deliveries' rows
+    # the corrected delivery under the same file name replaced the first one: its rows only
+    assert _newest_batch_only(settings, "ps_hukou", "person") == _truth_rows(settings, "ps_hukou")
+
+
+def _truth_rows(settings: Settings, source: str) -> int:
+    """The records the source's latest generated delivery holds (the demo's ground truth)."""
+    return len(pd.read_parquet(settings.truth_dir / f"{source}.parquet"))
+
+
+def _newest_batch_only(settings: Settings, source: str, table: str) -> int:
+    """The rows of `source` staging and quarantine hold, asserting they all come from the
+    newest batch run-a extracted, the one extract row and reconciliation counting them."""
+    with _con(settings) as con:
+        [(rows, batches)] = con.execute(
+            f"select count(*), list(distinct _batch_id) from (select _batch_id from staging.{table} "
+            f"where _source = ? union all select _batch_id from quarantine.{table} where _source = ?)",
+            [source, source],
+        ).fetchall()
+        [(newest,)] = con.execute(
+            "select batch_id from meta.extract_batch where source = ? and run_id = 'run-a' "
+            "and raw_path is not null order by started_at desc limit 1",
+            [source],
+        ).fetchall()
+        [rec] = con.execute(
+            "select extracted, loaded + quarantined, status from meta.reconciliation where source = ?",
+            [source],
+        ).fetchall()
+    assert batches == [newest]
+    assert rec == (rows, rows, "ok")
+    return int(rows)
+
+
+@pytest.mark.parametrize(("source", "table"), [("ps_hukou", "person"), ("samr_registry", "legal_entity")])
+def test_a_full_refresh_under_the_run_id_loads_each_delivery_once(
+    tmp_path: Path, source: str, table: str
+) -> None:
+    """A full refresh under a run id that has committed (a cleared DAG run with
+    full_refresh) extracts every delivery again: the run's earlier batches are superseded,
+    not loaded beside the new ones (a file: all of them duplicates; SQL: twice the table)."""
+    settings = get_settings(tmp_path / "home")
+    generate(settings, persons=300, seed=5)
+    run_source(source, DATE, "run-a", settings=settings)
+    before = _newest_batch_only(settings, source, table)
+    assert before == _truth_rows(settings, source)
+    run_source(source, DATE, "run-a", settings=settings, full_refresh=True)
+    assert _newest_batch_only(settings, source, table) == before
+    with _con(settings) as con:
+        statuses = con.execute(
+            "select status, count(*) from meta.extract_batch where source = ? group by all order by all",
+            [source],
+        ).fetchall()
+    assert statuses == [("extracted", 1), ("superseded", 1)]
+
+
+def test_a_second_sql_pull_under_the_run_id_adds_to_the_first(tmp_path: Path) -> None:
+    """An SQL source's pulls all record the table as their file: a run id used again that
+    pulls the rows changed since (incrementally) loads them beside its first pull."""
+    import sqlite3
+
+    from etl.pipeline import run_stage
+
+    settings = get_settings(tmp_path / "home")
+    generate(settings, persons=300, seed=5)
+    run_source("samr_registry", DATE, "run-a", settings=settings)
+    db = sqlite3.connect(settings.landing / "samr_registry" / "registry.sqlite")
+    with db:  # one more enterprise, registered after the first pull
+        cols = [r[1] for r in db.execute("pragma table_info(enterprise_registry)")][1:-1]
+        db.execute(
+            f"insert into enterprise_registry ({', '.join(cols)}, updated_at) select {', '.join(cols)}, "
+            "'2099-01-01 00:00:00' from enterprise_registry order by id desc limit 1"
+        )
+        [(total,)] = db.execute("select count(*) from enterprise_registry").fetchall()
+    db.close()
+    for stage in ("extract", "normalize", "validate", "load"):
+        run_stage(stage, "samr_registry", DATE, "run-a", settings=settings)
+    with _con(settings) as con:
+        [(rows, batches)] = con.execute(
+            "select count(*), count(distinct _batch_id) from (select _batch_id from staging.legal_entity "
+            "union all select _batch_id from quarantine.legal_entity)"
+        ).fetchall()
+        [rec] = con.execute(
+            "select extracted, loaded + quarantined, status from meta.reconciliation "
+            "where source = 'samr_registry'"
+        ).fetchall()
+    assert (rows, batches) == (total, 2)
+    assert rec == (total, total, "ok")
 
 
 # ---------------------------------------------------------------- publish: reports, Data Docs, CLI
