@@ -144,7 +144,9 @@ def _review_queue(
     pairs: pd.DataFrame, recs: pd.DataFrame, cfg: ResolveConfig, decided: pd.DataFrame
 ) -> pd.DataFrame:
     q = pairs[pairs["match_probability"] < cfg.thresholds.match]
-    keyed = recs.set_index("rec_id")["exact_id"]
+    # the identifiers of the queue's records only (an index over every record cost more)
+    ends = pd.concat([q["rec_id_l"], q["rec_id_r"]], ignore_index=True)
+    keyed = recs.loc[isin(recs["rec_id"], ends), ["rec_id", "exact_id"]].set_index("rec_id")["exact_id"]
     both = keyed.reindex(q["rec_id_l"]).notna().to_numpy() & keyed.reindex(q["rec_id_r"]).notna().to_numpy()
     q = q[~both]
     if len(decided):
@@ -325,8 +327,11 @@ def _survive(
 def _linkage_findings(
     linkage: Linkage, assigned: pd.DataFrame, cfg: ResolveConfig, run_id: str
 ) -> list[dict[str, Any]]:
-    """The linkage's conflicts as finding rows, naming the masters the records went to."""
-    master_of = assigned.set_index("rec_id")["master_id"]
+    """The linkage's conflicts as finding rows, naming the masters the records went to
+    (looked up for the findings' records only, not indexed over every record)."""
+    named = {r for f in linkage.findings for r in f["rec_ids"]}
+    sub = assigned.loc[isin(assigned["rec_id"], named), ["rec_id", "master_id"]]
+    master_of = dict(zip(sub["rec_id"], sub["master_id"], strict=True))
     return [
         {
             "entity": cfg.name,
