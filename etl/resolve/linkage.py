@@ -183,10 +183,13 @@ def _split_conflicts(
     sub = isin(out["rec_id"], parent.keys())
     out.loc[sub, "cluster"] = out.loc[sub, "rec_id"].map(root)
     out.loc[sub, "cluster"] = out[sub].groupby("cluster")["rec_id"].transform("min")
-    for c in sorted(set(n_ids[n_ids > 1].index) & bad):
-        members = sorted(comps.loc[comps["cluster"] == c, "rec_id"])
+    conflicted = sorted(set(n_ids[n_ids > 1].index) & bad)
+    # each conflicted cluster's records from one pass over the clusters, not one each
+    members = comps.loc[isin(comps["cluster"], conflicted), ["cluster", "rec_id"]]
+    of = {c: sorted(g) for c, g in members.groupby("cluster")["rec_id"]}
+    for c in conflicted:
         findings.append(
-            {"kind": "two_valid_ids_in_cluster", "rec_ids": members, "detail": f"{int(n_ids[c])} identifiers"}
+            {"kind": "two_valid_ids_in_cluster", "rec_ids": of[c], "detail": f"{int(n_ids[c])} identifiers"}
         )
     return out, findings
 
