@@ -479,9 +479,9 @@ def _record_table(
         con.execute(f"create view prev as select {', '.join(cols)} from {prev}")
         differs = " or ".join(f'c."{c}" is distinct from p."{c}"' for c in cols if c != "rec_id")
         new = f"from cur c left join prev p using (rec_id) where p.rec_id is null or {differs}"
-        if con.execute(f"select count(*) {new}").fetchall()[0][0] > len(table) // 2:
+        con.execute(f"create temp table added as select c.* {new}")  # the one join of both tables
+        if con.execute("select count(*) from added").fetchall()[0][0] > len(table) // 2:
             return table.sort_values("rec_id", ignore_index=True)  # most rows change: whole
-        con.execute(f"create temp table added as select c.* {new}")
         # as Arrow (pd.ArrowDtype): the rows pass to the patch's file without Python objects
         add = con.sql("select * from added order by rec_id").to_arrow_table()
         drop = duck_df(
