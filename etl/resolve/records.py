@@ -159,19 +159,23 @@ def changes(records: pd.DataFrame, previous: Path | str, id_col: str) -> Changes
     comparison needs."""
     table, digest = _hashed(records)
     prev = (
-        f'select rec_id, "{id_col}" as master_id, content_hash, min(rec_id) over (partition by "{id_col}") '
-        f"as label from read_parquet({sql_literal(str(previous))})"
+        f'select rec_id, "{id_col}" as master_id, content_hash '
+        f"from read_parquet({sql_literal(str(previous))})"
     )
     con = duckdb.connect()
     try:
         con.register("recs", table)
         con.execute(f"create temp table cur as select rec_id, _pos, {digest} from recs")
         con.execute(f"create temp table prev as {prev}")
+        # each previous master's label (its smallest rec_id) by a group and a join: a
+        # window over every previous record sorted them all
         got = duck_df(
             con,
-            "select c.content_hash as hash, p.master_id, p.label, "
+            "select c.content_hash as hash, p.master_id, l.label, "
             "p.content_hash is distinct from c.content_hash as delta "
-            "from cur c left join prev p using (rec_id) order by c._pos",
+            "from cur c left join prev p using (rec_id) "
+            "left join (select master_id, min(rec_id) as label from prev group by master_id) l "
+            "on l.master_id = p.master_id order by c._pos",
         )
         removed = duck_df(
             con, "select rec_id, master_id from prev anti join cur using (rec_id) order by rec_id"

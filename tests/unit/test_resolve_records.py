@@ -4,6 +4,8 @@ histories."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -81,3 +83,46 @@ def test_lineage_matches_the_two_pass_rule(seed: int) -> None:
         con.close()
     chosen = got["_row_number"].reindex(first.index)
     assert ((chosen != first) & (chosen != last)).any()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_changes_label_each_previous_master_as_the_window_did(seed: int, tmp_path: Path) -> None:
+    """records.changes against its previous formulation (the label of each previous
+    master by a window over every previous record), on random record tables."""
+    from etl.meta import sql_literal
+    from etl.resolve.records import changes, content_hash
+
+    rng = np.random.default_rng(seed)
+    n = 2000
+    ids = pd.Series([f"t|s|{i:05d}" for i in rng.permutation(n)], dtype="string")
+    records = pd.DataFrame(
+        {"rec_id": ids, "name": pd.Series(rng.choice(["王", "李", "张"], n), dtype="string")}
+    )
+    records["content_hash"] = content_hash(records)
+    prev = pd.DataFrame(
+        {
+            "rec_id": ids,
+            "person_id": pd.Series([f"P{m:04d}" for m in rng.integers(0, 600, n)], dtype="string"),
+            "content_hash": records["content_hash"].where(rng.random(n) > 0.05, "old"),
+        }
+    ).iloc[100:]  # the first 100 records are new
+    prev = pd.concat([prev, prev.iloc[:50].assign(rec_id=[f"gone{i}" for i in range(50)])], ignore_index=True)
+    file = tmp_path / "prev.parquet"
+    prev.to_parquet(file, index=False)
+    got = changes(records.drop(columns="content_hash"), file, "person_id")
+    con = duckdb.connect()
+    try:
+        con.register("cur", records.assign(_pos=np.arange(n)))
+        old = con.execute(
+            "select p.master_id, p.label, p.content_hash is distinct from c.content_hash as delta from cur c "
+            "left join (select rec_id, person_id as master_id, content_hash, min(rec_id) over (partition by person_id) "
+            f"as label from read_parquet({sql_literal(str(file))})) p using (rec_id) order by c._pos"
+        ).df()
+    finally:
+        con.close()
+    pd.testing.assert_series_equal(got.content_hash, records["content_hash"], check_names=False)
+    assert list(got.label.fillna("-")) == list(old["label"].fillna("-"))
+    assert list(got.master.fillna("-")) == list(old["master_id"].fillna("-"))
+    np.testing.assert_array_equal(got.delta, old["delta"].to_numpy(dtype=bool))
+    assert sorted(got.removed["rec_id"]) == sorted(f"gone{i}" for i in range(50))
+    assert got.label.notna().sum() == n - 100 and (got.label != got.master).any()
