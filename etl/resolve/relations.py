@@ -21,7 +21,7 @@ import pyarrow as pa
 from etl.config import Settings
 from etl.contracts import Contracts
 from etl.datetypes import core_dates
-from etl.frames import duck_df
+from etl.frames import duck_df, lookup
 from etl.meta import sql_literal
 from etl.resolve.records import _columns, record_key_sql
 from etl.resolve.store import Patch, core_file, patched
@@ -40,7 +40,7 @@ def _employment(con: duckdb.DuckDBPyConnection, persons: pd.DataFrame, orgs: pd.
     ).df()
     p = persons[persons["_table"] == "employment"].set_index("rec_id")["master_id"]
     o = orgs[orgs["_table"] == "employment"].set_index("rec_id")["master_id"]
-    rows = rows.assign(person_id=rows["rec_id"].map(p), legal_entity_id=rows["rec_id"].map(o))
+    rows = rows.assign(person_id=lookup(rows["rec_id"], p), legal_entity_id=lookup(rows["rec_id"], o))
     rows = rows.dropna(subset=["person_id"]).sort_values(["_logical_date", "rec_id"], ascending=[False, True])
     keys = ["person_id", "legal_entity_id", "insurance_type", "start_date"]
     rows = rows.drop_duplicates(keys)

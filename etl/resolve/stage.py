@@ -46,7 +46,7 @@ from etl.contracts import Contracts, get_contracts
 from etl.datetypes import as_datetimes, core_dates
 from etl.debris import sweep_core
 from etl.errors import StageOrderError, writing
-from etl.frames import duck_df, isin
+from etl.frames import duck_df, isin, lookup
 from etl.lock import writer_lock
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
 from etl.published import publishing
@@ -396,7 +396,7 @@ def resolve_entity(
     with _timed(seconds, f"{ent}:load"):
         recs = load_records(con, cfg, contracts)
         for other in cfg.context:
-            recs[f"{other}_id"] = recs["rec_id"].map((context or {})[other]).astype("string")
+            recs[f"{other}_id"] = lookup(recs["rec_id"], (context or {})[other]).astype("string")
         decided = store.decisions(con, ent)
         ran, kept, previous = _basis(con, settings, cfg, mode, model_path)
     with _timed(seconds, f"{ent}:link"):
@@ -411,7 +411,7 @@ def resolve_entity(
         rules = golden.rules_hash(contracts.tables[ent], cfg.attributes, trust)
         base = _golden_base(con, settings, cfg, rules, before) if ran == "incremental" else None
         if base is not None:  # only the masters the delta touched chosen again
-            recs["content_hash"] = recs["rec_id"].map(linkage.hashes)
+            recs["content_hash"] = lookup(recs["rec_id"], linkage.hashes)
         survived = _survive(cfg, contracts, trust, recs, base, run_id)
         recs = recs.drop(columns="content_hash", errors="ignore")
     with _timed(seconds, f"{ent}:findings"):
@@ -463,7 +463,7 @@ def _record_table(
     when most records changed (a new rule or layout: the frame is at hand, and a patch of
     nearly every row costs more to write and to apply)."""
     table = recs[RECORD_COLUMNS].assign(
-        has_valid_id=recs["exact_id"].notna(), content_hash=recs["rec_id"].map(linkage.hashes)
+        has_valid_id=recs["exact_id"].notna(), content_hash=lookup(recs["rec_id"], linkage.hashes)
     )
     table = table.rename(columns={"master_id": id_col})
     if before is None:
