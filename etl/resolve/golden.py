@@ -202,6 +202,34 @@ class Increment:
     chosen: pd.DataFrame
 
 
+#: the masters `touched` finds, over views `cur` and `prev` (rec_id, master_id,
+#: content_hash, _logical_date): `changed`, those that gained, lost or changed a record;
+#: then the dates ranked only in the other masters a record of which was redelivered on
+#: another date (`redated`: each holds the same records in both runs, so its ranks
+#: compare record by record), not in every master of both runs (docs/performance.md;
+#: tests/unit/test_resolve_golden.py compares it with ranking every master)
+_TOUCHED = """
+    with j as (select c.master_id as m_now, p.master_id as m_then,
+                      c.master_id is distinct from p.master_id
+                          or c.content_hash is distinct from p.content_hash as changed,
+                      c._logical_date is distinct from p._logical_date as redated
+               from cur c full join prev p using (rec_id)),
+         changed as (select m_now as m from j where changed and m_now is not null
+                     union select m_then from j where changed and m_then is not null),
+         redated as (select distinct m_now as m from j where redated and not changed
+                     and m_now not in (select m from changed)),
+         c as (select rec_id, master_id,
+                      dense_rank() over (partition by master_id order by _logical_date desc) as dr
+               from cur where master_id in (select m from redated)),
+         p as (select rec_id, master_id,
+                      dense_rank() over (partition by master_id order by _logical_date desc) as dr
+               from prev where master_id in (select m from redated))
+    select m from changed
+    union select c.master_id from c join p using (rec_id) where c.dr <> p.dr
+    order by 1
+"""
+
+
 def touched(current: pd.DataFrame, base: Base) -> list[str]:
     """The masters, current or previous, whose survivorship may differ from the previous
     run's: one that gained, lost or changed a record (its content hash), or one whose records'
@@ -220,22 +248,7 @@ def touched(current: pd.DataFrame, base: Base) -> list[str]:
         else:
             con.register("prev_t", base.records)
             con.execute(f"create view prev as select {cols} from prev_t")
-        rows = con.execute(
-            """
-            with c as (select rec_id, master_id, content_hash,
-                              dense_rank() over (partition by master_id order by _logical_date desc) as dr
-                       from cur),
-                 p as (select rec_id, master_id, content_hash,
-                              dense_rank() over (partition by master_id order by _logical_date desc) as dr
-                       from prev),
-                 d as (select c.master_id as m_now, p.master_id as m_then
-                       from c full join p using (rec_id)
-                       where c.master_id is distinct from p.master_id
-                          or c.content_hash is distinct from p.content_hash or c.dr is distinct from p.dr)
-            select m_now from d where m_now is not null
-            union select m_then from d where m_then is not null order by 1
-            """
-        ).fetchall()
+        rows = con.execute(_TOUCHED).fetchall()
     finally:
         con.close()
     return [r[0] for r in rows]
