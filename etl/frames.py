@@ -83,7 +83,11 @@ def lookup(keys: pd.Series, table: pd.Series) -> pd.Series:
 
 def duck_df(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> pd.DataFrame:
     """The result of `sql` on `con` as `con.execute(sql, params).df()` would give it."""
-    table = con.sql(sql, params=params).to_arrow_table()
+    return arrow_df(con.sql(sql, params=params).to_arrow_table())
+
+
+def arrow_df(table: pa.Table) -> pd.DataFrame:
+    """A DuckDB result fetched as Arrow (`to_arrow_table()`), as pandas as `duck_df` gives it."""
     columns, nullable = [], {}
     for i, f in enumerate(table.schema):
         col = table.column(i)
@@ -107,4 +111,4 @@ def duck_df(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | Non
     return out
 
 
-__all__ = ["duck_df", "isin", "lookup"]
+__all__ = ["arrow_df", "duck_df", "isin", "lookup"]

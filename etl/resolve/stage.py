@@ -303,8 +303,7 @@ def _survive(
     ent, id_col, attrs = cfg.name, f"{cfg.name}_id", cfg.attributes
     table = contracts.tables[ent]
     if base is None:
-        chosen = golden.choose(recs, table, attrs, trust)
-        gold = golden.golden(recs, chosen, attrs, id_col)
+        chosen, gold = golden.survive(recs, table, attrs, trust, id_col)
         return Survived(golden=gold, provenance=chosen.assign(entity=ent, run_id=run_id), masters=len(gold))
     inc = golden.choose_incremental(recs, table, attrs, trust, base)
     masters = pd.Series(inc.touched, dtype="string")
