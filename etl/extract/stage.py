@@ -53,6 +53,12 @@ def stage_extract(run: StageRun) -> dict[str, Any]:
     )
     rows += sum(n for _, n, _ in adopted + kept)
     delivered += sum(d for _, _, d in adopted + kept)
+    # and the batches the run held before: a run id used again (an Airflow DAG run cleared
+    # after its commit) loads them again, so they count again (or the run would not reconcile)
+    counted = [r.batch_id for r in extracted] + [b for b, _, _ in adopted + kept]
+    held = _held_before(run.settings, source.name, run.run_id, counted)
+    rows += held[0]
+    delivered += held[1]
     run.ledger.counts(delivered, rows)
     summary: dict[str, Any] = {
         "source": source.name,
@@ -79,6 +85,21 @@ def stage_extract(run: StageRun) -> dict[str, Any]:
         run.ledger.fail(message)  # the rows of the files that did extract stay counted
         raise GovbaseError(message)
     return summary
+
+
+def _held_before(settings: Settings, source: str, run_id: str, counted: list[str]) -> tuple[int, int]:
+    """(rows, delivered) of the extracted batches of `source` run `run_id` holds (the load
+    loads them: etl.workdir.raw_paths) but not among `counted` (this extract's new, carried
+    forward and kept batches): the batches an earlier attempt under the same run id
+    extracted. (0, 0) for a new run id."""
+    with meta.connect(settings) as con:
+        [(rows, delivered)] = con.execute(
+            "select coalesce(sum(rows), 0), coalesce(sum(coalesce(delivered, rows)), 0) from meta.extract_batch "
+            "where source = ? and run_id = ? and status = 'extracted' and raw_path is not null "
+            "and not list_contains(?, batch_id)",
+            [source, run_id, counted],
+        ).fetchall()
+    return int(rows), int(delivered)
 
 
 def _adopt_unpublished(

@@ -83,15 +83,18 @@ def _extracted_by_ledger(run: StageRun) -> int:
 
 
 def _write_audit_publish(run: StageRun, v: ValidatedBatch) -> None:
-    """Copy the batch's files to their partition paths, audit them, publish them in one
-    DuckDB transaction, then drop the files the partition replaced."""
-    from etl.load.warehouse import LINEAGE, audit, partition_path
+    """Copy the batch's files to new partition paths (never the current files' names,
+    etl.load.warehouse.new_partition_paths), audit them, publish them in one DuckDB
+    transaction, then drop the files the partition replaced."""
+    from etl.load.warehouse import LINEAGE, audit, new_partition_paths
 
     settings, table = run.settings, run.table
     p = Partition(table.name, run.source.name, run.logical_date, run.run_id)
-    # write
-    st_path = _copy_into(v.good_path, partition_path(settings, "staging", p))
-    q_path = _copy_into(v.quarantine_path, partition_path(settings, "quarantine", p))
+    # write, never over the partition's current files (a run id used again: new names)
+    with meta.connect(settings) as con:
+        st_new, q_new = new_partition_paths(con, settings, p)
+    st_path = _copy_into(v.good_path, st_new)
+    q_path = _copy_into(v.quarantine_path, q_new)
     checkpoint("load:after_write")
     # audit
     audit(st_path, v.good_rows, table.column_names + LINEAGE)

@@ -2,7 +2,9 @@
 
 Files are immutable and named by run: a batch is written under
   warehouse/<layer>/<table>/source=<s>/load_date=<d>/run=<run_id>.parquet
-(write; meta.partition and the views hold that path relative to the warehouse root),
+(`run=<run_id>.<n>.parquet` when that name is taken: a run id used again, by an Airflow
+retry or a cleared task, never writes over the partition's current file; write;
+meta.partition and the views hold that path relative to the warehouse root),
 checked against what validation said it holds (audit), then made visible by one
 DuckDB transaction that swaps the (table, source, date) entry in meta.partition and
 recreates the views `staging.<table>` and `quarantine.<table>` over the current files
@@ -14,6 +16,7 @@ and any left by a killed run are swept on the next publish.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,14 +49,36 @@ class Partition:
     run_id: str
 
 
-def partition_path(settings: Settings, layer: str, p: Partition) -> Path:
-    return (
-        settings.layer(layer)
-        / p.table
-        / f"source={p.source}"
-        / f"load_date={p.logical_date}"
-        / f"run={p.run_id}.parquet"
-    )
+def partition_path(settings: Settings, layer: str, p: Partition, n: int = 1) -> Path:
+    """The `n`-th file name of partition `p`'s run in `layer`: `run=<run_id>.parquet`,
+    `run=<run_id>.<n>.parquet` from n = 2 (see `new_partition_paths`)."""
+    name = f"run={p.run_id}.parquet" if n == 1 else f"run={p.run_id}.{n}.parquet"
+    return settings.layer(layer) / p.table / f"source={p.source}" / f"load_date={p.logical_date}" / name
+
+
+def new_partition_paths(
+    con: duckdb.DuckDBPyConnection, settings: Settings, p: Partition
+) -> tuple[Path, Path]:
+    """New (staging, quarantine) files for partition `p`'s run: `run=<run_id>.parquet`, or
+    `run=<run_id>.<n>.parquet` with the smallest n >= 2 for which neither file exists nor is
+    one meta.partition names for the partition. A run id used again (an Airflow retry, or a
+    task cleared after its commit) must not copy its batch over the current file, which
+    the views read until the publish commits: a kill mid-copy would leave them unreadable."""
+    current = {
+        f
+        for row in con.execute(
+            "select staging_path, quarantine_path from meta.partition "
+            "where table_name = ? and source = ? and logical_date = ?",
+            [p.table, p.source, p.logical_date],
+        ).fetchall()
+        for f in row
+        if f
+    }
+    for n in itertools.count(1):
+        files = (partition_path(settings, "staging", p, n), partition_path(settings, "quarantine", p, n))
+        if not any(f.exists() or stored_path(settings, f) in current for f in files):
+            return files
+    raise AssertionError("unreachable")
 
 
 def audit(path: Path | None, expected_rows: int, required_columns: list[str]) -> None:

@@ -13,9 +13,10 @@ pairs, hence the same clusters.
 Edges: every pair of records sharing a valid identifier, and every scored pair at or above
 the match threshold unless both records carry valid identifiers (identifiers decide those).
 Clerical decisions override the model: an accepted pair is an edge, a rejected one never is
-(a decision naming a record no longer staged decides nothing). Splink's connected
-components cluster the edges; a cluster that would hold two different valid identifiers is
-split (see `_split_conflicts`) and recorded as a finding. A full run clusters every record.
+(a decision naming a record no longer staged decides nothing). The edges' connected
+components (scipy's, the same as Splink's clustering gives: `_cluster`) are the clusters; a
+cluster that would hold two different valid identifiers is split (see `_split`) and
+recorded as a finding. A full run clusters every record.
 An incremental run clusters again only the records `_touched` finds: the new and changed
 ones and the previous masters the delta reaches (a lost record, a new edge, a clerical
 decision, or an edge to another master: a cluster the previous run split); every other
@@ -35,6 +36,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from etl.frames import isin
 from etl.normalize.identifiers import is_canonical_credit_code, is_canonical_resident_id
@@ -72,124 +76,6 @@ def exact_ids(records: pd.DataFrame, cfg: ResolveConfig) -> pd.Series:
     values = records[cfg.exact_key].astype("string")
     ok = _CHECKS[cfg.exact_key_check](values)
     return values.where(pd.Series(ok, index=values.index))
-
-
-def _edges(
-    records: pd.DataFrame,
-    pairs: pd.DataFrame,
-    cfg: ResolveConfig,
-    decisions: pd.DataFrame | None,
-) -> pd.DataFrame:
-    ids = records.set_index("rec_id")["exact_id"]
-    keyed = records[records["exact_id"].notna()]
-    first = keyed.groupby("exact_id")["rec_id"].transform("min")
-    exact = pd.DataFrame({"rec_id_l": first, "rec_id_r": keyed["rec_id"], "match_probability": 1.0})
-    exact = exact[exact["rec_id_l"] != exact["rec_id_r"]]
-    both = (
-        ids.reindex(pairs["rec_id_l"]).notna().to_numpy() & ids.reindex(pairs["rec_id_r"]).notna().to_numpy()
-    )
-    model = pairs[(pairs["match_probability"] >= cfg.thresholds.match) & ~both]
-    model = model[["rec_id_l", "rec_id_r", "match_probability"]]
-    edges = pd.concat([exact, model], ignore_index=True)
-    if decisions is not None and len(decisions):
-        key = edges["rec_id_l"] + "\x1f" + edges["rec_id_r"]
-        rejected = decisions[decisions["decision"] == "reject"]
-        edges = edges[~isin(key, rejected["rec_id_l"] + "\x1f" + rejected["rec_id_r"])]
-        accepted = decisions[decisions["decision"] == "accept"][["rec_id_l", "rec_id_r"]]
-        edges = pd.concat([edges, accepted.assign(match_probability=1.0)], ignore_index=True)
-    return edges.drop_duplicates(["rec_id_l", "rec_id_r"]).reset_index(drop=True)
-
-
-def _components(records: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
-    from splink import DuckDBAPI
-    from splink.clustering import cluster_pairwise_predictions_at_threshold
-
-    db = DuckDBAPI()
-    nodes = records[["rec_id"]]
-    if edges.empty:
-        return pd.DataFrame({"rec_id": nodes["rec_id"], "cluster": nodes["rec_id"]})
-    got = cluster_pairwise_predictions_at_threshold(
-        nodes, edges[["rec_id_l", "rec_id_r"]], db_api=db, node_id_column_name="rec_id"
-    ).as_pandas_dataframe()
-    got = got.rename(columns={"cluster_id": "cluster"})[["rec_id", "cluster"]]
-    # the cluster label is the smallest member, whatever label the library chose
-    got["cluster"] = got.groupby("cluster")["rec_id"].transform("min")
-    return got
-
-
-def _split_conflicts(
-    comps: pd.DataFrame, edges: pd.DataFrame, records: pd.DataFrame, decisions: pd.DataFrame | None = None
-) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Split every cluster that holds two different valid identifiers or a rejected pair.
-
-    Different valid identifiers are different entities unless a person says otherwise (an
-    accepted pair), and a rejected pair is never in one cluster: the records of such a
-    cluster are regrouped by its edges taken in order (accepted pairs, then by match
-    probability, then by record ids), skipping an edge that would join the two records of a
-    rejected pair or, unless accepted, two groups whose identifiers differ, neither holding
-    all of the other's: an accepted pair of two identifiers makes one group of both, which
-    every further record of either identifier joins. Each cluster with two identifiers is
-    a finding; a split by a decision shows in the id map.
-    """
-    ids = records.set_index("rec_id")["exact_id"]
-    decided = (
-        decisions if decisions is not None else pd.DataFrame(columns=["rec_id_l", "rec_id_r", "decision"])
-    )
-    rejected = decided[decided["decision"] == "reject"]
-    accepted = set(
-        zip(*(decided.loc[decided["decision"] == "accept", c] for c in ("rec_id_l", "rec_id_r")), strict=True)
-    )
-    per = comps.assign(exact_id=ids.reindex(comps["rec_id"]).to_numpy())
-    n_ids = per.dropna(subset=["exact_id"]).groupby("cluster")["exact_id"].nunique()
-    cluster_of = comps.set_index("rec_id")["cluster"]
-    apart = [
-        (a, b)
-        for a, b in zip(rejected["rec_id_l"], rejected["rec_id_r"], strict=True)
-        if a in cluster_of and b in cluster_of
-    ]
-    bad = set(n_ids[n_ids > 1].index) | {cluster_of[a] for a, b in apart if cluster_of[a] == cluster_of[b]}
-    findings: list[dict[str, Any]] = []
-    if not bad:
-        return comps, findings
-    e = edges[isin(edges["rec_id_l"].map(cluster_of), bad)].copy()
-    e["accepted"] = [(a, b) in accepted for a, b in zip(e["rec_id_l"], e["rec_id_r"], strict=True)]
-    e = e.sort_values(
-        ["accepted", "match_probability", "rec_id_l", "rec_id_r"], ascending=[False, False, True, True]
-    )
-    parent: dict[str, str] = {r: r for r in comps.loc[isin(comps["cluster"], bad), "rec_id"]}
-    label: dict[str, frozenset[str]] = {
-        r: frozenset() if pd.isna(ids[r]) else frozenset([str(ids[r])]) for r in parent
-    }
-
-    def root(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def forbidden(ra: str, rb: str) -> bool:
-        return any({root(x), root(y)} == {ra, rb} for x, y in apart if x in parent and y in parent)
-
-    for a, b, ok in zip(e["rec_id_l"], e["rec_id_r"], e["accepted"], strict=True):
-        ra, rb = root(a), root(b)
-        if ra == rb or forbidden(ra, rb):
-            continue
-        la, lb = label[ra], label[rb]
-        if not ok and la and lb and not (la <= lb or lb <= la):
-            continue  # it would put together identifiers no accepted pair put together
-        keep, drop = (ra, rb) if ra < rb else (rb, ra)
-        parent[drop] = keep
-        label[keep] = label[keep] | label[drop]
-    out = comps.copy()
-    sub = isin(out["rec_id"], parent.keys())
-    out.loc[sub, "cluster"] = out.loc[sub, "rec_id"].map(root)
-    out.loc[sub, "cluster"] = out[sub].groupby("cluster")["rec_id"].transform("min")
-    for c in sorted(set(n_ids[n_ids > 1].index) & bad):
-        members = sorted(comps.loc[comps["cluster"] == c, "rec_id"])
-        findings.append(
-            {"kind": "two_valid_ids_in_cluster", "rec_ids": members, "detail": f"{int(n_ids[c])} identifiers"}
-        )
-    return out, findings
 
 
 @dataclass(frozen=True)
@@ -289,10 +175,159 @@ def _text(values: pd.Series) -> pa.Array:
 def _cluster(
     records: pd.DataFrame, pairs: pd.DataFrame, cfg: ResolveConfig, decisions: pd.DataFrame | None
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Components of the records' edges, clusters with conflicts split (rec_id, cluster)."""
-    edges = _edges(records, pairs, cfg, decisions)
-    comps = _components(records, edges)
-    return _split_conflicts(comps, edges, records, decisions)
+    """Clusters of `records` (rec_id, cluster: the smallest rec_id of the cluster, in
+    `records`' order) and the findings of the clusters split.
+
+    Edges: each record with a valid identifier to the smallest record of that identifier;
+    each scored pair at or above the match threshold unless both records carry valid
+    identifiers; a rejected pair is never one, an accepted pair always is (a pair once).
+    The connected components of the edges (scipy.sparse.csgraph: the components Splink's
+    `cluster_pairwise_predictions_at_threshold` gives, in a fraction of its time; a test
+    compares them) are the clusters, except that one holding two different valid
+    identifiers or the two records of a rejected pair is split (`_split`) and, for two
+    identifiers, recorded as a finding. Records, identifiers and pairs are worked on as
+    positions (Arrow's hash lookup, NumPy), never as Python strings per row."""
+    rec = _text(records["rec_id"])
+    n = len(rec)
+    if n == 0:
+        return pd.DataFrame({"rec_id": records["rec_id"], "cluster": records["rec_id"]}), []
+    rank = np.empty(n, dtype=np.int64)  # position in rec_id order (the order every rule uses)
+    rank[np.asarray(pc.sort_indices(rec))] = np.arange(n)
+    code = np.asarray(_text(records["exact_id"]).dictionary_encode().indices.fill_null(-1), dtype=np.int64)
+    keyed = np.flatnonzero(code >= 0)
+    # exact edges: every keyed record to its identifier's smallest record
+    by = keyed[np.lexsort((rank[keyed], code[keyed]))]
+    starts = np.r_[True, code[by][1:] != code[by][:-1]] if len(by) else np.zeros(0, dtype=bool)
+    first = by[starts][np.cumsum(starts) - 1]
+    exact_l, exact_r = first[first != by], by[first != by]
+
+    decided = (
+        decisions if decisions is not None else pd.DataFrame(columns=["rec_id_l", "rec_id_r", "decision"])
+    )
+    linked = pairs[pairs["match_probability"] >= cfg.thresholds.match]
+    texts = [
+        _text(x) for x in (linked["rec_id_l"], linked["rec_id_r"], decided["rec_id_l"], decided["rec_id_r"])
+    ]
+    pos = np.asarray(pc.index_in(pa.concat_arrays(texts), value_set=rec).fill_null(-1), dtype=np.int64)
+    pl, pr, dl, dr = np.split(pos, np.cumsum([len(t) for t in texts])[:-1])
+    if (pl < 0).any() or (pr < 0).any():
+        raise ValueError(f"{cfg.name}: a scored pair names a record that is not among the records clustered")
+    model = (code[pl] < 0) | (code[pr] < 0)  # both with valid identifiers: identifiers decide
+    ok = (dl >= 0) & (dr >= 0)  # a decision naming a record not clustered decides nothing
+    verdict = decided["decision"].to_numpy()
+    acc, rej = ok & (verdict == "accept"), ok & (verdict == "reject")
+    left = np.concatenate([exact_l, pl[model], dl[acc]])
+    right = np.concatenate([exact_r, pr[model], dr[acc]])
+    prob = np.concatenate(
+        [
+            np.ones(len(exact_l)),
+            linked["match_probability"].to_numpy(dtype=float)[model],
+            np.ones(int(acc.sum())),
+        ]
+    )
+    key = left * n + right
+    keep = ~np.isin(key, dl[rej] * n + dr[rej])
+    left, right, prob, key = left[keep], right[keep], prob[keep], key[keep]
+    _, once = np.unique(key, return_index=True)  # a pair once: the first of exact, model, accepted
+    once.sort()
+    left, right, prob, key = left[once], right[once], prob[once], key[once]
+
+    graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n))
+    comp = connected_components(graph.tocsr(), directed=False)[1].astype(np.int64)
+    smallest = np.full(comp.max() + 1 if n else 0, n, dtype=np.int64)
+    np.minimum.at(smallest, comp, rank)
+    label = np.empty(n, dtype=np.int64)  # rank -> position
+    label[rank] = np.arange(n)
+    cluster = label[smallest[comp]]  # each record's cluster: the position of its smallest record
+
+    width = int(code.max()) + 1
+    n_ids = np.bincount(np.unique(comp[keyed] * width + code[keyed]) // width, minlength=len(smallest))
+    multi = np.flatnonzero(n_ids > 1)
+    apart = [(a, b) for a, b in zip(dl[rej], dr[rej], strict=True)]
+    bad = set(multi.tolist()) | {int(comp[a]) for a, b in apart if comp[a] == comp[b]}
+    findings: list[dict[str, Any]] = []
+    if bad:
+        accepted = set((dl[acc] * n + dr[acc]).tolist())
+        cluster, findings = _split(records["rec_id"], cluster, comp, rank, code, bad, multi, n_ids,
+                                   (left, right, prob, key), accepted, apart)  # fmt: skip
+    return pd.DataFrame(
+        {
+            "rec_id": records["rec_id"].reset_index(drop=True),
+            "cluster": records["rec_id"].iloc[cluster].reset_index(drop=True),
+        }
+    ), findings
+
+
+def _split(
+    rec_id: pd.Series,
+    cluster: np.ndarray,
+    comp: np.ndarray,
+    rank: np.ndarray,
+    code: np.ndarray,
+    bad: set[int],
+    multi: np.ndarray,
+    n_ids: np.ndarray,
+    edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    accepted: set[int],
+    apart: list[tuple[int, int]],
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """The clusters `bad` (components holding two valid identifiers or a rejected pair)
+    regrouped by their edges taken in order (accepted pairs, then by match probability,
+    then by record ids), skipping an edge that would join the two records of a rejected
+    pair or, unless accepted, two groups whose identifiers differ, neither holding all of
+    the other's: an accepted pair of two identifiers makes one group of both, which every
+    further record of either identifier joins. Each cluster with two identifiers is a
+    finding; a split by a decision shows in the id map. Positions in, positions out."""
+    left, right, prob, key = edges
+    inbad = np.isin(comp, list(bad))
+    members = np.flatnonzero(inbad)
+    e = np.flatnonzero(inbad[left])
+    ok = np.fromiter((k in accepted for k in key[e].tolist()), dtype=bool, count=len(e))
+    order = np.lexsort((rank[right[e]], rank[left[e]], -prob[e], ~ok))
+    e, ok = e[order], ok[order]
+    r = rank.tolist()
+    parent = {m: m for m in members.tolist()}
+    label = {m: frozenset() if code[m] < 0 else frozenset([int(code[m])]) for m in parent}
+    apart = [(a, b) for a, b in apart if a in parent and b in parent]
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def forbidden(ra: int, rb: int) -> bool:
+        return any({root(x), root(y)} == {ra, rb} for x, y in apart)
+
+    for a, b, yes in zip(left[e].tolist(), right[e].tolist(), ok.tolist(), strict=True):
+        ra, rb = root(a), root(b)
+        if ra == rb or forbidden(ra, rb):
+            continue
+        la, lb = label[ra], label[rb]
+        if not yes and la and lb and not (la <= lb or lb <= la):
+            continue  # it would put together identifiers no accepted pair put together
+        keep, drop = (ra, rb) if r[ra] < r[rb] else (rb, ra)
+        parent[drop] = keep
+        label[keep] = label[keep] | label[drop]
+    out = cluster.copy()
+    out[members] = [root(m) for m in members.tolist()]  # a group's root is its smallest record
+    these = np.flatnonzero(np.isin(comp, multi))
+    these = these[np.lexsort((rank[these], rank[cluster[these]]))]  # by cluster label, then rec_id
+    ids = rec_id.iloc[these].to_numpy()
+    cuts = np.flatnonzero(np.r_[True, comp[these][1:] != comp[these][:-1]])
+    findings = (
+        [
+            {
+                "kind": "two_valid_ids_in_cluster",
+                "rec_ids": [str(x) for x in group],
+                "detail": f"{int(n_ids[comp[these[i]]])} identifiers",
+            }
+            for i, group in zip(cuts, np.split(ids, cuts[1:]), strict=True)
+        ]
+        if len(these)
+        else []
+    )
+    return out, findings
 
 
 def link(

@@ -17,15 +17,19 @@ A value absent from the frozen term-frequency table gets no adjustment (Splink's
 A model is trained on the first run, after the entity's resolve settings changed (their
 hash is kept with the model), and on `govbase consolidate --retrain`.
 
-Kept in `warehouse/core/_models/<entity>/run=<run that trained it>/`: `model.json`
-(Splink), `govbase.json` (settings hash, training run, term-frequency columns) and
-`tf_<column>.parquet` (value frequencies: personal data, kept like staging, never published).
+Kept in `warehouse/core/_models/<entity>/run=<run that trained it>/` (`run=<run>.<n>/`,
+the smallest n >= 2 free, when a run id used again, by an Airflow retry or a cleared task,
+trains again: a new model never takes a kept one's folder; meta.resolve_run.model_path
+names the folder each run linked with): `model.json` (Splink), `govbase.json` (settings
+hash, training run, term-frequency columns) and `tf_<column>.parquet` (value frequencies:
+personal data, kept like staging, never published).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -51,6 +55,7 @@ class Model:
     tf: dict[str, pd.DataFrame] = field(default_factory=dict)  # column -> (column, tf_<column>)
     config_hash: str = ""
     trained_run: str = ""
+    path: str = ""  # its model.json relative to the warehouse root once kept ("": not kept here)
 
 
 def config_hash(cfg: ResolveConfig) -> str:
@@ -108,38 +113,56 @@ def train(records: pd.DataFrame, cfg: ResolveConfig, run_id: str) -> Model:
 
 
 # ---------------------------------------------------------------- keeping
-def model_dir(entity: str, trained_run: str) -> Path:
-    """Where a model lives, relative to the warehouse root."""
-    return Path("core") / "_models" / entity / f"run={trained_run}"
+def model_dir(entity: str, trained_run: str, n: int = 1) -> Path:
+    """The `n`-th folder name of a model `trained_run` trained, relative to the warehouse
+    root: `core/_models/<entity>/run=<trained_run>`, `run=<trained_run>.<n>` from n = 2."""
+    return Path("core") / "_models" / entity / (f"run={trained_run}" if n == 1 else f"run={trained_run}.{n}")
 
 
 def save(warehouse: Path, entity: str, model: Model) -> str:
-    """Keep a model (once per training run); returns its model.json relative to the warehouse root."""
-    rel = model_dir(entity, model.trained_run)
+    """Keep a model; returns its model.json relative to the warehouse root. A model already
+    kept in this warehouse (`load`ed, or saved before) stays where it is; any other, i.e. one
+    this run trained, gets a new folder (`model_dir` with the smallest n whose folder does
+    not exist): a run id used again that trains again (an Airflow retry, a cleared task,
+    `--retrain`) keeps its own model, not the first one's under the same name."""
+    if model.path and (warehouse / model.path).with_name("govbase.json").is_file():
+        return model.path
+    rel = next(
+        d
+        for n in itertools.count(1)
+        if not (warehouse / (d := model_dir(entity, model.trained_run, n))).exists()
+    )
     folder = warehouse / rel
-    if not (folder / "govbase.json").is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        for col, table in model.tf.items():
-            table.to_parquet(folder / f"tf_{col}.parquet", index=False)
-        text = json.dumps(model.settings, ensure_ascii=False, indent=1, sort_keys=True)
-        (folder / "model.json").write_text(text, encoding="utf-8")
-        about = {"config_hash": model.config_hash, "trained_run": model.trained_run, "tf": sorted(model.tf)}
-        (folder / "govbase.json").write_text(json.dumps(about, indent=1), encoding="utf-8")  # written last
-        checkpoint("consolidate:after_model")
-    return (rel / "model.json").as_posix()
+    folder.mkdir(parents=True)
+    for col, table in model.tf.items():
+        table.to_parquet(folder / f"tf_{col}.parquet", index=False)
+    text = json.dumps(model.settings, ensure_ascii=False, indent=1, sort_keys=True)
+    (folder / "model.json").write_text(text, encoding="utf-8")
+    about = {"config_hash": model.config_hash, "trained_run": model.trained_run, "tf": sorted(model.tf)}
+    (folder / "govbase.json").write_text(json.dumps(about, indent=1), encoding="utf-8")  # written last
+    checkpoint("consolidate:after_model")
+    model.path = (rel / "model.json").as_posix()
+    return model.path
 
 
 def load(warehouse: Path, model_path: str) -> Model | None:
-    """The model kept at `model_path` (model.json relative to the warehouse root), or None."""
-    folder = (warehouse / model_path).parent
+    """The model kept at `model_path` (model.json, absolute or relative to the warehouse
+    root), or None."""
+    file = warehouse / model_path
+    folder = file.parent
     if not (folder / "govbase.json").is_file():
         return None
     about = json.loads((folder / "govbase.json").read_text(encoding="utf-8"))
+    try:  # where it is kept, when in this warehouse (`save` then keeps it there)
+        path = file.resolve().relative_to(warehouse.resolve()).as_posix()
+    except ValueError:  # another home's: `save` keeps a copy in this one
+        path = ""
     return Model(
         settings=json.loads((folder / "model.json").read_text(encoding="utf-8")),
         tf={c: pd.read_parquet(folder / f"tf_{c}.parquet") for c in about["tf"]},
         config_hash=about["config_hash"],
         trained_run=about["trained_run"],
+        path=path,
     )
 
 

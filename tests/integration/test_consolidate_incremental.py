@@ -353,3 +353,39 @@ def test_a_provenance_of_the_older_layout_is_chosen_again_whole(homes: Homes, tm
         assert run["mode"] == "incremental" and run["masters_chosen"] == run["masters"], entity
     prov = _core(settings, "provenance")
     assert "_batch_id" not in prov and not prov.duplicated(["entity", "master_id", "attribute"]).any()
+
+
+def test_a_run_id_used_again_that_retrains_keeps_its_own_model(tmp_path: Path) -> None:
+    """A consolidation run again under its run id (an Airflow retry or a cleared task) after
+    that run committed, training again on more records: its model gets a folder of its own
+    (the first run's stays, for the run that names it), meta.resolve_run names it, and the
+    next run links with it: a full rebuild then scores every pair as the retrained run did."""
+    from etl.resolve import model
+
+    settings = get_settings(tmp_path / "home")
+    generate(settings, persons=400, seed=SEED, drop_date=DROPS[0][0])
+    for source in sorted(get_contracts(settings).sources):
+        run_source(source, DROPS[0][1], "run-1", settings=settings)
+    consolidate(settings, run_id="consolidate-again")
+    generate(settings, persons=400, seed=SEED, drop_date=DROPS[2][0])
+    for source in sorted(get_contracts(settings).sources):
+        run_source(source, DROPS[2][1], "run-2", settings=settings)
+    consolidate(settings, run_id="consolidate-again", mode="retrain")
+    retrained = _core(settings, "person_pair")
+    consolidate(settings, mode="full")  # with the current model: the one the retrained run named
+    rebuilt = _core(settings, "person_pair")
+    cols = ["rec_id_l", "rec_id_r", "match_weight"]
+    assert (
+        rebuilt[cols]
+        .sort_values(cols, ignore_index=True)
+        .equals(retrained[cols].sort_values(cols, ignore_index=True))
+    )
+    paths = list(_runs(settings).query("entity == 'person'")["model_path"])
+    assert paths == [
+        "core/_models/person/run=consolidate-again/model.json",
+        "core/_models/person/run=consolidate-again.2/model.json",
+        "core/_models/person/run=consolidate-again.2/model.json",
+    ]
+    first, second = (model.load(settings.warehouse, p) for p in paths[:2])
+    assert first is not None and second is not None
+    assert first.settings != second.settings  # trained on other records

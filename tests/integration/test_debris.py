@@ -126,3 +126,30 @@ def test_a_catalog_that_cannot_be_refreshed_after_a_write_failure_says_so_in_one
     assert raised.value is failure  # the stage's own error stands
     [record] = [r for r in caplog.records if "published catalog" in r.getMessage()]
     assert record.exc_info is None and "Operation not permitted" in record.getMessage()
+
+
+def test_the_sweeps_know_the_names_a_run_id_used_again_writes(settings: Settings) -> None:
+    """`run=<id>.<n>` files and model folders (a retry or a cleared task, etl.load.warehouse,
+    etl.resolve.store, etl.resolve.model): the one recorded stays, the others go."""
+    from etl.load.warehouse import sweep
+
+    part = settings.layer("staging") / "person" / "source=ps_hukou" / "load_date=2026-11-01"
+    superseded, current, killed = (_touch(part / f"run={RUN}{n}.parquet") for n in ("", ".2", ".3"))
+    models = settings.layer("core") / "_models" / "person"
+    first, again, stray = (_touch(models / f"run=consolidate-x{n}" / "model.json") for n in ("", ".2", ".3"))
+    with meta.connect(settings) as con:
+        store.ensure(con)
+        con.execute(
+            "insert into meta.partition (table_name, source, logical_date, run_id, staging_path, "
+            "rows_loaded, source_rows, rows_quarantined, published_at) values (?, ?, ?, ?, ?, 1, 1, 0, now())",
+            ["person", "ps_hukou", "2026-11-01", RUN, meta.stored_path(settings, current)],
+        )
+        for path in (first, again):
+            con.execute(
+                "insert into meta.resolve_run (run_id, entity, model_path) values (?, ?, ?)",
+                ["consolidate-x", "person", meta.stored_path(settings, path)],
+            )
+        assert sweep(settings, con, "person", "ps_hukou") == 2
+        assert set(debris.sweep_core(con, settings)) == {stray.parent}
+    assert current.exists() and not superseded.exists() and not killed.exists()
+    assert first.exists() and again.exists()

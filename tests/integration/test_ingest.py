@@ -321,6 +321,105 @@ def test_a_killed_load_leaves_the_previous_batch_and_a_rerun_completes(tmp_path:
     assert [p.relative_to(settings.warehouse).as_posix() for p in on_disk] == [f for (f,) in files]
 
 
+# ---------------------------------------------------------------- a run id used again
+LOAD = (
+    "import sys; from etl.pipeline import run_stage; run_stage('load', 'ps_hukou', sys.argv[1], sys.argv[2])"
+)
+
+
+def _staged(settings: Settings) -> tuple[str, str, tuple[int, int]]:
+    """(the partition's staging file, its sha256, (rows, hash of the IDs) staging.person reads)."""
+    with _con(settings) as con:
+        [(path,)] = con.execute("select staging_path from meta.partition").fetchall()
+        view = con.execute("select count(*), sum(hash(resident_id)) from staging.person").fetchone()
+    digest = hashlib.sha256((settings.warehouse / path).read_bytes()).hexdigest()
+    return path, digest, view
+
+
+def _loaded_again(tmp_path: Path, delivery: int | None) -> Settings:
+    """ps_hukou loaded by run `run-a`, then run again under the same run id (an Airflow
+    DAG run cleared after its commit) up to its load; `delivery`: with another delivery for
+    the same date first (the seed of other people), which the run then loads with its first."""
+    from etl.pipeline import run_stage
+
+    settings = get_settings(tmp_path / "home")
+    generate(settings, persons=300, seed=5)
+    run_source("ps_hukou", DATE, "run-a", settings=settings)
+    if delivery is not None:
+        generate(settings, persons=350, seed=delivery)
+    for stage in ("extract", "normalize", "validate"):
+        run_stage(stage, "ps_hukou", DATE, "run-a", settings=settings)
+    return settings
+
+
+def _assert_loaded_once(settings: Settings, first: tuple[str, str, tuple[int, int]]) -> None:
+    """Staging reads the run's batches from a new file; the run reconciles and no file of
+    the partition is left over."""
+    path, _, view = _staged(settings)
+    assert path != first[0] and re.search(r"/run=run-a\.\d+\.parquet$", path), path
+    with _con(settings) as con:
+        rec = con.execute("select extracted, loaded, quarantined, status from meta.reconciliation").fetchall()
+        q = con.execute("select count(*) from quarantine.person").fetchone()
+        named = con.execute("select staging_path, quarantine_path from meta.partition").fetchall()
+        [(batches,)] = con.execute(
+            "select sum(rows) from meta.extract_batch where run_id = 'run-a' and status = 'extracted'"
+        ).fetchall()
+    assert q and view[0] + q[0] == batches
+    [(extracted, loaded, quarantined, status)] = rec
+    assert status == "ok" and extracted == loaded + quarantined == batches
+    on_disk = {
+        p.relative_to(settings.warehouse).as_posix()
+        for layer in ("staging", "quarantine")
+        for p in (settings.layer(layer) / "person").rglob("*.parquet")
+    }
+    assert on_disk == {f for row in named for f in row if f}
+
+
+def test_a_load_run_again_under_its_run_id_leaves_the_current_file_until_its_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retried or cleared load task (the same run id) writes its batch under a new name:
+    up to its commit the views read the current file, as it was."""
+    import etl.load.stage as load_stage
+    from etl.pipeline import run_stage
+
+    settings = _loaded_again(tmp_path, None)  # the same delivery: its batch loaded again
+    first = _staged(settings)
+    seen = []
+    publish = load_stage.publish_partition
+
+    def spy(s: Settings, table: object, p: object, content: load_stage.PartitionContent) -> None:
+        # written and audited, not published: the current file and what readers see unchanged
+        seen.append((content.staging_path, _staged(settings)))
+        publish(s, table, p, content)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(load_stage, "publish_partition", spy)
+    run_stage("load", "ps_hukou", DATE, "run-a", settings=settings)
+    [(written, during)] = seen
+    assert written is not None and written != settings.warehouse / first[0]
+    assert during == first
+    _assert_loaded_once(settings, first)
+    assert _staged(settings)[2] == first[2]  # the same batch: the same rows
+
+
+def test_a_load_run_again_under_its_run_id_killed_before_its_commit_leaves_the_staging_readable(
+    tmp_path: Path,
+) -> None:
+    from etl.pipeline import run_stage
+
+    settings = _loaded_again(tmp_path, 6)
+    first = _staged(settings)
+    env = {**os.environ, "GOVBASE_HOME": str(settings.home), "GOVBASE_FAULT": "load:after_write"}
+    proc = subprocess.run(
+        [sys.executable, "-c", LOAD, DATE, "run-a"], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert _staged(settings) == first  # the current file whole, the view reading it
+    run_stage("load", "ps_hukou", DATE, "run-a", settings=settings)  # the task retried
+    _assert_loaded_once(settings, first)
+    assert _staged(settings)[2] != first[2]  # both deliveries' rows
+
+
 # ---------------------------------------------------------------- publish: reports, Data Docs, CLI
 def test_rejection_reports_are_masked_and_say_why(ingested: Settings) -> None:
     from etl.pipeline import run_publish
