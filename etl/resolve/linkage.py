@@ -169,7 +169,9 @@ def _touched(
 
 
 def _text(values: pd.Series) -> pa.Array:
-    return pa.array(values.astype("string").array).cast(pa.string())
+    """`values` as one Arrow string array (pandas keeps DuckDB's batches as chunks)."""
+    got = pa.array(values.astype("string").array).cast(pa.string())
+    return got.combine_chunks() if isinstance(got, pa.ChunkedArray) else got
 
 
 def _cluster(
@@ -216,18 +218,14 @@ def _cluster(
     ok = (dl >= 0) & (dr >= 0)  # a decision naming a record not clustered decides nothing
     verdict = decided["decision"].to_numpy()
     acc, rej = ok & (verdict == "accept"), ok & (verdict == "reject")
-    left = np.concatenate([exact_l, pl[model], dl[acc]])
-    right = np.concatenate([exact_r, pr[model], dr[acc]])
-    prob = np.concatenate(
-        [
-            np.ones(len(exact_l)),
-            linked["match_probability"].to_numpy(dtype=float)[model],
-            np.ones(int(acc.sum())),
-        ]
-    )
+    left = np.concatenate([exact_l, pl[model]])
+    right = np.concatenate([exact_r, pr[model]])
+    prob = np.concatenate([np.ones(len(exact_l)), linked["match_probability"].to_numpy(dtype=float)[model]])
+    keep = ~np.isin(left * n + right, dl[rej] * n + dr[rej])  # rejected: no edge, unless also accepted
+    left = np.concatenate([left[keep], dl[acc]])
+    right = np.concatenate([right[keep], dr[acc]])
+    prob = np.concatenate([prob[keep], np.ones(int(acc.sum()))])
     key = left * n + right
-    keep = ~np.isin(key, dl[rej] * n + dr[rej])
-    left, right, prob, key = left[keep], right[keep], prob[keep], key[keep]
     _, once = np.unique(key, return_index=True)  # a pair once: the first of exact, model, accepted
     once.sort()
     left, right, prob, key = left[once], right[once], prob[once], key[once]

@@ -170,7 +170,8 @@ def load(warehouse: Path, model_path: str) -> Model | None:
 def candidates(records: pd.DataFrame, delta: pd.Series, cfg: ResolveConfig) -> pd.Series:
     """The records a blocking rule pairs with a record of `delta` (delta records included).
     The records reach DuckDB as Arrow (no copy of their text) and the hits come back as
-    positions, not record ids."""
+    positions, not record ids. A rule on columns is searched from the delta's side only
+    (it pairs l with r exactly when it pairs r with l)."""
     mask = delta.to_numpy(dtype=bool)
     table = pa.Table.from_pandas(records, preserve_index=False)
     table = table.append_column("_delta", pa.array(mask)).append_column(
@@ -181,8 +182,11 @@ def candidates(records: pd.DataFrame, delta: pd.Series, cfg: ResolveConfig) -> p
         con.register("recs", table)
         sides = [
             f"select {keep}._pos from recs l join recs r on ({sql}) where {cond}"
-            for sql in rule_sqls(cfg)
+            for rule, sql in zip(cfg.blocking_rules, rule_sqls(cfg), strict=True)
             for keep, cond in (("r", "l._delta and not r._delta"), ("l", "r._delta and not l._delta"))
+            # a rule on columns (equal values, and SCORED) is symmetric: the delta on the
+            # left finds every partner; a rule written as SQL may not be, so both sides
+            if keep == "r" or not isinstance(rule, list)
         ]
         hit = con.sql(" union ".join(sides)).fetchnumpy()["_pos"]
     finally:
@@ -208,7 +212,9 @@ def score(
         )
     db = DuckDBAPI()
     frame = db.register(records)
-    linker = Linker(frame, copy.deepcopy(model.settings), log_level=logging.ERROR)
+    # no settings validation (it only logs; 0.05-0.2 s an entity): the model's settings are
+    # the trained ones of a config the contracts load checked through Splink (config._check)
+    linker = Linker(frame, copy.deepcopy(model.settings), log_level=logging.ERROR, validate_settings=False)
     for col, table in model.tf.items():
         linker.table_management.register_term_frequency_lookup(db.register(table), col)
     rules: list[Any] | None = None

@@ -75,19 +75,35 @@ def records_sql(con: duckdb.DuckDBPyConnection, cfg: ResolveConfig, contracts: C
         raise StageOrderError(
             f"no staged table holds {cfg.name} records yet: load the sources first (govbase run)"
         )
-    union = " union all by name ".join(parts)
-    # each delivery of a record in order: one starts a run of one content when the one
-    # before it held other content (DuckDB's hash of the attributes: compared only between
-    # deliveries of one record, within one query); the record is the start of its last run
-    content = ", ".join(f'"{a}"' for a in cfg.attributes) or "rec_id"
-    return f"""select * exclude (_h, _start) from (
-            select *, lag(_h) over (partition by rec_id order by _logical_date, _batch_id, _row_number)
-                          is distinct from _h as _start,
-                   min(_logical_date) over (partition by rec_id) as _first_delivery,
-                   max(_logical_date) over (partition by rec_id) as _last_delivery
-            from (select *, hash({content}) as _h from ({union}))
-        ) where _start
-        qualify row_number() over (partition by rec_id order by _logical_date desc, _batch_id desc, _row_number desc) = 1"""
+    return lineage_sql(" union all by name ".join(parts), cfg.attributes)
+
+
+def lineage_sql(deliveries: str, attributes: list[str]) -> str:
+    """Each record's current version among `deliveries` (a SELECT of staged rows with
+    rec_id, the delivery lineage and the attributes): its latest delivery's row, with the
+    lineage of the first delivery of its current content, and `_first_delivery`,
+    `_last_delivery`. Each delivery of a record in order starts a run of one content when
+    the one before it held other content (DuckDB's hash of the attributes: compared only
+    between deliveries of one record, within one query); the record is the start of its
+    last run. One window pass, newest delivery first: a row is that start when the
+    delivery before it held other content (`lead`) and every delivery from the newest down
+    to it holds one content (the running min and max of the hash agree), one row per
+    record; the span of its deliveries from the same window (one sort of the deliveries,
+    where a second window sorted the starts again; docs/performance.md)."""
+    content = ", ".join(f'"{a}"' for a in attributes) or "rec_id"
+    newest = "partition by rec_id order by _logical_date desc, _batch_id desc, _row_number desc"
+    return f"""select * exclude (_h) from (
+            select *,
+                   min(_logical_date) over (w rows between unbounded preceding and unbounded following)
+                       as _first_delivery,
+                   max(_logical_date) over (w rows between unbounded preceding and unbounded following)
+                       as _last_delivery
+            from (select *, hash({content}) as _h from ({deliveries}))
+            window w as ({newest})
+            qualify lead(_h) over w is distinct from _h
+                and min(_h) over (w rows between unbounded preceding and current row)
+                    = max(_h) over (w rows between unbounded preceding and current row)
+        )"""
 
 
 def load_records(con: duckdb.DuckDBPyConnection, cfg: ResolveConfig, contracts: Contracts) -> pd.DataFrame:
@@ -142,20 +158,21 @@ def changes(records: pd.DataFrame, previous: Path | str | Layered, id_col: str) 
     previous table is read from its file, never into pandas, and only the columns the
     comparison needs."""
     table, digest = _hashed(records)
-    prev = (
-        f'select rec_id, "{id_col}" as master_id, content_hash, min(rec_id) over (partition by "{id_col}") '
-        f"as label from {relation(previous)}"
-    )
+    prev = f'select rec_id, "{id_col}" as master_id, content_hash from {relation(previous)}'
     con = duckdb.connect()
     try:
         con.register("recs", table)
         con.execute(f"create temp table cur as select rec_id, _pos, {digest} from recs")
         con.execute(f"create temp table prev as {prev}")
+        # each previous master's label (its smallest rec_id) by a group and a join: a
+        # window over every previous record sorted them all
         got = duck_df(
             con,
-            "select c.content_hash as hash, p.master_id, p.label, "
+            "select c.content_hash as hash, p.master_id, l.label, "
             "p.content_hash is distinct from c.content_hash as delta "
-            "from cur c left join prev p using (rec_id) order by c._pos",
+            "from cur c left join prev p using (rec_id) "
+            "left join (select master_id, min(rec_id) as label from prev group by master_id) l "
+            "on l.master_id = p.master_id order by c._pos",
         )
         removed = duck_df(
             con, "select rec_id, master_id from prev anti join cur using (rec_id) order by rec_id"

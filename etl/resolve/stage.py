@@ -46,7 +46,7 @@ from etl.contracts import Contracts, get_contracts
 from etl.datetypes import as_datetimes, core_dates
 from etl.debris import sweep_core
 from etl.errors import StageOrderError, writing
-from etl.frames import duck_df, isin
+from etl.frames import duck_df, isin, lookup
 from etl.lock import writer_lock
 from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
 from etl.published import publishing
@@ -145,7 +145,9 @@ def _review_queue(
     pairs: pd.DataFrame, recs: pd.DataFrame, cfg: ResolveConfig, decided: pd.DataFrame
 ) -> pd.DataFrame:
     q = pairs[pairs["match_probability"] < cfg.thresholds.match]
-    keyed = recs.set_index("rec_id")["exact_id"]
+    # the identifiers of the queue's records only (an index over every record cost more)
+    ends = pd.concat([q["rec_id_l"], q["rec_id_r"]], ignore_index=True)
+    keyed = recs.loc[isin(recs["rec_id"], ends), ["rec_id", "exact_id"]].set_index("rec_id")["exact_id"]
     both = keyed.reindex(q["rec_id_l"]).notna().to_numpy() & keyed.reindex(q["rec_id_r"]).notna().to_numpy()
     q = q[~both]
     if len(decided):
@@ -302,8 +304,7 @@ def _survive(
     ent, id_col, attrs = cfg.name, f"{cfg.name}_id", cfg.attributes
     table = contracts.tables[ent]
     if base is None:
-        chosen = golden.choose(recs, table, attrs, trust)
-        gold = golden.golden(recs, chosen, attrs, id_col)
+        chosen, gold = golden.survive(recs, table, attrs, trust, id_col)
         return Survived(golden=gold, provenance=chosen.assign(entity=ent, run_id=run_id), masters=len(gold))
     inc = golden.choose_incremental(recs, table, attrs, trust, base)
     masters = pd.Series(inc.touched, dtype="string")
@@ -326,8 +327,11 @@ def _survive(
 def _linkage_findings(
     linkage: Linkage, assigned: pd.DataFrame, cfg: ResolveConfig, run_id: str
 ) -> list[dict[str, Any]]:
-    """The linkage's conflicts as finding rows, naming the masters the records went to."""
-    master_of = assigned.set_index("rec_id")["master_id"]
+    """The linkage's conflicts as finding rows, naming the masters the records went to
+    (looked up for the findings' records only, not indexed over every record)."""
+    named = {r for f in linkage.findings for r in f["rec_ids"]}
+    sub = assigned.loc[isin(assigned["rec_id"], named), ["rec_id", "master_id"]]
+    master_of = dict(zip(sub["rec_id"], sub["master_id"], strict=True))
     return [
         {
             "entity": cfg.name,
@@ -392,7 +396,7 @@ def resolve_entity(
     with _timed(seconds, f"{ent}:load"):
         recs = load_records(con, cfg, contracts)
         for other in cfg.context:
-            recs[f"{other}_id"] = recs["rec_id"].map((context or {})[other]).astype("string")
+            recs[f"{other}_id"] = lookup(recs["rec_id"], (context or {})[other]).astype("string")
         decided = store.decisions(con, ent)
         ran, kept, previous = _basis(con, settings, cfg, mode, model_path)
     with _timed(seconds, f"{ent}:link"):
@@ -407,7 +411,7 @@ def resolve_entity(
         rules = golden.rules_hash(contracts.tables[ent], cfg.attributes, trust)
         base = _golden_base(con, settings, cfg, rules, before) if ran == "incremental" else None
         if base is not None:  # only the masters the delta touched chosen again
-            recs["content_hash"] = recs["rec_id"].map(linkage.hashes)
+            recs["content_hash"] = lookup(recs["rec_id"], linkage.hashes)
         survived = _survive(cfg, contracts, trust, recs, base, run_id)
         recs = recs.drop(columns="content_hash", errors="ignore")
     with _timed(seconds, f"{ent}:findings"):
@@ -459,7 +463,7 @@ def _record_table(
     when most records changed (a new rule or layout: the frame is at hand, and a patch of
     nearly every row costs more to write and to apply)."""
     table = recs[RECORD_COLUMNS].assign(
-        has_valid_id=recs["exact_id"].notna(), content_hash=recs["rec_id"].map(linkage.hashes)
+        has_valid_id=recs["exact_id"].notna(), content_hash=lookup(recs["rec_id"], linkage.hashes)
     )
     table = table.rename(columns={"master_id": id_col})
     if before is None:
@@ -475,9 +479,9 @@ def _record_table(
         con.execute(f"create view prev as select {', '.join(cols)} from {prev}")
         differs = " or ".join(f'c."{c}" is distinct from p."{c}"' for c in cols if c != "rec_id")
         new = f"from cur c left join prev p using (rec_id) where p.rec_id is null or {differs}"
-        if con.execute(f"select count(*) {new}").fetchall()[0][0] > len(table) // 2:
+        con.execute(f"create temp table added as select c.* {new}")  # the one join of both tables
+        if con.execute("select count(*) from added").fetchall()[0][0] > len(table) // 2:
             return table.sort_values("rec_id", ignore_index=True)  # most rows change: whole
-        con.execute(f"create temp table added as select c.* {new}")
         # as Arrow (pd.ArrowDtype): the rows pass to the patch's file without Python objects
         add = con.sql("select * from added order by rec_id").to_arrow_table()
         drop = duck_df(

@@ -53,3 +53,48 @@ def test_duck_df_types_as_duckdb_df() -> None:
     pd.testing.assert_frame_equal(got, want)
     empty = duck_df(con, q + " limit 0")
     assert list(empty.columns) == list(want.columns) and len(empty) == 0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("keys_dtype", ["str", "string", "object"])
+@pytest.mark.parametrize("values_dtype", ["str", "string", "float64", "Int64"])
+def test_lookup_agrees_with_series_map(seed: int, keys_dtype: str, values_dtype: str) -> None:
+    from etl.frames import lookup
+
+    rng = np.random.default_rng(seed)
+    pool = np.array([f"人|{i}" for i in range(600)], dtype=object)
+    index = pd.Index(rng.choice(pool, 400, replace=False), dtype=keys_dtype)
+    raw = rng.integers(0, 50, 400)
+    if values_dtype in ("str", "string"):
+        values = pd.Series([f"v{v}" for v in raw], dtype=values_dtype)
+    else:
+        values = pd.Series(raw, dtype=values_dtype)
+    values = values.where(rng.random(400) > 0.1)  # nulls among the values
+    table = pd.Series(values.array, index=index)
+    keys = pd.Series(rng.choice(pool, 3000), dtype=keys_dtype, name="k", index=rng.permutation(3000))
+    keys[rng.random(3000) < 0.05] = None  # a null key finds nothing
+    want = keys.map(table)
+    got = lookup(keys, table)
+    pd.testing.assert_series_equal(got, want)
+    assert want.notna().any() and want.isna().any()
+    pd.testing.assert_series_equal(lookup(keys.iloc[:0], table), keys.iloc[:0].map(table))
+    pd.testing.assert_series_equal(lookup(keys, table.iloc[:0]), keys.map(table.iloc[:0]))
+
+
+@pytest.mark.parametrize("dtype", ["str", "string"])
+def test_lookup_of_the_index_itself_and_a_duplicated_index(dtype: str) -> None:
+    from etl.frames import lookup
+
+    rng = np.random.default_rng(5)
+    keys = pd.Series(sorted(f"r{i:05d}" for i in rng.permutation(2000)), dtype=dtype, name="rec_id")
+    table = pd.Series([f"h{v}" for v in rng.integers(0, 9, 2000)], index=pd.Index(keys), dtype=dtype)
+    table[::7] = None
+    for k in (keys, keys.iloc[::-1], keys.set_axis(range(5, 2005))):  # aligned, reversed, another index
+        pd.testing.assert_series_equal(lookup(k, table), k.map(table))
+    unsorted = table.iloc[rng.permutation(2000)]  # unique, not sorted
+    pd.testing.assert_series_equal(lookup(keys, unsorted), keys.map(unsorted))
+    twice = pd.concat([table, table.iloc[:1]])
+    with pytest.raises(Exception):  # noqa: B017 - pandas raises InvalidIndexError, lookup ValueError
+        keys.map(twice)
+    with pytest.raises(ValueError):
+        lookup(keys, twice)

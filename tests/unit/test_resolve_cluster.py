@@ -136,18 +136,26 @@ def _random_case(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame, 
         }
     ).drop_duplicates(["rec_id_l", "rec_id_r"])
     pairs = pairs.astype({"rec_id_l": "string", "rec_id_r": "string"}).reset_index(drop=True)
+    if len(pairs) and rng.random() < 0.3:  # a pair twice, and one the other way round
+        twice = pairs.sample(1, random_state=int(rng.integers(1 << 30)))
+        turned = twice.rename(columns={"rec_id_l": "rec_id_r", "rec_id_r": "rec_id_l"})
+        pairs = pd.concat([pairs, twice, turned], ignore_index=True)
     decisions = None
-    if len(pairs) and rng.random() < 0.7:
-        pick = pairs.sample(min(len(pairs), int(rng.integers(1, 8))), random_state=int(rng.integers(1 << 30)))
-        decisions = pd.DataFrame(
-            {
-                "rec_id_l": pick["rec_id_l"].to_numpy(),
-                "rec_id_r": pick["rec_id_r"].to_numpy(),
-                "decision": rng.choice(["accept", "reject"], size=len(pick)),
-            }
-        )
+    if rng.random() < 0.7:  # on scored pairs, or on any two records (an identifier's, too)
+        k = int(rng.integers(1, 8))
+        scored = pairs.sample(min(len(pairs), k), random_state=int(rng.integers(1 << 30)))
+        a, b = rng.integers(0, n, size=k), rng.integers(0, n, size=k)
+        ends = [(x, y) for x, y in zip(rec_ids.to_numpy()[a], rec_ids.to_numpy()[b], strict=True) if x != y]
+        ends = [(min(x, y), max(x, y)) for x, y in ends]
+        ends += list(zip(scored["rec_id_l"], scored["rec_id_r"], strict=True))
+        decisions = pd.DataFrame(ends, columns=["rec_id_l", "rec_id_r"]).drop_duplicates()
+        decisions["decision"] = rng.choice(["accept", "reject"], size=len(decisions))
     order = rng.permutation(len(records))  # records in no particular order
-    return records.iloc[order].reset_index(drop=True), pairs, decisions
+    records = records.iloc[order].reset_index(drop=True)
+    # as DuckDB's batches arrive: columns of several Arrow chunks
+    cut = int(rng.integers(0, len(records) + 1))
+    records = pd.concat([records.iloc[:cut], records.iloc[cut:]], ignore_index=True)
+    return records, pairs, decisions
 
 
 @pytest.fixture(scope="module")
