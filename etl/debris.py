@@ -14,8 +14,8 @@ that died. Each sweep that removes anything says so in one warning, naming what 
   `_work/<source>/<date>/<run>/` of other runs of the same source and logical date (the
   runs whose unpublished batches this extract carries forward, see etl.extract.stage);
 - `sweep_core` (a consolidation, before it links): core Parquet files neither
-  meta.core_table nor meta.core_patch (a patch's drop and add files) names, model folders
-  no meta.resolve_run row names;
+  meta.core_table, meta.core_patch nor meta.core_layer (a patch's or a layer's drop and
+  add files) names, model folders no meta.resolve_run row names;
 - `sweep_temporary` (a publish, before it writes): `*.tmp` files of the shares, open
   data, reports and data dictionary; `sweep_catalog` (each catalog publish): temporary
   snapshots of the published catalog other processes began.
@@ -90,8 +90,8 @@ def sweep_extract(settings: Settings, source: str, logical_date: str, run_id: st
 
 
 def sweep_core(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[Path]:
-    """Core Parquet files meta.core_table and meta.core_patch do not name; model folders
-    meta.resolve_run does not."""
+    """Core Parquet files meta.core_table, meta.core_patch and meta.core_layer do not name;
+    model folders meta.resolve_run does not."""
     core = settings.layer("core")
     if not core.is_dir():
         return []
@@ -100,6 +100,15 @@ def sweep_core(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[Path]
         settings,
         (p for r in con.execute("select drop_path, add_path from meta.core_patch").fetchall() for p in r),
     )
+    layered = con.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = 'meta' and table_name = 'core_layer'"
+    ).fetchall()[0][0]
+    if layered:  # a layered table's layers (etl.resolve.store: its base is meta.core_table's)
+        named |= _named(
+            settings,
+            (p for r in con.execute("select drop_path, add_path from meta.core_layer").fetchall() for p in r),
+        )
     models = {
         p.parent
         for p in _named(

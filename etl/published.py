@@ -375,6 +375,80 @@ def _core_patches(con: duckdb.DuckDBPyConnection, db: str) -> dict[str, _CorePat
 
 
 @dataclass
+class _Chain:
+    """A writer's layered core table (meta.core_layer): the files its view reads (base and
+    layers), its rows, its layers in order (as patches: `base_fingerprint` the view's
+    fingerprint before the layer) and the rows each adds."""
+
+    files: set[str]
+    rows: int
+    layers: list[_CorePatch]
+    added: list[int]
+
+
+def _core_chains(con: duckdb.DuckDBPyConnection, db: str) -> dict[str, _Chain]:
+    """The writer's layered core tables by name (none before a version that kept them)."""
+    found = con.execute(
+        "select count(*) from duckdb_tables() where database_name = ? and schema_name = 'meta' "
+        "and table_name = 'core_layer'",
+        [db],
+    ).fetchall()[0][0]
+    if not found:
+        return {}
+    rows = con.execute(
+        "select table_name, t.path, t.rows, l.before_fingerprint, l.key, l.drop_path, l.add_path, l.add_rows "
+        f'from "{db}".meta.core_layer l join "{db}".meta.core_table t using (table_name) '
+        "where l.base_path = t.path order by table_name, l.seq"
+    ).fetchall()
+    chains: dict[str, _Chain] = {}
+    for t, base, total, fp, key, d, a, added in rows:
+        chain = chains.setdefault(t, _Chain({base}, int(total), [], []))
+        chain.files |= {d, a}
+        chain.layers.append(_CorePatch(t, fp, tuple(json.loads(key)), d, a, True))
+        chain.added.append(int(added))
+    return chains
+
+
+def _chain_todo(chain: _Chain | None, had: str | None, files: list[str] | None) -> list[_CorePatch] | None:
+    """The layers of a layered table the catalog's copy (fingerprint `had`) lacks, to apply
+    in order: when the view reads just the chain's files, the copy is of the table as it
+    was before one of its layers (the latest such) and those layers add at most half the
+    table's rows (more is copied whole, as a patch is); None otherwise."""
+    if chain is None or had is None or files is None or set(files) != chain.files:
+        return None
+    at = [i for i, x in enumerate(chain.layers) if x.base_fingerprint == had]
+    if not at or sum(chain.added[at[-1] :]) * 2 > chain.rows:
+        return None
+    return chain.layers[at[-1] :]
+
+
+def _patches_for(
+    con: duckdb.DuckDBPyConnection,
+    sql: str | None,
+    had: str | None,
+    patch: _CorePatch | None,
+    chain: _Chain | None,
+    consistent: frozenset[str],
+) -> list[_CorePatch] | None:
+    """What turns the catalog's copy of a core view (fingerprint `had`; `sql`: the view's,
+    None when it has no fingerprint) into the view's rows: its patch (meta.core_patch) when
+    the copy is of the patch's base, the view reads just the patched file and the patch is
+    small; else the layers the copy lacks (`_chain_todo`); None: copy it whole."""
+    if sql is None or had is None or (patch is None and chain is None):
+        return None
+    files = _parquet_files(con, sql, consistent)
+    if (
+        patch is not None
+        and patch.small
+        and patch.base_fingerprint is not None
+        and had == patch.base_fingerprint
+        and files == [patch.path]
+    ):
+        return [patch]
+    return _chain_todo(chain, had, files)
+
+
+@dataclass
 class _Done:
     copied: list[str]
     kept: list[str]
@@ -419,6 +493,7 @@ def _copy_into(
             con.execute(f'create schema if not exists {alias}."{schema}"')
         consistent = _consistent(con)
         patches = _core_patches(con, db)
+        chains = _core_chains(con, db)
         fingerprints: list[tuple[str, str, str]] = []
         for schema, name, sql in relations:
             fp = _fingerprint(con, settings, sql, consistent)
@@ -427,17 +502,17 @@ def _copy_into(
             if fp is not None and previous.get((schema, name)) == fp and (schema, name) in present:
                 kept.append(f"{schema}.{name}")
                 continue
-            patch = patches.get(name) if schema == "core" and (schema, name) in present else None
-            if (
-                fp is not None
-                and sql is not None
-                and patch is not None
-                and patch.small
-                and patch.base_fingerprint is not None
-                and previous.get((schema, name)) == patch.base_fingerprint
-                and _parquet_files(con, sql, consistent) == [patch.path]
-            ):
-                _apply(con, f'{alias}."{schema}"."{name}"', patch)
+            core = schema == "core" and (schema, name) in present
+            todo = _patches_for(
+                con,
+                sql if fp is not None else None,
+                previous.get((schema, name)),
+                patches.get(name) if core else None,
+                chains.get(name) if core else None,
+                consistent,
+            )
+            if todo is not None:  # a core patch, or the layers the copy lacks, applied in order
+                _apply(con, f'{alias}."{schema}"."{name}"', *todo)
                 done.patched.append(f"{schema}.{name}")
                 continue
             con.execute(
@@ -462,15 +537,19 @@ def _copy_into(
     return done
 
 
-def _apply(con: duckdb.DuckDBPyConnection, table: str, patch: _CorePatch) -> None:
-    """The catalog's copy `table` of a patch's base made the patched table: the rows whose
-    key is among the dropped keys deleted (as the writer's anti join: equal, not null), the
-    added rows inserted (by name)."""
-    on = " and ".join(f't."{k}" = d."{k}"' for k in patch.key)
-    con.execute(
-        f"delete from {table} t using (select * from read_parquet({meta.sql_literal(patch.drop_path)})) d where {on}"
-    )
-    con.execute(f"insert into {table} by name select * from read_parquet({meta.sql_literal(patch.add_path)})")
+def _apply(con: duckdb.DuckDBPyConnection, table: str, *patches: _CorePatch) -> None:
+    """The catalog's copy `table` of a patch's base made the patched table, each patch in
+    turn: the rows whose key is among the dropped keys deleted (as the writer's anti join:
+    equal, not null), the added rows inserted (by name)."""
+    for patch in patches:
+        on = " and ".join(f't."{k}" = d."{k}"' for k in patch.key)
+        con.execute(
+            f"delete from {table} t using (select * from read_parquet({meta.sql_literal(patch.drop_path)})) d "
+            f"where {on}"
+        )
+        con.execute(
+            f"insert into {table} by name select * from read_parquet({meta.sql_literal(patch.add_path)})"
+        )
 
 
 def _discard(tmp: Path) -> None:

@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 
 from etl.contracts import Contracts, SharedTable
 from etl.frames import arrow_df, duck_df, isin
-from etl.meta import sql_literal
+from etl.resolve.layers import Layered, relation
 
 DEFAULT_RULES = ("trust", "recent", "frequent")
 #: what names the record a value came from, fixed per rec_id (`<table>|<source>|<record key>`):
@@ -257,7 +257,7 @@ class Base:
     never into pandas). Its golden table and provenance are not read: their kept rows stay
     in their files (`store.Patch`), as an untouched master's choices are the same."""
 
-    records: pd.DataFrame | Path
+    records: pd.DataFrame | Path | Layered
     id_column: str = "master_id"
 
 
@@ -316,10 +316,8 @@ def touched(current: pd.DataFrame, base: Base) -> list[str]:
     try:
         con.register("cur", current[["rec_id", "master_id", "content_hash", "_logical_date"]])
         cols = f'rec_id, "{base.id_column}" as master_id, content_hash, _logical_date'
-        if isinstance(base.records, Path):
-            con.execute(
-                f"create view prev as select {cols} from read_parquet({sql_literal(str(base.records))})"
-            )
+        if isinstance(base.records, (Path, Layered)):
+            con.execute(f"create view prev as select {cols} from {relation(base.records)}")
         else:
             con.register("prev_t", base.records)
             con.execute(f"create view prev as select {cols} from prev_t")

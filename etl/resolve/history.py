@@ -32,6 +32,7 @@ import pyarrow as pa
 from etl import meta
 from etl.datetypes import as_datetimes
 from etl.frames import duck_df, isin
+from etl.resolve.layers import Layered, base_file, relation
 from etl.resolve.store import Patch
 
 
@@ -58,10 +59,12 @@ def scd2(previous: pd.DataFrame | None, golden: pd.DataFrame, id_col: str, as_of
     return out.sort_values([id_col, "valid_from", "is_current"], ignore_index=True)
 
 
-def _columns(con: duckdb.DuckDBPyConnection, file: Path) -> list[str]:
+def _columns(con: duckdb.DuckDBPyConnection, file: Path | Layered) -> list[str]:
     return [
         r[0]
-        for r in con.execute(f"describe select * from read_parquet({meta.sql_literal(str(file))})").fetchall()
+        for r in con.execute(
+            f"describe select * from read_parquet({meta.sql_literal(str(base_file(file)))})"
+        ).fetchall()
     ]
 
 
@@ -75,7 +78,7 @@ def _versions(golden: pd.DataFrame, attrs: list[str], as_of: dt.date) -> pd.Data
 
 def _patch_of(
     con: duckdb.DuckDBPyConnection,
-    previous: Path,
+    previous: Path | Layered,
     columns: list[str],
     now: pd.DataFrame,
     touched: set[str],
@@ -90,7 +93,7 @@ def _patch_of(
     try:
         cur = duck_df(
             con,
-            f"select * from read_parquet({meta.sql_literal(str(previous))}) "
+            f"select * from {relation(previous)} "
             f'where is_current and "{id_col}" in (select "{id_col}" from _history_touched)',
         )
     finally:
@@ -112,8 +115,8 @@ def _patch_of(
 
 def scd2_patch(
     con: duckdb.DuckDBPyConnection,
-    previous: Path,
-    golden_file: Path,
+    previous: Path | Layered,
+    golden_file: Path | Layered,
     patch: Patch,
     id_col: str,
     as_of: dt.date,
@@ -137,7 +140,11 @@ def scd2_patch(
 
 
 def scd2_frame_patch(
-    con: duckdb.DuckDBPyConnection, previous: Path, golden: pd.DataFrame, id_col: str, as_of: dt.date
+    con: duckdb.DuckDBPyConnection,
+    previous: Path | Layered,
+    golden: pd.DataFrame,
+    id_col: str,
+    as_of: dt.date,
 ) -> Patch | None:
     """The patch of the history file `previous` that gives what `scd2` would give for the
     whole golden table `golden`: every golden record hashed (as `scd2` does), compared with
@@ -150,7 +157,7 @@ def scd2_frame_patch(
     now = _versions(golden, [c for c in golden.columns if c != id_col], as_of)
     cur = duck_df(
         con,
-        f'select "{id_col}", _version_hash from read_parquet({meta.sql_literal(str(previous))}) where is_current',
+        f'select "{id_col}", _version_hash from {relation(previous)} where is_current',
     )
     had = cur.set_index(id_col)["_version_hash"]
     same = (now[id_col].map(had) == now["_version_hash"]).fillna(False).astype(bool).to_numpy()

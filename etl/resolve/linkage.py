@@ -43,6 +43,7 @@ from scipy.sparse.csgraph import connected_components
 from etl.frames import isin
 from etl.normalize.identifiers import is_canonical_credit_code, is_canonical_resident_id
 from etl.resolve.config import ResolveConfig
+from etl.resolve.layers import Layered
 from etl.resolve.model import PAIR_COLUMNS, Model, score, train
 from etl.resolve.records import Changes, changes, content_hash
 
@@ -83,7 +84,7 @@ class Previous:
     core.<entity>_record: rec_id, `id_col` (the master), content_hash), read by DuckDB."""
 
     pairs: pd.DataFrame  # as Linkage.pairs
-    records: Path | str  # the previous record table's file
+    records: Path | str | Layered  # the previous record table's file (or base file and layers)
     id_col: str  # its master id column (<entity>_id)
 
 

@@ -27,8 +27,8 @@ import pyarrow as pa
 from etl.contracts import DUCKDB_TYPES, Contracts
 from etl.errors import StageOrderError
 from etl.frames import duck_df
-from etl.meta import sql_literal
 from etl.resolve.config import DELIVERY_COLUMNS, ResolveConfig
+from etl.resolve.layers import Layered, relation
 
 
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
@@ -152,16 +152,13 @@ class Changes:
     removed: pd.DataFrame  # rec_id, master_id: previous records no longer staged
 
 
-def changes(records: pd.DataFrame, previous: Path | str, id_col: str) -> Changes:
+def changes(records: pd.DataFrame, previous: Path | str | Layered, id_col: str) -> Changes:
     """Hash `records` (as `content_hash`) and compare them with the previous run's record
     table (its Parquet file: rec_id, `id_col`, content_hash), in one DuckDB pass: the
     previous table is read from its file, never into pandas, and only the columns the
     comparison needs."""
     table, digest = _hashed(records)
-    prev = (
-        f'select rec_id, "{id_col}" as master_id, content_hash '
-        f"from read_parquet({sql_literal(str(previous))})"
-    )
+    prev = f'select rec_id, "{id_col}" as master_id, content_hash from {relation(previous)}'
     con = duckdb.connect()
     try:
         con.register("recs", table)

@@ -52,6 +52,7 @@ from etl.normalize.identifiers import birth_date_mismatch, gender_mismatch
 from etl.published import publishing
 from etl.resolve import golden, history, ids, model, store
 from etl.resolve.config import ResolveConfig, load_resolve_configs, resolution_order
+from etl.resolve.layers import Layered, base_file, relation
 from etl.resolve.linkage import Linkage, Previous, exact_ids, link
 from etl.resolve.records import load_records
 from etl.resolve.relations import file_columns, relations
@@ -202,10 +203,10 @@ def _assign_ids(
             run_id=run_id,
             kept=was.where(~again),
         )
-    path = store.core_file(con, settings, f"{cfg.name}_record")
+    held = store.read_core(con, settings, f"{cfg.name}_record", columns=["rec_id", id_col])
     prev = (
-        pd.read_parquet(path, columns=["rec_id", id_col]).rename(columns={id_col: "master_id"})
-        if path is not None
+        held.rename(columns={id_col: "master_id"})
+        if held is not None
         else pd.DataFrame(columns=["rec_id", "master_id"])
     )
     return ids.assign(
@@ -216,8 +217,8 @@ def _assign_ids(
 def _previous(con: duckdb.DuckDBPyConnection, settings: Settings, entity: str) -> Previous | None:
     """The previous run's pairs and record table (its file), or None (no base, or one without
     them)."""
-    path = store.core_file(con, settings, f"{entity}_record")
-    if path is None or "content_hash" not in pq.read_schema(path).names:
+    path = store.core_source(con, settings, f"{entity}_record")
+    if path is None or "content_hash" not in pq.read_schema(base_file(path)).names:
         return None
     pairs = store.read_core(con, settings, f"{entity}_pair")
     if pairs is None:
@@ -254,7 +255,7 @@ def _golden_base(
     settings: Settings,
     cfg: ResolveConfig,
     rules: str,
-    records: Path | None,
+    records: Path | Layered | None,
 ) -> golden.Base | None:
     """The previous run's survivorship to build on, or None: none yet, or chosen under other
     rules or trust ranks (`golden.rules_hash`), or by a version that kept no such digest."""
@@ -405,7 +406,7 @@ def resolve_entity(
         recs = _with_masters(recs, got.records, linkage, cfg)
     with _timed(seconds, f"{ent}:survivorship"):
         # the previous record table's file, for survivorship (read by DuckDB, as linkage and ids do)
-        before = store.core_file(con, settings, f"{ent}_record") if ran == "incremental" else None
+        before = store.core_source(con, settings, f"{ent}_record") if ran == "incremental" else None
         trust = golden.trust_table(contracts, {i.table: i.columns for i in cfg.inputs})
         rules = golden.rules_hash(contracts.tables[ent], cfg.attributes, trust)
         base = _golden_base(con, settings, cfg, rules, before) if ran == "incremental" else None
@@ -453,7 +454,7 @@ def _findings(
 
 
 def _record_table(
-    recs: pd.DataFrame, linkage: Linkage, id_col: str, before: Path | None
+    recs: pd.DataFrame, linkage: Linkage, id_col: str, before: Path | Layered | None
 ) -> pd.DataFrame | store.Patch:
     """core.<entity>_record: whole (`before` None: a full run), or a patch of the previous
     run's (`before`: its file, read by DuckDB) keyed by rec_id: the records gone or whose row changed dropped, the
@@ -471,7 +472,7 @@ def _record_table(
     con = duckdb.connect()
     try:
         con.register("cur", table)
-        prev = f"read_parquet({meta.sql_literal(str(before))})"
+        prev = relation(before)
         held = {r[0] for r in con.execute(f"describe select * from {prev}").fetchall()}
         if set(cols) != held:  # a record table of an older version (other columns): written whole
             return table.sort_values("rec_id", ignore_index=True)
@@ -504,7 +505,7 @@ def _entity_result(
     survived: Survived,
     rules: str,
     decided: pd.DataFrame,
-    before: Path | None,
+    before: Path | Layered | None,
 ) -> EntityResult:
     """The findings, review queue, record table and run row of a resolved entity. After an
     incremental survivorship the record table is a patch of the previous one (`before`: its file)."""
@@ -595,15 +596,14 @@ def _merge_shared(
 
 def _masters_of(con: duckdb.DuckDBPyConnection, settings: Settings, entity: str) -> pd.DataFrame:
     """(entity, master_id) of every master of `entity` in core.provenance's current file."""
-    file = store.core_file(con, settings, "provenance")
+    file = store.core_source(con, settings, "provenance")
     if file is None:
         return pd.DataFrame({"entity": pd.Series(dtype="string"), "master_id": pd.Series(dtype="string")})
     local = duckdb.connect()  # the file read apart from `con` (its pending results untouched)
     try:
         return duck_df(
             local,
-            f"select distinct entity, master_id from read_parquet({meta.sql_literal(str(file))}) "
-            "where entity = ?",
+            f"select distinct entity, master_id from {relation(file)} where entity = ?",
             [entity],
         )
     finally:
@@ -629,9 +629,9 @@ def _history(
     whose golden record changed), the whole when there is none yet or the golden table has
     a column the history lacks."""
     id_col, name = f"{entity}_id", f"{entity}_history"
-    previous = store.core_file(con, settings, name)
+    previous = store.core_source(con, settings, name)
     if isinstance(gold, store.Patch):
-        base = store.core_file(con, settings, entity)
+        base = store.core_source(con, settings, entity)
         if previous is not None and base is not None:
             patch = history.scd2_patch(con, previous, base, gold, id_col, as_of)
             if patch is not None:

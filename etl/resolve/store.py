@@ -11,18 +11,30 @@ and records the run; superseded files are deleted after the commit. A run killed
 the commit leaves the previous base readable.
 
 A table comes to `publish` either whole (a pandas frame, written by pyarrow) or as a
-`Patch` of its current file: the rows whose key is in `drop` removed, `add` added. DuckDB
-writes the patched file (`COPY (<current file> anti join drop union all by name add)`,
-zstd, the current file's column types), so the unchanged rows never pass through pandas;
-an empty patch keeps the current file (no new file: the published catalog keeps its copy
+`Patch` of its current rows: the rows whose key is in `drop` removed, `add` added. An
+empty patch keeps the current file (no new file: the published catalog keeps its copy
 too), and so does a frame of at most `SAME_CHECK_ROWS` rows equal to the current file
 (same row count, then the same Arrow table as it would be written: e.g. an id map, review
-queue or findings the run left as they were). A patched table also gets its `drop` and
-`add` as small Parquet files beside the new one (`run=<run_id>.drop.parquet`,
-`.add.parquet`) and a `meta.core_patch` row naming its base file, key and row counts, kept
-until the table's next new file: the published catalog (etl.published) applies them to its
-copy of the base instead of copying the whole table. A patched file carries its base's
-`pandas` Parquet metadata, so `read_core` reads it with the dtypes it read the base with.
+queue or findings the run left as they were).
+
+A patch is written as a layer (`_write_layer`, etl.resolve.layers): only its drop keys and
+added rows, as `run=<run_id>.drop.parquet` and `.add.parquet` (DuckDB COPY, zstd, cast to
+the table's column types), and a `meta.core_layer` row (the base file, the order, the key,
+the row counts, the fingerprint the view had before it); `meta.core_table` keeps naming
+the base file, with the table's row count after the layer, and the view `core.<table>`
+reads the base with its layers applied (`layered_sql`): the base's rows no layer drops,
+plus each layer's added rows no later layer drops. The write then costs what the patch
+holds, not the table. Past the compaction bounds (a chain longer than `MAX_LAYERS`, or
+layers holding more than `LAYER_FRACTION` of the table's rows in drop keys and added rows,
+or a patch keyed otherwise), the patch is compacted instead: DuckDB writes the table's
+current rows patched as one new file (`COPY (<current rows> anti join drop union all by
+name add)`, zstd, the base file's column types), the patch's `drop` and `add` beside it as
+a `meta.core_patch` row names them (its base file, key and row counts, kept until the
+table's next new file or layer), and the chain's files are deleted after the commit. The
+published catalog (etl.published) applies a table's layers, or its compaction's patch, to
+its copy instead of copying the whole table. A patched file carries its base's `pandas`
+Parquet metadata, and `read_core` composes a layered table in Arrow with it, so pandas
+reads either with the dtypes it read the base with.
 """
 
 from __future__ import annotations
@@ -37,6 +49,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl import meta
@@ -45,6 +58,7 @@ from etl.contracts import get_contracts
 from etl.datetypes import as_dates, as_datetimes
 from etl.descriptions import comment_relation
 from etl.faults import checkpoint
+from etl.resolve.layers import Layered, base_file, layered_sql, relation
 
 DDL_CORE = """
 create table if not exists meta.core_table (
@@ -90,6 +104,19 @@ create table if not exists meta.core_patch (
 );
 alter table meta.core_patch add column if not exists drop_rows bigint;  -- keys in drop_path
 alter table meta.core_patch add column if not exists add_rows bigint;   -- rows in add_path
+create table if not exists meta.core_layer (
+    table_name         varchar not null,
+    seq                integer not null,  -- 1, 2, ...: the order the layers apply in over the base
+    base_path          varchar not null,  -- meta.core_table.path: the base file the chain lies over
+    key                varchar not null,  -- the key columns, a JSON list (one for the whole chain)
+    drop_path          varchar not null,  -- the keys the layer drops (Parquet), relative to the warehouse root
+    add_path           varchar not null,  -- the rows it adds (Parquet)
+    drop_rows          bigint not null,   -- keys in drop_path
+    add_rows           bigint not null,   -- rows in add_path
+    before_fingerprint varchar,           -- etl.published's fingerprint of core.<table> before the layer
+    run_id             varchar not null,
+    primary key (table_name, seq)
+);
 create table if not exists meta.review_decision (
     entity     varchar not null,
     rec_id_l   varchar not null,
@@ -173,10 +200,12 @@ def _register(
 
 
 def _patch_sql(
-    con: duckdb.DuckDBPyConnection, file: Path, patch: Patch, dates: Iterable[str]
+    con: duckdb.DuckDBPyConnection, src: Path | Layered, patch: Patch, dates: Iterable[str]
 ) -> tuple[str, str, str]:
-    """(the table after the patch, its drop keys, its added rows) as SELECTs over `file`
-    (the current file) and the patch's frames registered in `con`."""
+    """(the table after the patch, its drop keys, its added rows) as SELECTs over `src`
+    (the current file, or the base and layers of a layered table) and the patch's frames
+    registered in `con`."""
+    file = base_file(src)
     columns = _columns(con, file)
     types = dict(columns)
     unknown = [k for k in patch.key if k not in types]
@@ -186,7 +215,7 @@ def _patch_sql(
     drop = _register(con, patch.drop, [(k, types[k]) for k in patch.key], dates)
     add = _register(con, patch.add, columns, dates)
     using = ", ".join(f'"{k}"' for k in patch.key)
-    body = f"select * from read_parquet({meta.sql_literal(str(file))})"
+    body = f"select * from {relation(src)}"
     if len(patch.drop):
         body += f" anti join ({drop}) using ({using})"
     if len(patch.add):
@@ -194,41 +223,143 @@ def _patch_sql(
     return body, drop, add
 
 
-def patch_sql(con: duckdb.DuckDBPyConnection, file: Path, patch: Patch, dates: Iterable[str] = ()) -> str:
-    """SQL (a SELECT) of the Parquet file `file` after `patch` (its frames registered in
-    `con`, valid while it is open): what `publish` writes."""
+def patch_sql(
+    con: duckdb.DuckDBPyConnection, file: Path | Layered, patch: Patch, dates: Iterable[str] = ()
+) -> str:
+    """SQL (a SELECT) of the Parquet file `file` (or a layered table) after `patch` (its
+    frames registered in `con`, valid while it is open): what `publish` writes."""
     return _patch_sql(con, file, patch, dates)[0]
 
 
 def patched(
     con: duckdb.DuckDBPyConnection, settings: Settings, table: str, patch: Patch, dates: Iterable[str] = ()
 ) -> str:
-    """SQL (a SELECT) of core.<table> after `patch`: its current file's rows minus the
-    dropped keys plus the added rows, for a step that needs the whole new table without
+    """SQL (a SELECT) of core.<table> after `patch`: its current rows (`core_source`) minus
+    the dropped keys plus the added rows, for a step that needs the whole new table without
     pandas. The patch's frames stay registered in `con` (valid while it is open)."""
-    file = core_file(con, settings, table)
-    if file is None:
+    src = core_source(con, settings, table)
+    if src is None:
         raise ValueError(f"core.{table} has no current file to patch")
-    return _patch_sql(con, file, patch, dates)[0]
+    return _patch_sql(con, src, patch, dates)[0]
 
 
 def core_file(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) -> Path | None:
-    """The current file of core.<table>, or None before its first run."""
+    """The current (base) file of core.<table>, or None before its first run: its columns
+    are the table's, its rows are the table's only when it has no layers (`core_source`)."""
     row = con.execute("select path from meta.core_table where table_name = ?", [table]).fetchall()
     return settings.warehouse / row[0][0] if row else None
 
 
-def read_core(
-    con: duckdb.DuckDBPyConnection, settings: Settings, table: str, entity: str | None = None
-) -> pd.DataFrame | None:
-    """The current content of core.<table>, or None before its first run; `entity`: only
-    its rows (a table shared by the entities, e.g. provenance: read without the other's)."""
+@dataclass(frozen=True)
+class _Layer:
+    """A meta.core_layer row (paths relative to the warehouse root)."""
+
+    key: tuple[str, ...]
+    drop_path: str
+    add_path: str
+    drop_rows: int
+    add_rows: int
+
+
+def _has_layers_table(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_tables() where database_name = current_database() "
+            "and schema_name = 'meta' and table_name = 'core_layer'"
+        ).fetchall()[0][0]
+    )
+
+
+def _chains(con: duckdb.DuckDBPyConnection, table: str | None = None) -> dict[str, list[_Layer]]:
+    """The layers of each layered core table (of `table` only, when given), in order."""
+    if not _has_layers_table(con):
+        return {}
+    where, args = ("where table_name = ? ", [table]) if table is not None else ("", [])
+    rows = con.execute(
+        f"select table_name, key, drop_path, add_path, drop_rows, add_rows from meta.core_layer {where}"
+        "order by table_name, seq",
+        args,
+    ).fetchall()
+    chains: dict[str, list[_Layer]] = {}
+    for t, key, d, a, dr, ar in rows:
+        chains.setdefault(t, []).append(_Layer(tuple(json.loads(key)), d, a, int(dr), int(ar)))
+    return chains
+
+
+def _layered(root: Path | None, base: str, chain: list[_Layer]) -> Path | Layered:
+    """The table over `base` with `chain` (paths under `root`, or as stored when None)."""
+    at = (lambda rel: root / rel) if root is not None else Path
+    if not chain:
+        return at(base)
+    return Layered(at(base), chain[0].key, tuple((at(x.drop_path), at(x.add_path)) for x in chain))
+
+
+def core_source(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) -> Path | Layered | None:
+    """What holds the current rows of core.<table>: its file, or its base file and layers
+    (etl.resolve.layers: `relation` reads either in DuckDB); None before its first run."""
     row = con.execute("select path from meta.core_table where table_name = ?", [table]).fetchall()
     if not row:
         return None
+    return _layered(settings.warehouse, row[0][0], _chains(con, table).get(table, []))
+
+
+def read_core(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    table: str,
+    entity: str | None = None,
+    columns: list[str] | None = None,
+) -> pd.DataFrame | None:
+    """The current content of core.<table>, or None before its first run; `entity`: only
+    its rows (a table shared by the entities, e.g. provenance: read without the other's);
+    `columns`: only those. A layered table is composed in Arrow and read with its base
+    file's pandas metadata: the dtypes a single file of the same rows gives."""
+    src = core_source(con, settings, table)
+    if src is None:
+        return None
     filters = [("entity", "==", entity)] if entity is not None else None
+    if isinstance(src, Layered):
+        frame = _read_layered(src, filters, columns)
+    else:
+        frame = pd.read_parquet(src, filters=filters, columns=columns)
     # DATE columns as datetime64, as consolidation handles dates in memory (etl.datetypes)
-    return as_datetimes(pd.read_parquet(settings.warehouse / row[0][0], filters=filters))
+    return as_datetimes(frame)
+
+
+def _read_layered(src: Layered, filters: Any, columns: list[str] | None) -> pd.DataFrame:
+    """A layered table read as pd.read_parquet reads one file (pyarrow, then pandas'
+    conversion with the base's metadata): the base's rows, then each layer's added rows,
+    each without the rows whose key a later layer drops."""
+    from pandas.io._util import arrow_table_to_pandas  # what pd.read_parquet converts with
+
+    key = list(src.key)
+    read = None if columns is None else list(dict.fromkeys([*columns, *key]))
+    base = pq.read_table(src.base, filters=filters, columns=read)
+    schema = base.schema
+    parts = [base, *(pq.read_table(a, filters=filters, columns=read).cast(schema) for _, a in src.layers)]
+    drops = [pq.read_table(d, columns=key) for d, _ in src.layers]
+    kept = []
+    for i, part in enumerate(parts):
+        later = drops[i:]
+        if later and part.num_rows:
+            keys = pa.concat_tables([d.cast(part.select(key).schema.remove_metadata()) for d in later])
+            part = part.filter(pc.invert(_in(part, keys, key)))
+        kept.append(part)
+    table = pa.concat_tables(kept)
+    if columns is not None:
+        table = table.select(columns)
+    return arrow_table_to_pandas(table)
+
+
+def _in(table: pa.Table, keys: pa.Table, key: list[str]) -> pa.Array:
+    """For each row of `table`: its `key` values are a row of `keys` (nulls match nothing)."""
+    if len(key) == 1:
+        return pc.is_in(table[key[0]], value_set=keys[key[0]].combine_chunks(), skip_nulls=True).fill_null(
+            False
+        )
+    rows = pa.table({**{k: table[k] for k in key}, "__row": pa.array(range(table.num_rows), pa.int64())})
+    hit = rows.join(keys.group_by(key).aggregate([]), keys=key, join_type="left semi")["__row"]
+    return pc.is_in(pa.array(range(table.num_rows), pa.int64()), value_set=hit.combine_chunks())
 
 
 def read_published(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame | None:
@@ -240,10 +371,15 @@ def read_published(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame |
     return con.execute(f'select * from core."{table}"').df() if found else None
 
 
-def _create_view(con: duckdb.DuckDBPyConnection, name: str, rel: str) -> None:
-    """View core.<name> over its current file, named relative to the warehouse root (the
-    connection's file_search_path resolves it: a copied or moved home reads its own file)."""
-    con.execute(f"create or replace view core.{name} as select * from read_parquet({meta.sql_literal(rel)})")
+def _create_view(
+    con: duckdb.DuckDBPyConnection, name: str, rel: str, chain: list[_Layer] | None = None
+) -> None:
+    """View core.<name> over its current file (and the layers `chain` over it:
+    etl.resolve.layers.layered_sql), named relative to the warehouse root (the connection's
+    file_search_path resolves them: a copied or moved home reads its own files)."""
+    chain = chain or []
+    sql = layered_sql(rel, chain[0].key if chain else (), [(x.drop_path, x.add_path) for x in chain])
+    con.execute(f"create or replace view core.{name} as {sql}")
 
 
 def relink_views(con: duckdb.DuckDBPyConnection) -> int:
@@ -256,8 +392,9 @@ def relink_views(con: duckdb.DuckDBPyConnection) -> int:
     if not absolute:
         return 0
     rows = con.execute("select table_name, path from meta.core_table order by 1").fetchall()
+    chains = _chains(con)
     for name, rel in rows:
-        _create_view(con, name, rel)
+        _create_view(con, name, rel, chains.get(name))
     return len(rows)
 
 
@@ -285,6 +422,16 @@ def last_model_path(con: duckdb.DuckDBPyConnection, entity: str) -> str | None:
     return str(rows[0][0]) if rows else None
 
 
+#: compaction bounds of a layered table (`publish`): a patch becomes a new layer unless the
+#: chain would then be longer than MAX_LAYERS layers or its layers would hold more than
+#: LAYER_FRACTION of the table's rows (drop keys + added rows): then the table is written
+#: whole again (its current rows patched, one file) and the chain starts anew. A reader
+#: of a layered table scans the base plus the layers and anti-joins with their drop keys:
+#: at most about LAYER_FRACTION more rows than one file, in at most 2 * MAX_LAYERS + 1 files.
+MAX_LAYERS = 8
+LAYER_FRACTION = 0.2
+
+
 def publish(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -296,59 +443,39 @@ def publish(
 ) -> None:
     """Write the core tables of a run and make them current in one transaction: a frame
     as a new file (unless it is a small one equal to the current file, `_same`), a `Patch`
-    as a new file DuckDB makes from the current one (an empty patch keeps the current
-    file; a patch of a table without one is a ValueError). The columns named in `dates`
-    are written as DATE wherever a frame holds them (a patched file keeps its current
-    file's types)."""
+    as a new layer over the current file (`_write_layer`: its drop keys and added rows
+    only) or, past the compaction bounds (MAX_LAYERS, LAYER_FRACTION), as a new file
+    DuckDB makes from the current rows (an empty patch keeps the current file; a patch of
+    a table without one is a ValueError). The columns named in `dates` are written as DATE
+    wherever a frame holds them (a patched file or layer keeps its current file's types)."""
     dates = list(dates)
     current = {
         t: (p, r) for t, p, r in con.execute("select table_name, path, rows from meta.core_table").fetchall()
     }
     old = {t: p for t, (p, _) in current.items()}
+    chains = _chains(con)
     for name, item in tables.items():
         if isinstance(item, Patch) and name not in old:
             raise ValueError(f"core.{name} has no current file to patch")
     written: dict[str, tuple[str, int]] = {}  # table -> (its new file, rows)
     patches: list[list[Any]] = []  # meta.core_patch rows
+    layers: dict[str, list[Any]] = {}  # table -> the meta.core_layer row of its new layer
     for name, item in tables.items():
-        if _keeps(settings, item, current.get(name), dates):
+        chain = chains.get(name, [])
+        if _keeps(settings, item, current.get(name), dates, layered=bool(chain)):
             continue
-        if isinstance(item, Patch):
-            rel, rows, row = _write_patch(con, settings, run_id, name, item, old[name], dates)
-            patches.append(row)
-        else:
-            rel, rows = _new_file(settings, name, run_id).as_posix(), len(item)
-            (settings.warehouse / rel).parent.mkdir(parents=True, exist_ok=True)
-            as_dates(item, dates).to_parquet(settings.warehouse / rel, index=False)
-        written[name] = (rel, rows)
+        written[name], patch_row, layer_row = _write(
+            con, settings, run_id, name, item, current.get(name), chain, dates
+        )
+        if patch_row is not None:
+            patches.append(patch_row)
+        if layer_row is not None:
+            layers[name] = layer_row
         checkpoint("consolidate:after_core_file")
-    superseded = [old[n] for n in written if n in old]  # a new file never takes the current one's name
-    superseded += [
-        p
-        for row in con.execute("select table_name, drop_path, add_path from meta.core_patch").fetchall()
-        if row[0] in written
-        for p in row[1:]
-    ]
-    contracts = get_contracts(settings)
+    superseded = _superseded(con, old, written, layers, chains)
     con.execute("begin transaction")
     try:
-        for name, (rel, rows) in written.items():
-            con.execute("delete from meta.core_table where table_name = ?", [name])
-            con.execute("delete from meta.core_patch where table_name = ?", [name])
-            con.execute(
-                "insert into meta.core_table values (?, ?, ?, ?, ?)", [name, rel, run_id, rows, meta.now()]
-            )
-            _create_view(con, name, rel)
-            comment_relation(con, contracts.tables, settings.schemas_dir, "core", name)
-        for row in patches:
-            con.execute("insert into meta.core_patch values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
-        for entity, value in sequences.items():
-            con.execute("insert or replace into meta.id_sequence values (?, ?)", [entity, value])
-        for r in runs:
-            cols = ", ".join(r)
-            con.execute(
-                f"insert into meta.resolve_run ({cols}) values ({', '.join('?' * len(r))})", list(r.values())
-            )
+        _record(con, settings, run_id, written, patches, layers, chains, sequences, runs)
         checkpoint("consolidate:before_commit")
         con.execute("commit")
     except BaseException:
@@ -360,18 +487,181 @@ def publish(
     checkpoint("consolidate:after_sweep")
 
 
+def _record(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    run_id: str,
+    written: dict[str, tuple[str, int]],
+    patches: list[list[Any]],
+    layers: dict[str, list[Any]],
+    chains: dict[str, list[_Layer]],
+    sequences: dict[str, int],
+    runs: list[dict[str, Any]],
+) -> None:
+    """publish's transaction: the tables `written` made current (their meta rows and views),
+    the id sequences advanced, the run recorded."""
+    contracts = get_contracts(settings)
+    for name, (rel, rows) in written.items():
+        chain = [*chains.get(name, []), _layer_of(layers[name])] if name in layers else None
+        _point(con, settings, contracts, run_id, name, rel, rows, chain)
+    for row in patches:
+        con.execute("insert into meta.core_patch values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+    for row in layers.values():
+        con.execute("insert into meta.core_layer values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+    for entity, value in sequences.items():
+        con.execute("insert or replace into meta.id_sequence values (?, ?)", [entity, value])
+    for r in runs:
+        cols = ", ".join(r)
+        con.execute(
+            f"insert into meta.resolve_run ({cols}) values ({', '.join('?' * len(r))})", list(r.values())
+        )
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    run_id: str,
+    name: str,
+    item: pd.DataFrame | Patch,
+    current: tuple[str, int] | None,
+    chain: list[_Layer],
+    dates: list[str],
+) -> tuple[tuple[str, int], list[Any] | None, list[Any] | None]:
+    """Write core.<name>'s new file or layer of the run (its `current` file and rows, its
+    layers `chain`): returns ((its file, its rows), its meta.core_patch row or None, its
+    meta.core_layer row or None)."""
+    if isinstance(item, Patch) and current is not None:
+        if not _compacts(item, chain, current[1]):
+            rows, row = _write_layer(con, settings, run_id, name, item, current[0], chain, current[1], dates)
+            return (current[0], rows), None, row
+        src = _layered(settings.warehouse, current[0], chain)
+        rel, rows, row = _write_patch(con, settings, run_id, name, item, current[0], src, dates)
+        return (rel, rows), row, None
+    if isinstance(item, Patch):
+        raise ValueError(f"core.{name} has no current file to patch")
+    rel, rows = _new_file(settings, name, run_id).as_posix(), len(item)
+    (settings.warehouse / rel).parent.mkdir(parents=True, exist_ok=True)
+    as_dates(item, dates).to_parquet(settings.warehouse / rel, index=False)
+    return (rel, rows), None, None
+
+
+def _superseded(
+    con: duckdb.DuckDBPyConnection,
+    old: dict[str, str],
+    written: dict[str, tuple[str, int]],
+    layers: dict[str, list[Any]],
+    chains: dict[str, list[_Layer]],
+) -> list[str]:
+    """The files the tables `written` no longer need once committed: a table written anew
+    its previous file and layers (a new file never takes the current one's name:
+    _new_file), any written table the patch files of its previous new file (meta.core_patch:
+    a new layer's catalog follows the chain instead)."""
+    gone = [old[n] for n in written if n in old and n not in layers]
+    gone += [
+        p for n in written if n not in layers for x in chains.get(n, []) for p in (x.drop_path, x.add_path)
+    ]
+    gone += [
+        p
+        for row in con.execute("select table_name, drop_path, add_path from meta.core_patch").fetchall()
+        if row[0] in written
+        for p in row[1:]
+    ]
+    return gone
+
+
+def _point(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    contracts: Any,
+    run_id: str,
+    name: str,
+    rel: str,
+    rows: int,
+    chain: list[_Layer] | None,
+) -> None:
+    """In publish's transaction: meta.core_table and the view core.<name> pointed at its
+    file `rel` (and its layers `chain`, the new one last; None: a new file, no layers)."""
+    con.execute("delete from meta.core_table where table_name = ?", [name])
+    con.execute("delete from meta.core_patch where table_name = ?", [name])
+    if chain is None:
+        con.execute("delete from meta.core_layer where table_name = ?", [name])
+    con.execute("insert into meta.core_table values (?, ?, ?, ?, ?)", [name, rel, run_id, rows, meta.now()])
+    _create_view(con, name, rel, chain)
+    comment_relation(con, contracts.tables, settings.schemas_dir, "core", name)
+
+
 def _keeps(
-    settings: Settings, item: pd.DataFrame | Patch, current: tuple[str, int] | None, dates: list[str]
+    settings: Settings,
+    item: pd.DataFrame | Patch,
+    current: tuple[str, int] | None,
+    dates: list[str],
+    layered: bool = False,
 ) -> bool:
     """The table keeps its `current` file (path, rows): an empty patch, or a frame of at
-    most SAME_CHECK_ROWS rows equal to the file."""
+    most SAME_CHECK_ROWS rows equal to the file (not compared when the table is `layered`:
+    its file is not all its rows)."""
     if isinstance(item, Patch):
         return item.empty
     return (
         current is not None
+        and not layered
         and current[1] == len(item) <= SAME_CHECK_ROWS
         and _same(item, settings.warehouse / current[0], dates)
     )
+
+
+def _compacts(patch: Patch, chain: list[_Layer], rows: int) -> bool:
+    """`patch` makes its table one file again (compaction) rather than a new layer: the
+    chain would be longer than MAX_LAYERS, or its layers (drop keys + added rows) more than
+    LAYER_FRACTION of the table's `rows`, or the patch is keyed otherwise than the chain."""
+    held = sum(x.drop_rows + x.add_rows for x in chain) + len(patch.drop) + len(patch.add)
+    return (
+        len(chain) + 1 > MAX_LAYERS
+        or held > LAYER_FRACTION * rows
+        or (bool(chain) and chain[0].key != tuple(patch.key))
+    )
+
+
+def _layer_of(row: list[Any]) -> _Layer:
+    """The _Layer of a meta.core_layer row `_write_layer` made."""
+    return _Layer(tuple(json.loads(row[3])), row[4], row[5], int(row[6]), int(row[7]))
+
+
+def _write_layer(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    run_id: str,
+    name: str,
+    patch: Patch,
+    base: str,
+    chain: list[_Layer],
+    rows: int,
+    dates: list[str],
+) -> tuple[int, list[Any]]:
+    """Write `patch` as a new layer of core.<name> (over its base file `base` and layers
+    `chain`; `rows`: the table's rows now): its drop keys and added rows as two Parquet
+    files (`run=<id>.drop.parquet`, `.add.parquet`, named as `_new_file` names a file);
+    returns (the table's rows after it, its meta.core_layer row)."""
+    from etl.published import view_fingerprint  # etl.published imports nothing of etl.resolve
+
+    src = _layered(settings.warehouse, base, chain)
+    file = _new_file(settings, name, run_id)
+    (settings.warehouse / file).parent.mkdir(parents=True, exist_ok=True)
+    _, drop, add = _patch_sql(con, src, patch, dates)
+    drop_file, add_file = (_beside(file, part).as_posix() for part in ("drop", "add"))
+    dropped = _copy(con, drop, settings.warehouse / drop_file)
+    added = _copy(con, add, settings.warehouse / add_file)
+    gone = 0
+    if dropped:  # the current rows the layer drops: the table's row count stays exact
+        cols = ", ".join(f'"{k}"' for k in patch.key)
+        gone = con.execute(
+            f"select count(*) from (select {cols} from {relation(src)}) "
+            f"semi join read_parquet({meta.sql_literal(str(settings.warehouse / drop_file))}) using ({cols})"
+        ).fetchall()[0][0]
+    fingerprint = view_fingerprint(con, settings, "core", name)  # of the view before the layer
+    key = json.dumps(list(patch.key))
+    row = [name, len(chain) + 1, base, key, drop_file, add_file, dropped, added, fingerprint, run_id]
+    return rows - int(gone) + added, row
 
 
 def _beside(file: Path, part: str) -> Path:
@@ -403,15 +693,17 @@ def _write_patch(
     name: str,
     patch: Patch,
     base: str,
+    src: Path | Layered,
     dates: list[str],
 ) -> tuple[str, int, list[Any]]:
-    """Write core.<name>'s file of the run as its current file `base` patched, and the
-    patch's drop and add files beside it; returns (the file, its rows, its meta.core_patch row)."""
+    """Write core.<name>'s file of the run as its current rows `src` (its file `base`, and
+    its layers if any) patched, and the patch's drop and add files beside it; returns (the
+    file, its rows, its meta.core_patch row)."""
     from etl.published import view_fingerprint  # etl.published imports nothing of etl.resolve
 
     file = _new_file(settings, name, run_id)
     (settings.warehouse / file).parent.mkdir(parents=True, exist_ok=True)
-    body, drop, add = _patch_sql(con, settings.warehouse / base, patch, dates)
+    body, drop, add = _patch_sql(con, src, patch, dates)
     # the base's pandas metadata kept (the same columns and types): read_core then gives the
     # patched file the dtypes it gave the base (without it, e.g. Int64 would read as float64)
     pandas_md = (pq.read_schema(settings.warehouse / base).metadata or {}).get(b"pandas")
@@ -438,8 +730,13 @@ def _copy(con: duckdb.DuckDBPyConnection, body: str, path: Path, pandas_md: str 
 
 __all__ = [
     "DDL_CORE",
+    "LAYER_FRACTION",
+    "MAX_LAYERS",
     "SAME_CHECK_ROWS",
+    "Layered",
     "Patch",
+    "core_file",
+    "core_source",
     "decisions",
     "ensure",
     "last_model_path",

@@ -207,7 +207,9 @@ def state(home: Path) -> dict[str, tuple[int, str]]:
 
 
 def _named_files(con: duckdb.DuckDBPyConnection, warehouse: Path) -> tuple[set[Path], set[Path]]:
-    """Files meta.partition names (staging, quarantine) and files meta.core_table names."""
+    """Files meta.partition names (staging, quarantine) and files meta.core_table,
+    meta.core_patch and meta.core_layer name (a core table's file, its patch's or its
+    layers' drop and add files)."""
     partition = {
         f
         for row in con.execute("select staging_path, quarantine_path from meta.partition").fetchall()
@@ -215,6 +217,14 @@ def _named_files(con: duckdb.DuckDBPyConnection, warehouse: Path) -> tuple[set[P
         if f
     }
     core = {r[0] for r in con.execute("select path from meta.core_table").fetchall()}
+    for table in ("core_patch", "core_layer"):
+        found = con.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'meta' and table_name = ?", [table]
+        ).fetchall()[0][0]
+        if found:
+            core |= {
+                f for r in con.execute(f"select drop_path, add_path from meta.{table}").fetchall() for f in r
+            }
 
     def resolved(files: set[str]) -> set[Path]:
         return {Path(f) if Path(f).is_absolute() else warehouse / f for f in files}

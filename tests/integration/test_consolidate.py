@@ -187,9 +187,9 @@ def test_a_redelivered_record_is_the_same_record_updated_and_ids_stay(staged: Pa
     assert (
         hukou.loc[f"person|ps_hukou|{key}", "_batch_id"] != first.loc[f"person|ps_hukou|{key}", "_batch_id"]
     )
-    with meta.connect(settings, read_only=True) as con:  # the record table: a patch of the one moved record
+    with meta.connect(settings, read_only=True) as con:  # the record table: a layer of the one moved record
         patch = con.execute(
-            "select drop_rows, add_rows from meta.core_patch where table_name = 'person_record'"
+            "select drop_rows, add_rows from meta.core_layer where table_name = 'person_record'"
         ).fetchall()
     assert patch == [(1, 1)]
     src = _core(settings, "person_source")
@@ -228,8 +228,9 @@ def test_a_record_table_with_a_column_this_version_lacks_is_written_whole(
     after = _core(settings, "person_record")
     assert "legacy" not in after.columns and after["rec_id"].is_unique
     with meta.connect(settings, read_only=True) as con:
-        patched = con.execute("select count(*) from meta.core_patch where table_name = 'person_record'")
-        assert patched.fetchall() == [(0,)]
+        for table in ("core_patch", "core_layer"):
+            patched = con.execute(f"select count(*) from meta.{table} where table_name = 'person_record'")
+            assert patched.fetchall() == [(0,)]
 
 
 def test_a_snapshot_sent_again_unchanged_does_not_outrank_a_change(staged: Path, tmp_path: Path) -> None:

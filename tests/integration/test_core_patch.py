@@ -1,6 +1,8 @@
 """etl.resolve.store: a core table published as a Patch of its current file (DuckDB writes
 the new file: types kept, dates DATE), the published catalog applying it to its copy, and
-what a kill at each write boundary leaves (real DuckDB files in a fresh home)."""
+what a kill at each write boundary leaves (real DuckDB files in a fresh home). Every patch
+here makes a new file (store.MAX_LAYERS 0: what a compaction writes); a patch as a layer
+over the file: tests/integration/test_core_layers.py."""
 
 from __future__ import annotations
 
@@ -21,6 +23,11 @@ from etl.resolve.store import Patch
 pytestmark = pytest.mark.integration
 
 DATES = ("born",)
+
+
+@pytest.fixture(autouse=True)
+def _no_layers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store, "MAX_LAYERS", 0)
 
 
 def _frame(ids: range, tag: str = "a") -> pd.DataFrame:
@@ -188,6 +195,7 @@ from etl import meta
 from etl.config import get_settings
 from etl.resolve import store
 settings = get_settings(sys.argv[1])
+store.MAX_LAYERS = int(sys.argv[3]) if len(sys.argv) > 3 else 0
 patch = store.Patch(("id",), pd.DataFrame({"id": ["X0001"]}), pd.DataFrame({"id": ["Y"], "n": [1], "born": [pd.Timestamp("2001-02-03")], "tag": ["k"]}))
 with meta.connect(settings) as con:
     store.publish(con, settings, sys.argv[2], {"t": patch, "u": store.Patch(("id",), patch.drop, patch.add)}, {}, [], ["born"])
