@@ -316,7 +316,9 @@ def touched(current: pd.DataFrame, base: Base) -> list[str]:
     try:
         con.register("cur", current[["rec_id", "master_id", "content_hash", "_logical_date"]])
         cols = f'rec_id, "{base.id_column}" as master_id, content_hash, _logical_date'
-        if isinstance(base.records, (Path, Layered)):
+        if isinstance(base.records, Layered):  # composed once, not per use in the query
+            con.execute(f"create temp table prev as select {cols} from {relation(base.records)}")
+        elif isinstance(base.records, Path):
             con.execute(f"create view prev as select {cols} from {relation(base.records)}")
         else:
             con.register("prev_t", base.records)

@@ -271,13 +271,16 @@ def _has_layers_table(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def _chains(con: duckdb.DuckDBPyConnection, table: str | None = None) -> dict[str, list[_Layer]]:
-    """The layers of each layered core table (of `table` only, when given), in order."""
+    """The layers of each layered core table (of `table` only, when given), in order: those
+    over the table's current base file (a layer row over another base is stale: applied to
+    nothing)."""
     if not _has_layers_table(con):
         return {}
-    where, args = ("where table_name = ? ", [table]) if table is not None else ("", [])
+    where, args = ("and l.table_name = ? ", [table]) if table is not None else ("", [])
     rows = con.execute(
-        f"select table_name, key, drop_path, add_path, drop_rows, add_rows from meta.core_layer {where}"
-        "order by table_name, seq",
+        "select l.table_name, l.key, l.drop_path, l.add_path, l.drop_rows, l.add_rows from meta.core_layer l "
+        f"join meta.core_table t on t.table_name = l.table_name and t.path = l.base_path {where}"
+        "order by l.table_name, l.seq",
         args,
     ).fetchall()
     chains: dict[str, list[_Layer]] = {}
