@@ -20,7 +20,8 @@ At the issue's target scale (1M staged records, about 400,000 persons):
     .venv/bin/python bench/resolve_bench.py --persons 400000
 
 Setup (generating and ingesting the base drop) can be done once and reused:
-`--home DIR --setup-only`, then `--home DIR --prepared` (the home is consumed: the bench
+`--home DIR --setup-only`, then `--home DIR --prepared`, both with the same `--persons` (the
+later drop is generated for that many persons; the home is consumed: the bench
 consolidates in it and ingests the later drop).
 
 On demand only (not in make test); figures in docs/performance.md.
