@@ -44,26 +44,7 @@ def stage_extract(run: StageRun) -> dict[str, Any]:
     # delivered: the records the files deliver, counted from their lines apart from the
     # parser (rows_in); the load reconciles loaded + quarantined against it
     delivered = sum(r.delivered if r.delivered is not None else r.rows for r in extracted)
-    adopted = _adopt_unpublished(run.settings, source.name, run.run_id, run.logical_date)
-    checkpoint("extract:after_carry_forward")
-    kept = (
-        _keep_published(run.settings, source.name, run.run_id, run.logical_date, [r.file for r in extracted])
-        if extracted and not run.full_refresh
-        else []
-    )
-    # the run's batches a newer extract of theirs replaces: out of the run, neither loaded
-    # nor counted (a corrected file under the same name, a full refresh of the run id)
-    superseded = _supersede(
-        run.settings,
-        source.name,
-        run.run_id,
-        new=[r.batch_id for r in extracted],
-        adopted=[b for b, _, _ in adopted + kept],
-        full_refresh=run.full_refresh,
-        by_file=source.kind != "sql",
-    )
-    adopted = [a for a in adopted if a[0] not in superseded]
-    kept = [k for k in kept if k[0] not in superseded]
+    adopted, kept, superseded = _other_batches(run, extracted)
     rows += sum(n for _, n, _ in adopted + kept)
     delivered += sum(d for _, _, d in adopted + kept)
     # and the batches the run held before: a run id used again (an Airflow DAG run cleared
@@ -99,6 +80,39 @@ def stage_extract(run: StageRun) -> dict[str, Any]:
         run.ledger.fail(message)  # the rows of the files that did extract stay counted
         raise GovbaseError(message)
     return summary
+
+
+def _other_batches(
+    run: StageRun, extracted: list[Any]
+) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]], set[str]]:
+    """The batches besides this extract's that the run loads: carried forward from a killed
+    run, kept from the published partition, and (a set of ids) the run's own earlier
+    batches a newer extract supersedes, taken out of the first two."""
+    source = run.source
+    adopted = _adopt_unpublished(run.settings, source.name, run.run_id, run.logical_date)
+    checkpoint("extract:after_carry_forward")
+    # a file extracted again supersedes its published version; an SQL pull records the
+    # table as its file and adds to the earlier pulls (it holds the rows changed since)
+    superseding = [r.file for r in extracted] if source.kind != "sql" else []
+    kept = (
+        _keep_published(run.settings, source.name, run.run_id, run.logical_date, superseding)
+        if extracted and not run.full_refresh
+        else []
+    )
+    # the run's batches a newer extract of theirs replaces: out of the run, neither loaded
+    # nor counted (a corrected file under the same name, a full refresh of the run id)
+    superseded = _supersede(
+        run.settings,
+        source.name,
+        run.run_id,
+        new=[r.batch_id for r in extracted],
+        adopted=[b for b, _, _ in adopted + kept],
+        full_refresh=run.full_refresh,
+        by_file=source.kind != "sql",
+    )
+    adopted = [a for a in adopted if a[0] not in superseded]
+    kept = [k for k in kept if k[0] not in superseded]
+    return adopted, kept, superseded
 
 
 def _supersede(

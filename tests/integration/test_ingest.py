@@ -471,9 +471,11 @@ def test_a_full_refresh_under_the_run_id_loads_each_delivery_once(
     assert statuses == [("extracted", 1), ("superseded", 1)]
 
 
-def test_a_second_sql_pull_under_the_run_id_adds_to_the_first(tmp_path: Path) -> None:
-    """An SQL source's pulls all record the table as their file: a run id used again that
-    pulls the rows changed since (incrementally) loads them beside its first pull."""
+@pytest.mark.parametrize("again", ["run-a", "run-b"])
+def test_a_second_sql_pull_of_the_date_adds_to_the_first(tmp_path: Path, again: str) -> None:
+    """An SQL source's pulls all record the table as their file: a second pull of the same
+    date, by the run id used again or by another run, pulls the rows changed since
+    (incrementally) and loads them beside the first pull, which it does not supersede."""
     import sqlite3
 
     from etl.pipeline import run_stage
@@ -491,7 +493,7 @@ def test_a_second_sql_pull_under_the_run_id_adds_to_the_first(tmp_path: Path) ->
         [(total,)] = db.execute("select count(*) from enterprise_registry").fetchall()
     db.close()
     for stage in ("extract", "normalize", "validate", "load"):
-        run_stage(stage, "samr_registry", DATE, "run-a", settings=settings)
+        run_stage(stage, "samr_registry", DATE, again, settings=settings)
     with _con(settings) as con:
         [(rows, batches)] = con.execute(
             "select count(*), count(distinct _batch_id) from (select _batch_id from staging.legal_entity "
@@ -499,7 +501,8 @@ def test_a_second_sql_pull_under_the_run_id_adds_to_the_first(tmp_path: Path) ->
         ).fetchall()
         [rec] = con.execute(
             "select extracted, loaded + quarantined, status from meta.reconciliation "
-            "where source = 'samr_registry'"
+            "where source = 'samr_registry' and run_id = ?",
+            [again],
         ).fetchall()
     assert (rows, batches) == (total, 2)
     assert rec == (total, total, "ok")
