@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 def stage_extract(run: StageRun) -> dict[str, Any]:
     """Extract the source's deliveries due by the logical date into raw batches, and carry
-    forward batches an earlier run of the same date extracted but never published. When it
+    forward batches an earlier run of the same date extracted but never published (a full
+    refresh that extracted anew marks them superseded instead: its pull holds them). When it
     extracted something new (and is no full refresh), it also keeps the batches of the
     date's published partition that no new file supersedes (`_keep_published`): the load
     replaces the partition, so a second delivery on the same date adds to the first.
@@ -100,13 +101,15 @@ def _other_batches(
         else []
     )
     # the run's batches a newer extract of theirs replaces: out of the run, neither loaded
-    # nor counted (a corrected file under the same name, a full refresh of the run id)
+    # nor counted (a corrected file under the same name, a full refresh of the run id); a
+    # full refresh that extracted anew keeps none carried forward either (its pull holds
+    # their rows: an SQL pull would otherwise load beside it, twice the table)
     superseded = _supersede(
         run.settings,
         source.name,
         run.run_id,
         new=[r.batch_id for r in extracted],
-        adopted=[b for b, _, _ in adopted + kept],
+        adopted=[] if run.full_refresh and extracted else [b for b, _, _ in adopted + kept],
         full_refresh=run.full_refresh,
         by_file=source.kind != "sql",
     )
@@ -132,7 +135,7 @@ def _supersede(
     name extracted again by the run id used again, or by the run that carried the first
     version forward, or beside a published one it kept); under `full_refresh`, also every
     batch of the run but `new` (this extract's) and `adopted` (carried forward or kept from
-    other runs). Not by file for an SQL
+    other runs and still loaded: none when the full refresh extracted anew). Not by file for an SQL
     source: its pulls record the table as their file, and a second incremental pull under
     the same run id adds to the first. The rule holds on the catalog alone, so a rerun after
     a kill between the batch row and this step applies it too. Returns the batch ids."""
