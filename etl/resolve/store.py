@@ -330,11 +330,11 @@ def read_core(
 
 
 def _read_layered(src: Layered, filters: Any, columns: list[str] | None) -> pd.DataFrame:
-    """A layered table read as pd.read_parquet reads one file (pyarrow, then pandas'
-    conversion with the base's metadata): the base's rows, then each layer's added rows,
-    each without the rows whose key a later layer drops."""
-    from pandas.io._util import arrow_table_to_pandas  # what pd.read_parquet converts with
-
+    """A layered table read as pd.read_parquet reads one file (pyarrow, then
+    pa.Table.to_pandas with the base's pandas metadata, which the composed table keeps):
+    the base's rows, then each layer's added rows, each without the rows whose key a later
+    layer drops. pd.read_parquet converts with to_pandas alone from pyarrow 19 (strings as
+    pandas' str) and 25 (time zones as zoneinfo): hence pyproject's pyarrow>=25."""
     key = list(src.key)
     read = None if columns is None else list(dict.fromkeys([*columns, *key]))
     base = pq.read_table(src.base, filters=filters, columns=read)
@@ -351,7 +351,7 @@ def _read_layered(src: Layered, filters: Any, columns: list[str] | None) -> pd.D
     table = pa.concat_tables(kept)
     if columns is not None:
         table = table.select(columns)
-    return arrow_table_to_pandas(table)
+    return table.to_pandas()
 
 
 def _in(table: pa.Table, keys: pa.Table, key: list[str]) -> pa.Array:
