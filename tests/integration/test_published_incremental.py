@@ -3,11 +3,15 @@ a fresh home with core-like views over Parquet files planted by hand)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import duckdb
 import pytest
 
 from etl import meta
-from etl.config import Settings
+from etl.config import Settings, get_settings
 from etl.published import FINGERPRINTS, publish_catalog
 
 pytestmark = pytest.mark.integration
@@ -85,3 +89,52 @@ def test_a_view_that_reads_a_table_is_always_copied(settings: Settings) -> None:
     done = publish_catalog(settings, "p2")
     assert {"core.t", "core.over_t", "core.now_v"} <= set(done.copied)
     assert _content(str(settings.catalog_path))["core.over_t"] == [(1,), (2,)]
+
+
+def test_a_home_copied_with_its_mtimes_keeps_its_catalog(settings: Settings, tmp_path: Path) -> None:
+    """A copy (`cp -a`, a backup restored) has new inodes, not new files: its next publish
+    keeps every unchanged view instead of copying the whole catalog again."""
+    _view(settings, "a", "r1", 10)
+    _view(settings, "b", "r1", 20)
+    publish_catalog(settings, "p1")
+    moved = get_settings(tmp_path / "moved")
+    shutil.copytree(settings.home, moved.home, copy_function=shutil.copy2)
+    done = publish_catalog(moved, "p2")
+    assert done.full is None and {"core.a", "core.b"} <= set(done.kept)
+    assert not [r for r in done.copied if r.startswith("core.")]
+    assert _content(str(moved.catalog_path))["core.b"] == [(i, f"v{i}") for i in range(20)]
+
+
+def test_a_file_rewritten_in_place_to_the_same_size_and_mtime_is_copied(settings: Settings) -> None:
+    """Same path, size, mtime_ns and inode, other rows: the footer (statistics) tells."""
+
+    def write(letter: str) -> bytes:
+        with meta.connect(settings) as con:
+            out = settings.warehouse / f"{letter}.parquet"
+            con.execute(
+                f"copy (select range as id, '{letter}' || range as v from range(10)) to '{out}' "
+                "(compression uncompressed)"
+            )
+        return out.read_bytes()
+
+    file = settings.warehouse / "core/a/run=r1.parquet"
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_bytes(write("x"))
+    with meta.connect(settings) as con:
+        con.execute("create or replace view core.a as select * from read_parquet('core/a/run=r1.parquet')")
+    publish_catalog(settings, "p1")
+    before = file.stat()
+    other = write("y")
+    assert len(other) == before.st_size  # the precondition: a rewrite to the same size
+    with open(file, "r+b") as f:  # in place: the same inode
+        f.write(other)
+    os.utime(file, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = file.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    done = publish_catalog(settings, "p2")
+    assert "core.a" in done.copied
+    assert _content(str(settings.catalog_path))["core.a"] == [(i, f"y{i}") for i in range(10)]
