@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 def stage_extract(run: StageRun) -> dict[str, Any]:
     """Extract the source's deliveries due by the logical date into raw batches, and carry
-    forward batches an earlier run of the same date extracted but never published. When it
+    forward batches an earlier run of the same date extracted but never published (a full
+    refresh that extracted anew marks them superseded instead: its pull holds them). When it
     extracted something new (and is no full refresh), it also keeps the batches of the
     date's published partition that no new file supersedes (`_keep_published`): the load
     replaces the partition, so a second delivery on the same date adds to the first.
@@ -100,13 +101,15 @@ def _other_batches(
         else []
     )
     # the run's batches a newer extract of theirs replaces: out of the run, neither loaded
-    # nor counted (a corrected file under the same name, a full refresh of the run id)
+    # nor counted (a corrected file under the same name, a full refresh of the run id); a
+    # full refresh that extracted anew keeps none carried forward either (its pull holds
+    # their rows: an SQL pull would otherwise load beside it, twice the table)
     superseded = _supersede(
         run.settings,
         source.name,
         run.run_id,
         new=[r.batch_id for r in extracted],
-        adopted=[b for b, _, _ in adopted + kept],
+        adopted=[] if run.full_refresh and extracted else [b for b, _, _ in adopted + kept],
         full_refresh=run.full_refresh,
         by_file=source.kind != "sql",
     )
@@ -132,7 +135,7 @@ def _supersede(
     name extracted again by the run id used again, or by the run that carried the first
     version forward, or beside a published one it kept); under `full_refresh`, also every
     batch of the run but `new` (this extract's) and `adopted` (carried forward or kept from
-    other runs). Not by file for an SQL
+    other runs and still loaded: none when the full refresh extracted anew). Not by file for an SQL
     source: its pulls record the table as their file, and a second incremental pull under
     the same run id adds to the first. The rule holds on the catalog alone, so a rerun after
     a kill between the batch row and this step applies it too. Returns the batch ids."""
@@ -177,17 +180,18 @@ def _adopt_unpublished(
     twice, so without this its rows would sit in raw forever. Only the same logical
     date: Airflow never runs one (DAG, date) twice at once, while runs of other dates
     (a backfill beside a scheduled run) may be in flight. Returns (batch_id, rows, delivered)."""
-    with meta.connect(settings) as con:
-        rows = con.execute(
-            "update meta.extract_batch set run_id = ? where source = ? and status = 'extracted' "
-            "and logical_date = ? and coalesce(run_id, '') <> ? and coalesce(run_id, '') not in ("
-            "  select run_id from meta.run_ledger where source = ? and stage = 'load' and status = 'ok') "
-            "returning batch_id, rows, coalesce(delivered, rows)",
-            [run_id, source, logical_date, run_id, source],
-        ).fetchall()
+    rows = _take_over(
+        settings,
+        source,
+        run_id,
+        logical_date,
+        "coalesce(run_id, '') <> ? and coalesce(run_id, '') not in ("
+        "  select run_id from meta.run_ledger where source = ? and stage = 'load' and status = 'ok')",
+        [run_id, source],
+    )
     if rows:
         log.warning("%s: carrying forward %d unpublished batch(es) into run %s", source, len(rows), run_id)
-    return [(b, int(n or 0), int(d or 0)) for b, n, d in rows]
+    return rows
 
 
 def _keep_published(
@@ -200,16 +204,32 @@ def _keep_published(
     (a second file that day, a delivery starting its own ingest, a second SQL pull) adds to
     it instead of replacing it. Returns (batch_id, rows, delivered)."""
     names = [f for f in new_files if f]
+    rows = _take_over(
+        settings,
+        source,
+        run_id,
+        logical_date,
+        "run_id <> ? and exists ("
+        "  select 1 from meta.partition p where p.source = ? and p.logical_date = ? "
+        "  and (p.run_id = extract_batch.run_id or starts_with(p.run_id, extract_batch.run_id || '-replay-'))) "
+        "and (file is null or not list_contains(?, file))",
+        [run_id, source, logical_date, names],
+    )
+    if rows:
+        log.info("%s: %d published batch(es) of %s kept beside the new ones", source, len(rows), logical_date)
+    return rows
+
+
+def _take_over(
+    settings: Settings, source: str, run_id: str, logical_date: str, where: str, params: list[Any]
+) -> list[tuple[str, int, int]]:
+    """Move to run `run_id` the extracted batches of (`source`, `logical_date`) that also
+    match the SQL condition `where` (its ? bound to `params`), in one statement (what
+    `_adopt_unpublished` and `_keep_published` take); returns (batch_id, rows, delivered)."""
     with meta.connect(settings) as con:
         rows = con.execute(
             "update meta.extract_batch set run_id = ? where source = ? and status = 'extracted' "
-            "and logical_date = ? and run_id <> ? and exists ("
-            "  select 1 from meta.partition p where p.source = ? and p.logical_date = ? "
-            "  and (p.run_id = extract_batch.run_id or starts_with(p.run_id, extract_batch.run_id || '-replay-'))) "
-            "and (file is null or not list_contains(?, file)) "
-            "returning batch_id, rows, coalesce(delivered, rows)",
-            [run_id, source, logical_date, run_id, source, logical_date, names],
+            f"and logical_date = ? and {where} returning batch_id, rows, coalesce(delivered, rows)",
+            [run_id, source, logical_date, *params],
         ).fetchall()
-    if rows:
-        log.info("%s: %d published batch(es) of %s kept beside the new ones", source, len(rows), logical_date)
     return [(b, int(n or 0), int(d or 0)) for b, n, d in rows]

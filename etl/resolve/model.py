@@ -22,7 +22,9 @@ the smallest n >= 2 free, when a run id used again, by an Airflow retry or a cle
 trains again: a new model never takes a kept one's folder; meta.resolve_run.model_path
 names the folder each run linked with): `model.json` (Splink), `govbase.json` (settings
 hash, training run, term-frequency columns) and `tf_<column>.parquet` (value frequencies:
-personal data, kept like staging, never published).
+personal data, kept like staging, never published). Another home's model a run links with
+(`consolidate(models=...)`, an absolute path outside this warehouse) is copied into one
+such folder once: a later run with it finds the copy by its content (`kept_copy`).
 """
 
 from __future__ import annotations
@@ -119,14 +121,47 @@ def model_dir(entity: str, trained_run: str, n: int = 1) -> Path:
     return Path("core") / "_models" / entity / (f"run={trained_run}" if n == 1 else f"run={trained_run}.{n}")
 
 
+def _texts(model: Model) -> tuple[str, str]:
+    """The texts of a kept model's model.json and govbase.json."""
+    about = {"config_hash": model.config_hash, "trained_run": model.trained_run, "tf": sorted(model.tf)}
+    return json.dumps(model.settings, ensure_ascii=False, indent=1, sort_keys=True), json.dumps(
+        about, indent=1
+    )
+
+
+def kept_copy(warehouse: Path, entity: str, model: Model) -> str:
+    """The model.json (relative to the warehouse root) of a model kept in this warehouse
+    with the same content as `model` (settings, training facts, term-frequency tables), in
+    one of the folders `model_dir` names for its training run; "" if none. Another home's
+    model (`load`ed from an absolute path outside this warehouse) is copied once, not again
+    on every run that links with it."""
+    text, about = _texts(model)
+    for n in itertools.count(1):
+        folder = warehouse / model_dir(entity, model.trained_run, n)
+        if not folder.exists():
+            return ""
+        if (
+            (folder / "govbase.json").is_file()
+            and (folder / "govbase.json").read_text(encoding="utf-8") == about
+            and (folder / "model.json").read_text(encoding="utf-8") == text
+            and all(pd.read_parquet(folder / f"tf_{c}.parquet").equals(t) for c, t in model.tf.items())
+        ):
+            return (model_dir(entity, model.trained_run, n) / "model.json").as_posix()
+    raise AssertionError("unreachable")
+
+
 def save(warehouse: Path, entity: str, model: Model) -> str:
     """Keep a model; returns its model.json relative to the warehouse root. A model already
-    kept in this warehouse (`load`ed, or saved before) stays where it is; any other, i.e. one
-    this run trained, gets a new folder (`model_dir` with the smallest n whose folder does
-    not exist): a run id used again that trains again (an Airflow retry, a cleared task,
-    `--retrain`) keeps its own model, not the first one's under the same name."""
+    kept in this warehouse (`load`ed, saved before, or another home's already copied here:
+    `kept_copy`) stays where it is; any other, i.e. one this run trained, gets a new folder
+    (`model_dir` with the smallest n whose folder does not exist): a run id used again that
+    trains again (an Airflow retry, a cleared task, `--retrain`) keeps its own model, not
+    the first one's under the same name."""
     if model.path and (warehouse / model.path).with_name("govbase.json").is_file():
         return model.path
+    if kept := kept_copy(warehouse, entity, model):
+        model.path = kept
+        return kept
     rel = next(
         d
         for n in itertools.count(1)
@@ -136,10 +171,9 @@ def save(warehouse: Path, entity: str, model: Model) -> str:
     folder.mkdir(parents=True)
     for col, table in model.tf.items():
         table.to_parquet(folder / f"tf_{col}.parquet", index=False)
-    text = json.dumps(model.settings, ensure_ascii=False, indent=1, sort_keys=True)
+    text, about = _texts(model)
     (folder / "model.json").write_text(text, encoding="utf-8")
-    about = {"config_hash": model.config_hash, "trained_run": model.trained_run, "tf": sorted(model.tf)}
-    (folder / "govbase.json").write_text(json.dumps(about, indent=1), encoding="utf-8")  # written last
+    (folder / "govbase.json").write_text(about, encoding="utf-8")  # written last
     checkpoint("consolidate:after_model")
     model.path = (rel / "model.json").as_posix()
     return model.path
@@ -264,4 +298,14 @@ def _levels(pred: pd.DataFrame, model: dict[str, Any], rows: pd.Series) -> pd.Se
     return out
 
 
-__all__ = ["PAIR_COLUMNS", "Model", "candidates", "config_hash", "load", "save", "score", "train"]
+__all__ = [
+    "PAIR_COLUMNS",
+    "Model",
+    "candidates",
+    "config_hash",
+    "kept_copy",
+    "load",
+    "save",
+    "score",
+    "train",
+]

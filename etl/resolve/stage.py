@@ -235,7 +235,10 @@ def _basis(
 ) -> tuple[str, model.Model | None, Previous | None]:
     """How this run links the entity: (what it does: incremental, full or train; the model, None
     to train one; the previous linkage to build on). `model_path`: a kept model (its model.json,
-    absolute or relative to the warehouse root) instead of the current one (reproducing a run)."""
+    absolute or relative to the warehouse root) instead of the current one (reproducing a run).
+    It is the current one, and the run incremental, by where it is kept (`model.load` resolves
+    the path against the warehouse root; another home's model by its copy here, if any), not
+    by how the path is spelled."""
     if mode not in MODES:
         raise ValueError(f"mode {mode!r}: one of {', '.join(MODES)}")
     current = store.last_model_path(con, cfg.name)
@@ -246,7 +249,9 @@ def _basis(
     if kept.config_hash != model.config_hash(cfg):
         log.warning("%s: the resolve settings changed since model %s: training a new one", cfg.name, path)
         return "train", None, None
-    previous = _previous(con, settings, cfg.name) if mode == "incremental" and path == current else None
+    kept.path = kept.path or model.kept_copy(settings.warehouse, cfg.name, kept)
+    same = current is not None and kept.path == current
+    previous = _previous(con, settings, cfg.name) if mode == "incremental" and same else None
     return ("incremental" if previous is not None else "full"), kept, previous
 
 

@@ -330,11 +330,11 @@ def read_core(
 
 
 def _read_layered(src: Layered, filters: Any, columns: list[str] | None) -> pd.DataFrame:
-    """A layered table read as pd.read_parquet reads one file (pyarrow, then pandas'
-    conversion with the base's metadata): the base's rows, then each layer's added rows,
-    each without the rows whose key a later layer drops."""
-    from pandas.io._util import arrow_table_to_pandas  # what pd.read_parquet converts with
-
+    """A layered table read as pd.read_parquet reads one file (pyarrow, then
+    pa.Table.to_pandas with the base's pandas metadata, which the composed table keeps):
+    the base's rows, then each layer's added rows, each without the rows whose key a later
+    layer drops. pd.read_parquet converts with to_pandas alone from pyarrow 19 (strings as
+    pandas' str) and 25 (time zones as zoneinfo): hence pyproject's pyarrow>=25."""
     key = list(src.key)
     read = None if columns is None else list(dict.fromkeys([*columns, *key]))
     base = pq.read_table(src.base, filters=filters, columns=read)
@@ -351,7 +351,7 @@ def _read_layered(src: Layered, filters: Any, columns: list[str] | None) -> pd.D
     table = pa.concat_tables(kept)
     if columns is not None:
         table = table.select(columns)
-    return arrow_table_to_pandas(table)
+    return table.to_pandas()
 
 
 def _in(table: pa.Table, keys: pa.Table, key: list[str]) -> pa.Array:
@@ -648,12 +648,7 @@ def _write_layer(
     from etl.published import view_fingerprint  # etl.published imports nothing of etl.resolve
 
     src = _layered(settings.warehouse, base, chain)
-    file = _new_file(settings, name, run_id)
-    (settings.warehouse / file).parent.mkdir(parents=True, exist_ok=True)
-    _, drop, add = _patch_sql(con, src, patch, dates)
-    drop_file, add_file = (_beside(file, part).as_posix() for part in ("drop", "add"))
-    dropped = _copy(con, drop, settings.warehouse / drop_file)
-    added = _copy(con, add, settings.warehouse / add_file)
+    _, _, drop_file, add_file, dropped, added = _patch_files(con, settings, run_id, name, patch, src, dates)
     gone = 0
     if dropped:  # the current rows the layer drops: the table's row count stays exact
         cols = ", ".join(f'"{k}"' for k in patch.key)
@@ -665,6 +660,29 @@ def _write_layer(
     key = json.dumps(list(patch.key))
     row = [name, len(chain) + 1, base, key, drop_file, add_file, dropped, added, fingerprint, run_id]
     return rows - int(gone) + added, row
+
+
+def _patch_files(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    run_id: str,
+    name: str,
+    patch: Patch,
+    src: Path | Layered,
+    dates: list[str],
+) -> tuple[Path, str, str, str, int, int]:
+    """The part `_write_layer` and `_write_patch` share: a new file name for core.<name> of
+    the run (`_new_file`, relative to the warehouse root), and `patch`'s drop keys and added
+    rows over the current rows `src` written beside it; returns (the file, the SELECT of the
+    patched rows, the drop file, the add file, their rows). The patched file itself is
+    `_write_patch`'s to write (a layer has none)."""
+    file = _new_file(settings, name, run_id)
+    (settings.warehouse / file).parent.mkdir(parents=True, exist_ok=True)
+    body, drop, add = _patch_sql(con, src, patch, dates)
+    drop_file, add_file = (_beside(file, part).as_posix() for part in ("drop", "add"))
+    dropped = _copy(con, drop, settings.warehouse / drop_file)
+    added = _copy(con, add, settings.warehouse / add_file)
+    return file, body, drop_file, add_file, dropped, added
 
 
 def _beside(file: Path, part: str) -> Path:
@@ -704,16 +722,13 @@ def _write_patch(
     file, its rows, its meta.core_patch row)."""
     from etl.published import view_fingerprint  # etl.published imports nothing of etl.resolve
 
-    file = _new_file(settings, name, run_id)
-    (settings.warehouse / file).parent.mkdir(parents=True, exist_ok=True)
-    body, drop, add = _patch_sql(con, src, patch, dates)
+    file, body, drop_file, add_file, dropped, added = _patch_files(
+        con, settings, run_id, name, patch, src, dates
+    )
     # the base's pandas metadata kept (the same columns and types): read_core then gives the
     # patched file the dtypes it gave the base (without it, e.g. Int64 would read as float64)
     pandas_md = (pq.read_schema(settings.warehouse / base).metadata or {}).get(b"pandas")
     rows = _copy(con, body, settings.warehouse / file, pandas_md.decode() if pandas_md else None)
-    drop_file, add_file = (_beside(file, part).as_posix() for part in ("drop", "add"))
-    dropped = _copy(con, drop, settings.warehouse / drop_file)
-    added = _copy(con, add, settings.warehouse / add_file)
     fingerprint = view_fingerprint(con, settings, "core", name)  # of the view over `base`, as it still is
     key = json.dumps(list(patch.key))
     row = [name, file.as_posix(), base, fingerprint, key, drop_file, add_file, run_id, dropped, added]

@@ -306,6 +306,41 @@ def test_lineage_is_the_first_delivery_of_the_current_content(staged: Path, tmp_
     assert len(third) == 1 and moved["_batch_id"] == third[0][0]
 
 
+def test_the_current_model_is_incremental_however_its_path_is_given(
+    consolidated: Settings, tmp_path: Path
+) -> None:
+    """`consolidate(models=...)` names a kept model.json: the current model, given relative
+    to the warehouse root, absolute, or as another home's copy of it, links incrementally
+    (the previous linkage built on); a model other than the current one links in full."""
+    from etl.contracts import get_contracts
+    from etl.resolve.config import load_resolve_configs
+    from etl.resolve.stage import _basis
+
+    cfg = load_resolve_configs(consolidated.schemas_dir, get_contracts(consolidated).tables)["person"]
+    with meta.connect(consolidated, read_only=True) as con:
+        current = store.last_model_path(con, "person")
+        assert current is not None
+        elsewhere = tmp_path / "other" / "warehouse" / current
+        shutil.copytree((consolidated.warehouse / current).parent, elsewhere.parent)
+        other = tmp_path / "retrained" / "model.json"
+        shutil.copytree(elsewhere.parent, other.parent)
+        settings = json.loads(other.read_text(encoding="utf-8"))
+        settings["probability_two_random_records_match"] /= 2
+        other.write_text(json.dumps(settings), encoding="utf-8")
+        spellings = [None, current, str(consolidated.warehouse / current), f"./{current}", str(elsewhere)]
+        for path in spellings:
+            ran, kept, previous = _basis(con, consolidated, cfg, "incremental", path)
+            assert (ran, kept is not None and kept.path, previous is not None) == (
+                "incremental",
+                current,
+                True,
+            ), path
+        ran, kept, previous = _basis(con, consolidated, cfg, "incremental", str(other))
+        assert (ran, kept is not None and kept.path, previous) == ("full", "", None)
+    on_disk = sorted(p.name for p in (consolidated.warehouse / current).parent.parent.iterdir())
+    assert on_disk == [(consolidated.warehouse / current).parent.name]  # nothing copied (read only)
+
+
 def test_relations_link_masters(consolidated: Settings) -> None:
     reps = _core(consolidated, "legal_representative")
     orgs = _core(consolidated, "legal_entity")

@@ -11,7 +11,7 @@ import random
 import subprocess
 import sys
 
-import duckdb
+import corekit as ck
 import pandas as pd
 import pytest
 
@@ -23,35 +23,9 @@ from etl.resolve.store import Patch
 
 pytestmark = pytest.mark.integration
 
-DATES = ("born",)
-
 
 def _frame(ids: list[int], tag: str = "a", entity: str = "p") -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "entity": pd.array([entity] * len(ids), dtype="string"),
-            "id": [f"X{i:05d}" for i in ids],
-            "n": pd.array(ids, dtype="Int64"),
-            "born": pd.to_datetime([f"2000-01-{1 + i % 28:02d}" for i in ids]),
-            "tag": pd.array([tag] * len(ids), dtype="string"),
-        }
-    )
-
-
-def _publish(settings: Settings, run: str, tables: dict[str, pd.DataFrame | Patch]) -> None:
-    with meta.connect(settings) as con:
-        store.ensure(con)
-        store.publish(con, settings, run, tables, sequences={}, runs=[], dates=DATES)
-
-
-def _view(settings: Settings, table: str) -> list[tuple]:
-    with meta.connect(settings, read_only=True) as con:
-        return sorted(con.execute(f"select * from core.{table}").fetchall())
-
-
-def _catalog(settings: Settings, table: str) -> list[tuple]:
-    with duckdb.connect(str(settings.catalog_path), read_only=True) as con:
-        return sorted(con.execute(f"select * from core.{table}").fetchall())
+    return ck.frame(ids, tag, entity=entity, digits=5)
 
 
 def _read(settings: Settings, table: str, **kw: object) -> pd.DataFrame:
@@ -103,7 +77,7 @@ def test_layers_equal_the_same_patches_written_whole_over_many_runs(
 ) -> None:
     rng = random.Random(seed)
     first = pd.concat([_frame(list(range(0, 60))), _frame(list(range(0, 40)), entity="o")], ignore_index=True)
-    _publish(settings, "r0", {"layered": first, "whole": first})
+    ck.publish(settings, "r0", {"layered": first, "whole": first})
     publish_catalog(settings, "c0")
     held, fresh, lengths, patched, full = first, 1000, [], 0, 0
     monkeypatch.setattr(store, "LAYER_FRACTION", 1.0)
@@ -112,9 +86,9 @@ def test_layers_equal_the_same_patches_written_whole_over_many_runs(
         fresh += 100
         held = _apply(held, patch)
         monkeypatch.setattr(store, "MAX_LAYERS", 3)
-        _publish(settings, f"r{run}", {"layered": patch})
+        ck.publish(settings, f"r{run}", {"layered": patch})
         monkeypatch.setattr(store, "MAX_LAYERS", 0)
-        _publish(settings, f"r{run}", {"whole": patch})
+        ck.publish(settings, f"r{run}", {"whole": patch})
         lengths.append(len(_chain(settings, "layered")))
         assert _chain(settings, "whole") == []
         whole, layered = _read(settings, "whole"), _read(settings, "layered")
@@ -125,7 +99,7 @@ def test_layers_equal_the_same_patches_written_whole_over_many_runs(
                 _read(settings, "layered", entity=entity, columns=["entity", "id", "tag"]),
                 whole[whole["entity"] == entity][["entity", "id", "tag"]].reset_index(drop=True),
             )
-        assert _view(settings, "layered") == _view(settings, "whole")
+        assert ck.view(settings, "layered") == ck.view(settings, "whole")
         if run % 3:  # the catalog follows the chain, also two layers behind
             done = publish_catalog(settings, f"c{run}")
             behind = run % 3 == 1 and run > 1  # no catalog published after the previous run
@@ -138,29 +112,22 @@ def test_layers_equal_the_same_patches_written_whole_over_many_runs(
             # one file patched each run: two patches behind, it is copied
             assert done.full is not None or ("core.whole" in done.copied) == behind, run
             patched += "core.layered" in done.patched
-            assert _catalog(settings, "layered") == _view(settings, "layered")
-            assert _catalog(settings, "whole") == _view(settings, "whole")
+            assert ck.catalog(settings, "layered") == ck.view(settings, "layered")
+            assert ck.catalog(settings, "whole") == ck.view(settings, "whole")
     assert lengths == [1, 2, 3, 0, 1, 2, 3, 0]  # layered up to the bound, then compacted
     assert patched >= 2 and full <= 2
     with meta.connect(settings) as con:
         assert debris.sweep_core(con, settings) == []  # every file on disk in use
-        named = {p for (p,) in con.execute("select path from meta.core_table").fetchall()}
-        for table in ("core_patch", "core_layer"):
-            named |= {
-                p for r in con.execute(f"select drop_path, add_path from meta.{table}").fetchall() for p in r
-            }
-    on_disk = {
-        p.relative_to(settings.warehouse).as_posix() for p in (settings.warehouse / "core").rglob("*.parquet")
-    }
-    assert on_disk == named
+        named = ck.named_files(con)
+    assert ck.files_on_disk(settings) == named
 
 
 def test_a_layer_writes_only_the_patch_and_compaction_bounds_the_chain(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _publish(settings, "r1", {"t": _frame(list(range(100)))})
+    ck.publish(settings, "r1", {"t": _frame(list(range(100)))})
     folder = settings.warehouse / "core" / "t"
-    _publish(
+    ck.publish(
         settings, "r2", {"t": Patch(("entity", "id"), _frame([1, 2])[["entity", "id"]], _frame([2], "b"))}
     )
     assert sorted(p.name for p in folder.iterdir()) == [
@@ -175,7 +142,7 @@ def test_a_layer_writes_only_the_patch_and_compaction_bounds_the_chain(
     # past LAYER_FRACTION (layers' drop keys + added rows over the table's rows): one file again
     monkeypatch.setattr(store, "LAYER_FRACTION", 0.1)
     big = Patch(("entity", "id"), _frame(list(range(3, 10)))[["entity", "id"]], _frame([200, 201]))
-    _publish(settings, "r3", {"t": big})
+    ck.publish(settings, "r3", {"t": big})
     assert _chain(settings, "t") == [] and _rows(settings, "t") == 99 - 7 + 2
     assert sorted(p.name for p in folder.iterdir()) == [
         "run=r3.add.parquet",
@@ -189,30 +156,32 @@ def test_a_layer_writes_only_the_patch_and_compaction_bounds_the_chain(
         ),
         big,
     )
-    assert len(_view(settings, "t")) == len(expected)
+    assert len(ck.view(settings, "t")) == len(expected)
     # a whole frame over a layered table: its layers go with the base
     monkeypatch.setattr(store, "LAYER_FRACTION", 1.0)
-    _publish(
+    ck.publish(
         settings, "r4", {"t": Patch(("entity", "id"), _frame([50])[["entity", "id"]], _frame([0]).iloc[:0])}
     )
     assert len(_chain(settings, "t")) == 1
-    _publish(settings, "r5", {"t": _frame(list(range(4)))})
+    ck.publish(settings, "r5", {"t": _frame(list(range(4)))})
     assert sorted(p.name for p in folder.iterdir()) == ["run=r5.parquet"] and _chain(settings, "t") == []
     # a patch keyed otherwise than the chain compacts
-    _publish(
+    ck.publish(
         settings, "r6", {"t": Patch(("entity", "id"), _frame([1])[["entity", "id"]], _frame([0]).iloc[:0])}
     )
-    _publish(settings, "r7", {"t": Patch(("id",), pd.DataFrame({"id": ["X00002"]}), _frame([0]).iloc[:0])})
-    assert _chain(settings, "t") == [] and [r[1] for r in _view(settings, "t")] == ["X00000", "X00003"]
+    ck.publish(settings, "r7", {"t": Patch(("id",), pd.DataFrame({"id": ["X00002"]}), _frame([0]).iloc[:0])})
+    assert _chain(settings, "t") == [] and [r[1] for r in ck.view(settings, "t")] == ["X00000", "X00003"]
 
 
 def test_the_view_of_a_layered_table_and_its_comments_read_relative_paths(settings: Settings) -> None:
-    _publish(settings, "r1", {"t": _frame(list(range(50)))})
-    _publish(settings, "r2", {"t": Patch(("entity", "id"), _frame([1])[["entity", "id"]], _frame([1], "b"))})
+    ck.publish(settings, "r1", {"t": _frame(list(range(50)))})
+    ck.publish(
+        settings, "r2", {"t": Patch(("entity", "id"), _frame([1])[["entity", "id"]], _frame([1], "b"))}
+    )
     with meta.connect(settings, read_only=True) as con:
         sql = con.execute("select sql from duckdb_views() where view_name = 't'").fetchall()[0][0]
     assert "core/t/run=r2.drop.parquet" in sql and str(settings.warehouse) not in sql
-    assert ("p", "X00001", 1, pd.Timestamp("2000-01-02").date(), "b") in _view(settings, "t")
+    assert ("p", "X00001", 1, pd.Timestamp("2000-01-02").date(), "b") in ck.view(settings, "t")
 
 
 _KILLED = """
@@ -242,15 +211,17 @@ with meta.connect(settings) as con:
 def test_a_kill_while_layering_leaves_the_previous_state_readable(
     settings: Settings, point: str, published: bool
 ) -> None:
-    _publish(settings, "r1", {"t": _frame(list(range(30))), "u": _frame(list(range(20)))})
-    _publish(settings, "r2", {"t": Patch(("entity", "id"), _frame([0])[["entity", "id"]], _frame([0], "b"))})
+    ck.publish(settings, "r1", {"t": _frame(list(range(30))), "u": _frame(list(range(20)))})
+    ck.publish(
+        settings, "r2", {"t": Patch(("entity", "id"), _frame([0])[["entity", "id"]], _frame([0], "b"))}
+    )
     publish_catalog(settings, "c1")
     assert len(_chain(settings, "t")) == 1
-    before = {t: _view(settings, t) for t in ("t", "u")}
+    before = {t: ck.view(settings, t) for t in ("t", "u")}
     env = {**os.environ, "GOVBASE_FAULT": point}
     got = subprocess.run([sys.executable, "-c", _KILLED, str(settings.home), "r3"], env=env, check=False)
     assert got.returncode == -9
-    after = {t: _view(settings, t) for t in ("t", "u")}
+    after = {t: ck.view(settings, t) for t in ("t", "u")}
     if published:
         assert all(len(after[t]) == len(before[t]) for t in after) and after != before
         assert len(_chain(settings, "t")) == 2 and len(_chain(settings, "u")) == 1
@@ -258,20 +229,15 @@ def test_a_kill_while_layering_leaves_the_previous_state_readable(
         assert after == before and len(_chain(settings, "t")) == 1
     with meta.connect(settings) as con:
         debris.sweep_core(con, settings)
-        named = {p for (p,) in con.execute("select path from meta.core_table").fetchall()}
-        for table in ("core_patch", "core_layer"):
-            named |= {
-                p for r in con.execute(f"select drop_path, add_path from meta.{table}").fetchall() for p in r
-            }
-    on_disk = {
-        p.relative_to(settings.warehouse).as_posix() for p in (settings.warehouse / "core").rglob("*.parquet")
-    }
-    assert on_disk == named
+        named = ck.named_files(con)
+    assert ck.files_on_disk(settings) == named
     done = publish_catalog(settings, "c2")  # the catalog's copy is of the state before: patched
-    assert "core.t" in done.patched + done.kept and _catalog(settings, "t") == _view(settings, "t")
+    assert "core.t" in done.patched + done.kept and ck.catalog(settings, "t") == ck.view(settings, "t")
     subprocess.run([sys.executable, "-c", _KILLED, str(settings.home), "r4"], check=True)
     for table, rows in before.items():
         expected = [r for r in (after[table] if published else rows) if r[1] != "X00001"]
-        assert len(_view(settings, table)) == len(expected) + 1
+        assert len(ck.view(settings, table)) == len(expected) + 1
     publish_catalog(settings, "c3")
-    assert _catalog(settings, "t") == _view(settings, "t") and _catalog(settings, "u") == _view(settings, "u")
+    assert ck.catalog(settings, "t") == ck.view(settings, "t") and ck.catalog(settings, "u") == ck.view(
+        settings, "u"
+    )

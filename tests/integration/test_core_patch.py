@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 
+import corekit as ck
 import duckdb
 import pandas as pd
 import pytest
@@ -22,29 +23,10 @@ from etl.resolve.store import Patch
 
 pytestmark = pytest.mark.integration
 
-DATES = ("born",)
-
 
 @pytest.fixture(autouse=True)
 def _no_layers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store, "MAX_LAYERS", 0)
-
-
-def _frame(ids: range, tag: str = "a") -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "id": [f"X{i:04d}" for i in ids],
-            "n": pd.array(list(ids), dtype="Int64"),
-            "born": pd.to_datetime([f"2000-01-{1 + i % 28:02d}" for i in ids]),
-            "tag": pd.array([tag] * len(ids), dtype="string"),
-        }
-    )
-
-
-def _publish(settings: Settings, run: str, tables: dict[str, pd.DataFrame | Patch]) -> None:
-    with meta.connect(settings) as con:
-        store.ensure(con)
-        store.publish(con, settings, run, tables, sequences={}, runs=[], dates=DATES)
 
 
 def _core_table(settings: Settings) -> dict[str, tuple[str, int]]:
@@ -53,12 +35,6 @@ def _core_table(settings: Settings) -> dict[str, tuple[str, int]]:
             t: (p, r)
             for t, p, r in con.execute("select table_name, path, rows from meta.core_table").fetchall()
         }
-
-
-def _view(settings: Settings, table: str) -> tuple[list[tuple[str, str]], list[tuple]]:
-    with meta.connect(settings, read_only=True) as con:
-        types = [(r[0], r[1]) for r in con.execute(f"describe core.{table}").fetchall()]
-        return types, sorted(con.execute(f"select * from core.{table}").fetchall())
 
 
 def _dtypes(settings: Settings, table: str) -> dict[str, object]:
@@ -75,18 +51,20 @@ def _rows(frame: pd.DataFrame) -> list[tuple]:
 
 
 def test_a_patch_writes_the_current_file_minus_drop_plus_add_with_its_types(settings: Settings) -> None:
-    _publish(settings, "r1", {"t": _frame(range(10)), "u": _frame(range(3))})
-    types, _ = _view(settings, "t")
+    ck.publish(settings, "r1", {"t": ck.frame(range(10)), "u": ck.frame(range(3))})
+    types, _ = ck.typed_view(settings, "t")
     dtypes = _dtypes(settings, "t")
     assert dict(types)["born"] == "DATE"
     drop = pd.DataFrame({"id": ["X0002", "X0005", "X9999"]})  # a key not in the table drops nothing
-    add = _frame(range(5, 7), "b")
+    add = ck.frame(range(5, 7), "b")
     add["n"] = add["n"].astype("float64")  # another type than the file's: cast to its
-    _publish(
+    ck.publish(
         settings, "r2", {"t": Patch(("id",), drop, add), "u": Patch(("id",), drop.iloc[:0], add.iloc[:0])}
     )
-    expected = pd.concat([_frame(range(10)).query("id not in ['X0002', 'X0005']"), _frame(range(5, 7), "b")])
-    got_types, got = _view(settings, "t")
+    expected = pd.concat(
+        [ck.frame(range(10)).query("id not in ['X0002', 'X0005']"), ck.frame(range(5, 7), "b")]
+    )
+    got_types, got = ck.typed_view(settings, "t")
     assert got_types == types and got == _rows(expected)
     assert _dtypes(settings, "t") == dtypes  # pandas reads the patched file as it read the base
     files = _core_table(settings)
@@ -106,7 +84,7 @@ def test_a_patch_writes_the_current_file_minus_drop_plus_add_with_its_types(sett
     assert row == [
         ("core/t/run=r1.parquet", '["id"]', "core/t/run=r2.drop.parquet", "core/t/run=r2.add.parquet", 3, 2)
     ]
-    _publish(settings, "r3", {"t": _frame(range(4))})  # a whole frame again: the patch is gone
+    ck.publish(settings, "r3", {"t": ck.frame(range(4))})  # a whole frame again: the patch is gone
     assert sorted(p.name for p in folder.iterdir()) == ["run=r3.parquet"]
     with meta.connect(settings, read_only=True) as con:
         assert con.execute("select count(*) from meta.core_patch").fetchall() == [(0,)]
@@ -114,7 +92,7 @@ def test_a_patch_writes_the_current_file_minus_drop_plus_add_with_its_types(sett
 
 def test_a_patch_by_a_composite_key_and_patched_sql(settings: Settings) -> None:
     frame = pd.DataFrame({"entity": ["p", "p", "o", "o"], "id": ["1", "2", "1", "2"], "v": [1, 2, 3, 4]})
-    _publish(settings, "r1", {"k": frame})
+    ck.publish(settings, "r1", {"k": frame})
     patch = Patch(
         ("entity", "id"),
         pd.DataFrame({"entity": ["o", "p"], "id": ["1", "2"]}),
@@ -124,68 +102,66 @@ def test_a_patch_by_a_composite_key_and_patched_sql(settings: Settings) -> None:
         sql = store.patched(con, settings, "k", patch)
         before = sorted(con.execute(sql).fetchall())
     assert before == [("o", "1", 30), ("o", "2", 4), ("p", "1", 1)]
-    _publish(settings, "r2", {"k": patch})
-    assert _view(settings, "k")[1] == before
+    ck.publish(settings, "r2", {"k": patch})
+    assert ck.typed_view(settings, "k")[1] == before
     assert _core_table(settings)["k"][1] == 3
 
 
 def test_a_patch_of_a_table_without_a_file_or_with_other_columns_is_refused(settings: Settings) -> None:
-    _publish(settings, "r1", {"t": _frame(range(3))})
+    ck.publish(settings, "r1", {"t": ck.frame(range(3))})
     with pytest.raises(ValueError, match="no current file"):
-        _publish(
+        ck.publish(
             settings,
             "r2",
-            {"t": _frame(range(3)), "new": Patch(("id",), _frame(range(1))[["id"]], _frame(range(1)))},
+            {"t": ck.frame(range(3)), "new": Patch(("id",), ck.frame(range(1))[["id"]], ck.frame(range(1)))},
         )
     with pytest.raises(ValueError, match="missing: tag"):
-        _publish(
+        ck.publish(
             settings,
             "r3",
-            {"t": Patch(("id",), _frame(range(1))[["id"]], _frame(range(1)).drop(columns="tag"))},
+            {"t": Patch(("id",), ck.frame(range(1))[["id"]], ck.frame(range(1)).drop(columns="tag"))},
         )
     with pytest.raises(ValueError, match="lacks its key"):
-        Patch(("id",), pd.DataFrame({"x": [1]}), _frame(range(1)))
+        Patch(("id",), pd.DataFrame({"x": [1]}), ck.frame(range(1)))
     assert _core_table(settings) == {"t": ("core/t/run=r1.parquet", 3)}
     with meta.connect(settings) as con:  # refused before anything was written
         assert debris.sweep_core(con, settings) == []
     assert sorted(p.name for p in (settings.warehouse / "core").rglob("*.parquet")) == ["run=r1.parquet"]
 
 
-def _catalog(settings: Settings, table: str) -> tuple[list[tuple[str, str]], list[tuple]]:
-    with duckdb.connect(str(settings.catalog_path), read_only=True) as con:
-        types = [(r[0], r[1]) for r in con.execute(f"describe core.{table}").fetchall()]
-        return types, sorted(con.execute(f"select * from core.{table}").fetchall())
-
-
 def test_the_catalog_applies_a_patch_to_its_copy_of_the_base_and_copies_otherwise(settings: Settings) -> None:
-    _publish(settings, "r1", {"t": _frame(range(50)), "u": _frame(range(5))})
+    ck.publish(settings, "r1", {"t": ck.frame(range(50)), "u": ck.frame(range(5))})
     publish_catalog(settings, "c1")
-    patch = Patch(("id",), pd.DataFrame({"id": ["X0001", "X0002"]}), _frame(range(2, 4), "b"))
-    _publish(settings, "r2", {"t": patch, "u": Patch(("id",), pd.DataFrame({"id": []}), _frame(range(0)))})
+    patch = Patch(("id",), pd.DataFrame({"id": ["X0001", "X0002"]}), ck.frame(range(2, 4), "b"))
+    ck.publish(
+        settings, "r2", {"t": patch, "u": Patch(("id",), pd.DataFrame({"id": []}), ck.frame(range(0)))}
+    )
     done = publish_catalog(settings, "c2")
     assert done.patched == ("core.t",) and "core.t" not in done.copied
     assert "core.u" in done.kept and done.full is None
-    assert _catalog(settings, "t") == _view(settings, "t")
-    assert len(_catalog(settings, "t")[1]) == 50 - 2 + 2
+    assert ck.typed_catalog(settings, "t") == ck.typed_view(settings, "t")
+    assert len(ck.typed_catalog(settings, "t")[1]) == 50 - 2 + 2
     again = publish_catalog(settings, "c3")  # nothing changed since: kept
     assert "core.t" in again.kept and not again.patched
     # two patches with no catalog publish between: the catalog's copy is of neither base
-    _publish(settings, "r3", {"t": Patch(("id",), pd.DataFrame({"id": ["X0003"]}), _frame(range(0)))})
-    _publish(settings, "r4", {"t": Patch(("id",), pd.DataFrame({"id": ["X0004"]}), _frame(range(60, 61)))})
+    ck.publish(settings, "r3", {"t": Patch(("id",), pd.DataFrame({"id": ["X0003"]}), ck.frame(range(0)))})
+    ck.publish(
+        settings, "r4", {"t": Patch(("id",), pd.DataFrame({"id": ["X0004"]}), ck.frame(range(60, 61)))}
+    )
     behind = publish_catalog(settings, "c4")
     assert "core.t" in behind.copied and not behind.patched
-    assert _catalog(settings, "t") == _view(settings, "t")
+    assert ck.typed_catalog(settings, "t") == ck.typed_view(settings, "t")
     settings.catalog_path.unlink()
-    _publish(settings, "r5", {"t": Patch(("id",), pd.DataFrame({"id": ["X0005"]}), _frame(range(0)))})
+    ck.publish(settings, "r5", {"t": Patch(("id",), pd.DataFrame({"id": ["X0005"]}), ck.frame(range(0)))})
     fresh = publish_catalog(settings, "c5")  # no catalog to patch: a full copy
     assert fresh.full == "no catalog yet" and "core.t" in fresh.copied
-    assert _catalog(settings, "t") == _view(settings, "t")
+    assert ck.typed_catalog(settings, "t") == ck.typed_view(settings, "t")
     # a patch adding more than half the table's rows: copied whole (cheaper than delete + insert)
-    big = _frame(range(100, 160))
-    _publish(settings, "r6", {"t": Patch(("id",), big[["id"]].iloc[:0], big)})
+    big = ck.frame(range(100, 160))
+    ck.publish(settings, "r6", {"t": Patch(("id",), big[["id"]].iloc[:0], big)})
     large = publish_catalog(settings, "c6")
     assert "core.t" in large.copied and not large.patched
-    assert _catalog(settings, "t") == _view(settings, "t")
+    assert ck.typed_catalog(settings, "t") == ck.typed_view(settings, "t")
 
 
 _KILLED = """
@@ -214,13 +190,13 @@ with meta.connect(settings) as con:
 def test_a_kill_while_patching_leaves_a_readable_base_and_only_swept_debris(
     settings: Settings, point: str, published: bool
 ) -> None:
-    _publish(settings, "r1", {"t": _frame(range(5)), "u": _frame(range(3))})
-    _publish(settings, "r2", {"t": Patch(("id",), pd.DataFrame({"id": ["X0000"]}), _frame(range(0)))})
-    before = {t: _view(settings, t) for t in ("t", "u")}
+    ck.publish(settings, "r1", {"t": ck.frame(range(5)), "u": ck.frame(range(3))})
+    ck.publish(settings, "r2", {"t": Patch(("id",), pd.DataFrame({"id": ["X0000"]}), ck.frame(range(0)))})
+    before = {t: ck.typed_view(settings, t) for t in ("t", "u")}
     env = {**os.environ, "GOVBASE_FAULT": point}
     got = subprocess.run([sys.executable, "-c", _KILLED, str(settings.home), "r3"], env=env, check=False)
     assert got.returncode == -9
-    after = {t: _view(settings, t) for t in ("t", "u")}
+    after = {t: ck.typed_view(settings, t) for t in ("t", "u")}
     if published:
         assert all(len(after[t][1]) == len(before[t][1]) for t in after)  # one dropped, one added
         assert after != before
@@ -228,64 +204,58 @@ def test_a_kill_while_patching_leaves_a_readable_base_and_only_swept_debris(
         assert after == before
     with meta.connect(settings) as con:
         debris.sweep_core(con, settings)
-        named = {p for (p,) in con.execute("select path from meta.core_table").fetchall()}
-        named |= {
-            p for r in con.execute("select drop_path, add_path from meta.core_patch").fetchall() for p in r
-        }
-    on_disk = {
-        p.relative_to(settings.warehouse).as_posix() for p in (settings.warehouse / "core").rglob("*.parquet")
-    }
-    assert on_disk == named
+        named = ck.named_files(con)
+    assert ck.files_on_disk(settings) == named
     # the rerun patches what the killed run left current (X0001 dropped, Y added)
     subprocess.run([sys.executable, "-c", _KILLED, str(settings.home), "r4"], check=True)
     for table, rows in before.items():
         expected = [r for r in (after[table][1] if published else rows[1]) if r[0] != "X0001"]
-        assert len(_view(settings, table)[1]) == len(expected) + 1
+        assert len(ck.typed_view(settings, table)[1]) == len(expected) + 1
 
 
 def test_a_small_frame_equal_to_its_current_file_keeps_it(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _publish(settings, "r1", {"t": _frame(range(8)), "u": _frame(range(8)), "e": _frame(range(0))})
+    ck.publish(settings, "r1", {"t": ck.frame(range(8)), "u": ck.frame(range(8)), "e": ck.frame(range(0))})
     publish_catalog(settings, "c1")
-    changed = _frame(range(8))
+    changed = ck.frame(range(8))
     changed.loc[3, "tag"] = "z"  # as many rows, one value differs
-    _publish(settings, "r2", {"t": _frame(range(8)), "u": changed, "e": _frame(range(0))})
+    ck.publish(settings, "r2", {"t": ck.frame(range(8)), "u": changed, "e": ck.frame(range(0))})
     files = _core_table(settings)
     assert files["t"][0] == "core/t/run=r1.parquet" and files["e"][0] == "core/e/run=r1.parquet"
     assert files["u"][0] == "core/u/run=r2.parquet"
     done = publish_catalog(settings, "c2")
     assert {"core.t", "core.e"} <= set(done.kept) and "core.u" in done.copied
     monkeypatch.setattr(store, "SAME_CHECK_ROWS", 5)  # a larger frame is written without comparing
-    _publish(settings, "r3", {"t": _frame(range(8))})
+    ck.publish(settings, "r3", {"t": ck.frame(range(8))})
     assert _core_table(settings)["t"][0] == "core/t/run=r3.parquet"
-    assert _view(settings, "t")[1] == _rows(_frame(range(8)))
+    assert ck.typed_view(settings, "t")[1] == _rows(ck.frame(range(8)))
 
 
 def test_a_patch_row_of_a_version_without_row_counts_is_copied_whole(settings: Settings) -> None:
-    _publish(settings, "r1", {"t": _frame(range(20))})
+    ck.publish(settings, "r1", {"t": ck.frame(range(20))})
     publish_catalog(settings, "c1")
-    _publish(settings, "r2", {"t": Patch(("id",), pd.DataFrame({"id": ["X0001"]}), _frame(range(0)))})
+    ck.publish(settings, "r2", {"t": Patch(("id",), pd.DataFrame({"id": ["X0001"]}), ck.frame(range(0)))})
     with meta.connect(settings) as con:  # as d97390b left meta.core_patch
         con.execute("alter table meta.core_patch drop column add_rows")
         con.execute("alter table meta.core_patch drop column drop_rows")
     done = publish_catalog(settings, "c2")  # e.g. after an ingest, before the next consolidation
     assert "core.t" in done.copied and not done.patched
-    assert _catalog(settings, "t") == _view(settings, "t")
+    assert ck.typed_catalog(settings, "t") == ck.typed_view(settings, "t")
 
 
 def test_a_run_id_used_again_never_writes_over_the_current_file(settings: Settings) -> None:
     """An Airflow retry or a cleared task runs consolidation again under its run id, after
     that run committed: its files get new names, so the base stays readable until the
     commit, the patch names its real base and the catalog applies it once."""
-    _publish(settings, "r1", {"t": _frame(range(20)), "w": _frame(range(4))})
-    _publish(settings, "r2", {"t": Patch(("id",), pd.DataFrame({"id": ["X0001"]}), _frame(range(0)))})
+    ck.publish(settings, "r1", {"t": ck.frame(range(20)), "w": ck.frame(range(4))})
+    ck.publish(settings, "r2", {"t": Patch(("id",), pd.DataFrame({"id": ["X0001"]}), ck.frame(range(0)))})
     publish_catalog(settings, "c1")
     first = _core_table(settings)
     assert first["t"][0] == "core/t/run=r2.parquet"
     # the same run again (e.g. after a load in between): another patch and another whole frame
-    patch = Patch(("id",), pd.DataFrame({"id": ["X0002"]}), _frame(range(30, 32), "b"))
-    _publish(settings, "r2", {"t": patch, "w": _frame(range(6))})
+    patch = Patch(("id",), pd.DataFrame({"id": ["X0002"]}), ck.frame(range(30, 32), "b"))
+    ck.publish(settings, "r2", {"t": patch, "w": ck.frame(range(6))})
     files = _core_table(settings)
     assert files["t"] == ("core/t/run=r2.2.parquet", 20 - 2 + 2)
     assert files["w"] == ("core/w/run=r2.parquet", 6)  # w's current file was r1's: no clash
@@ -301,27 +271,27 @@ def test_a_run_id_used_again_never_writes_over_the_current_file(settings: Settin
     ]
     on_disk = sorted(p.name for p in (settings.warehouse / "core" / "t").iterdir())
     assert on_disk == ["run=r2.2.add.parquet", "run=r2.2.drop.parquet", "run=r2.2.parquet"]
-    ids = [r[0] for r in _view(settings, "t")[1]]
+    ids = [r[0] for r in ck.typed_view(settings, "t")[1]]
     assert len(ids) == len(set(ids)) == 20 and "X0002" not in ids and "X0031" in ids
     done = publish_catalog(settings, "c2")  # a patch of the copy it holds, applied once
     assert done.patched == ("core.t",)
-    assert _catalog(settings, "t") == _view(settings, "t")
-    assert _catalog(settings, "w") == _view(settings, "w")
+    assert ck.typed_catalog(settings, "t") == ck.typed_view(settings, "t")
+    assert ck.typed_catalog(settings, "w") == ck.typed_view(settings, "w")
     # a third time, the whole table: a name other than the current file's (r2's first, deleted
     # after the second commit, is free again)
-    _publish(settings, "r2", {"t": _frame(range(3))})
+    ck.publish(settings, "r2", {"t": ck.frame(range(3))})
     assert _core_table(settings)["t"] == ("core/t/run=r2.parquet", 3)
     assert sorted(p.name for p in (settings.warehouse / "core" / "t").iterdir()) == ["run=r2.parquet"]
-    assert _view(settings, "t")[1] == _rows(_frame(range(3)))
+    assert ck.typed_view(settings, "t")[1] == _rows(ck.frame(range(3)))
 
 
 def test_a_kill_in_a_run_id_used_again_leaves_the_base_readable(settings: Settings) -> None:
-    _publish(settings, "r1", {"t": _frame(range(5)), "u": _frame(range(3))})
-    _publish(settings, "r3", {"t": Patch(("id",), pd.DataFrame({"id": ["X0000"]}), _frame(range(0)))})
-    before = {t: _view(settings, t) for t in ("t", "u")}
+    ck.publish(settings, "r1", {"t": ck.frame(range(5)), "u": ck.frame(range(3))})
+    ck.publish(settings, "r3", {"t": Patch(("id",), pd.DataFrame({"id": ["X0000"]}), ck.frame(range(0)))})
+    before = {t: ck.typed_view(settings, t) for t in ("t", "u")}
     env = {**os.environ, "GOVBASE_FAULT": "consolidate:after_core_file"}
     got = subprocess.run([sys.executable, "-c", _KILLED, str(settings.home), "r3"], env=env, check=False)
     assert got.returncode == -9
-    assert {t: _view(settings, t) for t in ("t", "u")} == before
+    assert {t: ck.typed_view(settings, t) for t in ("t", "u")} == before
     publish_catalog(settings, "c1")  # the base as it was: copied from a file still intact
-    assert _catalog(settings, "t") == before["t"]
+    assert ck.typed_catalog(settings, "t") == before["t"]

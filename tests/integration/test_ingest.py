@@ -471,6 +471,36 @@ def test_a_full_refresh_under_the_run_id_loads_each_delivery_once(
     assert statuses == [("extracted", 1), ("superseded", 1)]
 
 
+def test_a_full_refresh_supersedes_an_sql_pull_a_killed_run_left(tmp_path: Path) -> None:
+    """A run of the date extracted an SQL pull and never published it (killed before its
+    load): a full refresh by another run pulls the whole table, so it loads only its new
+    pull; the carried-forward one is marked superseded (its rows are all in the new pull),
+    not loaded beside it (twice the table) nor deleted."""
+    from etl.pipeline import run_stage
+
+    settings = get_settings(tmp_path / "home")
+    generate(settings, persons=300, seed=5)
+    run_stage("extract", "samr_registry", DATE, "run-a", settings=settings)  # then killed
+    run_source("samr_registry", DATE, "run-b", settings=settings, full_refresh=True)
+    total = _truth_rows(settings, "samr_registry")
+    with _con(settings) as con:
+        [(rows, batches)] = con.execute(
+            "select count(*), count(distinct _batch_id) from (select _batch_id from staging.legal_entity "
+            "union all select _batch_id from quarantine.legal_entity)"
+        ).fetchall()
+        statuses = con.execute(
+            "select status, run_id, raw_path is not null from meta.extract_batch "
+            "where source = 'samr_registry' order by started_at"
+        ).fetchall()
+        [rec] = con.execute(
+            "select extracted, loaded + quarantined, status from meta.reconciliation "
+            "where source = 'samr_registry' and run_id = 'run-b'"
+        ).fetchall()
+    assert (rows, batches) == (total, 1)
+    assert statuses == [("superseded", "run-b", True), ("extracted", "run-b", True)]
+    assert rec == (total, total, "ok")
+
+
 @pytest.mark.parametrize("again", ["run-a", "run-b"])
 def test_a_second_sql_pull_of_the_date_adds_to_the_first(tmp_path: Path, again: str) -> None:
     """An SQL source's pulls all record the table as their file: a second pull of the same
