@@ -24,9 +24,9 @@ another value, and the rule that decided the first key on which the two differ. 
 choices land in a (master, attribute) matrix of record positions, read in its order for
 the provenance rows (no sort: already ordered by master and attribute) and taken from the
 typed records for the golden table. At 400,000 persons (789,882 records, 3.86M choices)
-this took 6 s where the DuckDB queries it replaced (one aggregate query per attribute,
-a join back to the records for the golden table, then a pandas sort of the choices) took
-50 s on the same loaded machine (docs/performance.md, 2026-12-03 evening);
+this took 5-6.5 s of CPU where the DuckDB queries it replaced (one aggregate query per
+attribute, a join back to the records for the golden table, then a pandas sort of the
+choices) took 21-23 s, on the same loaded machine (docs/performance.md, 2026-12-03 evening);
 tests/unit/test_resolve_golden_equivalence.py keeps those queries as the reference.
 
 An incremental run (`choose_incremental`) chooses again only the masters its delta
@@ -88,7 +88,8 @@ class _Records:
     (`masters`, ascending, the golden table's rows); `order`, the record id's rank (the
     last tie-break, in the order DuckDB compares text: by code point); `recent`, minus the
     logical date in microseconds (`_WORST` when missing); `origin`, the code of the
-    record's (_table, _source) among `origins` (-1 when either is missing: no trust)."""
+    record's (_table, _source) among `origins` (a record missing either has the origin
+    (None, None), which no trust rank names: 0)."""
 
     master: np.ndarray
     masters: pd.Index
@@ -100,6 +101,8 @@ class _Records:
 
 def _records(records: pd.DataFrame) -> _Records:
     master, masters = pd.factorize(records["master_id"], sort=True)
+    if (master < 0).any():  # a code of -1 would index the last master's row
+        raise ValueError("survivorship: a record without a master_id (ids are assigned before survivorship)")
     order, _ = pd.factorize(records["rec_id"], sort=True)
     dates = records["_logical_date"]
     epoch = dates.to_numpy(dtype="datetime64[us]").astype("int64")
@@ -146,7 +149,7 @@ def _keys(
             }
             by = [ranks.get(o) for o in recs.origins]
             by_origin = np.array([0 if r is None or pd.isna(r) else -int(r) for r in by] + [0], dtype="int64")
-            keys.append(by_origin[recs.origin[has]])  # origin -1: the appended 0
+            keys.append(by_origin[recs.origin[has]])  # (None, None): no rank, 0
         elif rule == "recent":
             keys.append(recs.recent[has])
         elif rule == "complete":
@@ -264,6 +267,11 @@ def golden(
     won = np.full((len(recs.masters), len(attributes)), -1, dtype=np.intp)
     pos = pd.Series(np.arange(len(records)), index=pd.Index(records["rec_id"]))
     master = recs.masters.get_indexer(pd.Index(chosen["master_id"]))
+    unknown = (master < 0) | ~chosen["rec_id"].isin(pos.index).to_numpy()
+    if unknown.any():  # -1 would write into the last master's row
+        raise ValueError(
+            f"golden: {int(unknown.sum())} choice(s) name a master or record not among the records"
+        )
     for j, attr in enumerate(sorted(attributes)):
         mine = (chosen["attribute"] == attr).to_numpy()
         won[master[mine], j] = pos.loc[chosen.loc[mine, "rec_id"]].to_numpy()
