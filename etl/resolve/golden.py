@@ -11,9 +11,23 @@ schemas/shared/<table>.yml, applied in order; default trust, recent, frequent):
 The last tie-break is the smallest record id, so the same records give the same golden record.
 Only non-null values compete. The provenance row names the record the value came from
 (`rec_id`, its table, source and record key: the delivery its content came in, batch and
-row, is its row in core.<entity>_record) and the rule that decided: the first rule on which the winner beat the runner-up (the best
-record holding another value), `only_value` when every record with a value agrees,
+row, is its row in core.<entity>_record) and the rule that decided: the first rule on
+which the winner beat the runner-up (the best record holding another value), `only_value` when every record with a value agrees,
 `tie_break` when every rule tied.
+
+How it is computed (`survive`): in numpy, not SQL. The records become integer arrays once
+(`_Records`: the master and the record id as codes in the order of the ids, minus the
+logical date, the (table, source) a trust rank is looked up by); per attribute, the
+records holding a value are sorted once by master, then each rule's key, then the record
+id (`np.lexsort`): the winner is the first of its master, the runner-up the first holding
+another value, and the rule that decided the first key on which the two differ. The
+choices land in a (master, attribute) matrix of record positions, read in its order for
+the provenance rows (no sort: already ordered by master and attribute) and taken from the
+typed records for the golden table. At 400,000 persons (789,882 records, 3.86M choices)
+this took 5-6.5 s of CPU where the DuckDB queries it replaced (one aggregate query per
+attribute, a join back to the records for the golden table, then a pandas sort of the
+choices) took 21-23 s, on the same loaded machine (docs/performance.md, 2026-12-03 evening);
+tests/unit/test_resolve_golden_equivalence.py keeps those queries as the reference.
 
 An incremental run (`choose_incremental`) chooses again only the masters its delta
 `touched` and gives what changes as rows to drop and rows to add (an `Increment`: the
@@ -35,7 +49,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.contracts import Contracts, SharedTable
-from etl.frames import arrow_df, duck_df, isin
+from etl.frames import isin
 from etl.resolve.layers import Layered, relation
 
 DEFAULT_RULES = ("trust", "recent", "frequent")
@@ -63,179 +77,217 @@ def trust_table(contracts: Contracts, inputs: dict[str, dict[str, str]]) -> pd.D
     return pd.DataFrame(rows, columns=["_table", "_source", "attribute", "trust"])
 
 
-#: each rule as a key to minimise (the best record has the smallest key)
-_MIN_KEY = {
-    "trust": "-trust",
-    "recent": "-epoch_us(_logical_date)",
-    "complete": "-len",
-    "frequent": "-freq",
-}
+#: where a rule has no key (a record without a logical date), the worst key: it ranks last
+_WORST = np.iinfo(np.int64).max
 
 
-def _attribute_sql(attr: str, chain: list[str]) -> str:
-    """The winner of `attr` per master and the rule that decided, over view `recs`.
+@dataclass(frozen=True)
+class _Records:
+    """What survivorship reads of the records besides the attributes, as integer arrays
+    (one entry per record): `master`, the master's code in the order of the ids
+    (`masters`, ascending, the golden table's rows); `order`, the record id's rank (the
+    last tie-break, in the order DuckDB compares text: by code point); `recent`, minus the
+    logical date in microseconds (`_WORST` when missing); `origin`, the code of the
+    record's (_table, _source) among `origins` (a record missing either has the origin
+    (None, None), which no trust rank names: 0)."""
 
-    Aggregates, not windows: the records are ranked by one key (a struct of the chain's
-    rules, then the record id), so the winner is the record with the smallest key
-    (`arg_min`) and the runner-up the smallest key among the master's records holding
-    another value: hash aggregates over the records, where a window sorted them all (a
-    third of the time at 400,000 persons). The master and the record id are compared as
-    their integer codes (`_keyed`: `_m`, `_r`, in the order of the ids), not as text: 40 %
-    less time at 400,000 persons."""
-    key = ", ".join([f'"{r}" := {_MIN_KEY[r]}' for r in chain] + ["_r := _r"])
-    decided = " ".join(f'when r2.key."{r}" is distinct from w.key."{r}" then \'{r}\'' for r in chain)
-    lineage = ", ".join(LINEAGE)
-    freq = ""
-    if "frequent" in chain:
-        freq = "left join (select _m, value, count(*) as freq from v group by all) f on f._m = x._m and f.value = x.value"
-    return f"""with v as (
-            select _m, _r, master_id, {lineage}, _logical_date, cast("{attr}" as varchar) as value
-            from recs where "{attr}" is not null
-        ),
-        c as (
-            select x._m, x._r, x.master_id, {", ".join("x." + c for c in LINEAGE)}, x.value,
-                   struct_pack({key}) as key
-            from (select v.*, coalesce(t.trust, 0) as trust, length(v.value) as len from v
-                  left join trust_t t
-                  on t._table = v._table and t._source = v._source and t.attribute = '{attr}') x
-            {freq}
-        ),
-        w as (select _m, min(key) as key, arg_min(value, key) as won from c group by _m),
-        -- the runner-up: the best record holding another value
-        r2 as (select c._m, min(c.key) as key from c join w using (_m)
-               where c.value <> w.won group by c._m)
-        select c.master_id, '{attr}' as attribute, {", ".join("c." + c for c in LINEAGE)},
-               case when r2.key is null then 'only_value' {decided} else 'tie_break' end as rule
-        from w join c on c._m = w._m and c._r = w.key._r
-        left join r2 on r2._m = w._m"""
+    master: np.ndarray
+    masters: pd.Index
+    order: np.ndarray
+    recent: np.ndarray
+    origin: np.ndarray
+    origins: list[tuple[object, object]]
 
 
-def _codes(values: pd.Series, ordered: bool) -> pd.api.extensions.ExtensionArray | np.ndarray:
-    """An integer code of each value (equal values one code), null where the value is null;
-    `ordered`: the value's rank among the distinct values (0 the smallest, in the order
-    DuckDB compares text: by code point), from the positions when the values ascend
-    strictly (the records come ordered by rec_id, etl.resolve.records)."""
-    if ordered and len(values) and values.notna().all():
-        text = pa.array(values.array).cast(pa.string())
-        if pc.all(pc.less(text[:-1], text[1:])).as_py() in (True, None):
-            return np.arange(len(values), dtype="int32")
-    codes, _ = pd.factorize(values, sort=ordered)
-    if (codes >= 0).all():
-        return codes.astype("int32")
-    return pd.arrays.IntegerArray(codes.astype("int32"), codes < 0)
+def _records(records: pd.DataFrame) -> _Records:
+    master, masters = pd.factorize(records["master_id"], sort=True)
+    if (master < 0).any():  # a code of -1 would index the last master's row
+        raise ValueError("survivorship: a record without a master_id (ids are assigned before survivorship)")
+    order, _ = pd.factorize(records["rec_id"], sort=True)
+    dates = records["_logical_date"]
+    epoch = dates.to_numpy(dtype="datetime64[us]").astype("int64")
+    recent = np.where(dates.isna().to_numpy(), _WORST, -epoch)
+    table, tables = pd.factorize(records["_table"])
+    source, sources = pd.factorize(records["_source"])
+    pair = np.where((table < 0) | (source < 0), -1, table.astype("int64") * max(len(sources), 1) + source)
+    origin, pairs = pd.factorize(pair)
+    origins = [
+        (None, None) if p < 0 else (tables[p // len(sources)], sources[p % len(sources)]) for p in pairs
+    ]
+    return _Records(master.astype("int64"), pd.Index(masters), order.astype("int64"), recent, origin, origins)
 
 
-def _text_view(records: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
-    """The columns survivorship reads, the attributes as their text (as pandas writes them:
-    the value compared, counted and measured whatever its type), the master and the record
-    id also as integer codes (`_m`, `_r`: `_codes`)."""
-    out = records[["master_id", *LINEAGE, "_logical_date"]].copy()
-    out["_m"] = _codes(records["master_id"], ordered=False)
-    out["_r"] = _codes(records["rec_id"], ordered=True)
-    for attr in attributes:
-        col = records[attr]
-        out[attr] = col if pd.api.types.is_string_dtype(col) else col.astype("string")
-    return out
+def _values(col: pd.Series, lengths: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(which records hold a value, the code of each one's value: equal values one code,
+    the length of each one's text or None when not asked) of an attribute. Survivorship
+    compares values as their text (as pandas writes them): text, dates, booleans and
+    integers have one text per value, so their values are coded as they are; other types
+    (floats: 0.0 and -0.0 are one value of two texts) through their text."""
+    kind = col.dtype.kind if not isinstance(col.dtype, pd.StringDtype) else "U"
+    text = col if kind in "UMbiu" and (kind == "U" or not lengths) else col.astype("string")
+    has = text.notna().to_numpy()
+    codes, _ = pd.factorize(text[has])
+    if not lengths:
+        return has, codes, None
+    held = pa.array(text[has].astype("string").array)
+    length = pc.utf8_length(held.combine_chunks() if isinstance(held, pa.ChunkedArray) else held)
+    return has, codes, np.asarray(length, dtype="int64")
 
 
-def _chosen_arrow(
-    con: duckdb.DuckDBPyConnection,
-    records: pd.DataFrame,
-    table: SharedTable,
-    attributes: list[str],
-    trust: pd.DataFrame,
-) -> pa.Table | None:
-    """The choices of every attribute (the columns of `choose`, unordered; None when there
-    are no attributes), one set-based query per attribute over the records as they are
-    (registered once in `con`), each result kept as Arrow: one query of all attributes at
-    once (a union) ran every attribute's aggregates at the same time and held them all
-    (6.9 GB at 400,000 persons against 2.6 GB one at a time, in the same time)."""
-    if not attributes:
-        return None
-    con.register("recs", _text_view(records, attributes))
-    con.register("trust_t", trust)
-    rules = {a: list(table.column(a).survivorship or DEFAULT_RULES) for a in attributes}
-    return pa.concat_tables(
-        [con.sql(_attribute_sql(a, chain)).to_arrow_table() for a, chain in rules.items()]
-    )
+def _keys(
+    recs: _Records, col: pd.Series, attr: str, chain: list[str], trust: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """(the records holding a value, their values' codes, their key per rule of `chain`: a
+    key to minimise, the best record has the smallest)."""
+    has, codes, lengths = _values(col, "complete" in chain)
+    keys = []
+    for rule in chain:
+        if rule == "trust":
+            rows = trust[trust["attribute"] == attr]
+            ranks = {
+                (t, s): r for t, s, r in zip(rows["_table"], rows["_source"], rows["trust"], strict=True)
+            }
+            by = [ranks.get(o) for o in recs.origins]
+            by_origin = np.array([0 if r is None or pd.isna(r) else -int(r) for r in by] + [0], dtype="int64")
+            keys.append(by_origin[recs.origin[has]])  # (None, None): no rank, 0
+        elif rule == "recent":
+            keys.append(recs.recent[has])
+        elif rule == "complete":
+            keys.append(-lengths)  # type: ignore[operator]
+        else:  # frequent: how many of the master's records hold the value
+            pair, _ = pd.factorize(recs.master[has] * (int(codes.max(initial=0)) + 1) + codes)
+            keys.append(-np.bincount(pair)[pair])
+    return has, codes, keys
 
 
+def _winners(
+    recs: _Records, has: np.ndarray, codes: np.ndarray, keys: list[np.ndarray], chain: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(each master holding a value (its code), the position of its winning record, the rule
+    that decided: an index of `chain`, len(chain) for a tie break, -1 for an only value).
+    One sort of the records by master then key (then record id): the winner is the first
+    of its master, the runner-up the first holding another value."""
+    where = np.flatnonzero(has)
+    master = recs.master[has]
+    ranked = np.lexsort((recs.order[has], *reversed(keys), master))
+    m, v = master[ranked], codes[ranked]
+    first = np.flatnonzero(np.r_[True, m[1:] != m[:-1]]) if len(m) else np.zeros(0, dtype=np.intp)
+    group = np.cumsum(np.r_[True, m[1:] != m[:-1]]) - 1 if len(m) else first
+    other = np.flatnonzero(v != v[first][group])
+    runner = np.full(len(first), -1, dtype=np.intp)
+    starts = np.r_[True, group[other][1:] != group[other][:-1]] if len(other) else np.zeros(0, dtype=bool)
+    runner[group[other][starts]] = other[starts]
+    rule = np.full(len(first), len(chain), dtype=np.int64)
+    won, ran = ranked[first], ranked[np.maximum(runner, 0)]
+    for i in reversed(range(len(chain))):  # the first rule on which the two differ
+        rule[keys[i][won] != keys[i][ran]] = i
+    rule[runner < 0] = -1
+    return m[first], where[won], rule
+
+
+def _choices(
+    records: pd.DataFrame, recs: _Records, table: SharedTable, attributes: list[str], trust: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """(per master and attribute (in the order of the attributes' names), the position of the
+    winning record (-1: no value) and the rule that decided (its name's index in `_RULES`))."""
+    won = np.full((len(recs.masters), len(attributes)), -1, dtype=np.intp)
+    rule = np.zeros(won.shape, dtype=np.int64)
+    for j, attr in enumerate(sorted(attributes)):
+        chain = list(table.column(attr).survivorship or DEFAULT_RULES)
+        has, codes, keys = _keys(recs, records[attr], attr, chain, trust)
+        masters, at, decided = _winners(recs, has, codes, keys, chain)
+        names = np.array([_RULES.index(r) for r in [*chain, "tie_break", "only_value"]], dtype=np.int64)
+        won[masters, j], rule[masters, j] = at, names[decided]
+    return won, rule
+
+
+#: the rules a provenance row names
+_RULES = ["trust", "recent", "complete", "frequent", "tie_break", "only_value"]
 #: the columns of `choose`'s frame, in order
 CHOSEN_COLUMNS = ["master_id", "attribute", *LINEAGE, "rule"]
 
 
-def _chosen_frame(chosen: pa.Table | None) -> pd.DataFrame:
-    """The choices as `choose` gives them: ordered by master and attribute."""
-    if chosen is None:
+def _text(values: pd.Series | pd.Index) -> pa.Array:
+    """The values as one Arrow array (pandas' text is pyarrow-backed: no copy)."""
+    got = pa.array(values.array)
+    return got.combine_chunks() if isinstance(got, pa.ChunkedArray) else got
+
+
+def _chosen_frame(
+    records: pd.DataFrame, recs: _Records, attributes: list[str], won: np.ndarray, rule: np.ndarray
+) -> pd.DataFrame:
+    """The choices as `choose` gives them: ordered by master and attribute (the order of
+    `won`'s cells), typed as DuckDB's text comes to pandas."""
+    if not attributes:
         return pd.DataFrame(columns=CHOSEN_COLUMNS)
-    return arrow_df(chosen).sort_values(["master_id", "attribute"], ignore_index=True)
+    master, attr = np.nonzero(won >= 0)
+    at = won[master, attr]
+    cols = {
+        "master_id": _text(recs.masters).cast(pa.string()).take(master),
+        "attribute": pa.array(sorted(attributes), pa.string()).take(attr),
+    }
+    for c in LINEAGE:
+        cols[c] = _text(records[c]).take(at)
+    cols["rule"] = pa.array(_RULES, pa.string()).take(rule[master, attr])
+    return pa.table(cols).to_pandas()
+
+
+def _golden_frame(
+    records: pd.DataFrame, recs: _Records, attributes: list[str], won: np.ndarray, id_column: str
+) -> pd.DataFrame:
+    """The golden table: one row per master (in the order of the ids), each attribute the
+    value of its chosen record, as the records type it (null where none holds one), the
+    master's records and distinct sources counted."""
+    out = {id_column: pa.table({"m": _text(recs.masters).cast(pa.string())}).to_pandas()["m"]}
+    for j, attr in enumerate(sorted(attributes)):
+        out[attr] = pd.Series(pd.api.extensions.take(records[attr].array, won[:, j], allow_fill=True))
+    source, _ = pd.factorize(records["_source"])
+    counted = pd.unique(recs.master[source >= 0] * (int(source.max(initial=0)) + 1) + source[source >= 0])
+    n = len(recs.masters)
+    out["source_records"] = pd.Series(np.bincount(recs.master, minlength=n).astype("int64"))
+    out["sources"] = pd.Series(
+        np.bincount(counted // (int(source.max(initial=0)) + 1), minlength=n).astype("int64")
+    )
+    return pd.DataFrame(out)[[id_column, *attributes, "source_records", "sources"]]
 
 
 def choose(
     records: pd.DataFrame, table: SharedTable, attributes: list[str], trust: pd.DataFrame
 ) -> pd.DataFrame:
     """One row per (master_id, attribute) that has a value: the winning record and the rule."""
-    con = duckdb.connect()
-    try:
-        chosen = _chosen_arrow(con, records, table, attributes, trust)
-    finally:
-        con.close()
-    return _chosen_frame(chosen)
-
-
-def _golden_frame(
-    con: duckdb.DuckDBPyConnection, records: pd.DataFrame, attributes: list[str], id_column: str
-) -> pd.DataFrame:
-    """The golden table (see `golden`) from relation `chosen` of `con`: (master_id,
-    attribute, rec_id) of every choice."""
-    con.register("typed", records[["rec_id", "master_id", "_source", *attributes]])
-    picks = ", ".join(f'any_value(r."{a}") filter (where c.attribute = \'{a}\') as "{a}"' for a in attributes)
-    g = f"select c.master_id, {picks} from chosen c join typed r using (rec_id) group by c.master_id"
-    if not attributes:  # nothing chosen: one row per master, no attribute
-        g = "select master_id from typed where false"
-    out = duck_df(
-        con,
-        f"""with m as (select master_id, count(*) as source_records, count(distinct _source) as sources
-                       from typed group by master_id),
-             g as ({g})
-        select m.master_id, {"".join(f'g."{a}", ' for a in attributes)}m.source_records, m.sources
-        from m left join g using (master_id) order by m.master_id""",
-    )
-    for attr in attributes:
-        out[attr] = out[attr].astype(records[attr].dtype)
-    for col in ("source_records", "sources"):
-        out[col] = out[col].astype("int64")
-    return out.rename(columns={"master_id": id_column})
+    return survive(records, table, attributes, trust, "master_id")[0]
 
 
 def golden(
     records: pd.DataFrame, chosen: pd.DataFrame, attributes: list[str], id_column: str
 ) -> pd.DataFrame:
-    """The golden table: one row per master, each attribute from its chosen record (typed)."""
-    con = duckdb.connect()
-    try:
-        con.register("chosen", chosen[["master_id", "attribute", "rec_id"]])
-        return _golden_frame(con, records, attributes, id_column)
-    finally:
-        con.close()
+    """The golden table: one row per master, each attribute from its chosen record (typed),
+    from a `choose` frame."""
+    recs = _records(records)
+    won = np.full((len(recs.masters), len(attributes)), -1, dtype=np.intp)
+    pos = pd.Series(np.arange(len(records)), index=pd.Index(records["rec_id"]))
+    master = recs.masters.get_indexer(pd.Index(chosen["master_id"]))
+    unknown = (master < 0) | ~chosen["rec_id"].isin(pos.index).to_numpy()
+    if unknown.any():  # -1 would write into the last master's row
+        raise ValueError(
+            f"golden: {int(unknown.sum())} choice(s) name a master or record not among the records"
+        )
+    for j, attr in enumerate(sorted(attributes)):
+        mine = (chosen["attribute"] == attr).to_numpy()
+        won[master[mine], j] = pos.loc[chosen.loc[mine, "rec_id"]].to_numpy()
+    return _golden_frame(records, recs, attributes, won, id_column)
 
 
 def survive(
     records: pd.DataFrame, table: SharedTable, attributes: list[str], trust: pd.DataFrame, id_column: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(`choose`, `golden`) of the records, in one DuckDB connection: the golden table
-    reads the choices as DuckDB gave them (Arrow), never a frame of them. The frame of the
-    choices is made once the connection is closed (its memory given back: 0.6 GB of the
-    peak at 400,000 persons)."""
-    con = duckdb.connect()
-    try:
-        chosen = _chosen_arrow(con, records, table, attributes, trust)
-        if chosen is not None:
-            con.register("chosen", chosen.select(["master_id", "attribute", "rec_id"]))
-        gold = _golden_frame(con, records, attributes, id_column)
-    finally:
-        con.close()
-    return _chosen_frame(chosen), gold
+    """(`choose`, `golden`) of the records: the choices made once, in numpy (a sort of the
+    records per attribute), the golden values taken from the chosen records."""
+    recs = _records(records)
+    won, rule = _choices(records, recs, table, attributes, trust)
+    return _chosen_frame(records, recs, attributes, won, rule), _golden_frame(
+        records, recs, attributes, won, id_column
+    )
 
 
 # ---------------------------------------------------------------- incremental survivorship
